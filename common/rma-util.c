@@ -1,0 +1,92 @@
+/* Input validation and parsing shared by the daemon, the client tools and the plugin. */
+#include <ctype.h>
+#include <errno.h>
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rma-util.h"
+
+int rma_uuid_canonicalize(const char *in, char out[RMA_UUID_STRING_LEN + 1]) {
+        if (!in || !g_uuid_string_is_valid(in))
+                return -EINVAL;
+        for (size_t i = 0; i < RMA_UUID_STRING_LEN; i++)
+                out[i] = (char) g_ascii_tolower(in[i]);
+        out[RMA_UUID_STRING_LEN] = '\0';
+        return 0;
+}
+
+int rma_parse_size(const char *s, uint64_t *ret) {
+        static const struct {
+                char suffix;
+                unsigned shift;
+        } units[] = {
+                { 'K', 10 }, { 'M', 20 }, { 'G', 30 }, { 'T', 40 },
+        };
+        const char *p = s;
+        uint64_t value = 0;
+        unsigned shift = 0;
+
+        if (!s)
+                return -EINVAL;
+        while (*p == ' ')
+                p++;
+        if (!g_ascii_isdigit(*p))
+                return -EINVAL;
+        for (; g_ascii_isdigit(*p); p++) {
+                unsigned digit = (unsigned) (*p - '0');
+                if (value > (UINT64_MAX - digit) / 10)
+                        return -ERANGE;
+                value = value * 10 + digit;
+        }
+        if (*p) {
+                char c = (char) g_ascii_toupper(*p);
+                bool found = false;
+                for (size_t i = 0; i < G_N_ELEMENTS(units); i++)
+                        if (units[i].suffix == c) {
+                                shift = units[i].shift;
+                                found = true;
+                        }
+                if (!found)
+                        return -EINVAL;
+                p++;
+                if (g_ascii_strcasecmp(p, "iB") == 0 || g_ascii_strcasecmp(p, "B") == 0)
+                        p += strlen(p);
+        }
+        while (*p == ' ')
+                p++;
+        if (*p)
+                return -EINVAL;
+        if (shift > 0 && value > (UINT64_MAX >> shift))
+                return -ERANGE;
+        *ret = value << shift;
+        return 0;
+}
+
+const char *rma_format_size(uint64_t bytes, char *buf, size_t len) {
+        static const char *const names[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+        size_t i = 0;
+
+        while (i + 1 < G_N_ELEMENTS(names) && bytes >= 1024 && bytes % 1024 == 0) {
+                bytes /= 1024;
+                i++;
+        }
+        snprintf(buf, len, "%llu %s", (unsigned long long) bytes, names[i]);
+        return buf;
+}
+
+bool rma_name_is_valid(const char *name) {
+        size_t n;
+
+        if (!name)
+                return false;
+        n = strlen(name);
+        if (n == 0 || n > RMA_NAME_MAX)
+                return false;
+        if (!g_utf8_validate(name, (gssize) n, NULL))
+                return false;
+        for (const char *p = name; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return false;
+        return true;
+}

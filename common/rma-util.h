@@ -1,0 +1,22 @@
+/* Input validation and parsing shared by the daemon, the client tools and the plugin. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rma-names.h"
+
+/* Validate a textual UUID (any case) and write its canonical lowercase form.
+ * Returns 0, or -EINVAL when it is not a UUID. */
+int rma_uuid_canonicalize(const char *in, char out[RMA_UUID_STRING_LEN + 1]);
+
+/* Parse "N", "NK", "NM", "NG", "NT" (binary multiples; an "iB" or "B" after the
+ * suffix is accepted). Returns 0, -EINVAL on syntax, -ERANGE on overflow. */
+int rma_parse_size(const char *s, uint64_t *ret);
+
+/* Format a byte count as "256 MiB"-style text for messages. */
+const char *rma_format_size(uint64_t bytes, char *buf, size_t len);
+
+/* Names of domains and tenants: non-empty, at most RMA_NAME_MAX bytes,
+ * valid UTF-8, no control characters. libvirt allows almost anything else. */
+bool rma_name_is_valid(const char *name);

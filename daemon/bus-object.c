@@ -1,0 +1,341 @@
+/* The org.rmabroker.Broker1 object: properties and methods.
+ *
+ * Every handler: read arguments, reject bad input with a message that says what to fix,
+ * authorize by the caller's credentials, act on the pool, log, reply. Failures a client
+ * causes are logged at debug level so an unprivileged caller cannot flood the journal. */
+#include <errno.h>
+#include <poll.h>
+#include <pwd.h>
+#include <string.h>
+#include <time.h>
+
+#include "bus-object.h"
+#include "cleanup.h"
+#include "domain-cgroup.h"
+#include "log.h"
+#include "peer.h"
+#include "rma-names.h"
+#include "rma-util.h"
+
+typedef struct Caller {
+        uid_t uid;
+        pid_t pid;
+} Caller;
+
+static uint64_t now_monotonic(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * G_USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* On broker.sock the credentials were read once at connect; on the bus the bus daemon
+ * vouches for the sender. Never anything the client says about itself. */
+static int caller_get(BusOrigin *o, sd_bus_message *m, Caller *ret) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        int r;
+
+        if (o->peer) {
+                ret->uid = o->peer->ucred.uid;
+                ret->pid = o->peer->ucred.pid;
+                return 0;
+        }
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID, &creds);
+        if (r < 0)
+                return r;
+        r = sd_bus_creds_get_euid(creds, &ret->uid);
+        if (r < 0)
+                return r;
+        if (sd_bus_creds_get_pid(creds, &ret->pid) < 0)
+                ret->pid = 0;
+        return 0;
+}
+
+static int require_root(BusOrigin *o, sd_bus_message *m, const char *method, sd_bus_error *error) {
+        Caller c;
+        int r;
+
+        r = caller_get(o, m, &c);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot read the caller's credentials: %m");
+        if (c.uid != 0) {
+                log_debug("Refused %s from uid %u: not root", method, (unsigned) c.uid);
+                return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED,
+                                         "%s changes the pool and is for root only; uid %u may read properties "
+                                         "and call ListRmas", method, (unsigned) c.uid);
+        }
+        return 0;
+}
+
+static int read_uuid(sd_bus_message *m, char uuid[RMA_UUID_STRING_LEN + 1], sd_bus_error *error) {
+        const char *raw;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &raw);
+        if (r < 0)
+                return r;
+        if (rma_uuid_canonicalize(raw, uuid) < 0)
+                return sd_bus_error_setf(error, RMA_ERROR_INVALID_ARGUMENT,
+                                         "'%.64s' is not a domain UUID; pass the <uuid> of the libvirt domain, "
+                                         "e.g. 4dea22b3-1d52-d8f3-2516-782e98ab3fa0", raw);
+        return 0;
+}
+
+/* Properties */
+
+static int property_get_count(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Pool *p = ((BusOrigin *) userdata)->manager->pool;
+        uint32_t n;
+
+        if (strcmp(property, "TotalRmas") == 0)
+                n = p->n_slots;
+        else if (strcmp(property, "FreeRmas") == 0)
+                n = pool_count(p, SLOT_FREE);
+        else if (strcmp(property, "ReservedRmas") == 0)
+                n = pool_count(p, SLOT_RESERVED);
+        else if (strcmp(property, "LeasedRmas") == 0)
+                n = pool_count(p, SLOT_LEASED);
+        else if (strcmp(property, "ScrubbingRmas") == 0)
+                n = pool_count(p, SLOT_SCRUBBING);
+        else
+                n = pool_count(p, SLOT_HELD_ELSEWHERE);
+        return sd_bus_message_append(reply, "u", n);
+}
+
+static int property_get_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Backend *b = ((BusOrigin *) userdata)->manager->backend;
+
+        if (strcmp(property, "Backend") == 0)
+                return sd_bus_message_append(reply, "s", b->ops->name);
+        if (strcmp(property, "KernelCapability") == 0)
+                return sd_bus_message_append(reply, "u", b->kernel_capability);
+        return sd_bus_message_append(reply, "t", b->region_size);
+}
+
+/* Methods */
+
+static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusOrigin *o = userdata;
+        Manager *m = o->manager;
+        char uuid[RMA_UUID_STRING_LEN + 1];
+        const char *domain, *tenant;
+        Slot *s = NULL;
+        char size[32];
+        int r;
+
+        r = read_uuid(msg, uuid, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "ss", &domain, &tenant);
+        if (r < 0)
+                return r;
+        if (!rma_name_is_valid(domain))
+                return sd_bus_error_setf(error, RMA_ERROR_INVALID_ARGUMENT,
+                                         "Domain name must be 1 to %d bytes of UTF-8 without control characters",
+                                         RMA_NAME_MAX);
+        if (tenant[0] == '\0')
+                tenant = RMA_DEFAULT_TENANT;
+        else if (!rma_name_is_valid(tenant))
+                return sd_bus_error_setf(error, RMA_ERROR_INVALID_ARGUMENT,
+                                         "Tenant name must be 1 to %d bytes of UTF-8 without control characters, "
+                                         "or empty for the default tenant", RMA_NAME_MAX);
+        r = require_root(o, msg, "Reserve", error);
+        if (r < 0)
+                return r;
+
+        r = pool_reserve(m->pool, uuid, domain, tenant, now_monotonic() + m->config->reservation_timeout_usec, &s);
+        if (r == -EEXIST) {
+                if (s->state == SLOT_RESERVED && strcmp(s->domain, domain) == 0) {
+                        /* A retried prepare hook: same answer, fresh timeout. */
+                        s->expires_usec = now_monotonic() + m->config->reservation_timeout_usec;
+                        manager_pool_changed(m);
+                        return sd_bus_reply_method_return(msg, "u", s->index);
+                }
+                if (s->state == SLOT_LEASED)
+                        return sd_bus_error_setf(error, RMA_ERROR_ALREADY_RESERVED,
+                                                 "Domain %s (%s) already holds RMA slot %u, leased to pid %d; "
+                                                 "a domain holds one RMA at a time",
+                                                 s->domain, uuid, s->index, (int) s->pid);
+                return sd_bus_error_setf(error, RMA_ERROR_ALREADY_RESERVED,
+                                         "UUID %s is already reserved for domain %s; each domain needs its own UUID",
+                                         uuid, s->domain);
+        }
+        if (r == -ENOSPC) {
+                log_info("Refused RMA for domain %s (%s): pool exhausted", domain, uuid);
+                return sd_bus_error_setf(error, RMA_ERROR_POOL_EXHAUSTED,
+                                         "No free RMA for domain %s: all %u RMAs of %s are taken (%u reserved, "
+                                         "%u leased, %u being scrubbed). Stop a domain that holds one, or raise "
+                                         "Count= in rma-brokerd.conf",
+                                         domain, m->pool->n_slots,
+                                         rma_format_size(m->backend->region_size, size, sizeof(size)),
+                                         pool_count(m->pool, SLOT_RESERVED), pool_count(m->pool, SLOT_LEASED),
+                                         pool_count(m->pool, SLOT_SCRUBBING) + pool_count(m->pool, SLOT_HELD_ELSEWHERE));
+        }
+        if (r < 0)
+                return r;
+
+        log_info("RMA slot %u reserved for domain %s (%s), tenant %s", s->index, domain, uuid, tenant);
+        manager_pool_changed(m);
+        return sd_bus_reply_method_return(msg, "u", s->index);
+}
+
+static bool pidfd_has_exited(int pidfd) {
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+        return poll(&p, 1, 0) > 0;
+}
+
+static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusOrigin *o = userdata;
+        Manager *m = o->manager;
+        char uuid[RMA_UUID_STRING_LEN + 1];
+        Slot *s;
+        int r;
+
+        r = read_uuid(msg, uuid, error);
+        if (r < 0)
+                return r;
+        r = require_root(o, msg, "Release", error);
+        if (r < 0)
+                return r;
+
+        s = pool_find(m->pool, uuid);
+        if (!s) {
+                /* libvirt runs release after a failed prepare, a save and a migration away:
+                 * a domain that holds nothing is released quietly. */
+                log_debug("Release of %s: it holds no RMA", uuid);
+                return sd_bus_reply_method_return(msg, "");
+        }
+        if (s->state == SLOT_RESERVED) {
+                log_info("RMA slot %u: reservation for domain %s (%s) released unclaimed", s->index, s->domain, uuid);
+                pool_unreserve(m->pool, s);
+                manager_pool_changed(m);
+        } else if (pidfd_has_exited(s->pidfd))
+                manager_end_lease(m, s, "the domain was released");
+        else
+                /* The region is mapped by a live QEMU; it returns when that process exits. */
+                log_info("Release of domain %s (%s): pid %d still holds RMA slot %u; it is returned when that process exits",
+                         s->domain, uuid, (int) s->pid, s->index);
+        return sd_bus_reply_method_return(msg, "");
+}
+
+static int method_list_rmas(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Pool *p = ((BusOrigin *) userdata)->manager->pool;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ussssu)");
+        if (r < 0)
+                return r;
+        for (unsigned i = 0; i < p->n_slots; i++) {
+                const Slot *s = &p->slots[i];
+                r = sd_bus_message_append(reply, "(ussssu)", s->index, slot_state_to_string(s->state), s->uuid,
+                                          s->domain ? s->domain : "", s->tenant ? s->tenant : "", (uint32_t) s->pid);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusOrigin *o = userdata;
+        Manager *m = o->manager;
+        Peer *peer = o->peer;
+        char uuid[RMA_UUID_STRING_LEN + 1];
+        _cleanup_close_ int pidfd = -EBADF;
+        g_autofree char *why = NULL;
+        Slot *s;
+        int r;
+
+        r = read_uuid(msg, uuid, error);
+        if (r < 0)
+                return r;
+        if (!broker_config_uid_may_claim(m->config, peer->ucred.uid)) {
+                struct passwd *pw = getpwuid(peer->ucred.uid);
+                log_debug("Refused Claim of %s from pid %d uid %u: not a QEMU user", uuid, (int) peer->ucred.pid,
+                          (unsigned) peer->ucred.uid);
+                return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED,
+                                         "uid %u (%s) may not claim RMAs; only the users in QemuUsers= of "
+                                         "rma-brokerd.conf may, and QEMU should run as one of them",
+                                         (unsigned) peer->ucred.uid, pw ? pw->pw_name : "no such user");
+        }
+        s = pool_find(m->pool, uuid);
+        if (!s)
+                return sd_bus_error_setf(error, RMA_ERROR_NOT_RESERVED,
+                                         "No RMA is reserved for domain %s; start the domain with virsh start, "
+                                         "whose qemu hook reserves one (or call Reserve as root first)", uuid);
+        if (s->state == SLOT_LEASED)
+                return sd_bus_error_setf(error, RMA_ERROR_ALREADY_CLAIMED,
+                                         "The RMA of domain %s (%s) is already claimed by pid %d; a domain gets "
+                                         "one region, once", s->domain, uuid, (int) s->pid);
+        if (m->config->check_cgroup) {
+                r = domain_cgroup_check_pid(peer->ucred.pid, s->domain, &why);
+                if (r <= 0) {
+                        log_debug("Refused Claim of %s from pid %d: %s", uuid, (int) peer->ucred.pid, why);
+                        return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED,
+                                                 "pid %d may not claim the RMA of domain %s: %s",
+                                                 (int) peer->ucred.pid, s->domain, why);
+                }
+        }
+        r = peer_dup_pidfd(peer, &pidfd);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot watch the claiming process %d: %m", (int) peer->ucred.pid);
+        if (pidfd_has_exited(pidfd))
+                return sd_bus_error_setf(error, RMA_ERROR_INVALID_ARGUMENT, "The claiming process has exited");
+
+        r = manager_start_lease(m, s, peer->ucred.pid, TAKE_FD(pidfd));
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot start the lease: %m");
+        /* sd-bus duplicates the fd into the message; the pool keeps its own. */
+        return sd_bus_reply_method_return(msg, "ht", s->region_fd, m->backend->region_size);
+}
+
+#define BROKER_COMMON_VTABLE                                                                                         \
+        SD_BUS_VTABLE_START(0),                                                                                      \
+        SD_BUS_PROPERTY("Backend", "s", property_get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),                      \
+        SD_BUS_PROPERTY("KernelCapability", "u", property_get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),             \
+        SD_BUS_PROPERTY("RmaSize", "t", property_get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),                      \
+        SD_BUS_PROPERTY("TotalRmas", "u", property_get_count, 0, SD_BUS_VTABLE_PROPERTY_CONST),                      \
+        SD_BUS_PROPERTY("FreeRmas", "u", property_get_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),                \
+        SD_BUS_PROPERTY("ReservedRmas", "u", property_get_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),            \
+        SD_BUS_PROPERTY("LeasedRmas", "u", property_get_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),              \
+        SD_BUS_PROPERTY("ScrubbingRmas", "u", property_get_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),           \
+        SD_BUS_PROPERTY("HeldElsewhereRmas", "u", property_get_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),       \
+        SD_BUS_METHOD_WITH_ARGS("Reserve", SD_BUS_ARGS("s", uuid, "s", domain, "s", tenant), SD_BUS_RESULT("u", slot), \
+                                method_reserve, SD_BUS_VTABLE_UNPRIVILEGED),                                         \
+        SD_BUS_METHOD_WITH_ARGS("Release", SD_BUS_ARGS("s", uuid), SD_BUS_NO_RESULT, method_release,                 \
+                                SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
+        SD_BUS_METHOD_WITH_ARGS("ListRmas", SD_BUS_NO_ARGS,                                                          \
+                                SD_BUS_RESULT("a(ussssu)", rmas), method_list_rmas, SD_BUS_VTABLE_UNPRIVILEGED)
+
+static const sd_bus_vtable broker_bus_vtable[] = {
+        BROKER_COMMON_VTABLE,
+        SD_BUS_VTABLE_END,
+};
+
+static const sd_bus_vtable broker_socket_vtable[] = {
+        BROKER_COMMON_VTABLE,
+        SD_BUS_METHOD_WITH_ARGS("Claim", SD_BUS_ARGS("s", uuid), SD_BUS_RESULT("h", region, "t", size),
+                                method_claim, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
+int bus_object_add(sd_bus *bus, BusOrigin *origin, bool on_socket) {
+        return sd_bus_add_object_vtable(bus, NULL, RMA_OBJECT_PATH, RMA_INTERFACE,
+                                        on_socket ? broker_socket_vtable : broker_bus_vtable, origin);
+}
+
+void bus_object_emit_counts_changed(Manager *m) {
+        if (!m->bus)
+                return;
+        (void) sd_bus_emit_properties_changed(m->bus, RMA_OBJECT_PATH, RMA_INTERFACE, "FreeRmas", "ReservedRmas",
+                                              "LeasedRmas", "ScrubbingRmas", "HeldElsewhereRmas", NULL);
+}

@@ -1,0 +1,269 @@
+/* rma-brokerd configuration: [Broker] in rma-brokerd.conf, overridden by the command line. */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "rma-config.h"
+#include "rma-util.h"
+
+#define DEFAULT_CONFIG_FILE RMA_SYSCONFDIR "/rma-brokerd.conf"
+#define SECTION "Broker"
+
+static const char *const backend_names[] = {
+        [BACKEND_AUTO] = "auto",
+        [BACKEND_KVM] = "kvm",
+        [BACKEND_HUGETLB] = "hugetlb",
+        [BACKEND_MEMFD] = "memfd",
+};
+
+const char *backend_kind_to_string(BackendKind k) {
+        return backend_names[k];
+}
+
+int backend_kind_from_string(const char *s, BackendKind *ret) {
+        for (size_t i = 0; i < G_N_ELEMENTS(backend_names); i++)
+                if (g_strcmp0(s, backend_names[i]) == 0) {
+                        *ret = (BackendKind) i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+void broker_config_free(BrokerConfig *c) {
+        if (!c)
+                return;
+        g_free(c->config_file);
+        g_free(c->runtime_dir);
+        g_strfreev(c->qemu_users);
+        g_free(c->qemu_uids);
+        g_free(c);
+}
+
+bool broker_config_uid_may_claim(const BrokerConfig *c, uid_t uid) {
+        for (size_t i = 0; i < c->n_qemu_uids; i++)
+                if (c->qemu_uids[i] == uid)
+                        return true;
+        return false;
+}
+
+static int set_backend(BrokerConfig *c, const char *where, const char *value, GError **error) {
+        if (backend_kind_from_string(value, &c->backend) < 0) {
+                g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                            "%s: Backend=%s is not a backend; allowed: auto, kvm, hugetlb, memfd", where, value);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int set_count(BrokerConfig *c, const char *where, const char *value, GError **error) {
+        guint64 n;
+
+        if (!g_ascii_string_to_unsigned(value, 10, 1, RMA_MAX_COUNT, &n, NULL)) {
+                g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                            "%s: Count=%s is invalid; allowed: a whole number from 1 to %u", where, value, RMA_MAX_COUNT);
+                return -EINVAL;
+        }
+        c->count = (unsigned) n;
+        return 0;
+}
+
+static int set_size(BrokerConfig *c, const char *where, const char *value, GError **error) {
+        uint64_t size;
+
+        /* RMAs are size-aligned powers of two; a region must also be whole pages. */
+        if (rma_parse_size(value, &size) < 0 || size < RMA_MIN_SIZE || (size & (size - 1)) != 0) {
+                g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                            "%s: Size=%s is invalid; allowed: a power of two of at least 1M, "
+                            "written as bytes or with a K, M, G or T suffix (e.g. 256M)", where, value);
+                return -EINVAL;
+        }
+        c->size = size;
+        return 0;
+}
+
+static int set_timeout(BrokerConfig *c, const char *where, const char *value, GError **error) {
+        guint64 sec;
+
+        if (!g_ascii_string_to_unsigned(value, 10, 1, 86400, &sec, NULL)) {
+                g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                            "%s: ReservationTimeoutSec=%s is invalid; allowed: seconds from 1 to 86400", where, value);
+                return -EINVAL;
+        }
+        c->reservation_timeout_usec = sec * G_USEC_PER_SEC;
+        return 0;
+}
+
+static int set_check_cgroup(BrokerConfig *c, const char *where, const char *value, GError **error) {
+        if (g_ascii_strcasecmp(value, "yes") == 0 || g_ascii_strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0)
+                c->check_cgroup = true;
+        else if (g_ascii_strcasecmp(value, "no") == 0 || g_ascii_strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0)
+                c->check_cgroup = false;
+        else {
+                g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                            "%s: CheckCgroup=%s is invalid; allowed: yes or no", where, value);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int set_qemu_users(BrokerConfig *c, const char *where, const char *value, GError **error) {
+        g_auto(GStrv) names = g_strsplit(value, ";", -1);
+        GPtrArray *kept = g_ptr_array_new();
+
+        for (char **n = names; *n; n++) {
+                g_strstrip(*n);
+                if (**n)
+                        g_ptr_array_add(kept, g_strdup(*n));
+        }
+        g_ptr_array_add(kept, NULL);
+        g_strfreev(c->qemu_users);
+        c->qemu_users = (char **) g_ptr_array_free(kept, FALSE);
+        (void) where;
+        (void) error;
+        return 0;
+}
+
+typedef int (*KeySetter)(BrokerConfig *c, const char *where, const char *value, GError **error);
+
+static const struct {
+        const char *key;
+        KeySetter set;
+} broker_keys[] = {
+        { "Backend", set_backend },
+        { "Count", set_count },
+        { "Size", set_size },
+        { "QemuUsers", set_qemu_users },
+        { "ReservationTimeoutSec", set_timeout },
+        { "CheckCgroup", set_check_cgroup },
+};
+
+static KeySetter find_setter(const char *key) {
+        for (size_t i = 0; i < G_N_ELEMENTS(broker_keys); i++)
+                if (strcmp(broker_keys[i].key, key) == 0)
+                        return broker_keys[i].set;
+        return NULL;
+}
+
+static int load_file(BrokerConfig *c, const char *path, bool must_exist, GError **error) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GError) e = NULL;
+        g_auto(GStrv) groups = NULL, keys = NULL;
+
+        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &e)) {
+                if (!must_exist && g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                        return 0;
+                g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE, "%s: %s", path, e->message);
+                return -EINVAL;
+        }
+        c->config_file = g_strdup(path);
+
+        groups = g_key_file_get_groups(kf, NULL);
+        for (char **g = groups; *g; g++)
+                if (strcmp(*g, SECTION) != 0)
+                        log_warning("%s: unknown section [%s] ignored; rma-brokerd.conf has only [" SECTION "]", path, *g);
+
+        keys = g_key_file_get_keys(kf, SECTION, NULL, NULL);
+        for (char **k = keys; k && *k; k++) {
+                KeySetter set = find_setter(*k);
+                g_autofree char *value = NULL;
+                g_autofree char *where = NULL;
+
+                if (!set) {
+                        log_warning("%s: [" SECTION "] unknown key %s ignored; known keys: Backend, Count, Size, "
+                                    "QemuUsers, ReservationTimeoutSec, CheckCgroup", path, *k);
+                        continue;
+                }
+                value = g_key_file_get_value(kf, SECTION, *k, NULL);
+                g_strstrip(value);
+                where = g_strdup_printf("%s: [" SECTION "]", path);
+                if (set(c, where, value, error) < 0)
+                        return -EINVAL;
+        }
+        return 0;
+}
+
+static void resolve_qemu_users(BrokerConfig *c) {
+        size_t n = c->qemu_users ? g_strv_length(c->qemu_users) : 0;
+
+        g_free(c->qemu_uids);
+        c->qemu_uids = g_new0(uid_t, n ? n : 1);
+        c->n_qemu_uids = 0;
+        for (size_t i = 0; i < n; i++) {
+                const char *name = c->qemu_users[i];
+                struct passwd *pw = getpwnam(name);
+                guint64 numeric;
+
+                if (pw)
+                        c->qemu_uids[c->n_qemu_uids++] = pw->pw_uid;
+                else if (g_ascii_string_to_unsigned(name, 10, 0, UINT32_MAX - 1, &numeric, NULL))
+                        c->qemu_uids[c->n_qemu_uids++] = (uid_t) numeric;
+                else
+                        log_warning("QemuUsers: no user named '%s' on this host; it cannot claim RMAs", name);
+        }
+        if (c->n_qemu_uids == 0)
+                log_warning("QemuUsers names no existing user: every Claim will be refused. "
+                            "Set QemuUsers= in rma-brokerd.conf to the user QEMU runs as (libvirt-qemu).");
+}
+
+int broker_config_load(int *argc, char ***argv, BrokerConfig **ret, GError **error) {
+        g_autoptr(BrokerConfig) c = g_new0(BrokerConfig, 1);
+        g_autofree char *opt_config = NULL, *opt_backend = NULL, *opt_count = NULL, *opt_size = NULL;
+        g_autofree char *opt_runtime_dir = NULL, *opt_qemu_users = NULL, *opt_timeout = NULL;
+        gboolean opt_version = FALSE, opt_debug = FALSE, opt_no_check_cgroup = FALSE;
+        const GOptionEntry entries[] = {
+                { "config", 0, 0, G_OPTION_ARG_FILENAME, &opt_config, "Configuration file (default " DEFAULT_CONFIG_FILE ")", "FILE" },
+                { "backend", 0, 0, G_OPTION_ARG_STRING, &opt_backend, "Region backend: auto, kvm, hugetlb or memfd", "NAME" },
+                { "count", 0, 0, G_OPTION_ARG_STRING, &opt_count, "Number of RMAs in the pool (default 8)", "N" },
+                { "size", 0, 0, G_OPTION_ARG_STRING, &opt_size, "Size of each RMA (default 256M)", "BYTES" },
+                { "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_runtime_dir, "Directory for broker.sock (default " RMA_RUNTIME_DIR ")", "DIR" },
+                { "qemu-users", 0, 0, G_OPTION_ARG_STRING, &opt_qemu_users, "Users allowed to Claim, ;-separated", "USERS" },
+                { "reservation-timeout", 0, 0, G_OPTION_ARG_STRING, &opt_timeout, "Seconds a reservation waits for its Claim", "SEC" },
+                { "no-check-cgroup", 0, 0, G_OPTION_ARG_NONE, &opt_no_check_cgroup, "Do not require claimers to sit in the domain's cgroup", NULL },
+                { "debug", 0, 0, G_OPTION_ARG_NONE, &opt_debug, "Log debug messages", NULL },
+                { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL },
+                { NULL, 0, 0, 0, NULL, NULL, NULL },
+        };
+        g_autoptr(GOptionContext) ctx = g_option_context_new("- broker for PowerPC KVM Real Mode Areas");
+
+        g_option_context_add_main_entries(ctx, entries, NULL);
+        if (!g_option_context_parse(ctx, argc, argv, error))
+                return -EINVAL;
+        if (*argc > 1) {
+                g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "unexpected argument '%s'", (*argv)[1]);
+                return -EINVAL;
+        }
+        if (opt_version) {
+                printf("rma-brokerd " RMA_VERSION "\n");
+                return 1;
+        }
+        if (opt_debug)
+                log_set_max_level(LOG_DEBUG);
+
+        c->backend = BACKEND_AUTO;
+        c->count = RMA_DEFAULT_COUNT;
+        c->size = RMA_DEFAULT_SIZE;
+        c->reservation_timeout_usec = RMA_DEFAULT_RESERVATION_TIMEOUT_SEC * G_USEC_PER_SEC;
+        c->check_cgroup = true;
+        c->qemu_users = g_strsplit(RMA_DEFAULT_QEMU_USERS, ";", -1);
+
+        if (load_file(c, opt_config ? opt_config : DEFAULT_CONFIG_FILE, opt_config != NULL, error) < 0)
+                return -EINVAL;
+
+        /* Command-line options win over the file. */
+        if ((opt_backend && set_backend(c, "--backend", opt_backend, error) < 0) ||
+            (opt_count && set_count(c, "--count", opt_count, error) < 0) ||
+            (opt_size && set_size(c, "--size", opt_size, error) < 0) ||
+            (opt_qemu_users && set_qemu_users(c, "--qemu-users", opt_qemu_users, error) < 0) ||
+            (opt_timeout && set_timeout(c, "--reservation-timeout", opt_timeout, error) < 0))
+                return -EINVAL;
+        if (opt_no_check_cgroup)
+                c->check_cgroup = false;
+        c->runtime_dir = g_strdup(opt_runtime_dir ? opt_runtime_dir : RMA_RUNTIME_DIR);
+
+        resolve_qemu_users(c);
+        *ret = g_steal_pointer(&c);
+        return 0;
+}

@@ -1,0 +1,45 @@
+/* rma-brokerd configuration: [Broker] in rma-brokerd.conf, overridden by the command line. */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef enum BackendKind {
+        BACKEND_AUTO,
+        BACKEND_KVM,
+        BACKEND_HUGETLB,
+        BACKEND_MEMFD,
+} BackendKind;
+
+#define RMA_DEFAULT_COUNT 8u
+#define RMA_DEFAULT_SIZE (UINT64_C(256) << 20)
+#define RMA_MAX_COUNT 1024u
+#define RMA_MIN_SIZE (UINT64_C(1) << 20)
+#define RMA_DEFAULT_RESERVATION_TIMEOUT_SEC 120u
+#define RMA_DEFAULT_TENANT "default"
+
+typedef struct BrokerConfig {
+        char *config_file;          /* the file read, NULL when none existed */
+        BackendKind backend;
+        unsigned count;
+        uint64_t size;
+        char *runtime_dir;
+        char **qemu_users;          /* names as configured */
+        uid_t *qemu_uids;           /* resolved; unknown names are skipped with a warning */
+        size_t n_qemu_uids;
+        uint64_t reservation_timeout_usec;
+        bool check_cgroup;          /* Claim requires the peer to sit in the domain's cgroup */
+} BrokerConfig;
+
+/* Parse argv (GOptionContext) and the config file it names (or the default one).
+ * On error returns -EINVAL and sets *error to a message naming file, key and what is allowed.
+ * Returns 1 when the caller should exit successfully (--version). */
+int broker_config_load(int *argc, char ***argv, BrokerConfig **ret, GError **error);
+void broker_config_free(BrokerConfig *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(BrokerConfig, broker_config_free)
+
+const char *backend_kind_to_string(BackendKind k);
+int backend_kind_from_string(const char *s, BackendKind *ret);
+bool broker_config_uid_may_claim(const BrokerConfig *c, uid_t uid);

@@ -1,0 +1,208 @@
+/* The broker's single owner of state, and the event-loop wiring of leases and expiry. */
+#include <errno.h>
+#include <signal.h>
+#include <time.h>
+
+#include "bus-object.h"
+#include "cleanup.h"
+#include "log.h"
+#include "manager.h"
+#include "peer.h"
+#include "rma-names.h"
+#include "socket-server.h"
+
+static uint64_t now_monotonic(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * G_USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static void peer_destroy(gpointer p) {
+        peer_free(p);
+}
+
+int manager_new(BrokerConfig *config, Manager **ret) {
+        g_autoptr(Manager) m = g_new0(Manager, 1);
+        int r;
+
+        m->config = config;            /* owned from here on, also if we fail */
+        m->listen_fd = -EBADF;
+        m->bus_origin.manager = m;
+        m->peers = g_hash_table_new_full(g_direct_hash, g_direct_equal, peer_destroy, NULL);
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Cannot allocate event loop: %m");
+
+        r = backend_open(config, &m->backend);
+        if (r < 0)
+                return r;
+        r = pool_new(m->backend, &m->pool);
+        if (r < 0)
+                return log_error_errno(r, "Cannot fill the pool of %u RMAs: %m", m->backend->region_count);
+        m->lease_sources = g_new0(sd_event_source *, m->pool->n_slots);
+
+        *ret = g_steal_pointer(&m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        socket_server_stop(m);
+        g_clear_pointer(&m->peers, g_hash_table_destroy);
+        if (m->pool)
+                for (unsigned i = 0; i < m->pool->n_slots; i++)
+                        m->lease_sources[i] = sd_event_source_disable_unref(m->lease_sources[i]);
+        g_free(m->lease_sources);
+        m->expiry_source = sd_event_source_disable_unref(m->expiry_source);
+        m->bus = sd_bus_flush_close_unref(m->bus);
+        pool_free(m->pool);
+        backend_free(m->backend);
+        broker_config_free(m->config);
+        g_free(m->socket_path);
+        sd_event_unref(m->event);
+        g_free(m);
+        return NULL;
+}
+
+static int on_lease_process_exit(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+
+        for (unsigned i = 0; i < m->pool->n_slots; i++)
+                if (m->lease_sources[i] == source) {
+                        manager_end_lease(m, &m->pool->slots[i], "its process exited");
+                        break;
+                }
+        return 0;
+}
+
+int manager_start_lease(Manager *m, Slot *s, pid_t pid, int pidfd) {
+        int r;
+
+        r = sd_event_add_io(m->event, &m->lease_sources[s->index], pidfd, EPOLLIN, on_lease_process_exit, m);
+        if (r < 0) {
+                safe_close(pidfd);
+                return r;
+        }
+        r = pool_lease(m->pool, s, pid, pidfd);
+        if (r < 0) {
+                m->lease_sources[s->index] = sd_event_source_disable_unref(m->lease_sources[s->index]);
+                return r;
+        }
+        log_info("RMA slot %u leased to pid %d for domain %s (%s), tenant %s",
+                 s->index, (int) pid, s->domain, s->uuid, s->tenant);
+        manager_pool_changed(m);
+        return 0;
+}
+
+void manager_end_lease(Manager *m, Slot *s, const char *why) {
+        pid_t pid = s->pid;
+        g_autofree char *domain = g_strdup(s->domain);
+
+        m->lease_sources[s->index] = sd_event_source_disable_unref(m->lease_sources[s->index]);
+        pool_end_lease(m->pool, s);
+        log_info("RMA slot %u: lease of domain %s (pid %d) ended because %s; slot is %s",
+                 s->index, domain, (int) pid, why, slot_state_to_string(s->state));
+        manager_pool_changed(m);
+}
+
+static int on_expiry(sd_event_source *source, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        (void) pool_expire(m->pool, now_monotonic());
+        manager_pool_changed(m);
+        return 0;
+}
+
+static void manager_arm_expiry(Manager *m) {
+        uint64_t next = pool_next_expiry(m->pool);
+        int r;
+
+        if (next == UINT64_MAX) {
+                if (m->expiry_source)
+                        (void) sd_event_source_set_enabled(m->expiry_source, SD_EVENT_OFF);
+                return;
+        }
+        if (!m->expiry_source) {
+                r = sd_event_add_time(m->event, &m->expiry_source, CLOCK_MONOTONIC, next, 0, on_expiry, m);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot arm the reservation expiry timer: %m");
+                        return;
+                }
+        } else
+                (void) sd_event_source_set_time(m->expiry_source, next);
+        (void) sd_event_source_set_enabled(m->expiry_source, SD_EVENT_ONESHOT);
+}
+
+void manager_pool_changed(Manager *m) {
+        (void) pool_refill(m->pool);
+        manager_arm_expiry(m);
+        bus_object_emit_counts_changed(m);
+}
+
+static int on_bus_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        /* Starting VMs goes through broker.sock and does not need the bus, so keep serving. */
+        log_warning("Lost the D-Bus system bus connection; still serving %s, restart rma-brokerd to publish "
+                    RMA_BUS_NAME " again", m->socket_path);
+        m->bus = sd_bus_flush_close_unref(m->bus);
+        return 0;
+}
+
+static int manager_connect_bus(Manager *m) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = sd_bus_open_system(&bus);
+        if (r < 0) {
+                /* Not fatal: starting VMs goes through broker.sock alone. */
+                log_warning_errno(r, "Cannot connect to the D-Bus system bus (%m); serving only %s. "
+                                  "Start dbus, or set DBUS_SYSTEM_BUS_ADDRESS", m->socket_path);
+                return 0;
+        }
+        r = bus_object_add(bus, &m->bus_origin, false);
+        if (r < 0)
+                return log_error_errno(r, "Cannot register " RMA_OBJECT_PATH ": %m");
+        r = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
+                                "org.freedesktop.DBus.Local", "Disconnected", on_bus_disconnected, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch the bus connection: %m");
+        /* Objects first, then the name: nobody sees the name before the object answers. */
+        r = sd_bus_request_name(bus, RMA_BUS_NAME, 0);
+        if (r < 0)
+                return log_error_errno(r, "Cannot own " RMA_BUS_NAME " on the system bus (%m); is another rma-brokerd "
+                                       "running, and does the D-Bus policy (org.rmabroker.Broker1.conf) let root own it?");
+        r = sd_bus_attach_event(bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Cannot attach the bus to the event loop: %m");
+        m->bus = TAKE_PTR(bus);
+        log_info("Published " RMA_BUS_NAME " on the system bus");
+        return 0;
+}
+
+int manager_startup(Manager *m) {
+        int r;
+
+        r = sd_event_add_signal(m->event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Cannot handle SIGTERM: %m");
+        r = sd_event_add_signal(m->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Cannot handle SIGINT: %m");
+        /* A peer that hangs up mid-reply must not kill the daemon. */
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        r = socket_server_start(m);
+        if (r < 0)
+                return r;
+        r = manager_connect_bus(m);
+        if (r < 0)
+                return r;
+
+        log_info("Pool ready: backend %s, %u RMAs of %llu bytes", m->backend->ops->name, m->pool->n_slots,
+                 (unsigned long long) m->backend->region_size);
+        return 0;
+}

@@ -1,0 +1,51 @@
+/* The broker's single owner of state: config, backend, pool, bus connections, peers,
+ * and the event sources that watch leases and reservation expiry. */
+#pragma once
+
+#include <glib.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "backend.h"
+#include "config.h"
+#include "pool.h"
+
+typedef struct Manager Manager;
+typedef struct Peer Peer;
+
+/* What a D-Bus method handler is called with: the manager, plus the broker.sock peer
+ * when the call came over the socket (NULL on the system bus). */
+typedef struct BusOrigin {
+        Manager *manager;
+        Peer *peer;
+} BusOrigin;
+
+struct Manager {
+        sd_event *event;
+        BrokerConfig *config;
+        Backend *backend;
+        Pool *pool;
+
+        sd_bus *bus;                     /* system bus; NULL when none is reachable */
+        BusOrigin bus_origin;
+
+        char *socket_path;
+        int listen_fd;
+        sd_event_source *listen_source;
+        GHashTable *peers;               /* Peer* set */
+        unsigned next_peer_id;
+
+        sd_event_source **lease_sources; /* per slot: pidfd watch while leased */
+        sd_event_source *expiry_source;
+};
+
+int manager_new(BrokerConfig *config, Manager **ret);   /* takes ownership of config */
+int manager_startup(Manager *m);
+Manager *manager_free(Manager *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Manager, manager_free)
+
+/* Bind a reserved slot to the claiming process; takes ownership of pidfd. */
+int manager_start_lease(Manager *m, Slot *s, pid_t pid, int pidfd);
+void manager_end_lease(Manager *m, Slot *s, const char *why);
+/* Counts changed: tell the bus and re-arm the expiry timer. */
+void manager_pool_changed(Manager *m);

@@ -1,0 +1,107 @@
+/* One client connection on broker.sock: credentials, and a peer-to-peer sd-bus server. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "bus-object.h"
+#include "cleanup.h"
+#include "log.h"
+#include "peer.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Peer *p = userdata;
+
+        log_debug("broker.sock peer %u (pid %d uid %u) disconnected", p->id, (int) p->ucred.pid, (unsigned) p->ucred.uid);
+        /* The manager's peer set owns the peer; removing it frees it. sd-bus keeps its
+         * own reference on the connection until this callback returns. */
+        g_hash_table_remove(p->origin.manager->peers, p);
+        return 0;
+}
+
+int peer_new(Manager *m, int fd_consumed, Peer **ret) {
+        _cleanup_close_ int fd = fd_consumed;
+        g_autofree Peer *p = g_new0(Peer, 1);
+        socklen_t len = sizeof(p->ucred);
+        sd_id128_t server_id;
+        int r;
+
+        p->origin.manager = m;
+        p->origin.peer = p;
+        p->id = ++m->next_peer_id;
+        p->pidfd = -EBADF;
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &p->ucred, &len) < 0)
+                return log_error_errno(errno, "SO_PEERCRED on broker.sock connection failed: %m");
+        /* A pidfd taken from the socket names the very process that connected, with no
+         * window for pid reuse. Older kernels lack it; peer_dup_pidfd() falls back. */
+        len = sizeof(p->pidfd);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &p->pidfd, &len) < 0)
+                p->pidfd = -EBADF;
+
+        r = sd_id128_randomize(&server_id);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_new(&p->bus);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_set_fd(p->bus, fd, fd);
+        if (r < 0)
+                goto fail;
+        TAKE_FD(fd); /* the bus owns it now */
+        r = sd_bus_set_server(p->bus, 1, server_id);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_negotiate_fds(p->bus, 1);
+        if (r < 0)
+                goto fail;
+        r = bus_object_add(p->bus, &p->origin, true);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_match_signal(p->bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
+                                "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, p);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_start(p->bus);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_attach_event(p->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                goto fail;
+
+        log_debug("broker.sock peer %u connected: pid %d uid %u", p->id, (int) p->ucred.pid, (unsigned) p->ucred.uid);
+        *ret = g_steal_pointer(&p);
+        return 0;
+
+fail:
+        log_warning_errno(r, "Cannot serve broker.sock connection from pid %d: %m", (int) p->ucred.pid);
+        p->bus = sd_bus_flush_close_unref(p->bus);
+        p->pidfd = safe_close(p->pidfd);
+        return r;
+}
+
+Peer *peer_free(Peer *p) {
+        if (!p)
+                return NULL;
+        p->bus = sd_bus_flush_close_unref(p->bus);
+        p->pidfd = safe_close(p->pidfd);
+        g_free(p);
+        return NULL;
+}
+
+int peer_dup_pidfd(Peer *p, int *ret) {
+        int fd;
+
+        if (p->pidfd >= 0)
+                fd = fcntl(p->pidfd, F_DUPFD_CLOEXEC, 3);
+        else
+                fd = (int) syscall(SYS_pidfd_open, p->ucred.pid, 0);
+        if (fd < 0)
+                return -errno;
+        *ret = fd;
+        return 0;
+}

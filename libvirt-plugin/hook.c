@@ -1,0 +1,109 @@
+/* The libvirt qemu hook, installed as /etc/libvirt/hooks/qemu.d/50-rma-broker.
+ *
+ * libvirt runs it as root with "NAME OP SUBOP EXTRA" and the domain XML on stdin.
+ *   prepare begin: reserve an RMA; on refusal print one line to stderr and exit 1, which
+ *                  makes `virsh start` fail with that line.
+ *   release end:   give the domain's RMA back (harmless for a domain that holds none).
+ *   reconnect begin: report only; a failing reconnect hook would make libvirt kill the guest.
+ * Domains that did not opt in are left alone. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "domain-xml.h"
+#include "rma-client.h"
+#include "rma-names.h"
+#include "rma-util.h"
+
+/* A domain XML is a few KiB; refuse to buffer unbounded input. */
+#define MAX_XML_BYTES (16u << 20)
+
+static char *read_stdin(size_t *ret_len) {
+        GString *s = g_string_new(NULL);
+        char buf[65536];
+        ssize_t n;
+
+        while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0) {
+                g_string_append_len(s, buf, n);
+                if (s->len > MAX_XML_BYTES)
+                        break;
+        }
+        *ret_len = s->len;
+        return g_string_free(s, FALSE);
+}
+
+static int do_prepare(const DomainInfo *d, const char *uuid) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        if (rma_client_open(NULL, &bus, &error) < 0 ||
+            rma_client_reserve(bus, uuid, d->name, d->tenant, NULL, &error) < 0) {
+                fprintf(stderr, "rma-broker: no RMA for domain %s: %s\n", d->name,
+                        error.message ? error.message : "unknown error");
+                return 1;
+        }
+        return 0;
+}
+
+static int do_release(const DomainInfo *d, const char *uuid) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        if (rma_client_open(NULL, &bus, &error) < 0 || rma_client_release(bus, uuid, &error) < 0)
+                fprintf(stderr, "rma-broker: warning: could not release the RMA of domain %s: %s\n", d->name,
+                        error.message ? error.message : "unknown error");
+        /* libvirt ignores release failures; the broker also ends the lease when QEMU exits. */
+        return 0;
+}
+
+static int do_reconnect(const DomainInfo *d) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        if (rma_client_open(NULL, &bus, &error) < 0)
+                fprintf(stderr, "rma-broker: warning: domain %s keeps running, but %s\n", d->name, error.message);
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        g_autoptr(DomainInfo) d = NULL;
+        g_autoptr(GError) gerror = NULL;
+        g_autofree char *xml = NULL;
+        char uuid[RMA_UUID_STRING_LEN + 1];
+        const char *op, *subop;
+        size_t len;
+
+        if (argc < 3) {
+                fprintf(stderr, "usage: %s DOMAIN OPERATION SUB-OPERATION [EXTRA] < domain.xml\n"
+                                "This is a libvirt qemu hook; libvirtd runs it.\n", argv[0]);
+                return 2;
+        }
+        op = argv[2];
+        subop = argc > 3 ? argv[3] : "-";
+        if (!((strcmp(op, "prepare") == 0 && strcmp(subop, "begin") == 0) ||
+              (strcmp(op, "release") == 0 && strcmp(subop, "end") == 0) ||
+              (strcmp(op, "reconnect") == 0 && strcmp(subop, "begin") == 0)))
+                return 0;
+
+        xml = read_stdin(&len);
+        if (domain_info_parse(xml, len, &d, &gerror) < 0) {
+                /* Only refuse to start a domain we are sure asked for an RMA. */
+                bool ours = strstr(xml, RMA_LIBVIRT_XMLNS) || strstr(xml, "qemu-rma");
+                fprintf(stderr, "rma-broker: %s: cannot read the domain XML of %s: %s\n",
+                        ours && strcmp(op, "prepare") == 0 ? "error" : "warning", argv[1], gerror->message);
+                return ours && strcmp(op, "prepare") == 0 ? 1 : 0;
+        }
+        if (!domain_info_wants_rma(d))
+                return 0;
+        if (rma_uuid_canonicalize(d->uuid, uuid) < 0) {
+                fprintf(stderr, "rma-broker: domain %s has an invalid <uuid> '%s'\n", d->name, d->uuid);
+                return strcmp(op, "prepare") == 0 ? 1 : 0;
+        }
+
+        if (strcmp(op, "prepare") == 0)
+                return do_prepare(d, uuid);
+        if (strcmp(op, "release") == 0)
+                return do_release(d, uuid);
+        return do_reconnect(d);
+}

@@ -1,0 +1,81 @@
+/* qemu-rma: the <emulator> of domains that get an RMA.
+ *
+ * libvirt runs it as the QEMU user, already inside the domain's cgroup. Without -uuid
+ * libvirt is only probing capabilities: exec the real QEMU unchanged. Otherwise claim
+ * the domain's region from rma-brokerd, put guest RAM node 0 on it, and exec the real
+ * QEMU in this same process, so the broker's lease (bound to this pid) follows QEMU. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "qemu-cmdline.h"
+#include "rma-client.h"
+#include "rma-config.h"
+#include "rma-util.h"
+
+static const char *real_qemu(void) {
+        /* libvirt gives QEMU a clean environment, so this only matters for tests and
+         * hand-made shims. */
+        const char *env = getenv("RMA_QEMU_BINARY");
+
+        return env && *env ? env : RMA_QEMU_BINARY;
+}
+
+static int exec_qemu(char **argv) {
+        const char *qemu = real_qemu();
+
+        argv[0] = (char *) qemu;
+        execv(qemu, argv);
+        fprintf(stderr, "qemu-rma: cannot run %s: %s\n", qemu, strerror(errno));
+        return 127;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autoptr(GError) gerror = NULL;
+        g_auto(GStrv) new_argv = NULL;
+        char uuid[RMA_UUID_STRING_LEN + 1];
+        _cleanup_close_ int claimed = -EBADF;
+        const char *raw_uuid;
+        uint64_t size;
+        int fd, r;
+
+        (void) argc;
+        raw_uuid = qemu_cmdline_find_uuid(argv);
+        if (!raw_uuid)
+                return exec_qemu(argv);
+        if (rma_uuid_canonicalize(raw_uuid, uuid) < 0) {
+                fprintf(stderr, "qemu-rma: -uuid '%s' is not a UUID\n", raw_uuid);
+                return 1;
+        }
+
+        r = rma_client_open(NULL, &bus, &error);
+        if (r >= 0)
+                r = rma_client_claim(bus, uuid, &claimed, &size, &error);
+        if (r < 0) {
+                fprintf(stderr, "qemu-rma: cannot get the RMA of domain %s: %s\n", uuid,
+                        error.message ? error.message : strerror(-r));
+                return 1;
+        }
+        bus = sd_bus_flush_close_unref(bus);
+
+        /* QEMU must inherit the region: a copy without FD_CLOEXEC, which it opens as
+         * /proc/self/fd/N. */
+        fd = fcntl(claimed, F_DUPFD, 3);
+        if (fd < 0) {
+                fprintf(stderr, "qemu-rma: cannot pass the region to QEMU: %s\n", strerror(errno));
+                return 1;
+        }
+
+        new_argv = qemu_cmdline_rewrite_ram(argv, fd, size, &gerror);
+        if (!new_argv) {
+                fprintf(stderr, "qemu-rma: domain %s: %s\n", uuid, gerror->message);
+                return 1;
+        }
+        return exec_qemu(new_argv);
+}

@@ -1,0 +1,100 @@
+/* A broker.sock client for the integration tests, run as a real child process (often
+ * under an unprivileged uid):
+ *   rma-test-client claim UUID [PATTERN]   claim, check the region is sealed and zeroed,
+ *                                          write PATTERN at 1 MiB - 16, print "held SIZE",
+ *                                          and hold the lease until stdin reaches EOF
+ *   rma-test-client reserve UUID DOMAIN [TENANT]
+ *   rma-test-client release UUID
+ * Refusals print "error NAME: MESSAGE" and exit 1. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "rma-client.h"
+
+#define PATTERN_OFFSET ((1u << 20) - 16)
+
+static int fail(const sd_bus_error *e, int r) {
+        printf("error %s: %s\n", e->name ? e->name : "errno", e->message ? e->message : strerror(-r));
+        return 1;
+}
+
+static int check_region(int fd, uint64_t size, const char *pattern) {
+        int seals = fcntl(fd, F_GET_SEALS);
+        unsigned char *p;
+
+        if (seals < 0 || !(seals & F_SEAL_GROW) || !(seals & F_SEAL_SHRINK) || !(seals & F_SEAL_SEAL)) {
+                printf("region not sealed (seals=0x%x)\n", seals);
+                return 1;
+        }
+        if (ftruncate(fd, (off_t) size * 2) == 0) {
+                printf("region could be grown\n");
+                return 1;
+        }
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED) {
+                printf("mmap failed: %m\n");
+                return 1;
+        }
+        /* A new tenant must never see an old tenant's bytes: every byte reads zero. */
+        for (uint64_t off = 0; off < size; off++)
+                if (p[off] != 0) {
+                        printf("region not zeroed at offset %llu\n", (unsigned long long) off);
+                        return 1;
+                }
+        if (pattern)
+                memcpy(p + PATTERN_OFFSET, pattern, strnlen(pattern, 16));
+        munmap(p, size);
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (argc < 3) {
+                fprintf(stderr, "usage: %s claim UUID [PATTERN] | reserve UUID DOMAIN [TENANT] | release UUID\n", argv[0]);
+                return 2;
+        }
+        r = rma_client_open(NULL, &bus, &error);
+        if (r < 0)
+                return fail(&error, r);
+
+        if (strcmp(argv[1], "claim") == 0) {
+                _cleanup_close_ int fd = -EBADF;
+                uint64_t size;
+                char c;
+
+                r = rma_client_claim(bus, argv[2], &fd, &size, &error);
+                if (r < 0)
+                        return fail(&error, r);
+                if (check_region(fd, size, argc > 3 ? argv[3] : NULL) != 0)
+                        return 1;
+                printf("held %llu\n", (unsigned long long) size);
+                while (read(STDIN_FILENO, &c, 1) > 0)
+                        ;
+                return 0;
+        }
+        if (strcmp(argv[1], "reserve") == 0 && argc >= 4) {
+                uint32_t slot;
+                r = rma_client_reserve(bus, argv[2], argv[3], argc > 4 ? argv[4] : "", &slot, &error);
+                if (r < 0)
+                        return fail(&error, r);
+                printf("reserved %u\n", slot);
+                return 0;
+        }
+        if (strcmp(argv[1], "release") == 0) {
+                r = rma_client_release(bus, argv[2], &error);
+                if (r < 0)
+                        return fail(&error, r);
+                printf("released\n");
+                return 0;
+        }
+        fprintf(stderr, "unknown command %s\n", argv[1]);
+        return 2;
+}

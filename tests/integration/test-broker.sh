@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Integration: a private dbus-daemon with our real bus policy, the built rma-brokerd,
+# the real busctl and gdbus on the bus side, and real child processes (as the
+# unprivileged user nobody) claiming region fds over broker.sock.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/tap.sh"
+. "$HERE/../lib/broker.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP needs root: the broker checks peer uids, and children run as nobody"
+    exit 0
+fi
+
+TEST_DIR=$(mktemp -d /tmp/rma-itest.XXXXXX)
+chmod 0755 "$TEST_DIR"
+HOLDERS=()
+cleanup() {
+    for fd in "${HOLDERS[@]}"; do eval "exec $fd>&-" 2>/dev/null || true; done
+    stop_broker
+    stop_private_bus
+    rm -rf "$TEST_DIR"
+}
+trap cleanup EXIT
+
+UUID_A=4dea22b3-1d52-d8f3-2516-782e98ab3fa0
+UUID_B=5dea22b3-1d52-d8f3-2516-782e98ab3fa0
+UUID_C=6dea22b3-1d52-d8f3-2516-782e98ab3fa0
+UUID_D=7dea22b3-1d52-d8f3-2516-782e98ab3fa0
+SIZE=$((4 << 20))
+
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+bus_call() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 "$@"; }
+# gdbus shows the D-Bus error name, busctl only the message.
+gdbus_call() {
+    gdbus call --system --dest org.rmabroker.Broker1 --object-path /org/rmabroker/Broker1 \
+        --method "org.rmabroker.Broker1.$1" "${@:2}" 2>&1
+}
+counts() { echo "free=$(prop FreeRmas) reserved=$(prop ReservedRmas) leased=$(prop LeasedRmas)"; }
+
+# hold NAME UUID [PATTERN]: a child as nobody claims UUID and holds it while fd 7x is open.
+# Sets HOLD_PID; its output goes to $TEST_DIR/NAME.out.
+hold() {
+    local name=$1 fifo=$TEST_DIR/$1.fifo fd
+    mkfifo "$fifo"
+    chmod 0666 "$fifo"
+    # A simple command, not a function: $! is then the claiming process itself. It must
+    # not inherit the other holders' fifo fds, or their EOF would never come.
+    local close_others=""
+    for fd in "${HOLDERS[@]}"; do close_others+=" $fd>&-"; done
+    eval 'setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
+        "$TEST_CLIENT" claim "$2" "${3:-}" <"$fifo" >"$TEST_DIR/$name.out" 2>&1 '"$close_others"' &'
+
+    HOLD_PID=$!
+    exec {fd}>"$fifo"
+    HOLDERS+=("$fd")
+    eval "HOLD_FD_$name=$fd"
+}
+release_holder() {
+    local var="HOLD_FD_$1"
+    eval "exec ${!var}>&-"
+}
+
+start_private_bus
+start_broker --count=3 --size=4M --qemu-users=nobody --no-check-cgroup
+check "broker owns org.rmabroker.Broker1 on the private bus" broker_alive
+
+check_eq "Backend is memfd (embedded default here)" '"memfd"' "$(prop Backend)"
+check_eq "RmaSize is the configured 4 MiB" "$SIZE" "$(prop RmaSize)"
+check_eq "TotalRmas" 3 "$(prop TotalRmas)"
+check_eq "pool starts all free" "free=3 reserved=0 leased=0" "$(counts)"
+check_eq "any user may read FreeRmas" 3 "$(as_nobody busctl --system get-property org.rmabroker.Broker1 \
+    /org/rmabroker/Broker1 org.rmabroker.Broker1 FreeRmas | cut -d' ' -f2)"
+
+# Bad input gets a named error; nothing changes.
+out=$(gdbus_call Reserve not-a-uuid dom-a "")
+check_match "Reserve of a malformed uuid: InvalidArgument" "Error\.InvalidArgument: 'not-a-uuid' is not a domain UUID" "$out"
+out=$(as_nobody gdbus call --system --dest org.rmabroker.Broker1 --object-path /org/rmabroker/Broker1 \
+    --method org.rmabroker.Broker1.Reserve "$UUID_A" dom-a "" 2>&1)
+check_match "Reserve by an unprivileged user: AccessDenied" "Error\.AccessDenied: Reserve changes the pool and is for root only; uid 65534" "$out"
+check_eq "refusals left the pool alone" "free=3 reserved=0 leased=0" "$(counts)"
+
+# Reserve over the system bus, claim over broker.sock from a child running as nobody.
+check_eq "Reserve over the bus returns a slot" "u 0" "$(bus_call Reserve sss "$UUID_A" dom-a acme)"
+check_eq "reserved counts" "free=2 reserved=1 leased=0" "$(counts)"
+check_eq "a retried Reserve of the same domain is idempotent" "u 0" "$(bus_call Reserve sss "$UUID_A" dom-a acme)"
+out=$(gdbus_call Reserve "$UUID_A" other-dom "")
+check_match "the same uuid for another domain: AlreadyReserved" "Error\.AlreadyReserved: UUID $UUID_A is already reserved for domain dom-a" "$out"
+
+out=$("$TEST_CLIENT" claim "$UUID_A" </dev/null)
+check_match "Claim by root (not in QemuUsers): AccessDenied" "^error org.rmabroker.Broker1.Error.AccessDenied: uid 0 \(root\) may not claim RMAs" "$out"
+out=$(as_nobody "$TEST_CLIENT" claim "$UUID_D" </dev/null)
+check_match "Claim with no reservation: NotReserved" "^error org.rmabroker.Broker1.Error.NotReserved: No RMA is reserved for domain $UUID_D" "$out"
+out=$(as_nobody "$TEST_CLIENT" claim "12345" </dev/null)
+check_match "Claim of a malformed uuid: InvalidArgument" "^error org.rmabroker.Broker1.Error.InvalidArgument" "$out"
+out=$(as_nobody "$TEST_CLIENT" reserve "$UUID_B" dom-b </dev/null)
+check_match "Reserve over broker.sock by nobody: AccessDenied" "^error org.rmabroker.Broker1.Error.AccessDenied" "$out"
+check_eq "refused claims left the pool alone" "free=2 reserved=1 leased=0" "$(counts)"
+
+hold a "$UUID_A" "tenant-a-secret"
+PID_A=$HOLD_PID
+check "child as nobody claimed the region, sealed and zeroed" wait_until 10 grep -q "^held $SIZE" "$TEST_DIR/a.out"
+check_eq "busctl: one RMA leased" "free=2 reserved=0 leased=1" "$(counts)"
+check_match "the child holds a memfd region" "memfd:rma-broker-slot-0" "$(ls -l /proc/$PID_A/fd/ 2>/dev/null)"
+out=$(bus_call ListRmas)
+check_match "ListRmas shows the lease with domain, tenant and pid" "\"leased\" \"$UUID_A\" \"dom-a\" \"acme\" $PID_A" "$out"
+
+out=$(as_nobody "$TEST_CLIENT" claim "$UUID_A" </dev/null)
+check_match "a second Claim for the same uuid: AlreadyClaimed" "^error org.rmabroker.Broker1.Error.AlreadyClaimed: .*already claimed by pid $PID_A" "$out"
+check_eq "still exactly one lease" "free=2 reserved=0 leased=1" "$(counts)"
+
+# The lease ends when the claiming process exits; the slot comes back fresh.
+release_holder a
+wait "$PID_A"
+check "lease ended when the child exited" wait_until 10 prop_is LeasedRmas 0
+check_eq "slot is free again" "free=3 reserved=0 leased=0" "$(counts)"
+check_eq "Reserve again gets slot 0" "u 0" "$(bus_call Reserve sss "$UUID_B" dom-b "")"
+hold b "$UUID_B"
+PID_B=$HOLD_PID
+check "next tenant of slot 0 sees only zeroes (no bytes of the previous tenant)" \
+    wait_until 10 grep -q "^held $SIZE" "$TEST_DIR/b.out"
+diag "$(cat "$TEST_DIR/b.out")"
+out=$(bus_call ListRmas)
+check_match "an empty tenant means the default tenant" "\"$UUID_B\" \"dom-b\" \"default\" $PID_B" "$out"
+release_holder b
+wait "$PID_B"
+check "second lease ended" wait_until 10 prop_is LeasedRmas 0
+
+# Exhaust the pool.
+bus_call Reserve sss "$UUID_A" dom-a "" >/dev/null
+bus_call Reserve sss "$UUID_B" dom-b "" >/dev/null
+bus_call Reserve sss "$UUID_C" dom-c "" >/dev/null
+out=$(gdbus_call Reserve "$UUID_D" dom-d "")
+check_match "a 4th Reserve on a pool of 3: PoolExhausted, with the numbers" \
+    "Error\.PoolExhausted: No free RMA for domain dom-d: all 3 RMAs of 4 MiB are taken \(3 reserved, 0 leased" "$out"
+check_eq "exhausted pool counts" "free=0 reserved=3 leased=0" "$(counts)"
+for u in "$UUID_A" "$UUID_B" "$UUID_C"; do bus_call Release s "$u"; done
+check_eq "Release returns reserved slots" "free=3 reserved=0 leased=0" "$(counts)"
+check_eq "Release of a domain that holds nothing succeeds quietly" "" "$(bus_call Release s "$UUID_D")"
+out=$(gdbus_call Release "bogus")
+check_match "Release of a malformed uuid: InvalidArgument" "Error\.InvalidArgument" "$out"
+check "the daemon kept serving through every refusal" broker_alive
+
+# Claim is offered only on broker.sock, never on the bus.
+out=$(busctl --system introspect org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1)
+if grep -q "\.Claim" <<<"$out"; then not_ok "Claim is not on the system bus"; else ok "Claim is not on the system bus"; fi
+
+# Second broker on the same runtime dir refuses to steal the socket.
+out=$("$BROKERD" --runtime-dir="$TEST_DIR/run" --count=1 --size=1M 2>&1)
+check_match "a second broker refuses a live broker.sock" "Another rma-brokerd already serves" "$out"
+check "broker exits cleanly on SIGTERM" stop_broker
+check "broker.sock is removed on exit" test ! -e "$TEST_DIR/run/broker.sock"
+
+# With the cgroup check on (the default), a process outside the domain's cgroup is refused;
+# unclaimed reservations expire.
+start_broker --count=2 --size=1M --qemu-users=nobody --reservation-timeout=1
+bus_call Reserve sss "$UUID_A" dom-a "" >/dev/null
+out=$(as_nobody "$TEST_CLIENT" claim "$UUID_A" </dev/null)
+check_match "Claim from outside the domain's libvirt cgroup: AccessDenied" \
+    "^error org.rmabroker.Broker1.Error.AccessDenied: pid [0-9]+ may not claim the RMA of domain dom-a: its cgroup" "$out"
+check "an unclaimed reservation expires" wait_until 5 prop_is ReservedRmas 0
+check_eq "expired slot is free" 2 "$(prop FreeRmas)"
+check "broker exits cleanly on SIGTERM after expiry" stop_broker
+
+if [ "$TAP_FAILED" -ne 0 ]; then diag "broker log:"; diag "$(cat "$TEST_DIR/broker.log")"; fi
+tap_done

@@ -1,0 +1,123 @@
+/* Unit tests of daemon/config.c: defaults, file, command line, and error messages. */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char *write_conf(const char *text) {
+        g_autoptr(GError) error = NULL;
+        char *path = NULL;
+        int fd = g_file_open_tmp("rma-config-XXXXXX.conf", &path, &error);
+
+        g_assert_no_error(error);
+        g_assert_true(g_file_set_contents(path, text, -1, &error));
+        close(fd);
+        return path;
+}
+
+static int load(const char *const *args, BrokerConfig **ret, GError **error) {
+        /* GOption drops parsed arguments from the array without freeing them: keep our
+         * own list of the strings, and hand it a copy of the array. */
+        g_auto(GStrv) owned = g_strdupv((char **) args);
+        int argc = (int) g_strv_length(owned);
+        g_autofree char **argv = g_memdup2(owned, sizeof(char *) * (size_t) (argc + 1));
+        char **a = argv;
+
+        return broker_config_load(&argc, &a, ret, error);
+}
+
+static void test_file_and_cmdline(void) {
+        g_autofree char *path = write_conf("[Broker]\nBackend=memfd\nCount=4\nSize=64M\nQemuUsers=root; nobody\n"
+                                           "ReservationTimeoutSec=30\nCheckCgroup=no\n");
+        g_autofree char *opt = g_strdup_printf("--config=%s", path);
+        const char *args[] = { "rma-brokerd", opt, "--count=2", NULL };
+        g_autoptr(BrokerConfig) c = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_cmpint(load(args, &c, &error), ==, 0);
+        g_assert_no_error(error);
+        g_assert_cmpint(c->backend, ==, BACKEND_MEMFD);
+        g_assert_cmpuint(c->count, ==, 2); /* the command line wins */
+        g_assert_cmpuint(c->size, ==, 64u << 20);
+        g_assert_cmpuint(c->reservation_timeout_usec, ==, 30 * G_USEC_PER_SEC);
+        g_assert_false(c->check_cgroup);
+        g_assert_cmpuint(c->n_qemu_uids, ==, 2);
+        g_assert_true(broker_config_uid_may_claim(c, 0));
+        g_assert_true(broker_config_uid_may_claim(c, 65534));
+        g_assert_false(broker_config_uid_may_claim(c, 1));
+        g_unlink(path);
+}
+
+static void test_defaults(void) {
+        const char *args[] = { "rma-brokerd", "--config=/nonexistent/rma-brokerd.conf", NULL };
+        const char *args_missing_ok[] = { "rma-brokerd", NULL };
+        g_autoptr(BrokerConfig) c = NULL;
+        g_autoptr(GError) error = NULL;
+
+        /* A config file named on the command line must exist. */
+        g_assert_cmpint(load(args, &c, &error), <, 0);
+        g_assert_nonnull(strstr(error->message, "/nonexistent/rma-brokerd.conf"));
+        g_clear_error(&error);
+
+        if (g_file_test("/etc/rma-broker/rma-brokerd.conf", G_FILE_TEST_EXISTS)) {
+                g_test_skip("/etc/rma-broker/rma-brokerd.conf exists on this host");
+                return;
+        }
+        g_assert_cmpint(load(args_missing_ok, &c, &error), ==, 0);
+        g_assert_cmpuint(c->count, ==, 8);
+        g_assert_cmpuint(c->size, ==, 256u << 20);
+        g_assert_cmpint(c->backend, ==, BACKEND_AUTO);
+        g_assert_true(c->check_cgroup);
+}
+
+static void test_errors_name_file_and_key(void) {
+        const struct {
+                const char *text;
+                const char *want;
+        } cases[] = {
+                { "[Broker]\nCount=0\n", "Count=0 is invalid; allowed: a whole number from 1 to 1024" },
+                { "[Broker]\nCount=lots\n", "Count=lots" },
+                { "[Broker]\nSize=300M\n", "Size=300M is invalid; allowed: a power of two" },
+                { "[Broker]\nSize=4K\n", "Size=4K" },
+                { "[Broker]\nBackend=xen\n", "allowed: auto, kvm, hugetlb, memfd" },
+                { "[Broker]\nCheckCgroup=maybe\n", "allowed: yes or no" },
+                { "[Broker]\nReservationTimeoutSec=0\n", "ReservationTimeoutSec=0" },
+                { "not an ini file\n", "rma-config-" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *path = write_conf(cases[i].text);
+                g_autofree char *opt = g_strdup_printf("--config=%s", path);
+                const char *args[] = { "rma-brokerd", opt, NULL };
+                g_autoptr(BrokerConfig) c = NULL;
+                g_autoptr(GError) error = NULL;
+
+                g_assert_cmpint(load(args, &c, &error), <, 0);
+                g_assert_null(c);
+                g_assert_nonnull(strstr(error->message, cases[i].want));
+                g_assert_nonnull(strstr(error->message, path));
+                g_unlink(path);
+        }
+}
+
+static void test_cmdline_errors(void) {
+        const char *args[] = { "rma-brokerd", "--config=/nonexistent", "--size=12", NULL };
+        const char *extra[] = { "rma-brokerd", "stray", NULL };
+        g_autoptr(BrokerConfig) c = NULL;
+        g_autoptr(GError) e1 = NULL, e2 = NULL;
+
+        g_assert_cmpint(load(args, &c, &e1), <, 0);
+        g_assert_cmpint(load(extra, &c, &e2), <, 0);
+        g_assert_nonnull(strstr(e2->message, "stray"));
+}
+
+int main(int argc, char *argv[]) {
+        g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/config/file-and-cmdline", test_file_and_cmdline);
+        g_test_add_func("/config/defaults", test_defaults);
+        g_test_add_func("/config/errors-name-file-and-key", test_errors_name_file_and_key);
+        g_test_add_func("/config/cmdline-errors", test_cmdline_errors);
+        return g_test_run();
+}

@@ -1,0 +1,159 @@
+/* Unit tests of the slot state machine (daemon/pool.c) over real memfd regions. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "pool.h"
+
+#define UUID_A "11111111-2222-3333-4444-555555555555"
+#define UUID_B "22222222-2222-3333-4444-555555555555"
+#define UUID_C "33333333-2222-3333-4444-555555555555"
+#define UUID_D "44444444-2222-3333-4444-555555555555"
+
+typedef struct Fixture {
+        Backend backend;
+        Pool *pool;
+        bool fail_next;          /* make the next new_region fail, as a host out of pages would */
+} Fixture;
+
+static int flaky_new_region(Backend *b, unsigned index, int *ret_fd) {
+        Fixture *f = b->data;
+
+        if (f->fail_next)
+                return -ENOMEM;
+        return backend_memfd_ops.new_region(b, index, ret_fd);
+}
+
+static const BackendOps flaky_ops = { .name = "memfd", .new_region = flaky_new_region };
+
+static void fixture_set_up(Fixture *f, gconstpointer data) {
+        g_assert_cmpint(backend_memfd_init(&f->backend, 3, 1u << 20), ==, 0);
+        f->backend.ops = &flaky_ops;
+        f->backend.data = f;
+        g_assert_cmpint(pool_new(&f->backend, &f->pool), ==, 0);
+}
+
+static void fixture_tear_down(Fixture *f, gconstpointer data) {
+        pool_free(f->pool);
+}
+
+static int self_pidfd(void) {
+        int fd = (int) syscall(SYS_pidfd_open, getpid(), 0);
+        g_assert_cmpint(fd, >=, 0);
+        return fd;
+}
+
+static ino_t inode_of(int fd) {
+        struct stat st;
+        g_assert_cmpint(fstat(fd, &st), ==, 0);
+        return st.st_ino;
+}
+
+static void test_initial(Fixture *f, gconstpointer data) {
+        g_assert_cmpuint(f->pool->n_slots, ==, 3);
+        g_assert_cmpuint(pool_count(f->pool, SLOT_FREE), ==, 3);
+        for (unsigned i = 0; i < 3; i++) {
+                struct stat st;
+                g_assert_cmpint(fstat(f->pool->slots[i].region_fd, &st), ==, 0);
+                g_assert_cmpint(st.st_size, ==, 1u << 20);
+                g_assert_cmpint(fcntl(f->pool->slots[i].region_fd, F_GET_SEALS) & F_SEAL_GROW, !=, 0);
+        }
+        g_assert_cmpuint(pool_next_expiry(f->pool), ==, UINT64_MAX);
+}
+
+static void test_reserve_lease_end(Fixture *f, gconstpointer data) {
+        Slot *s = NULL, *again = NULL;
+        ino_t before;
+
+        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "dom-a", "acme", 100, &s), ==, 0);
+        g_assert_cmpint(s->state, ==, SLOT_RESERVED);
+        g_assert_cmpstr(s->domain, ==, "dom-a");
+        g_assert_cmpstr(s->tenant, ==, "acme");
+        g_assert_true(pool_find(f->pool, UUID_A) == s);
+        g_assert_null(pool_find(f->pool, UUID_B));
+        g_assert_cmpuint(pool_count(f->pool, SLOT_RESERVED), ==, 1);
+        g_assert_cmpuint(pool_count(f->pool, SLOT_FREE), ==, 2);
+
+        /* The same uuid never gets a second slot. */
+        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "dom-a", "acme", 100, &again), ==, -EEXIST);
+        g_assert_true(again == s);
+
+        before = inode_of(s->region_fd);
+        g_assert_cmpint(pool_lease(f->pool, s, getpid(), self_pidfd()), ==, 0);
+        g_assert_cmpint(s->state, ==, SLOT_LEASED);
+        g_assert_cmpint(s->pid, ==, getpid());
+        g_assert_cmpuint(pool_count(f->pool, SLOT_LEASED), ==, 1);
+        /* A lease cannot be taken twice. */
+        g_assert_cmpint(pool_lease(f->pool, s, getpid(), self_pidfd()), ==, -EBUSY);
+
+        pool_end_lease(f->pool, s);
+        g_assert_cmpint(s->state, ==, SLOT_FREE);
+        g_assert_cmpint(s->pidfd, <, 0);
+        g_assert_cmpstr(s->uuid, ==, "");
+        g_assert_null(pool_find(f->pool, UUID_A));
+        /* The next tenant gets a new file, never the old tenant's. */
+        g_assert_cmpuint(inode_of(s->region_fd), !=, before);
+        g_assert_cmpuint(pool_count(f->pool, SLOT_FREE), ==, 3);
+}
+
+static void test_exhaust(Fixture *f, gconstpointer data) {
+        Slot *s = NULL;
+
+        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "a", "t", 100, &s), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_B, "b", "t", 100, &s), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_C, "c", "t", 100, &s), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_D, "d", "t", 100, &s), ==, -ENOSPC);
+        g_assert_cmpuint(pool_count(f->pool, SLOT_FREE), ==, 0);
+        pool_unreserve(f->pool, pool_find(f->pool, UUID_B));
+        g_assert_cmpint(pool_reserve(f->pool, UUID_D, "d", "t", 100, &s), ==, 0);
+        g_assert_cmpuint(pool_count(f->pool, SLOT_RESERVED), ==, 3);
+}
+
+static void test_expiry(Fixture *f, gconstpointer data) {
+        Slot *s = NULL;
+
+        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "a", "t", 500, &s), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_B, "b", "t", 200, &s), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_C, "c", "t", 300, &s), ==, 0);
+        g_assert_cmpint(pool_lease(f->pool, s, getpid(), self_pidfd()), ==, 0);
+        g_assert_cmpuint(pool_next_expiry(f->pool), ==, 200);
+        g_assert_cmpuint(pool_expire(f->pool, 199), ==, 0);
+        g_assert_cmpuint(pool_expire(f->pool, 200), ==, 1);
+        g_assert_null(pool_find(f->pool, UUID_B));
+        g_assert_cmpuint(pool_next_expiry(f->pool), ==, 500);
+        /* A lease never expires. */
+        g_assert_cmpuint(pool_expire(f->pool, 10000), ==, 1);
+        g_assert_nonnull(pool_find(f->pool, UUID_C));
+        g_assert_cmpuint(pool_next_expiry(f->pool), ==, UINT64_MAX);
+}
+
+static void test_held_elsewhere(Fixture *f, gconstpointer data) {
+        Slot *s = NULL;
+
+        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "a", "t", 100, &s), ==, 0);
+        g_assert_cmpint(pool_lease(f->pool, s, getpid(), self_pidfd()), ==, 0);
+        f->fail_next = true;
+        pool_end_lease(f->pool, s);
+        /* No fresh region: the slot is not free, and it is never handed out. */
+        g_assert_cmpint(s->state, ==, SLOT_HELD_ELSEWHERE);
+        g_assert_cmpint(s->region_fd, <, 0);
+        g_assert_cmpuint(pool_count(f->pool, SLOT_FREE), ==, 2);
+        g_assert_cmpuint(pool_refill(f->pool), ==, 0);
+        f->fail_next = false;
+        g_assert_cmpuint(pool_refill(f->pool), ==, 1);
+        g_assert_cmpint(s->state, ==, SLOT_FREE);
+        g_assert_cmpuint(pool_count(f->pool, SLOT_FREE), ==, 3);
+}
+
+int main(int argc, char *argv[]) {
+        g_test_init(&argc, &argv, NULL);
+        g_test_add("/pool/initial", Fixture, NULL, fixture_set_up, test_initial, fixture_tear_down);
+        g_test_add("/pool/reserve-lease-end", Fixture, NULL, fixture_set_up, test_reserve_lease_end, fixture_tear_down);
+        g_test_add("/pool/exhaust", Fixture, NULL, fixture_set_up, test_exhaust, fixture_tear_down);
+        g_test_add("/pool/expiry", Fixture, NULL, fixture_set_up, test_expiry, fixture_tear_down);
+        g_test_add("/pool/held-elsewhere", Fixture, NULL, fixture_set_up, test_held_elsewhere, fixture_tear_down);
+        return g_test_run();
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install everything rma-broker needs to build, run and test on Debian 12 (as root).
+# Idempotent: apt-get install does nothing for packages that are already there.
+set -euo pipefail
+
+PACKAGES=(
+    # build
+    meson ninja-build pkg-config gcc
+    libsystemd-dev libglib2.0-dev libjson-glib-dev libvirt-dev
+    # run and test: the bus tools, libvirt, and the QEMU the wrapper execs
+    dbus systemd libglib2.0-bin util-linux procps
+    libvirt-daemon-system libvirt-clients qemu-system-ppc qemu-utils
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: run as root (apt-get needs it)" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
