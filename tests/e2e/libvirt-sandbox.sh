@@ -1,0 +1,608 @@
+# shellcheck shell=bash
+#
+# libvirt-sandbox.sh - run a PRIVATE, ISOLATED libvirtd for end-to-end tests.
+#
+# Source this file (bash >= 4.2; must run as root), then:
+#
+#     sandbox_start [HOOK_SCRIPT...]   # start a private libvirtd; returns when virsh answers
+#     trap sandbox_stop EXIT           # always clean up (sandbox_stop is idempotent)
+#     sandbox_domain_xml NAME UUID EMULATOR CELL0_MIB > "$SANDBOX/NAME.xml"
+#     sandbox_virsh define "$SANDBOX/NAME.xml"
+#     sandbox_virsh start NAME
+#     ...
+#     sandbox_stop
+#
+# How it is isolated
+# ------------------
+# libvirtd (and virtlogd, if asked for) run inside `unshare --mount
+# --propagation private [--net]`.  In that private mount namespace five
+# directories of a fresh temp dir $SANDBOX are bind-mounted over
+#
+#     $SANDBOX/etc   -> /etc/libvirt        (our own minimal config + hooks)
+#     $SANDBOX/run   -> /run/libvirt        (sockets, domain status, pid files)
+#     $SANDBOX/lib   -> /var/lib/libvirt    (domain-N-NAME dirs, monitor sockets)
+#     $SANDBOX/cache -> /var/cache/libvirt  (QEMU capabilities cache)
+#     $SANDBOX/log   -> /var/log/libvirt    (libvirtd.log, qemu/NAME.log)
+#
+# so the daemon neither sees nor touches a host libvirtd's files and the host
+# never sees these mounts (they die with the last process of the namespace).
+# Clients outside connect through the socket in the temp dir:
+#
+#     qemu:///system?socket=$SANDBOX/run/libvirt-sock      (= $SANDBOX_URI)
+#
+# /etc/libvirt is NOT a copy of the host's: copying it would import the host's
+# persistent domains, networks and pools together with their autostart links
+# (a second QEMU on the same disk images!).  We write libvirtd.conf and
+# qemu.conf ourselves; libvirtd creates every other directory it needs, with
+# the right owners (e.g. /var/lib/libvirt/qemu as libvirt-qemu), by itself.
+#
+# By default libvirtd also gets a private network namespace (SANDBOX_NETNS=1):
+# the network/nwfilter drivers then cannot add bridges or firewall rules to
+# the host.  Filesystem (path) UNIX sockets work across network namespaces, so
+# virsh and any /run/dbus socket keep working.
+#
+# What the host can still see while a sandbox runs (all removed by
+# sandbox_stop):
+#   * the libvirtd / QEMU processes themselves;
+#   * cgroups: libvirt places domains in /machine/qemu-ID-NAME.libvirt-qemu of
+#     each controller; libvirt removes the domain groups on destroy and
+#     sandbox_stop removes /machine if it did not exist before;
+#   * a mount point directory (e.g. /run/libvirt) that did not exist on the
+#     host is created empty, and removed again if it is still empty and no
+#     other namespace mounts on it.
+#   Domain IDs restart at 1 in every libvirtd: use domain names that cannot
+#   collide with a host libvirtd's, or their cgroup names collide.
+#
+# Settings (environment, read by sandbox_start):
+#   SANDBOX_TMPDIR          parent of the temp dir            (default: ${TMPDIR:-/tmp})
+#   SANDBOX_HOOKS           extra hook scripts, space separated, installed like
+#                           the arguments of sandbox_start      (default: none)
+#   SANDBOX_NETNS           1: private network namespace       (default: 1)
+#   SANDBOX_VIRTLOGD        1: start a private virtlogd and use stdio_handler
+#                           "logd"; 0: stdio_handler "file"    (default: 0)
+#   SANDBOX_SECURITY_DRIVER value of qemu.conf security_driver; "" = libvirt's
+#                           default (auto-detect)              (default: none)
+#   SANDBOX_QEMU_CONF_EXTRA extra lines appended to qemu.conf   (default: none)
+#   SANDBOX_LOG_LEVEL       libvirtd log level 1-4 for $SANDBOX/log/libvirtd.log
+#                                                               (default: 3)
+#   SANDBOX_START_TIMEOUT   seconds to wait for virsh to answer (default: 60)
+#
+# Variables set by sandbox_start (read-only for callers):
+#   SANDBOX        the temp dir (mode 0711 so that libvirt-qemu can reach
+#                  files a test puts in it, e.g. an emulator wrapper)
+#   SANDBOX_URI    libvirt URI of the private daemon
+#
+# Functions:
+#   sandbox_start [HOOK...]        see above; installs each HOOK file as
+#                                  /etc/libvirt/hooks/qemu.d/<basename> before
+#                                  libvirtd starts (libvirt only looks for hooks
+#                                  at start and on SIGHUP)
+#   sandbox_install_hook FILE [NAME]  install a hook later; sends SIGHUP so the
+#                                  running libvirtd notices it
+#   sandbox_virsh ARGS...          virsh against the private daemon
+#   sandbox_qemu_pid NAME          host PID of a running domain's QEMU
+#   sandbox_domain_log NAME        path of the domain's QEMU log file
+#   sandbox_libvirtd_pid           PID of the private libvirtd
+#   sandbox_pids                   PIDs of every process still inside the sandbox
+#   sandbox_domain_xml NAME UUID EMULATOR CELL0_MIB [CELL1_MIB]
+#                                  print a 2-cell ppc64 pseries TCG domain
+#   sandbox_stop                   destroy+undefine all domains, stop daemons,
+#                                  kill leftovers, remove everything; idempotent,
+#                                  safe from an EXIT trap, always returns 0
+#
+# All functions are safe under `set -euo pipefail`: they report errors on
+# stderr and return non-zero instead of exiting.
+
+# Guard against double sourcing.
+if [[ -n "${_SANDBOX_LIB_LOADED:-}" ]]; then
+	return 0
+fi
+_SANDBOX_LIB_LOADED=1
+
+SANDBOX="${SANDBOX:-}"
+SANDBOX_URI="${SANDBOX_URI:-}"
+
+# Mount points shadowed inside the sandbox's mount namespace, and the
+# sub-directory of $SANDBOX that is bind-mounted over each.
+_SANDBOX_MOUNTS=(
+	"etc:/etc/libvirt"
+	"run:/run/libvirt"
+	"lib:/var/lib/libvirt"
+	"cache:/var/cache/libvirt"
+	"log:/var/log/libvirt"
+)
+
+# The sandbox's reaper ("init"), run as python3 -c CODE PIDFILE CMD...:
+# becomes a child subreaper, closes inherited fds (so that e.g. a `| tee` of
+# the test never waits for the daemons), runs CMD and reaps every process
+# that is re-parented to it until none is left; then it exits.
+_SANDBOX_REAPER_PY='
+import ctypes, os, signal, sys
+PR_SET_CHILD_SUBREAPER = 36
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    sys.exit("prctl(PR_SET_CHILD_SUBREAPER): %s" % os.strerror(ctypes.get_errno()))
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+os.closerange(3, 65536)
+with open(sys.argv[1], "w") as f:
+    f.write("%d\n" % os.getpid())
+if os.fork() == 0:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
+'
+
+_sandbox_log() {
+	printf 'libvirt-sandbox: %s\n' "$*" >&2
+}
+
+# Milliseconds since the epoch (bash >= 5 has EPOCHREALTIME; no bc needed).
+_sandbox_ms() {
+	if [[ -n "${EPOCHREALTIME:-}" ]]; then
+		local t=${EPOCHREALTIME/[.,]/}
+		printf '%s\n' "$((10#$t / 1000))"
+	else
+		date +%s%3N
+	fi
+}
+
+# _sandbox_is_ours DIR: does DIR look like a directory made by sandbox_start?
+# (Belt and braces before rm -rf.)
+_sandbox_is_ours() {
+	[[ -n "$1" && "$1" == /*/rma-sandbox.* && -f "$1/.rma-sandbox" ]]
+}
+
+# Host PIDs of all processes whose mount table contains our /run/libvirt bind
+# mount: libvirtd, virtlogd, hooks, QEMU (libvirt gives each QEMU its own
+# mount namespace, but it is a copy of libvirtd's and keeps the bind mount).
+sandbox_pids() {
+	local tag f pid
+	[[ -n "$SANDBOX" && -s "$SANDBOX/.mounttag" ]] || return 0
+	tag=$(<"$SANDBOX/.mounttag")
+	for f in /proc/[0-9]*/mountinfo; do
+		pid=${f#/proc/}
+		pid=${pid%/mountinfo}
+		[[ "$pid" == "$BASHPID" ]] && continue
+		if grep -qF -- "$tag" "$f" 2>/dev/null; then
+			printf '%s\n' "$pid"
+		fi
+	done
+}
+
+# _sandbox_alive PID: PID exists and is not a zombie.
+_sandbox_alive() {
+	[[ -n "$1" ]] && kill -0 "$1" 2>/dev/null &&
+		[[ "$(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null)" != Z ]]
+}
+
+sandbox_libvirtd_pid() {
+	[[ -n "$SANDBOX" && -s "$SANDBOX/libvirtd.pid" ]] || return 1
+	local pid
+	pid=$(<"$SANDBOX/libvirtd.pid")
+	_sandbox_alive "$pid" || return 1
+	printf '%s\n' "$pid"
+}
+
+sandbox_virsh() {
+	if [[ -z "$SANDBOX_URI" ]]; then
+		_sandbox_log "sandbox_virsh: no sandbox running"
+		return 1
+	fi
+	virsh -q -c "$SANDBOX_URI" "$@"
+}
+
+# libvirt writes the QEMU pid to /run/libvirt/qemu/NAME.pid, i.e. here.
+# No PID namespace is used, so it is a host PID.
+sandbox_qemu_pid() {
+	local f="$SANDBOX/run/qemu/$1.pid" pid
+	[[ -n "$SANDBOX" && -s "$f" ]] || return 1
+	pid=$(<"$f")
+	kill -0 "$pid" 2>/dev/null || return 1
+	printf '%s\n' "$pid"
+}
+
+sandbox_domain_log() {
+	printf '%s\n' "$SANDBOX/log/qemu/$1.log"
+}
+
+# sandbox_install_hook FILE [NAME]: copy FILE to hooks/qemu.d/NAME (default:
+# basename of FILE).  If libvirtd already runs, SIGHUP makes it re-detect
+# hooks (measured: no restart needed).
+sandbox_install_hook() {
+	local src="$1" name="${2:-}" pid
+	[[ -n "$name" ]] || name=$(basename -- "$src")
+	if [[ -z "$SANDBOX" || ! -d "$SANDBOX/etc/hooks/qemu.d" ]]; then
+		_sandbox_log "sandbox_install_hook: no sandbox"
+		return 1
+	fi
+	if [[ ! -f "$src" ]]; then
+		_sandbox_log "sandbox_install_hook: no such file: $src"
+		return 1
+	fi
+	install -m 0755 -- "$src" "$SANDBOX/etc/hooks/qemu.d/$name" || return 1
+	if pid=$(sandbox_libvirtd_pid); then
+		kill -HUP "$pid" || return 1
+		# SIGHUP is handled asynchronously; wait until the daemon answers
+		# again so a following `virsh start` sees the new hook.
+		sleep 0.5
+		sandbox_virsh uri >/dev/null || return 1
+	fi
+}
+
+_sandbox_write_config() {
+	local d="$1" sec="${SANDBOX_SECURITY_DRIVER-none}"
+	mkdir -p "$d/etc/hooks/qemu.d" || return 1
+	# Root-only UNIX socket, no polkit (there is no system bus here; root is
+	# exempt from polkit anyway).
+	cat >"$d/etc/libvirtd.conf" <<-EOF || return 1
+		# written by libvirt-sandbox.sh
+		unix_sock_group = "root"
+		unix_sock_ro_perms = "0700"
+		unix_sock_rw_perms = "0700"
+		unix_sock_admin_perms = "0700"
+		auth_unix_ro = "none"
+		auth_unix_rw = "none"
+		log_outputs = "${SANDBOX_LOG_LEVEL:-3}:file:/var/log/libvirt/libvirtd.log"
+	EOF
+	{
+		echo '# written by libvirt-sandbox.sh'
+		if [[ "${SANDBOX_VIRTLOGD:-0}" == 1 ]]; then
+			echo 'stdio_handler = "logd"'
+		else
+			# Without virtlogd libvirtd writes /var/log/libvirt/qemu/NAME.log
+			# itself; with the default "logd" it needs a virtlogd.
+			echo 'stdio_handler = "file"'
+		fi
+		# DAC (QEMU as libvirt-qemu, chown of its files) is always active for
+		# the system daemon; this only disables AppArmor/SELinux, which would
+		# write profiles to the host's /etc/apparmor.d and load them into
+		# the kernel.  On the Debian 12 CI machines neither is available, so
+		# libvirt's auto-detection yields the same result ("none" + "dac").
+		if [[ -n "$sec" ]]; then
+			printf 'security_driver = "%s"\n' "$sec"
+		fi
+		if [[ -n "${SANDBOX_QEMU_CONF_EXTRA:-}" ]]; then
+			printf '%s\n' "$SANDBOX_QEMU_CONF_EXTRA"
+		fi
+	} >"$d/etc/qemu.conf" || return 1
+	cat >"$d/etc/virtlogd.conf" <<-'EOF' || return 1
+		# written by libvirt-sandbox.sh
+		log_outputs = "3:file:/var/log/libvirt/virtlogd.log"
+	EOF
+	# The client config is read by virsh from the *host's* /etc/libvirt;
+	# inside the sandbox it only needs to exist.
+	: >"$d/etc/libvirt.conf" || return 1
+	chmod 0600 "$d/etc/qemu.conf" "$d/etc/libvirtd.conf"
+}
+
+# sandbox_start [HOOK...]
+sandbox_start() {
+	local d m sub target hook pid i ready=0 t0 dev_root
+	local -a hooks=() unshare_args=()
+
+	if [[ "$(id -u)" != 0 ]]; then
+		_sandbox_log "sandbox_start: must run as root"
+		return 1
+	fi
+	if [[ -n "$SANDBOX" && -d "$SANDBOX" ]]; then
+		_sandbox_log "sandbox_start: sandbox $SANDBOX already running"
+		return 1
+	fi
+	for hook in ${SANDBOX_HOOKS:-} "$@"; do
+		if [[ ! -f "$hook" ]]; then
+			_sandbox_log "sandbox_start: no such hook file: $hook"
+			return 1
+		fi
+		hooks+=("$hook")
+	done
+	t0=$(_sandbox_ms)
+
+	d=$(mktemp -d "${SANDBOX_TMPDIR:-${TMPDIR:-/tmp}}/rma-sandbox.XXXXXX") || return 1
+	SANDBOX="$d"
+	SANDBOX_URI="qemu:///system?socket=$d/run/libvirt-sock"
+	export SANDBOX SANDBOX_URI
+	: >"$d/.rma-sandbox"
+	# libvirt-qemu must be able to traverse into the sandbox (emulator
+	# wrappers, logs a test places here); nothing here is secret.
+	chmod 0711 "$d"
+
+	# Everything below must be undone by sandbox_stop, which reads this file.
+	{
+		# cgroup controllers in which /machine did not exist yet
+		for m in /sys/fs/cgroup /sys/fs/cgroup/*; do
+			if [[ -e "$m/cgroup.procs" && ! -d "$m/machine" ]]; then
+				printf 'cgroup %s/machine\n' "$m"
+			fi
+		done
+	} >"$d/.undo"
+
+	for m in "${_SANDBOX_MOUNTS[@]}"; do
+		sub=${m%%:*}
+		target=${m#*:}
+		mkdir -p "$d/$sub"
+		if [[ ! -d "$target" ]]; then
+			# A bind mount needs an existing mount point; make an empty one
+			# on the host and remember to remove it.
+			mkdir -p "$target" || { sandbox_stop; return 1; }
+			printf 'mountpoint %s\n' "$target" >>"$d/.undo"
+		fi
+	done
+	_sandbox_write_config "$d" || { sandbox_stop; return 1; }
+	for hook in "${hooks[@]}"; do
+		install -m 0755 -- "$hook" "$d/etc/hooks/qemu.d/$(basename -- "$hook")" ||
+			{ sandbox_stop; return 1; }
+	done
+
+	unshare_args=(--mount --propagation private)
+	if [[ "${SANDBOX_NETNS:-1}" == 1 ]]; then
+		unshare_args+=(--net)
+	fi
+	# The inner script runs in the new namespaces: bind the five dirs, then
+	# start the daemons in the foreground.  `mount -n`: without it libmount
+	# creates /run/mount/ (utab) on the host's /run (measured).
+	#
+	# Process tree: a detached reaper (see _SANDBOX_REAPER_PY; a subshell
+	# whose child is re-parented to PID 1, so it is no child of the caller and
+	# a bare `wait` in a test cannot hang on it) runs the chain
+	# setsid -> unshare -> sh -> libvirtd.  libvirt double-forks QEMU, so each
+	# QEMU is re-parented to the reaper, which reaps it at once.  Without it
+	# PID 1 reaps, and on the CI machines (PID 1 is not an init) that takes
+	# long enough that every `virsh destroy` waited ~1.6 s for the zombie.
+	local -a reaper=()
+	if [[ -x /usr/bin/python3 ]]; then
+		reaper=(/usr/bin/python3 -c "$_SANDBOX_REAPER_PY" "$d/init.pid")
+	elif command -v python3 >/dev/null 2>&1; then
+		reaper=(python3 -c "$_SANDBOX_REAPER_PY" "$d/init.pid")
+	else
+		_sandbox_log "sandbox_start: no python3; zombies are left to PID 1"
+	fi
+	# shellcheck disable=SC2016  # expanded by the inner shell
+	(
+		setsid "${reaper[@]}" unshare "${unshare_args[@]}" -- /bin/sh -euc '
+			d=$1; logd=$2; shift 2
+			for m in "$@"; do
+				mount -n --bind "$d/${m%%:*}" "${m#*:}"
+			done
+			if [ "$logd" = 1 ]; then
+				virtlogd --pid-file "$d/virtlogd.pid" --config /etc/libvirt/virtlogd.conf &
+				libvirtd --pid-file "$d/libvirtd.pid" --config /etc/libvirt/libvirtd.conf &
+				wait
+			else
+				exec libvirtd --pid-file "$d/libvirtd.pid" --config /etc/libvirt/libvirtd.conf
+			fi
+		' sandbox-init "$d" "${SANDBOX_VIRTLOGD:-0}" "${_SANDBOX_MOUNTS[@]}" \
+			</dev/null >"$d/daemon.out" 2>&1 &
+	)
+
+	# Wait until libvirtd answers (and virtlogd's socket exists).  Do not use
+	# `virsh version`: it fails ("Cannot find suitable emulator for x86_64").
+	for ((i = 0; i < ${SANDBOX_START_TIMEOUT:-60} * 10; i++)); do
+		if ((i > 20)) && ! pid=$(sandbox_libvirtd_pid); then
+			_sandbox_log "sandbox_start: libvirtd is not running"
+			break
+		fi
+		if pid=$(sandbox_libvirtd_pid); then
+			if [[ ! -s "$d/.mounttag" ]]; then
+				# "DEV ROOT MOUNTPOINT" of our /run/libvirt bind mount, as in
+				# /proc/PID/mountinfo: identifies processes of this sandbox.
+				dev_root=$(awk '$5 == "/run/libvirt" { print $3, $4, $5; exit }' \
+					"/proc/$pid/mountinfo" 2>/dev/null) || true
+				if [[ -n "$dev_root" ]]; then
+					printf '%s\n' "$dev_root" >"$d/.mounttag"
+				fi
+			fi
+			if [[ -s "$d/.mounttag" ]] &&
+				{ [[ "${SANDBOX_VIRTLOGD:-0}" != 1 ]] || [[ -S "$d/run/virtlogd-sock" ]]; } &&
+				virsh -q -c "$SANDBOX_URI" uri >/dev/null 2>&1; then
+				ready=1
+				break
+			fi
+		fi
+		sleep 0.1
+	done
+	if [[ $ready != 1 ]]; then
+		_sandbox_log "sandbox_start: libvirtd did not come up; output and log:"
+		cat "$d/daemon.out" >&2 || true
+		tail -n 30 "$d/log/libvirtd.log" >&2 2>/dev/null || true
+		sandbox_stop
+		return 1
+	fi
+	# The bind mounts must not have leaked into our own namespace.
+	if grep -qF -- "$(<"$d/.mounttag")" /proc/self/mountinfo; then
+		_sandbox_log "sandbox_start: sandbox mounts visible on the host!"
+		sandbox_stop
+		return 1
+	fi
+	_sandbox_log "started $d (libvirtd pid $pid) in $(($(_sandbox_ms) - t0)) ms"
+}
+
+# _sandbox_kill_wait SIG TIMEOUT_DS PID...: send SIG, wait up to TIMEOUT_DS
+# tenths of a second for all PIDs to be gone.  Returns 1 if some remain.
+_sandbox_kill_wait() {
+	local sig="$1" t="$2" pid i alive
+	shift 2
+	[[ $# -gt 0 ]] || return 0
+	kill "-$sig" "$@" 2>/dev/null || true
+	for ((i = 0; i <= t; i++)); do
+		alive=0
+		for pid in "$@"; do
+			# A zombie still answers kill -0; treat it as gone.
+			if _sandbox_alive "$pid"; then
+				alive=1
+				break
+			fi
+		done
+		[[ $alive == 0 ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# sandbox_stop: tear everything down.  Idempotent; never fails (so that it is
+# harmless in an EXIT trap under set -e); problems are reported on stderr.
+sandbox_stop() {
+	local d="$SANDBOX" dom pid kind path t0 n
+	local -a doms=() pids=() daemons=() cgroups=()
+	[[ -n "$d" ]] || return 0
+	if ! _sandbox_is_ours "$d"; then
+		[[ -e "$d" ]] && _sandbox_log "sandbox_stop: refusing to touch $d"
+		SANDBOX="" SANDBOX_URI=""
+		return 0
+	fi
+	t0=$(_sandbox_ms)
+
+	# 1. Domains: the polite way, through libvirtd.
+	if sandbox_libvirtd_pid >/dev/null; then
+		mapfile -t doms < <(timeout 20 virsh -q -c "$SANDBOX_URI" list --all --name 2>/dev/null || true)
+		for dom in "${doms[@]}"; do
+			[[ -n "$dom" ]] || continue
+			timeout 20 virsh -q -c "$SANDBOX_URI" destroy "$dom" >/dev/null 2>&1 || true
+			timeout 20 virsh -q -c "$SANDBOX_URI" undefine "$dom" >/dev/null 2>&1 ||
+				_sandbox_log "sandbox_stop: undefine $dom failed"
+		done
+	fi
+
+	# 2. Daemons.
+	for pid in "$d/libvirtd.pid" "$d/virtlogd.pid"; do
+		if [[ -s "$pid" ]] && _sandbox_alive "$(<"$pid")"; then
+			daemons+=("$(<"$pid")")
+		fi
+	done
+	# Remember the cgroups of processes that libvirt did not clean up (QEMU
+	# of a domain that could not be destroyed), to remove them afterwards.
+	mapfile -t pids < <(sandbox_pids)
+	for pid in "${pids[@]}"; do
+		while IFS= read -r path; do
+			path=${path#*:*:}
+			# /machine/qemu-ID-NAME.libvirt-qemu[/emulator|/vcpuN]: keep the
+			# domain's group (first two components).
+			if [[ "$path" =~ ^(/machine/[^/]+) ]]; then
+				cgroups+=("${BASH_REMATCH[1]}")
+			fi
+		done <"/proc/$pid/cgroup" 2>/dev/null || true
+	done
+	if ! _sandbox_kill_wait TERM 150 "${daemons[@]}"; then
+		_sandbox_log "sandbox_stop: daemons ignored SIGTERM, killing"
+		_sandbox_kill_wait KILL 50 "${daemons[@]}" || true
+	fi
+
+	# 3. Anything still alive in the namespace (QEMU, hooks, helpers).
+	mapfile -t pids < <(sandbox_pids)
+	if [[ ${#pids[@]} -gt 0 ]]; then
+		_sandbox_log "sandbox_stop: killing leftover processes: ${pids[*]}"
+		_sandbox_kill_wait TERM 50 "${pids[@]}" || _sandbox_kill_wait KILL 50 "${pids[@]}" || true
+		mapfile -t pids < <(sandbox_pids)
+		[[ ${#pids[@]} -eq 0 ]] ||
+			_sandbox_log "sandbox_stop: processes survived SIGKILL: ${pids[*]}"
+	fi
+
+	# The reaper exits once every process below it is gone and reaped.
+	if [[ -s "$d/init.pid" ]] && ! _sandbox_kill_wait 0 50 "$(<"$d/init.pid")"; then
+		_sandbox_log "sandbox_stop: reaper $(<"$d/init.pid") still running"
+	fi
+
+	# 4. Leftover domain cgroups (deepest first), then /machine if we made it.
+	#    rmdir only succeeds on empty groups, so nothing in use is removed.
+	for path in "${cgroups[@]}"; do
+		for kind in /sys/fs/cgroup /sys/fs/cgroup/*; do
+			[[ -e "$kind/cgroup.procs" && -d "$kind$path" ]] || continue
+			find "$kind$path" -depth -type d -exec rmdir {} + 2>/dev/null || true
+		done
+	done
+	if [[ -f "$d/.undo" ]]; then
+		while read -r kind path; do
+			case "$kind" in
+			cgroup)
+				if [[ -d "$path" ]]; then
+					rmdir "$path" 2>/dev/null || true
+				fi
+				;;
+			mountpoint)
+				# Remove the empty mount point we created, unless another
+				# namespace (e.g. a second sandbox) still mounts on it.
+				n=$(grep -lF -- " $path " /proc/[0-9]*/mountinfo 2>/dev/null | wc -l) || true
+				if [[ "$n" == 0 ]]; then
+					rmdir "$path" 2>/dev/null || true
+				fi
+				;;
+			esac
+		done <"$d/.undo"
+	fi
+
+	# 5. The temp dir.  Our mounts are gone with the namespace; never
+	#    cross into another file system just in case.
+	rm -rf --one-file-system -- "$d" || _sandbox_log "sandbox_stop: could not remove $d"
+	SANDBOX="" SANDBOX_URI=""
+	_sandbox_log "stopped $d in $(($(_sandbox_ms) - t0)) ms"
+	return 0
+}
+
+# sandbox_domain_xml NAME UUID EMULATOR CELL0_MIB [CELL1_MIB]
+#
+# A ppc64 pseries TCG guest with 2 vCPUs and 2 NUMA cells (cell 0: CELL0_MIB
+# MiB, cpu 0; cell 1: CELL1_MIB MiB, default 256, cpu 1; a cell needs a vCPU),
+# no disks, network, graphics, USB or balloon, one pty console, and the
+# rma-broker metadata element.  pseries wants cell sizes that are multiples
+# of 256 MiB.
+sandbox_domain_xml() {
+	local name="$1" uuid="$2" emulator="$3" cell0="$4" cell1="${5:-256}"
+	if [[ $# -lt 4 ]]; then
+		_sandbox_log "usage: sandbox_domain_xml NAME UUID EMULATOR CELL0_MIB [CELL1_MIB]"
+		return 1
+	fi
+	if [[ ! "$name" =~ ^[A-Za-z0-9_.+-]+$ ]]; then
+		_sandbox_log "sandbox_domain_xml: bad name: $name"
+		return 1
+	fi
+	if [[ ! "$uuid" =~ ^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$ ]]; then
+		_sandbox_log "sandbox_domain_xml: bad UUID: $uuid"
+		return 1
+	fi
+	if [[ ! "$cell0" =~ ^[1-9][0-9]*$ || ! "$cell1" =~ ^[1-9][0-9]*$ ]]; then
+		_sandbox_log "sandbox_domain_xml: cell sizes must be positive integers (MiB)"
+		return 1
+	fi
+	if [[ "$emulator" != /* || "$emulator" == *[\<\>\&\'\"]* ]]; then
+		_sandbox_log "sandbox_domain_xml: emulator must be an absolute path without XML specials"
+		return 1
+	fi
+	cat <<EOF
+<domain type='qemu'>
+  <name>$name</name>
+  <uuid>$uuid</uuid>
+  <metadata>
+    <rma:rma xmlns:rma="http://rmabroker.org/schemas/domain/1" tenant="e2e"/>
+  </metadata>
+  <memory unit='MiB'>$((cell0 + cell1))</memory>
+  <vcpu placement='static'>2</vcpu>
+  <os>
+    <type arch='ppc64' machine='pseries'>hvm</type>
+  </os>
+  <cpu>
+    <numa>
+      <cell id='0' cpus='0' memory='$cell0' unit='MiB'/>
+      <cell id='1' cpus='1' memory='$cell1' unit='MiB'/>
+    </numa>
+  </cpu>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>$emulator</emulator>
+    <controller type='usb' model='none'/>
+    <console type='pty'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+EOF
+}

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# End to end: a private libvirtd (own mount namespace, see libvirt-sandbox.sh) with the
+# rma-broker hook and the qemu-rma wrapper, the built rma-brokerd on a private bus with
+# the cgroup check on, and real ppc64 pseries guests under TCG started with virsh.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/tap.sh"
+. "$HERE/../lib/broker.sh"
+. "$HERE/libvirt-sandbox.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP needs root to run libvirtd (tools/run-tests.sh runs as root)"
+    exit 0
+fi
+missing=()
+for cmd in libvirtd virsh qemu-system-ppc64 dbus-daemon busctl unshare; do
+    command -v "$cmd" >/dev/null || missing+=("$cmd")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    # Not a skip: CI installs these, so their absence is a failure to report.
+    echo "not ok 1 - prerequisites: missing ${missing[*]}; run tools/install-deps.sh"
+    echo "1..1"
+    exit 1
+fi
+
+TEST_DIR=$(mktemp -d /tmp/rma-e2e.XXXXXX)
+chmod 0755 "$TEST_DIR"
+cleanup() {
+    sandbox_stop
+    stop_broker
+    stop_private_bus
+    rm -rf "$TEST_DIR"
+}
+trap cleanup EXIT
+
+RMA_MIB=256
+RMA_BYTES=$((RMA_MIB << 20))
+UUID_A=6f1c2d3e-0000-4000-8000-00000000000a
+UUID_B=6f1c2d3e-0000-4000-8000-00000000000b
+UUID_C=6f1c2d3e-0000-4000-8000-00000000000c
+UUID_BIG=6f1c2d3e-0000-4000-8000-0000000000bb
+UUID_PLAIN=6f1c2d3e-0000-4000-8000-0000000000ff
+# Names no host libvirtd is likely to use: domain ids restart at 1 in the sandbox.
+DOM_A=rma-e2e-$$-a DOM_B=rma-e2e-$$-b DOM_C=rma-e2e-$$-c DOM_BIG=rma-e2e-$$-big DOM_PLAIN=rma-e2e-$$-plain
+
+counts() { echo "free=$(prop FreeRmas) reserved=$(prop ReservedRmas) leased=$(prop LeasedRmas)"; }
+counts_are() { [ "$(counts)" = "$1" ]; }
+
+start_private_bus
+start_broker --count=2 --size=${RMA_MIB}M --qemu-users=libvirt-qemu
+check "broker is up with 2 RMAs of $RMA_MIB MiB" prop_is TotalRmas 2
+BROKER_SOCKET=$TEST_DIR/run/broker.sock
+
+# libvirt gives neither the hook nor QEMU an environment of ours, so the test points them
+# at its private broker with two tiny shims; production uses the default socket path.
+mkdir -p "$TEST_DIR/bin"
+install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" "$TEST_DIR/bin/"
+cat >"$TEST_DIR/bin/qemu-rma-e2e" <<SH
+#!/bin/sh
+RMA_BROKER_SOCKET=$BROKER_SOCKET RMA_QEMU_BINARY=$(command -v qemu-system-ppc64) exec $TEST_DIR/bin/qemu-rma "\$@"
+SH
+cat >"$TEST_DIR/bin/50-rma-broker" <<SH
+#!/bin/sh
+RMA_BROKER_SOCKET=$BROKER_SOCKET exec $TEST_DIR/bin/rma-broker-hook "\$@"
+SH
+chmod 0755 "$TEST_DIR/bin/qemu-rma-e2e" "$TEST_DIR/bin/50-rma-broker"
+WRAPPER=$TEST_DIR/bin/qemu-rma-e2e
+
+export SANDBOX_VIRTLOGD=1
+if ! sandbox_start "$TEST_DIR/bin/50-rma-broker"; then
+    not_ok "private libvirtd starts"
+    tap_done
+    exit 1
+fi
+ok "private libvirtd started with the hook installed"
+
+define() { # NAME UUID EMULATOR CELL0_MIB
+    sandbox_domain_xml "$@" >"$SANDBOX/$1.xml" && sandbox_virsh define "$SANDBOX/$1.xml" >/dev/null
+}
+check "define $DOM_A" define "$DOM_A" "$UUID_A" "$WRAPPER" $RMA_MIB
+check "define $DOM_B" define "$DOM_B" "$UUID_B" "$WRAPPER" $RMA_MIB
+check "define $DOM_C" define "$DOM_C" "$UUID_C" "$WRAPPER" $RMA_MIB
+check "define $DOM_BIG (cell 0 twice the RMA)" define "$DOM_BIG" "$UUID_BIG" "$WRAPPER" $((2 * RMA_MIB))
+# A domain that did not opt in: stock emulator, no rma metadata.
+sandbox_domain_xml "$DOM_PLAIN" "$UUID_PLAIN" "$(command -v qemu-system-ppc64)" 256 |
+    sed '/<metadata>/,/<\/metadata>/d' >"$SANDBOX/$DOM_PLAIN.xml"
+check "define $DOM_PLAIN (not opted in)" sandbox_virsh define "$SANDBOX/$DOM_PLAIN.xml"
+
+# 1. virsh start gets an RMA.
+check "virsh start $DOM_A succeeds" sandbox_virsh start "$DOM_A"
+check_eq "busctl: one RMA leased" "free=1 reserved=0 leased=1" "$(counts)"
+QEMU_A=$(sandbox_qemu_pid "$DOM_A")
+rmas=$(busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListRmas)
+check_match "the lease belongs to $DOM_A's QEMU (pid $QEMU_A), tenant from its metadata" \
+    "\"leased\" \"$UUID_A\" \"$DOM_A\" \"e2e\" $QEMU_A" "$rmas"
+check_eq "QEMU runs as libvirt-qemu" libvirt-qemu "$(ps -o user= -p "$QEMU_A")"
+SLOT_A=$(sed -E "s/.* ([0-9]+) \"leased\" \"$UUID_A\".*/\1/" <<<"$rmas")
+check_match "QEMU maps the broker's region (/proc/$QEMU_A/maps)" \
+    "memfd:rma-broker-slot-$SLOT_A" "$(grep rma-broker-slot "/proc/$QEMU_A/maps")"
+map_line=$(grep "memfd:rma-broker-slot-$SLOT_A" "/proc/$QEMU_A/maps" | head -1)
+map_start=$((16#$(cut -d- -f1 <<<"$map_line"))) map_end=$((16#$(cut -d' ' -f1 <<<"$map_line" | cut -d- -f2)))
+check_eq "the mapping is the whole RMA" $RMA_BYTES $((map_end - map_start))
+
+# 2. Guest physical memory is the region: write through the broker's own fd, read in
+#    the guest. SLOF sits at address 0, so compare well away from it (192 MiB).
+BROKER_FD=
+for fd in /proc/$BROKER_PID/fd/*; do
+    [[ "$(readlink "$fd")" == "/memfd:rma-broker-slot-$SLOT_A (deleted)" ]] && BROKER_FD=$fd
+done
+check "the broker holds slot $SLOT_A's region ($BROKER_FD)" test -n "$BROKER_FD"
+OFFSET=$((192 << 20))
+printf '\xde\xad\xbe\xef\x01\x23\x45\x67' | dd of="$BROKER_FD" bs=1 seek=$OFFSET conv=notrunc status=none
+xp=$(sandbox_virsh qemu-monitor-command --hmp "$DOM_A" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)
+check_match "guest physical 0x0c000000 reads the bytes written through the broker" \
+    "0c000000: 0xdeadbeef 0x01234567" "$xp"
+# And the other way round: what SLOF put at guest address 0 is in the region.
+guest0=$(sandbox_virsh qemu-monitor-command --hmp "$DOM_A" "xp /4xw 0x100" 2>&1 | sed -E 's/^[0-9a-f]+: //' | tr -d '\r')
+host0=$(od -An -tx1 -j $((0x100)) -N16 "$BROKER_FD" | tr -d ' \n' | sed -E 's/(.{8})/0x\1 /g; s/ $//')
+check_eq "guest physical 0x100 (firmware) equals the region's bytes at 0x100" "$host0" "$guest0"
+
+# 3. A second domain gets the second RMA; the third is refused with the hook's message.
+check "virsh start $DOM_B succeeds" sandbox_virsh start "$DOM_B"
+check_eq "both RMAs leased" "free=0 reserved=0 leased=2" "$(counts)"
+out=$(sandbox_virsh start "$DOM_C" 2>&1)
+status=$?
+check "virsh start $DOM_C fails with the pool exhausted" test $status -ne 0
+check_match "virsh shows the hook's one-line reason" \
+    "rma-broker: no RMA for domain $DOM_C: No free RMA for domain $DOM_C: all 2 RMAs of 256 MiB are taken" "$out"
+diag "$out"
+check "libvirt's release of the refused domain leaves the pool as it was" \
+    wait_until 5 counts_are "free=0 reserved=0 leased=2"
+check_eq "$DOM_C is not running" "shut off" "$(sandbox_virsh domstate "$DOM_C" 2>&1)"
+
+# 4. A domain that did not opt in starts normally and takes nothing.
+check "a domain without rma opt-in starts even with the pool exhausted" sandbox_virsh start "$DOM_PLAIN"
+check_eq "and takes no RMA" "free=0 reserved=0 leased=2" "$(counts)"
+sandbox_virsh destroy "$DOM_PLAIN" >/dev/null 2>&1
+
+# 5. virsh destroy returns the slot; the refused domain can start now.
+check "virsh destroy $DOM_A" sandbox_virsh destroy "$DOM_A"
+check "destroy returned the slot" wait_until 10 counts_are "free=1 reserved=0 leased=1"
+check "$DOM_A's QEMU is gone" test ! -d "/proc/$QEMU_A"
+check "virsh start $DOM_C now succeeds" sandbox_virsh start "$DOM_C"
+QEMU_C=$(sandbox_qemu_pid "$DOM_C")
+xp=$(sandbox_virsh qemu-monitor-command --hmp "$DOM_C" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)
+check_match "the next tenant of the slot does not see the previous guest's bytes" \
+    "0c000000: 0x00000000 0x00000000" "$xp"
+check_match "$DOM_C's QEMU maps an rma-broker region" "memfd:rma-broker-slot-" "$(grep rma-broker-slot "/proc/$QEMU_C/maps")"
+
+# 6. A domain whose NUMA cell 0 is not the RMA size is refused by the wrapper, clearly,
+#    and nothing is lost.
+sandbox_virsh destroy "$DOM_C" >/dev/null
+wait_until 10 counts_are "free=1 reserved=0 leased=1"
+out=$(sandbox_virsh start "$DOM_BIG" 2>&1)
+status=$?
+check "virsh start $DOM_BIG (cell 0 = 512 MiB) fails" test $status -ne 0
+check_match "the error says which size to set" "guest RAM node 0 is 536870912 bytes but the RMA is 268435456 bytes" "$out"
+diag "$out"
+check "the refused start returned its slot" wait_until 10 counts_are "free=1 reserved=0 leased=1"
+
+# 7. Destroying everything empties the pool again; the broker survived all of it.
+sandbox_virsh destroy "$DOM_B" >/dev/null
+check "every slot is free again" wait_until 10 counts_are "free=2 reserved=0 leased=0"
+check "the broker kept serving" broker_alive
+
+sandbox_stop
+check "the private libvirtd is gone" test -z "$(sandbox_pids 2>/dev/null)"
+check "broker exits cleanly" stop_broker
+if [ "$TAP_FAILED" -ne 0 ]; then diag "broker log:"; diag "$(cat "$TEST_DIR/broker.log")"; fi
+tap_done
