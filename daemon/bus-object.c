@@ -20,7 +20,13 @@
 typedef struct Caller {
         uid_t uid;
         pid_t pid;
+        gid_t *gids;            /* primary and supplementary groups */
+        size_t n_gids;
 } Caller;
+
+static void caller_done(Caller *c) {
+        g_clear_pointer(&c->gids, g_free);
+}
 
 static uint64_t now_monotonic(void) {
         struct timespec ts;
@@ -35,12 +41,20 @@ static int caller_get(BusOrigin *o, sd_bus_message *m, Caller *ret) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         int r;
 
+        const gid_t *supplementary = NULL;
+        gid_t egid;
+        int n;
+
+        *ret = (Caller) { 0 };
         if (o->peer) {
                 ret->uid = o->peer->ucred.uid;
                 ret->pid = o->peer->ucred.pid;
+                ret->gids = g_memdup2(o->peer->gids, o->peer->n_gids * sizeof(gid_t));
+                ret->n_gids = o->peer->n_gids;
                 return 0;
         }
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID, &creds);
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
+                                      SD_BUS_CREDS_PID, &creds);
         if (r < 0)
                 return r;
         r = sd_bus_creds_get_euid(creds, &ret->uid);
@@ -48,16 +62,32 @@ static int caller_get(BusOrigin *o, sd_bus_message *m, Caller *ret) {
                 return r;
         if (sd_bus_creds_get_pid(creds, &ret->pid) < 0)
                 ret->pid = 0;
+        n = sd_bus_creds_get_supplementary_gids(creds, &supplementary);
+        if (n < 0)
+                n = 0;
+        ret->gids = g_new0(gid_t, (size_t) n + 1);
+        if (n > 0)
+                memcpy(ret->gids, supplementary, (size_t) n * sizeof(gid_t));
+        ret->n_gids = (size_t) n;
+        if (sd_bus_creds_get_egid(creds, &egid) >= 0)
+                ret->gids[ret->n_gids++] = egid;
+        return 0;
+}
+
+static int caller_get_or_fail(BusOrigin *o, sd_bus_message *m, Caller *ret, sd_bus_error *error) {
+        int r = caller_get(o, m, ret);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot read the caller's credentials: %m");
         return 0;
 }
 
 static int require_root(BusOrigin *o, sd_bus_message *m, const char *method, sd_bus_error *error) {
-        Caller c;
+        _cleanup_(caller_done) Caller c = { 0 };
         int r;
 
-        r = caller_get(o, m, &c);
+        r = caller_get_or_fail(o, m, &c, error);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot read the caller's credentials: %m");
+                return r;
         if (c.uid != 0) {
                 log_debug("Refused %s from uid %u: not root", method, (unsigned) c.uid);
                 return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED,
@@ -65,6 +95,29 @@ static int require_root(BusOrigin *o, sd_bus_message *m, const char *method, sd_
                                          "and call ListRmas", method, (unsigned) c.uid);
         }
         return 0;
+}
+
+/* Root, or an account the tenant's Users=/Groups= name. */
+static int require_tenant_access(const Caller *c, const Policy *policy, const char *tenant, const char *method,
+                                 sd_bus_error *error) {
+        const PolicyTenant *t = policy_find_tenant(policy, tenant);
+
+        if (c->uid == 0 || (t && policy_tenant_allows(t, c->uid, c->gids, c->n_gids)))
+                return 0;
+        log_debug("Refused %s for tenant %s from uid %u", method, tenant, (unsigned) c->uid);
+        if (policy->implicit)
+                return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED,
+                                         "uid %u may not call %s: without a tenant policy only root may; Users= and "
+                                         "Groups= of a [Tenant] section can allow others (rma-broker-policy(5))",
+                                         (unsigned) c->uid, method);
+        if (!t)
+                return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED,
+                                         "%s for tenant %s is for root only: the policy has no such tenant any more",
+                                         method, tenant);
+        return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED,
+                                 "uid %u may not call %s for tenant %s; root may, and so may the accounts in Users= "
+                                 "and Groups= of [Tenant %s] (%s:%u)",
+                                 (unsigned) c->uid, method, tenant, tenant, t->file, t->line);
 }
 
 static int read_uuid(sd_bus_message *m, char uuid[RMA_UUID_STRING_LEN + 1], sd_bus_error *error) {
@@ -119,8 +172,13 @@ static int property_get_backend(sd_bus *bus, const char *path, const char *inter
 static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         BusOrigin *o = userdata;
         Manager *m = o->manager;
+        _cleanup_(caller_done) Caller caller = { 0 };
         char uuid[RMA_UUID_STRING_LEN + 1];
+        g_autofree char *why = NULL;
+        g_autoptr(GArray) usage = NULL;
+        const PolicyTenant *t;
         const char *domain, *tenant;
+        PolicyVerdict verdict;
         Slot *s = NULL;
         char size[32];
         int r;
@@ -135,18 +193,19 @@ static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *err
                 return sd_bus_error_setf(error, RMA_ERROR_INVALID_ARGUMENT,
                                          "Domain name must be 1 to %d bytes of UTF-8 without control characters",
                                          RMA_NAME_MAX);
-        if (tenant[0] == '\0')
-                tenant = RMA_DEFAULT_TENANT;
-        else if (!rma_name_is_valid(tenant))
+        if (tenant[0] != '\0' && !rma_name_is_valid(tenant))
                 return sd_bus_error_setf(error, RMA_ERROR_INVALID_ARGUMENT,
                                          "Tenant name must be 1 to %d bytes of UTF-8 without control characters, "
-                                         "or empty for the default tenant", RMA_NAME_MAX);
-        r = require_root(o, msg, "Reserve", error);
+                                         "or empty to let the policy choose", RMA_NAME_MAX);
+        r = caller_get_or_fail(o, msg, &caller, error);
         if (r < 0)
                 return r;
 
-        r = pool_reserve(m->pool, uuid, domain, tenant, now_monotonic() + m->config->reservation_timeout_usec, &s);
-        if (r == -EEXIST) {
+        s = pool_find(m->pool, uuid);
+        if (s) {
+                r = require_tenant_access(&caller, m->policy, s->tenant, "Reserve", error);
+                if (r < 0)
+                        return r;
                 if (s->state == SLOT_RESERVED && strcmp(s->domain, domain) == 0) {
                         /* A retried prepare hook: same answer, fresh timeout. */
                         s->expires_usec = now_monotonic() + m->config->reservation_timeout_usec;
@@ -162,8 +221,19 @@ static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *err
                                          "UUID %s is already reserved for domain %s; each domain needs its own UUID",
                                          uuid, s->domain);
         }
-        if (r == -ENOSPC) {
-                log_info("Refused RMA for domain %s (%s): pool exhausted", domain, uuid);
+
+        t = policy_tenant_for_domain(m->policy, domain, tenant, &why);
+        if (!t)
+                return sd_bus_error_setf(error, RMA_ERROR_NO_SUCH_TENANT, "No RMA for domain %s: %s", domain, why);
+        r = require_tenant_access(&caller, m->policy, t->name, "Reserve", error);
+        if (r < 0)
+                return r;
+
+        usage = pool_tenant_usage(m->pool);
+        verdict = policy_decide_reserve(m->policy, t, (const TenantUsage *) (void *) usage->data, usage->len,
+                                        pool_count(m->pool, SLOT_FREE), m->pool->n_slots, &why);
+        if (verdict == POLICY_POOL_EXHAUSTED && pool_count(m->pool, SLOT_FREE) == 0) {
+                log_info("Refused RMA for domain %s (%s), tenant %s: pool exhausted", domain, uuid, t->name);
                 return sd_bus_error_setf(error, RMA_ERROR_POOL_EXHAUSTED,
                                          "No free RMA for domain %s: all %u RMAs of %s are taken (%u reserved, "
                                          "%u leased, %u being scrubbed). Stop a domain that holds one, or raise "
@@ -173,10 +243,18 @@ static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *err
                                          pool_count(m->pool, SLOT_RESERVED), pool_count(m->pool, SLOT_LEASED),
                                          pool_count(m->pool, SLOT_SCRUBBING) + pool_count(m->pool, SLOT_HELD_ELSEWHERE));
         }
-        if (r < 0)
-                return r;
+        if (verdict != POLICY_ALLOW) {
+                log_info("Refused RMA for domain %s (%s): %s", domain, uuid, why);
+                return sd_bus_error_setf(error,
+                                         verdict == POLICY_QUOTA_EXCEEDED ? RMA_ERROR_QUOTA_EXCEEDED : RMA_ERROR_POOL_EXHAUSTED,
+                                         "No RMA for domain %s: %s", domain, why);
+        }
 
-        log_info("RMA slot %u reserved for domain %s (%s), tenant %s", s->index, domain, uuid, tenant);
+        r = pool_reserve(m->pool, uuid, domain, t->name, now_monotonic() + m->config->reservation_timeout_usec, &s);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot reserve: %m");
+
+        log_info("RMA slot %u reserved for domain %s (%s), tenant %s", s->index, domain, uuid, t->name);
         manager_pool_changed(m);
         return sd_bus_reply_method_return(msg, "u", s->index);
 }
@@ -194,14 +272,24 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
         Slot *s;
         int r;
 
+        _cleanup_(caller_done) Caller caller = { 0 };
+
         r = read_uuid(msg, uuid, error);
         if (r < 0)
                 return r;
-        r = require_root(o, msg, "Release", error);
+        r = caller_get_or_fail(o, msg, &caller, error);
         if (r < 0)
                 return r;
 
         s = pool_find(m->pool, uuid);
+        if (!s && caller.uid != 0)
+                /* Nobody but root learns whether an unknown domain holds nothing. */
+                return require_root(o, msg, "Release", error);
+        if (s) {
+                r = require_tenant_access(&caller, m->policy, s->tenant, "Release", error);
+                if (r < 0)
+                        return r;
+        }
         if (!s) {
                 /* libvirt runs release after a failed prepare, a save and a migration away:
                  * a domain that holds nothing is released quietly. */
@@ -243,6 +331,105 @@ static int method_list_rmas(sd_bus_message *msg, void *userdata, sd_bus_error *e
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
+}
+
+static uint32_t tenant_cap(const PolicyTenant *t, const Pool *p) {
+        return t->max_rmas == POLICY_UNLIMITED || t->max_rmas > p->n_slots ? p->n_slots : t->max_rmas;
+}
+
+static void usage_of(const GArray *usage, const char *name, uint32_t *leased, uint32_t *reserved) {
+        *leased = *reserved = 0;
+        for (guint i = 0; i < usage->len; i++) {
+                const TenantUsage *u = &g_array_index(usage, TenantUsage, i);
+                if (strcmp(u->name, name) == 0) {
+                        *leased = u->leased;
+                        *reserved = u->reserved;
+                }
+        }
+}
+
+static int append_tenant(sd_bus_message *reply, const char *name, uint32_t max, uint32_t guaranteed, const GArray *usage) {
+        uint32_t leased, reserved;
+
+        usage_of(usage, name, &leased, &reserved);
+        return sd_bus_message_append(reply, "(suuuu)", name, max, guaranteed, leased, reserved);
+}
+
+static int method_list_tenants(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = ((BusOrigin *) userdata)->manager;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(GArray) usage = pool_tenant_usage(m->pool);
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(suuuu)");
+        if (r < 0)
+                return r;
+        for (guint i = 0; i < m->policy->tenants->len; i++) {
+                const PolicyTenant *t = g_ptr_array_index(m->policy->tenants, i);
+                r = append_tenant(reply, t->name, tenant_cap(t, m->pool), t->guaranteed_rmas, usage);
+                if (r < 0)
+                        return r;
+        }
+        /* Tenants a reload removed still hold what they held: show them, with no rights. */
+        for (guint i = 0; i < usage->len; i++) {
+                const TenantUsage *u = &g_array_index(usage, TenantUsage, i);
+                if (!policy_find_tenant(m->policy, u->name)) {
+                        r = append_tenant(reply, u->name, 0, 0, usage);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_tenant(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = ((BusOrigin *) userdata)->manager;
+        g_autoptr(GArray) usage = pool_tenant_usage(m->pool);
+        const PolicyTenant *t;
+        uint32_t leased, reserved;
+        const char *name;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        t = policy_find_tenant(m->policy, name);
+        if (!t)
+                return sd_bus_error_setf(error, RMA_ERROR_NO_SUCH_TENANT,
+                                         "The policy has no tenant '%.64s'; ListTenants shows the tenants there are",
+                                         name);
+        usage_of(usage, t->name, &leased, &reserved);
+        return sd_bus_reply_method_return(msg, "suuuu", t->name, tenant_cap(t, m->pool), t->guaranteed_rmas, leased,
+                                          reserved);
+}
+
+static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusOrigin *o = userdata;
+        g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+        int r;
+
+        r = require_root(o, msg, "Reload", error);
+        if (r < 0)
+                return r;
+        if (manager_reload_policy(o->manager, errors) < 0) {
+                g_autofree char *all = NULL;
+                for (guint i = 0; i < errors->len; i++)
+                        log_error("%s", (char *) g_ptr_array_index(errors, i));
+                log_error("Reload refused: the new tenant policy is invalid (%u problems above); keeping the "
+                          "current one", errors->len);
+                g_ptr_array_add(errors, NULL);
+                all = g_strjoinv("; ", (char **) errors->pdata);
+                return sd_bus_error_setf(error, RMA_ERROR_POLICY_INVALID,
+                                         "The new tenant policy is invalid and was not applied; the current one stays: %s",
+                                         all);
+        }
+        return sd_bus_reply_method_return(msg, "");
 }
 
 static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -314,7 +501,14 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
         SD_BUS_METHOD_WITH_ARGS("Release", SD_BUS_ARGS("s", uuid), SD_BUS_NO_RESULT, method_release,                 \
                                 SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
         SD_BUS_METHOD_WITH_ARGS("ListRmas", SD_BUS_NO_ARGS,                                                          \
-                                SD_BUS_RESULT("a(ussssu)", rmas), method_list_rmas, SD_BUS_VTABLE_UNPRIVILEGED)
+                                SD_BUS_RESULT("a(ussssu)", rmas), method_list_rmas, SD_BUS_VTABLE_UNPRIVILEGED),     \
+        SD_BUS_METHOD_WITH_ARGS("ListTenants", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(suuuu)", tenants),                   \
+                                method_list_tenants, SD_BUS_VTABLE_UNPRIVILEGED),                                    \
+        SD_BUS_METHOD_WITH_ARGS("GetTenant", SD_BUS_ARGS("s", name),                                                 \
+                                SD_BUS_RESULT("s", name, "u", max_rmas, "u", guaranteed_rmas, "u", leased,          \
+                                              "u", reserved), method_get_tenant, SD_BUS_VTABLE_UNPRIVILEGED),        \
+        SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,                           \
+                                SD_BUS_VTABLE_UNPRIVILEGED)
 
 static const sd_bus_vtable broker_bus_vtable[] = {
         BROKER_COMMON_VTABLE,

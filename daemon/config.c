@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "policy-load.h"
 #include "rma-config.h"
 #include "rma-util.h"
 
@@ -39,6 +40,7 @@ void broker_config_free(BrokerConfig *c) {
         g_free(c->runtime_dir);
         g_strfreev(c->qemu_users);
         g_free(c->qemu_uids);
+        g_strfreev(c->policy_dirs);
         g_free(c);
 }
 
@@ -161,9 +163,11 @@ static int load_file(BrokerConfig *c, const char *path, bool must_exist, GError 
         c->config_file = g_strdup(path);
 
         groups = g_key_file_get_groups(kf, NULL);
+        /* [Defaults] and [Tenant NAME] are tenant policy (policy/), checked there. */
         for (char **g = groups; *g; g++)
-                if (strcmp(*g, SECTION) != 0)
-                        log_warning("%s: unknown section [%s] ignored; rma-brokerd.conf has only [" SECTION "]", path, *g);
+                if (strcmp(*g, SECTION) != 0 && strcmp(*g, "Defaults") != 0 && !g_str_has_prefix(*g, "Tenant "))
+                        log_warning("%s: unknown section [%s] ignored; rma-brokerd.conf has [" SECTION "], and "
+                                    "[Defaults] and [Tenant NAME] of the tenant policy", path, *g);
 
         keys = g_key_file_get_keys(kf, SECTION, NULL, NULL);
         for (char **k = keys; k && *k; k++) {
@@ -212,7 +216,8 @@ int broker_config_load(int *argc, char ***argv, BrokerConfig **ret, GError **err
         g_autoptr(BrokerConfig) c = g_new0(BrokerConfig, 1);
         g_autofree char *opt_config = NULL, *opt_backend = NULL, *opt_count = NULL, *opt_size = NULL;
         g_autofree char *opt_runtime_dir = NULL, *opt_qemu_users = NULL, *opt_timeout = NULL;
-        gboolean opt_version = FALSE, opt_debug = FALSE, opt_no_check_cgroup = FALSE;
+        gboolean opt_version = FALSE, opt_debug = FALSE, opt_no_check_cgroup = FALSE, opt_check_policy = FALSE;
+        g_auto(GStrv) opt_policy_dirs = NULL;
         const GOptionEntry entries[] = {
                 { "config", 0, 0, G_OPTION_ARG_FILENAME, &opt_config, "Configuration file (default " DEFAULT_CONFIG_FILE ")", "FILE" },
                 { "backend", 0, 0, G_OPTION_ARG_STRING, &opt_backend, "Region backend: auto, kvm, hugetlb or memfd", "NAME" },
@@ -222,6 +227,8 @@ int broker_config_load(int *argc, char ***argv, BrokerConfig **ret, GError **err
                 { "qemu-users", 0, 0, G_OPTION_ARG_STRING, &opt_qemu_users, "Users allowed to Claim, ;-separated", "USERS" },
                 { "reservation-timeout", 0, 0, G_OPTION_ARG_STRING, &opt_timeout, "Seconds a reservation waits for its Claim", "SEC" },
                 { "no-check-cgroup", 0, 0, G_OPTION_ARG_NONE, &opt_no_check_cgroup, "Do not require claimers to sit in the domain's cgroup", NULL },
+                { "policy-dir", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_policy_dirs, "Read tenant policy from DIR instead of the standard directories (repeatable, lowest priority first)", "DIR" },
+                { "check-policy", 0, 0, G_OPTION_ARG_NONE, &opt_check_policy, "Validate the configuration and tenant policy, print the result and exit", NULL },
                 { "debug", 0, 0, G_OPTION_ARG_NONE, &opt_debug, "Log debug messages", NULL },
                 { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL },
                 { NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -262,6 +269,8 @@ int broker_config_load(int *argc, char ***argv, BrokerConfig **ret, GError **err
         if (opt_no_check_cgroup)
                 c->check_cgroup = false;
         c->runtime_dir = g_strdup(opt_runtime_dir ? opt_runtime_dir : RMA_RUNTIME_DIR);
+        c->policy_dirs = opt_policy_dirs ? g_steal_pointer(&opt_policy_dirs) : policy_default_dirs(c->runtime_dir);
+        c->check_policy = opt_check_policy;
 
         resolve_qemu_users(c);
         *ret = g_steal_pointer(&c);

@@ -31,6 +31,8 @@ typedef struct BrokerConfig {
         size_t n_qemu_uids;
         uint64_t reservation_timeout_usec;
         bool check_cgroup;          /* Claim requires the peer to sit in the domain's cgroup */
+        char **policy_dirs;         /* policy.d directories, lowest priority first */
+        bool check_policy;          /* --check-policy: validate and exit */
 } BrokerConfig;
 
 /* Parse argv (GOptionContext) and the config file it names (or the default one).

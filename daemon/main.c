@@ -19,6 +19,11 @@ int main(int argc, char *argv[]) {
         }
         if (r > 0)
                 return 0;
+        if (config->check_policy) {
+                r = manager_check_policy(config);
+                broker_config_free(config);
+                return r < 0 ? 1 : 0;
+        }
 
         r = manager_new(config, &m);   /* consumes config, also on failure */
         if (r < 0)

@@ -1,6 +1,7 @@
 /* The broker's single owner of state, and the event-loop wiring of leases and expiry. */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "bus-object.h"
@@ -8,6 +9,7 @@
 #include "log.h"
 #include "manager.h"
 #include "peer.h"
+#include "policy-load.h"
 #include "rma-names.h"
 #include "socket-server.h"
 
@@ -43,6 +45,17 @@ int manager_new(BrokerConfig *config, Manager **ret) {
                 return log_error_errno(r, "Cannot fill the pool of %u RMAs: %m", m->backend->region_count);
         m->lease_sources = g_new0(sd_event_source *, m->pool->n_slots);
 
+        {
+                g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+                r = manager_reload_policy(m, errors);
+                if (r < 0) {
+                        for (guint i = 0; i < errors->len; i++)
+                                log_error("%s", (char *) g_ptr_array_index(errors, i));
+                        return log_error_errno(r, "The tenant policy is invalid (%u problems above); fix it and "
+                                               "check with rma-brokerd --check-policy", errors->len);
+                }
+        }
+
         *ret = g_steal_pointer(&m);
         return 0;
 }
@@ -59,6 +72,7 @@ Manager *manager_free(Manager *m) {
         m->expiry_source = sd_event_source_disable_unref(m->expiry_source);
         m->bus = sd_bus_flush_close_unref(m->bus);
         pool_free(m->pool);
+        policy_free(m->policy);
         backend_free(m->backend);
         broker_config_free(m->config);
         g_free(m->socket_path);
@@ -142,6 +156,64 @@ void manager_pool_changed(Manager *m) {
         bus_object_emit_counts_changed(m);
 }
 
+static void log_policy(const Policy *p, const char *what) {
+        if (p->implicit) {
+                log_info("%s: no policy files; every domain goes to tenant '" POLICY_IMPLICIT_TENANT "', uncapped", what);
+                return;
+        }
+        log_info("%s: %u tenants from %u files, default tenant %s", what, p->tenants->len, p->files->len,
+                 p->default_tenant ? p->default_tenant : "(none: domains must name or match a tenant)");
+}
+
+int manager_reload_policy(Manager *m, GPtrArray *errors) {
+        Policy *fresh = NULL;
+        int r;
+
+        r = policy_load(m->config->config_file, m->config->policy_dirs, m->pool->n_slots, &fresh, errors);
+        if (r < 0)
+                return r;
+        /* Leases and reservations stay as they are; the new rules apply to new requests. */
+        policy_free(m->policy);
+        m->policy = fresh;
+        log_policy(fresh, m->bus || m->listen_fd >= 0 ? "Tenant policy reloaded" : "Tenant policy loaded");
+        return 0;
+}
+
+int manager_check_policy(const BrokerConfig *config) {
+        g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(Policy) p = NULL;
+
+        if (policy_load(config->config_file, config->policy_dirs, config->count, &p, errors) < 0) {
+                for (guint i = 0; i < errors->len; i++)
+                        fprintf(stderr, "%s\n", (char *) g_ptr_array_index(errors, i));
+                fprintf(stderr, "Policy invalid: %u problems\n", errors->len);
+                return -EINVAL;
+        }
+        printf("Policy valid for a pool of %u RMAs: %u tenants, default tenant %s\n", config->count,
+               p->tenants->len, p->default_tenant ? p->default_tenant : "(none)");
+        for (guint i = 0; i < p->tenants->len; i++) {
+                const PolicyTenant *t = g_ptr_array_index(p->tenants, i);
+                if (t->max_rmas == POLICY_UNLIMITED)
+                        printf("  %-20s MaxRmas=(pool) GuaranteedRmas=%u  %s:%u\n", t->name, t->guaranteed_rmas, t->file, t->line);
+                else
+                        printf("  %-20s MaxRmas=%u GuaranteedRmas=%u  %s:%u\n", t->name, t->max_rmas, t->guaranteed_rmas, t->file, t->line);
+        }
+        return 0;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+
+        if (manager_reload_policy(m, errors) < 0) {
+                for (guint i = 0; i < errors->len; i++)
+                        log_error("%s", (char *) g_ptr_array_index(errors, i));
+                log_error("SIGHUP: the new tenant policy is invalid (%u problems above); keeping the current one",
+                          errors->len);
+        }
+        return 0;
+}
+
 static int on_bus_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
 
@@ -192,6 +264,9 @@ int manager_startup(Manager *m) {
         r = sd_event_add_signal(m->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL);
         if (r < 0)
                 return log_error_errno(r, "Cannot handle SIGINT: %m");
+        r = sd_event_add_signal(m->event, NULL, SIGHUP | SD_EVENT_SIGNAL_PROCMASK, on_sighup, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot handle SIGHUP: %m");
         /* A peer that hangs up mid-reply must not kill the daemon. */
         (void) signal(SIGPIPE, SIG_IGN);
 

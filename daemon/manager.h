@@ -8,6 +8,7 @@
 
 #include "backend.h"
 #include "config.h"
+#include "policy.h"
 #include "pool.h"
 
 typedef struct Manager Manager;
@@ -25,6 +26,7 @@ struct Manager {
         BrokerConfig *config;
         Backend *backend;
         Pool *pool;
+        Policy *policy;                  /* replaced whole on a valid reload, never edited */
 
         sd_bus *bus;                     /* system bus; NULL when none is reachable */
         BusOrigin bus_origin;
@@ -47,5 +49,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Manager, manager_free)
 /* Bind a reserved slot to the claiming process; takes ownership of pidfd. */
 int manager_start_lease(Manager *m, Slot *s, pid_t pid, int pidfd);
 void manager_end_lease(Manager *m, Slot *s, const char *why);
+/* Load the tenant policy for this pool. On failure *errors lists every problem and
+ * the current policy stays. */
+int manager_reload_policy(Manager *m, GPtrArray *errors);
+/* Load and check config + policy without touching anything; for --check-policy. */
+int manager_check_policy(const BrokerConfig *config);
+
 /* Counts changed: tell the bus and re-arm the expiry timer. */
 void manager_pool_changed(Manager *m);

@@ -23,6 +23,25 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *erro
         return 0;
 }
 
+static int read_peer_groups(int fd, Peer *p) {
+        socklen_t len = 32 * sizeof(gid_t);
+
+        /* Ask once with a guess; the kernel says how much it needs (ERANGE). */
+        for (int attempt = 0; attempt < 2; attempt++) {
+                g_autofree gid_t *gids = g_malloc0(len + sizeof(gid_t));
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, gids, &len) == 0) {
+                        p->n_gids = len / sizeof(gid_t);
+                        /* The primary group counts too. */
+                        gids[p->n_gids++] = p->ucred.gid;
+                        p->gids = g_steal_pointer(&gids);
+                        return 0;
+                }
+                if (errno != ERANGE)
+                        return -errno;
+        }
+        return -ERANGE;
+}
+
 int peer_new(Manager *m, int fd_consumed, Peer **ret) {
         _cleanup_close_ int fd = fd_consumed;
         g_autofree Peer *p = g_new0(Peer, 1);
@@ -42,6 +61,10 @@ int peer_new(Manager *m, int fd_consumed, Peer **ret) {
         len = sizeof(p->pidfd);
         if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &p->pidfd, &len) < 0)
                 p->pidfd = -EBADF;
+
+        r = read_peer_groups(fd, p);
+        if (r < 0)
+                goto fail;
 
         r = sd_id128_randomize(&server_id);
         if (r < 0)
@@ -81,6 +104,7 @@ fail:
         log_warning_errno(r, "Cannot serve broker.sock connection from pid %d: %m", (int) p->ucred.pid);
         p->bus = sd_bus_flush_close_unref(p->bus);
         p->pidfd = safe_close(p->pidfd);
+        g_clear_pointer(&p->gids, g_free);
         return r;
 }
 
@@ -89,6 +113,7 @@ Peer *peer_free(Peer *p) {
                 return NULL;
         p->bus = sd_bus_flush_close_unref(p->bus);
         p->pidfd = safe_close(p->pidfd);
+        g_free(p->gids);
         g_free(p);
         return NULL;
 }

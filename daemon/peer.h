@@ -12,6 +12,8 @@ struct Peer {
         unsigned id;
         struct ucred ucred;      /* SO_PEERCRED at connect time */
         int pidfd;               /* SO_PEERPIDFD, or -EBADF on kernels without it */
+        gid_t *gids;             /* SO_PEERGROUPS: primary and supplementary groups */
+        size_t n_gids;
         sd_bus *bus;
 };
 

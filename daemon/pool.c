@@ -182,3 +182,28 @@ uint64_t pool_next_expiry(const Pool *p) {
                         next = p->slots[i].expires_usec;
         return next;
 }
+
+GArray *pool_tenant_usage(const Pool *p) {
+        GArray *usage = g_array_new(FALSE, TRUE, sizeof(TenantUsage));
+
+        for (unsigned i = 0; i < p->n_slots; i++) {
+                const Slot *s = &p->slots[i];
+                TenantUsage *u = NULL;
+
+                if (s->state != SLOT_RESERVED && s->state != SLOT_LEASED)
+                        continue;
+                for (guint j = 0; j < usage->len && !u; j++)
+                        if (strcmp(g_array_index(usage, TenantUsage, j).name, s->tenant) == 0)
+                                u = &g_array_index(usage, TenantUsage, j);
+                if (!u) {
+                        TenantUsage fresh = { .name = s->tenant };
+                        g_array_append_val(usage, fresh);
+                        u = &g_array_index(usage, TenantUsage, usage->len - 1);
+                }
+                if (s->state == SLOT_LEASED)
+                        u->leased++;
+                else
+                        u->reserved++;
+        }
+        return usage;
+}

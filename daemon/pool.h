@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "backend.h"
+#include "policy.h"
 #include "rma-names.h"
 
 typedef enum SlotState {
@@ -65,5 +66,9 @@ void pool_end_lease(Pool *p, Slot *s);
 unsigned pool_refill(Pool *p);
 /* Free reservations whose expiry is <= now; returns how many. */
 unsigned pool_expire(Pool *p, uint64_t now_usec);
+/* What every tenant holds now, as policy_decide_reserve() wants it. The names are
+ * borrowed from the slots: use the array before the pool changes. */
+GArray *pool_tenant_usage(const Pool *p);
+
 /* Earliest reservation expiry, or UINT64_MAX when none is pending. */
 uint64_t pool_next_expiry(const Pool *p);

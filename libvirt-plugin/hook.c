@@ -37,10 +37,13 @@ static int do_prepare(const DomainInfo *d, const char *uuid) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
-        if (rma_client_open(NULL, &bus, &error) < 0 ||
-            rma_client_reserve(bus, uuid, d->name, d->tenant, NULL, &error) < 0) {
-                fprintf(stderr, "rma-broker: no RMA for domain %s: %s\n", d->name,
-                        error.message ? error.message : "unknown error");
+        if (rma_client_open(NULL, &bus, &error) < 0) {
+                fprintf(stderr, "rma-broker: no RMA for domain %s: %s\n", d->name, error.message);
+                return 1;
+        }
+        /* The broker's refusals name the domain, the tenant and the numbers already. */
+        if (rma_client_reserve(bus, uuid, d->name, d->tenant, NULL, &error) < 0) {
+                fprintf(stderr, "rma-broker: %s\n", error.message ? error.message : "Reserve failed");
                 return 1;
         }
         return 0;

@@ -41,15 +41,28 @@ UUID_B=6f1c2d3e-0000-4000-8000-00000000000b
 UUID_C=6f1c2d3e-0000-4000-8000-00000000000c
 UUID_BIG=6f1c2d3e-0000-4000-8000-0000000000bb
 UUID_PLAIN=6f1c2d3e-0000-4000-8000-0000000000ff
+UUID_O1=6f1c2d3e-0000-4000-8000-0000000000a1
+UUID_O2=6f1c2d3e-0000-4000-8000-0000000000a2
 # Names no host libvirtd is likely to use: domain ids restart at 1 in the sandbox.
 DOM_A=rma-e2e-$$-a DOM_B=rma-e2e-$$-b DOM_C=rma-e2e-$$-c DOM_BIG=rma-e2e-$$-big DOM_PLAIN=rma-e2e-$$-plain
+DOM_O1=rma-e2e-$$-other1 DOM_O2=rma-e2e-$$-other2
 
 counts() { echo "free=$(prop FreeRmas) reserved=$(prop ReservedRmas) leased=$(prop LeasedRmas)"; }
 counts_are() { [ "$(counts)" = "$1" ]; }
 
+# Tenant policy: e2e (named in the domains' metadata) may hold 2; domains named
+# *-other* belong to tenant other by glob.
+mkdir -p "$TEST_DIR/policy.d"
+cat >"$TEST_DIR/policy.d/50-e2e.conf" <<CONF
+[Tenant e2e]
+MaxRmas=2
+
+[Tenant other]
+Domains=rma-e2e-*-other*
+CONF
 start_private_bus
-start_broker --count=2 --size=${RMA_MIB}M --qemu-users=libvirt-qemu
-check "broker is up with 2 RMAs of $RMA_MIB MiB" prop_is TotalRmas 2
+start_broker --count=3 --size=${RMA_MIB}M --qemu-users=libvirt-qemu --policy-dir="$TEST_DIR/policy.d"
+check "broker is up with 3 RMAs of $RMA_MIB MiB" prop_is TotalRmas 3
 BROKER_SOCKET=$TEST_DIR/run/broker.sock
 
 # libvirt gives neither the hook nor QEMU an environment of ours, so the test points them
@@ -86,10 +99,15 @@ check "define $DOM_BIG (cell 0 twice the RMA)" define "$DOM_BIG" "$UUID_BIG" "$W
 sandbox_domain_xml "$DOM_PLAIN" "$UUID_PLAIN" "$(command -v qemu-system-ppc64)" 256 |
     sed '/<metadata>/,/<\/metadata>/d' >"$SANDBOX/$DOM_PLAIN.xml"
 check "define $DOM_PLAIN (not opted in)" sandbox_virsh define "$SANDBOX/$DOM_PLAIN.xml"
+# Opted in by metadata, but naming no tenant: the policy's Domains= glob decides.
+for d in "$DOM_O1:$UUID_O1" "$DOM_O2:$UUID_O2"; do
+    sandbox_domain_xml "${d%%:*}" "${d#*:}" "$WRAPPER" $RMA_MIB | sed 's/ tenant="e2e"//' >"$SANDBOX/${d%%:*}.xml"
+    check "define ${d%%:*} (tenant by glob)" sandbox_virsh define "$SANDBOX/${d%%:*}.xml"
+done
 
 # 1. virsh start gets an RMA.
 check "virsh start $DOM_A succeeds" sandbox_virsh start "$DOM_A"
-check_eq "busctl: one RMA leased" "free=1 reserved=0 leased=1" "$(counts)"
+check_eq "busctl: one RMA leased" "free=2 reserved=0 leased=1" "$(counts)"
 QEMU_A=$(sandbox_qemu_pid "$DOM_A")
 rmas=$(busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListRmas)
 check_match "the lease belongs to $DOM_A's QEMU (pid $QEMU_A), tenant from its metadata" \
@@ -119,27 +137,39 @@ guest0=$(sandbox_virsh qemu-monitor-command --hmp "$DOM_A" "xp /4xw 0x100" 2>&1 
 host0=$(od -An -tx1 -j $((0x100)) -N16 "$BROKER_FD" | tr -d ' \n' | sed -E 's/(.{8})/0x\1 /g; s/ $//')
 check_eq "guest physical 0x100 (firmware) equals the region's bytes at 0x100" "$host0" "$guest0"
 
-# 3. A second domain gets the second RMA; the third is refused with the hook's message.
+# 3. Tenant e2e reaches its cap: the third e2e domain is refused with QuotaExceeded,
+#    shown to the virsh user by the hook; a domain of another tenant still gets the last
+#    RMA; after that the pool is exhausted.
 check "virsh start $DOM_B succeeds" sandbox_virsh start "$DOM_B"
-check_eq "both RMAs leased" "free=0 reserved=0 leased=2" "$(counts)"
+check_eq "two RMAs leased" "free=1 reserved=0 leased=2" "$(counts)"
 out=$(sandbox_virsh start "$DOM_C" 2>&1)
 status=$?
-check "virsh start $DOM_C fails with the pool exhausted" test $status -ne 0
-check_match "virsh shows the hook's one-line reason" \
-    "rma-broker: no RMA for domain $DOM_C: No free RMA for domain $DOM_C: all 2 RMAs of 256 MiB are taken" "$out"
+check "virsh start $DOM_C fails: tenant e2e is at its cap" test $status -ne 0
+check_match "virsh shows the hook's line with the tenant and the numbers" \
+    "rma-broker: No RMA for domain $DOM_C: tenant e2e holds 2 of its MaxRmas=2 \(2 leased, 0 reserved\); stop one of its domains or raise MaxRmas in $TEST_DIR/policy.d/50-e2e.conf:1" "$out"
 diag "$out"
 check "libvirt's release of the refused domain leaves the pool as it was" \
-    wait_until 5 counts_are "free=0 reserved=0 leased=2"
+    wait_until 5 counts_are "free=1 reserved=0 leased=2"
 check_eq "$DOM_C is not running" "shut off" "$(sandbox_virsh domstate "$DOM_C" 2>&1)"
+check "virsh start $DOM_O1 (tenant other, by glob) gets the last RMA" sandbox_virsh start "$DOM_O1"
+tenants=$(busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListTenants)
+check_eq "busctl ListTenants: e2e holds 2 of 2, other holds 1" 'a(suuuu) 2 "e2e" 2 0 2 0 "other" 3 0 1 0' "$tenants"
+out=$(sandbox_virsh start "$DOM_O2" 2>&1)
+status=$?
+check "virsh start $DOM_O2 fails with the pool exhausted" test $status -ne 0
+check_match "virsh shows the hook's one-line reason" \
+    "rma-broker: No free RMA for domain $DOM_O2: all 3 RMAs of 256 MiB are taken \(0 reserved, 3 leased" "$out"
+diag "$out"
+check "the refused start left the pool as it was" wait_until 5 counts_are "free=0 reserved=0 leased=3"
 
 # 4. A domain that did not opt in starts normally and takes nothing.
 check "a domain without rma opt-in starts even with the pool exhausted" sandbox_virsh start "$DOM_PLAIN"
-check_eq "and takes no RMA" "free=0 reserved=0 leased=2" "$(counts)"
+check_eq "and takes no RMA" "free=0 reserved=0 leased=3" "$(counts)"
 sandbox_virsh destroy "$DOM_PLAIN" >/dev/null 2>&1
 
 # 5. virsh destroy returns the slot; the refused domain can start now.
 check "virsh destroy $DOM_A" sandbox_virsh destroy "$DOM_A"
-check "destroy returned the slot" wait_until 10 counts_are "free=1 reserved=0 leased=1"
+check "destroy returned the slot" wait_until 10 counts_are "free=1 reserved=0 leased=2"
 check "$DOM_A's QEMU is gone" test ! -d "/proc/$QEMU_A"
 check "virsh start $DOM_C now succeeds" sandbox_virsh start "$DOM_C"
 QEMU_C=$(sandbox_qemu_pid "$DOM_C")
@@ -151,21 +181,24 @@ check_match "$DOM_C's QEMU maps an rma-broker region" "memfd:rma-broker-slot-" "
 # 6. A domain whose NUMA cell 0 is not the RMA size is refused by the wrapper, clearly,
 #    and nothing is lost.
 sandbox_virsh destroy "$DOM_C" >/dev/null
-wait_until 10 counts_are "free=1 reserved=0 leased=1"
+wait_until 10 counts_are "free=1 reserved=0 leased=2"
 out=$(sandbox_virsh start "$DOM_BIG" 2>&1)
 status=$?
 check "virsh start $DOM_BIG (cell 0 = 512 MiB) fails" test $status -ne 0
 check_match "the error says which size to set" "guest RAM node 0 is 536870912 bytes but the RMA is 268435456 bytes" "$out"
 diag "$out"
-check "the refused start returned its slot" wait_until 10 counts_are "free=1 reserved=0 leased=1"
+check "the refused start returned its slot" wait_until 10 counts_are "free=1 reserved=0 leased=2"
 
 # 7. Destroying everything empties the pool again; the broker survived all of it.
 sandbox_virsh destroy "$DOM_B" >/dev/null
-check "every slot is free again" wait_until 10 counts_are "free=2 reserved=0 leased=0"
+sandbox_virsh destroy "$DOM_O1" >/dev/null
+check "every slot is free again" wait_until 10 counts_are "free=3 reserved=0 leased=0"
 check "the broker kept serving" broker_alive
 
+sandbox_procs=$(sandbox_pids 2>/dev/null | tr '\n' ' ')
 sandbox_stop
-check "the private libvirtd is gone" test -z "$(sandbox_pids 2>/dev/null)"
+gone() { for p in $sandbox_procs; do [ ! -d "/proc/$p" ] || return 1; done; }
+check "every process of the private libvirtd ($sandbox_procs) is gone" gone
 check "broker exits cleanly" stop_broker
 if [ "$TAP_FAILED" -ne 0 ]; then diag "broker log:"; diag "$(cat "$TEST_DIR/broker.log")"; fi
 tap_done

@@ -78,13 +78,15 @@ out=$(gdbus_call Reserve not-a-uuid dom-a "")
 check_match "Reserve of a malformed uuid: InvalidArgument" "Error\.InvalidArgument: 'not-a-uuid' is not a domain UUID" "$out"
 out=$(as_nobody gdbus call --system --dest org.rmabroker.Broker1 --object-path /org/rmabroker/Broker1 \
     --method org.rmabroker.Broker1.Reserve "$UUID_A" dom-a "" 2>&1)
-check_match "Reserve by an unprivileged user: AccessDenied" "Error\.AccessDenied: Reserve changes the pool and is for root only; uid 65534" "$out"
+check_match "Reserve by an unprivileged user: AccessDenied" "Error\.AccessDenied: uid 65534 may not call Reserve: without a tenant policy only root may" "$out"
+out=$(gdbus_call Reserve "$UUID_A" dom-a acme)
+check_match "Reserve for a tenant the policy lacks: NoSuchTenant" "Error\.NoSuchTenant: No RMA for domain dom-a: domain dom-a names tenant 'acme' in its rma metadata, but the policy has no \[Tenant acme\]" "$out"
 check_eq "refusals left the pool alone" "free=3 reserved=0 leased=0" "$(counts)"
 
 # Reserve over the system bus, claim over broker.sock from a child running as nobody.
-check_eq "Reserve over the bus returns a slot" "u 0" "$(bus_call Reserve sss "$UUID_A" dom-a acme)"
+check_eq "Reserve over the bus returns a slot" "u 0" "$(bus_call Reserve sss "$UUID_A" dom-a "")"
 check_eq "reserved counts" "free=2 reserved=1 leased=0" "$(counts)"
-check_eq "a retried Reserve of the same domain is idempotent" "u 0" "$(bus_call Reserve sss "$UUID_A" dom-a acme)"
+check_eq "a retried Reserve of the same domain is idempotent" "u 0" "$(bus_call Reserve sss "$UUID_A" dom-a "")"
 out=$(gdbus_call Reserve "$UUID_A" other-dom "")
 check_match "the same uuid for another domain: AlreadyReserved" "Error\.AlreadyReserved: UUID $UUID_A is already reserved for domain dom-a" "$out"
 
@@ -104,7 +106,7 @@ check "child as nobody claimed the region, sealed and zeroed" wait_until 10 grep
 check_eq "busctl: one RMA leased" "free=2 reserved=0 leased=1" "$(counts)"
 check_match "the child holds a memfd region" "memfd:rma-broker-slot-0" "$(ls -l /proc/$PID_A/fd/ 2>/dev/null)"
 out=$(bus_call ListRmas)
-check_match "ListRmas shows the lease with domain, tenant and pid" "\"leased\" \"$UUID_A\" \"dom-a\" \"acme\" $PID_A" "$out"
+check_match "ListRmas shows the lease with domain, tenant and pid" "\"leased\" \"$UUID_A\" \"dom-a\" \"default\" $PID_A" "$out"
 
 out=$(as_nobody "$TEST_CLIENT" claim "$UUID_A" </dev/null)
 check_match "a second Claim for the same uuid: AlreadyClaimed" "^error org.rmabroker.Broker1.Error.AlreadyClaimed: .*already claimed by pid $PID_A" "$out"
@@ -122,7 +124,7 @@ check "next tenant of slot 0 sees only zeroes (no bytes of the previous tenant)"
     wait_until 10 grep -q "^held $SIZE" "$TEST_DIR/b.out"
 diag "$(cat "$TEST_DIR/b.out")"
 out=$(bus_call ListRmas)
-check_match "an empty tenant means the default tenant" "\"$UUID_B\" \"dom-b\" \"default\" $PID_B" "$out"
+check_match "without policy files every domain is tenant default" "\"$UUID_B\" \"dom-b\" \"default\" $PID_B" "$out"
 release_holder b
 wait "$PID_B"
 check "second lease ended" wait_until 10 prop_is LeasedRmas 0
