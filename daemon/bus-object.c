@@ -421,8 +421,8 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                 g_autofree char *all = NULL;
                 for (guint i = 0; i < errors->len; i++)
                         log_error("%s", (char *) g_ptr_array_index(errors, i));
-                log_error("Reload refused: the new tenant policy is invalid (%u problems above); keeping the "
-                          "current one", errors->len);
+                log_error("Reload refused: the new tenant policy is invalid (problems above); keeping the "
+                          "current one");
                 g_ptr_array_add(errors, NULL);
                 all = g_strjoinv("; ", (char **) errors->pdata);
                 return sd_bus_error_setf(error, RMA_ERROR_POLICY_INVALID,

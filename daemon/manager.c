@@ -51,8 +51,8 @@ int manager_new(BrokerConfig *config, Manager **ret) {
                 if (r < 0) {
                         for (guint i = 0; i < errors->len; i++)
                                 log_error("%s", (char *) g_ptr_array_index(errors, i));
-                        return log_error_errno(r, "The tenant policy is invalid (%u problems above); fix it and "
-                                               "check with rma-brokerd --check-policy", errors->len);
+                        return log_error_errno(r, "The tenant policy is invalid (problems above); fix it and "
+                                               "check with rmactl check-policy");
                 }
         }
 
@@ -186,7 +186,8 @@ int manager_check_policy(const BrokerConfig *config) {
         if (policy_load(config->config_file, config->policy_dirs, config->count, &p, errors) < 0) {
                 for (guint i = 0; i < errors->len; i++)
                         fprintf(stderr, "%s\n", (char *) g_ptr_array_index(errors, i));
-                fprintf(stderr, "Policy invalid: %u problems\n", errors->len);
+                fprintf(stderr, "Policy invalid: %u problem%s; nothing was changed\n", errors->len,
+                        errors->len == 1 ? "" : "s");
                 return -EINVAL;
         }
         printf("Policy valid for a pool of %u RMAs: %u tenants, default tenant %s\n", config->count,
@@ -208,8 +209,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         if (manager_reload_policy(m, errors) < 0) {
                 for (guint i = 0; i < errors->len; i++)
                         log_error("%s", (char *) g_ptr_array_index(errors, i));
-                log_error("SIGHUP: the new tenant policy is invalid (%u problems above); keeping the current one",
-                          errors->len);
+                log_error("SIGHUP: the new tenant policy is invalid (problems above); keeping the current one");
         }
         return 0;
 }

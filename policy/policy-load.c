@@ -123,10 +123,8 @@ int policy_load(const char *daemon_config, char *const *dirs, uint32_t pool_size
                 if (read_file(path, &text, &len, errors) >= 0)
                         policy_parse_text(p, path, text, len, false, errors);
         }
-        if (errors->len > before)
-                return -EINVAL;
-
-        if (p->tenants->len == 0 && !p->default_tenant)
+        /* Check what did parse too, so one run reports every problem. */
+        if (p->tenants->len == 0 && !p->default_tenant && errors->len == before)
                 policy_make_implicit(p);
         policy_resolve_accounts(p, errors);
         policy_validate(p, pool_size, errors);

@@ -206,10 +206,13 @@ static void parse_tenant(Policy *p, GKeyFile *kf, const LineIndex *ix, const cha
                 const char *key = g_ptr_array_index(keys, i);
                 unsigned line = line_of(ix, group, key);
 
-                if (strcmp(key, "MaxRmas") == 0)
+                if (strcmp(key, "MaxRmas") == 0) {
                         (void) parse_count(kf, file, line, group, key, &t->max_rmas, errors);
-                else if (strcmp(key, "GuaranteedRmas") == 0)
+                        t->max_line = line;
+                } else if (strcmp(key, "GuaranteedRmas") == 0) {
                         (void) parse_count(kf, file, line, group, key, &t->guaranteed_rmas, errors);
+                        t->guaranteed_line = line;
+                }
                 else if (strcmp(key, "Domains") == 0) {
                         g_strfreev(t->domains);
                         t->domains = parse_list(kf, file, line, group, key, errors);

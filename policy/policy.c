@@ -81,13 +81,13 @@ void policy_validate(const Policy *p, uint32_t pool_size, GPtrArray *errors) {
                 const PolicyTenant *t = g_ptr_array_index(p->tenants, i);
                 if (t->max_rmas != POLICY_UNLIMITED && t->guaranteed_rmas > t->max_rmas)
                         g_ptr_array_add(errors, g_strdup_printf(
-                                "%s:%u: [Tenant %s] GuaranteedRmas=%u is more than its MaxRmas=%u; "
+                                "%s:%u: [Tenant %s] GuaranteedRmas=%u is more than its MaxRmas=%u (line %u); "
                                 "a guarantee must fit under the tenant's cap",
-                                t->file, t->line, t->name, t->guaranteed_rmas, t->max_rmas));
+                                t->file, t->guaranteed_line, t->name, t->guaranteed_rmas, t->max_rmas, t->max_line));
                 if (t->guaranteed_rmas > 0) {
                         sum += t->guaranteed_rmas;
                         g_string_append_printf(parts, "%s%s=%u (%s:%u)", parts->len ? ", " : "", t->name,
-                                               t->guaranteed_rmas, t->file, t->line);
+                                               t->guaranteed_rmas, t->file, t->guaranteed_line);
                 }
         }
         if (sum > pool_size)
@@ -190,7 +190,7 @@ PolicyVerdict policy_decide_reserve(const Policy *p, const PolicyTenant *t, cons
                         *message = g_strdup_printf(
                                 "tenant %s holds %u of its MaxRmas=%u (%u leased, %u reserved); stop one of its "
                                 "domains or raise MaxRmas in %s:%u", t->name, held, t->max_rmas, leased, reserved,
-                                t->file, t->line);
+                                t->file, t->max_line ? t->max_line : t->line);
                 return POLICY_QUOTA_EXCEEDED;
         }
         if (free_slots == 0) {

@@ -27,6 +27,8 @@ typedef struct PolicyTenant {
         size_t n_gids;
         char *file;                 /* where its [Tenant NAME] section is */
         unsigned line;
+        unsigned max_line;          /* lines of MaxRmas= and GuaranteedRmas=, 0 when unset */
+        unsigned guaranteed_line;
 } PolicyTenant;
 
 typedef struct Policy {

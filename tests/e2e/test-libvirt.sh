@@ -146,7 +146,7 @@ out=$(sandbox_virsh start "$DOM_C" 2>&1)
 status=$?
 check "virsh start $DOM_C fails: tenant e2e is at its cap" test $status -ne 0
 check_match "virsh shows the hook's line with the tenant and the numbers" \
-    "rma-broker: No RMA for domain $DOM_C: tenant e2e holds 2 of its MaxRmas=2 \(2 leased, 0 reserved\); stop one of its domains or raise MaxRmas in $TEST_DIR/policy.d/50-e2e.conf:1" "$out"
+    "rma-broker: No RMA for domain $DOM_C: tenant e2e holds 2 of its MaxRmas=2 \(2 leased, 0 reserved\); stop one of its domains or raise MaxRmas in $TEST_DIR/policy.d/50-e2e.conf:2" "$out"
 diag "$out"
 check "libvirt's release of the refused domain leaves the pool as it was" \
     wait_until 5 counts_are "free=1 reserved=0 leased=2"

@@ -117,9 +117,9 @@ static void test_validate(void) {
 
         g_assert_cmpstr(e1, ==, "");
         e2 = validate(p, 8);
-        assert_contains(e2, "a.conf:3: [Tenant b] GuaranteedRmas=3 is more than its MaxRmas=2");
-        /* 5 + 3 + 1 = 9 > 8: every contributor is named. */
-        assert_contains(e2, "GuaranteedRmas add up to 9 but the pool has only 8 RMAs: a=5 (a.conf:1), b=3 (a.conf:3), c=1 (a.conf:6)");
+        assert_contains(e2, "a.conf:5: [Tenant b] GuaranteedRmas=3 is more than its MaxRmas=2 (line 4)");
+        /* 5 + 3 + 1 = 9 > 8: every contributor is named, at its key's line. */
+        assert_contains(e2, "GuaranteedRmas add up to 9 but the pool has only 8 RMAs: a=5 (a.conf:2), b=3 (a.conf:5), c=1 (a.conf:7)");
         assert_contains(e2, "a.conf:9: [Defaults] Tenant=zz names no tenant");
         e3 = validate(p, 9);
         g_assert_null(strstr(e3, "add up to"));
@@ -255,7 +255,7 @@ static void test_decide(void) {
         /* a holds 3 = MaxRmas. */
         g_assert_cmpint(decide(p, "a", u, 2, 2, &m1), ==, POLICY_QUOTA_EXCEEDED);
         assert_contains(m1, "tenant a holds 3 of its MaxRmas=3 (2 leased, 1 reserved)");
-        assert_contains(m1, "d.conf:1");
+        assert_contains(m1, "raise MaxRmas in d.conf:2");
         g_assert_cmpint(decide(p, "off", u, 2, 2, &m4), ==, POLICY_QUOTA_EXCEEDED);
         /* 2 free, b is owed 1: c may take one, not two. */
         g_assert_cmpint(decide(p, "c", u, 2, 2, NULL), ==, POLICY_ALLOW);

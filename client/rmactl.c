@@ -1,0 +1,261 @@
+/* rmactl: the admin's view of rma-brokerd over the system bus, and offline policy checks.
+ *
+ *   rmactl [--json] status | list | tenants
+ *   rmactl reload
+ *   rmactl check-policy [--config=FILE] [--count=N] [DIR...]   (does not touch the daemon) */
+#include <json-glib/json-glib.h>
+#include <stdio.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+
+#include "cleanup.h"
+#include "config.h"
+#include "manager.h"
+#include "rma-names.h"
+#include "rma-util.h"
+
+static bool arg_json;
+
+static int bus_fail(const char *what, const sd_bus_error *e, int r) {
+        fprintf(stderr, "rmactl: %s: %s\n", what, e && e->message ? e->message : strerror(-r));
+        return 1;
+}
+
+static void print_json(JsonBuilder *b) {
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(JsonNode) root = json_builder_get_root(b);
+        g_autofree char *text = NULL;
+
+        json_generator_set_pretty(gen, TRUE);
+        json_generator_set_root(gen, root);
+        text = json_generator_to_data(gen, NULL);
+        printf("%s\n", text);
+}
+
+static int get_u32(sd_bus *bus, const char *prop, uint32_t *ret, sd_bus_error *e) {
+        return sd_bus_get_property_trivial(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, prop, e, 'u', ret);
+}
+
+static int cmd_status(sd_bus *bus) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *backend = NULL;
+        static const char *const names[] = { "TotalRmas", "FreeRmas", "ReservedRmas", "LeasedRmas", "ScrubbingRmas",
+                                             "HeldElsewhereRmas", "KernelCapability" };
+        uint32_t v[G_N_ELEMENTS(names)];
+        uint64_t size;
+        char sz[32];
+        int r;
+
+        r = sd_bus_get_property_string(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "Backend", &e, &backend);
+        if (r < 0)
+                return bus_fail("cannot read the broker's status (is rma-brokerd running?)", &e, r);
+        r = sd_bus_get_property_trivial(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "RmaSize", &e, 't', &size);
+        for (size_t i = 0; r >= 0 && i < G_N_ELEMENTS(names); i++)
+                r = get_u32(bus, names[i], &v[i], &e);
+        if (r < 0)
+                return bus_fail("cannot read the broker's status", &e, r);
+
+        if (arg_json) {
+                g_autoptr(JsonBuilder) b = json_builder_new();
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "Backend");
+                json_builder_add_string_value(b, backend);
+                json_builder_set_member_name(b, "RmaSize");
+                json_builder_add_int_value(b, (gint64) size);
+                for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+                        json_builder_set_member_name(b, names[i]);
+                        json_builder_add_int_value(b, v[i]);
+                }
+                json_builder_end_object(b);
+                print_json(b);
+                return 0;
+        }
+        printf("Backend:  %s (KVM_CAP_PPC_RMA=%u)\n", backend, v[6]);
+        printf("RMA size: %s\n", rma_format_size(size, sz, sizeof(sz)));
+        printf("RMAs:     %u total, %u free, %u reserved, %u leased, %u scrubbing, %u held elsewhere\n", v[0], v[1],
+               v[2], v[3], v[4], v[5]);
+        return 0;
+}
+
+static int cmd_list(sd_bus *bus) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        const char *state, *uuid, *domain, *tenant;
+        uint32_t slot, pid;
+        int r;
+
+        r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "ListRmas", &e, &reply, "");
+        if (r < 0)
+                return bus_fail("ListRmas failed", &e, r);
+        r = sd_bus_message_enter_container(reply, 'a', "(ussssu)");
+        if (r < 0)
+                return bus_fail("bad reply", NULL, r);
+        json_builder_begin_array(b);
+        if (!arg_json)
+                printf("%-4s %-14s %-36s %-20s %-12s %s\n", "SLOT", "STATE", "UUID", "DOMAIN", "TENANT", "PID");
+        while ((r = sd_bus_message_read(reply, "(ussssu)", &slot, &state, &uuid, &domain, &tenant, &pid)) > 0) {
+                if (arg_json) {
+                        json_builder_begin_object(b);
+                        json_builder_set_member_name(b, "slot");
+                        json_builder_add_int_value(b, slot);
+                        json_builder_set_member_name(b, "state");
+                        json_builder_add_string_value(b, state);
+                        json_builder_set_member_name(b, "uuid");
+                        json_builder_add_string_value(b, uuid);
+                        json_builder_set_member_name(b, "domain");
+                        json_builder_add_string_value(b, domain);
+                        json_builder_set_member_name(b, "tenant");
+                        json_builder_add_string_value(b, tenant);
+                        json_builder_set_member_name(b, "pid");
+                        json_builder_add_int_value(b, pid);
+                        json_builder_end_object(b);
+                } else if (pid)
+                        printf("%-4u %-14s %-36s %-20s %-12s %u\n", slot, state, uuid, domain, tenant, pid);
+                else
+                        printf("%-4u %-14s %-36s %-20s %-12s -\n", slot, state, *uuid ? uuid : "-", *domain ? domain : "-",
+                               *tenant ? tenant : "-");
+        }
+        if (r < 0)
+                return bus_fail("bad reply", NULL, r);
+        json_builder_end_array(b);
+        if (arg_json)
+                print_json(b);
+        return 0;
+}
+
+static int cmd_tenants(sd_bus *bus) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        uint32_t max, guaranteed, leased, reserved;
+        const char *name;
+        int r;
+
+        r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "ListTenants", &e, &reply, "");
+        if (r < 0)
+                return bus_fail("ListTenants failed", &e, r);
+        r = sd_bus_message_enter_container(reply, 'a', "(suuuu)");
+        if (r < 0)
+                return bus_fail("bad reply", NULL, r);
+        json_builder_begin_array(b);
+        if (!arg_json)
+                printf("%-20s %8s %11s %7s %9s\n", "TENANT", "MAX", "GUARANTEED", "LEASED", "RESERVED");
+        while ((r = sd_bus_message_read(reply, "(suuuu)", &name, &max, &guaranteed, &leased, &reserved)) > 0) {
+                if (!arg_json) {
+                        printf("%-20s %8u %11u %7u %9u\n", name, max, guaranteed, leased, reserved);
+                        continue;
+                }
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "tenant");
+                json_builder_add_string_value(b, name);
+                json_builder_set_member_name(b, "max");
+                json_builder_add_int_value(b, max);
+                json_builder_set_member_name(b, "guaranteed");
+                json_builder_add_int_value(b, guaranteed);
+                json_builder_set_member_name(b, "leased");
+                json_builder_add_int_value(b, leased);
+                json_builder_set_member_name(b, "reserved");
+                json_builder_add_int_value(b, reserved);
+                json_builder_end_object(b);
+        }
+        if (r < 0)
+                return bus_fail("bad reply", NULL, r);
+        json_builder_end_array(b);
+        if (arg_json)
+                print_json(b);
+        return 0;
+}
+
+static int cmd_reload(sd_bus *bus) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "Reload", &e, NULL, "");
+        if (r < 0) {
+                /* The broker joins its problems with "; ": one per line reads better. */
+                g_auto(GStrv) lines = g_strsplit(e.message ? e.message : strerror(-r), "; ", -1);
+                fprintf(stderr, "rmactl: reload refused:\n");
+                for (char **l = lines; *l; l++)
+                        fprintf(stderr, "  %s\n", *l);
+                return 1;
+        }
+        printf("Tenant policy reloaded.\n");
+        return 0;
+}
+
+/* check-policy [--config=FILE] [--count=N] [DIR...]: the daemon's own loader, offline. */
+static int cmd_check_policy(int argc, char *argv[]) {
+        g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(BrokerConfig) config = NULL;
+        g_autofree char **argv_copy = NULL;
+        int n;
+
+        g_ptr_array_add(args, g_strdup("rmactl check-policy"));
+        for (int i = 1; i < argc; i++)
+                g_ptr_array_add(args, argv[i][0] == '-' ? g_strdup(argv[i]) : g_strdup_printf("--policy-dir=%s", argv[i]));
+        n = (int) args->len;
+        g_ptr_array_add(args, NULL);
+        argv_copy = g_memdup2(args->pdata, sizeof(char *) * args->len);
+        {
+                char **a = argv_copy;
+                if (broker_config_load(&n, &a, &config, &error) < 0) {
+                        fprintf(stderr, "rmactl: %s\n", error->message);
+                        return 1;
+                }
+        }
+        return manager_check_policy(config) < 0 ? 1 : 0;
+}
+
+static void usage(FILE *f) {
+        fprintf(f, "Usage: rmactl [--json] status | list | tenants\n"
+                   "       rmactl reload\n"
+                   "       rmactl check-policy [--config=FILE] [--count=N] [DIR...]\n"
+                   "status, list, tenants and reload ask rma-brokerd on the system bus; check-policy\n"
+                   "validates the tenant policy offline (the standard directories, or DIRs).\n");
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        const char *cmd;
+        int i = 1, r;
+
+        for (; i < argc && argv[i][0] == '-'; i++) {
+                if (strcmp(argv[i], "--json") == 0)
+                        arg_json = true;
+                else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                        usage(stdout);
+                        return 0;
+                } else {
+                        fprintf(stderr, "rmactl: unknown option %s\n", argv[i]);
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (i >= argc) {
+                usage(stderr);
+                return 2;
+        }
+        cmd = argv[i];
+        if (strcmp(cmd, "check-policy") == 0)
+                return cmd_check_policy(argc - i, argv + i);
+        if (strcmp(cmd, "status") != 0 && strcmp(cmd, "list") != 0 && strcmp(cmd, "tenants") != 0 &&
+            strcmp(cmd, "reload") != 0) {
+                fprintf(stderr, "rmactl: unknown command %s\n", cmd);
+                usage(stderr);
+                return 2;
+        }
+        r = sd_bus_open_system(&bus);
+        if (r < 0) {
+                fprintf(stderr, "rmactl: cannot connect to the system bus: %s\n", strerror(-r));
+                return 1;
+        }
+        if (strcmp(cmd, "status") == 0)
+                return cmd_status(bus);
+        if (strcmp(cmd, "list") == 0)
+                return cmd_list(bus);
+        if (strcmp(cmd, "tenants") == 0)
+                return cmd_tenants(bus);
+        return cmd_reload(bus);
+}
