@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
     # build
     meson ninja-build pkg-config gcc
+    # sanitizer and fuzzing build (libFuzzer ships in libclang-rt)
+    clang libclang-rt-14-dev
     libsystemd-dev libglib2.0-dev libjson-glib-dev libvirt-dev
     # run and test: the bus tools, libvirt, and the QEMU the wrapper execs
     dbus systemd libglib2.0-bin util-linux procps

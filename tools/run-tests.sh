@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh Debian 12 machine: install dependencies, build,
-# run unit, integration and end-to-end tests, print the summary. Run as root.
+# The whole test suite, from a fresh Debian 12 machine, as root: install dependencies,
+# then
+#   1. build with gcc and run every suite (unit, integration, e2e);
+#   2. build with clang + AddressSanitizer + UndefinedBehaviorSanitizer and run the unit
+#      and integration suites again, plus the policy fuzzer for RMA_FUZZ_SECONDS (60).
+# Prints one summary line over both. Arguments go to the first `meson test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,16 +13,36 @@ tools/build.sh
 status=0
 meson test -C build --print-errorlogs "$@" || status=$?
 
-# One plain summary line, counted from meson's own log (TAP subtests included).
-python3 - build/meson-logs/testlog.json <<'PY' || true
-import json, sys
+if [ ! -f build-san/build.ninja ]; then
+    CC=clang meson setup build-san -Dfuzz=true -Dfuzz_seconds="${RMA_FUZZ_SECONDS:-60}" \
+        -Db_sanitize=address,undefined -Db_lundef=false
+fi
+ninja -C build-san
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-san --print-errorlogs --suite unit --suite integration --suite fuzz || status=$?
+
+# One plain summary line, from meson's own logs (TAP subtests counted one by one).
+python3 - build/meson-logs/testlog.json build-san/meson-logs/testlog.json <<'PY' || true
+import json, re, sys
 passed = failed = skipped = 0
-for line in open(sys.argv[1]):
-    t = json.loads(line)
-    r = t.get("result")
-    if r in ("OK", "EXPECTEDFAIL"): passed += 1
-    elif r == "SKIP": skipped += 1
-    else: failed += 1
+for path in sys.argv[1:]:
+    for line in open(path):
+        t = json.loads(line)
+        result = t.get("result")
+        subtests = re.findall(r"^(ok|not ok)\b", t.get("stdout") or "", re.M)
+        if subtests:
+            oks = subtests.count("ok")
+            passed += oks
+            failed += len(subtests) - oks
+            # A test that failed with no failing subtest (a crash after the last one) counts once.
+            if result not in ("OK", "EXPECTEDFAIL", "SKIP") and oks == len(subtests):
+                failed += 1
+        elif result in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif result == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
 print(f"Tests: {passed} passed, {failed} failed, {skipped} skipped")
 PY
 exit $status

@@ -143,6 +143,7 @@ static void test_duplicate_across_files(void) {
         g_assert_cmpstr(e1, ==, "");
         assert_contains(e2, "20-b.conf:2: [Tenant a] is already defined at 10-a.conf:1");
         g_assert_cmpstr(e3, ==, "");
+        g_assert_cmpstr(e4, ==, "");
         /* A later [Defaults] overrides an earlier one. */
         g_assert_cmpstr(p->default_tenant, ==, "b");
         g_assert_cmpstr(p->default_file, ==, "40-d.conf");
