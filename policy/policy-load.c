@@ -36,6 +36,12 @@ static int read_file(const char *path, char **ret_text, size_t *ret_len, GPtrArr
         return 0;
 }
 
+static bool is_mask(const char *path) {
+        g_autofree char *target = g_file_read_link(path, NULL);
+
+        return target && strcmp(target, "/dev/null") == 0;
+}
+
 /* basename -> full path, later directories winning; returned sorted by basename. */
 static GPtrArray *collect_files(char *const *dirs, GPtrArray *errors) {
         g_autoptr(GHashTable) by_name = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -58,6 +64,12 @@ static GPtrArray *collect_files(char *const *dirs, GPtrArray *errors) {
                         if (!g_str_has_suffix(name, ".conf") || name[0] == '.')
                                 continue;
                         path = g_build_filename(*d, name, NULL);
+                        /* A symlink to /dev/null masks the file of that name in earlier
+                         * directories, as in systemd's configuration directories. */
+                        if (is_mask(path)) {
+                                g_hash_table_replace(by_name, g_strdup(name), NULL);
+                                continue;
+                        }
                         if (!g_file_test(path, G_FILE_TEST_IS_REGULAR))
                                 continue;
                         g_hash_table_replace(by_name, g_strdup(name), g_steal_pointer(&path));
@@ -65,8 +77,11 @@ static GPtrArray *collect_files(char *const *dirs, GPtrArray *errors) {
         }
         names = g_hash_table_get_keys(by_name);
         names = g_list_sort(names, (GCompareFunc) strcmp);
-        for (GList *l = names; l; l = l->next)
-                g_ptr_array_add(out, g_strdup(g_hash_table_lookup(by_name, l->data)));
+        for (GList *l = names; l; l = l->next) {
+                const char *path = g_hash_table_lookup(by_name, l->data);
+                if (path)
+                        g_ptr_array_add(out, g_strdup(path));
+        }
         return out;
 }
 

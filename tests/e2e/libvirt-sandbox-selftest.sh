@@ -78,7 +78,7 @@ one_round() {
 	t0=$(_sandbox_ms)
 	sandbox_start "$scratch/hook"
 	t1=$(_sandbox_ms)
-	echo "round $r: SANDBOX=$SANDBOX NETNS=${SANDBOX_NETNS:-1} VIRTLOGD=${SANDBOX_VIRTLOGD:-0}: start $((t1 - t0)) ms"
+	echo "# round $r: SANDBOX=$SANDBOX NETNS=${SANDBOX_NETNS:-1} VIRTLOGD=${SANDBOX_VIRTLOGD:-0}: start $((t1 - t0)) ms"
 	check "host does not see the sandbox mounts" \
 		not_in_file "$(<"$SANDBOX/.mounttag")" /proc/self/mountinfo
 	check "private /etc/libvirt holds the hook" \
@@ -99,17 +99,17 @@ one_round() {
 	t0=$(_sandbox_ms)
 	sandbox_virsh start "$name" >/dev/null
 	t1=$(_sandbox_ms)
-	echo "round $r: virsh start $((t1 - t0)) ms"
+	echo "# round $r: virsh start $((t1 - t0)) ms"
 	check "domstate running" test "$(sandbox_virsh domstate "$name")" = running
 	pid=$(sandbox_qemu_pid "$name")
 	check "QEMU runs as libvirt-qemu (uid 64055)" \
 		test "$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")" = "$(id -u libvirt-qemu)"
 	cg=$(grep -E '^[0-9]+:(memory)?:' "/proc/$pid/cgroup" | head -n 1)
-	echo "round $r: QEMU cgroup: $cg"
+	echo "# round $r: QEMU cgroup: $cg"
 	check "QEMU is in the domain's cgroup" \
 		grep -q "machine/qemu-[0-9]*-$name.libvirt-qemu" "/proc/$pid/cgroup"
 	out=$(tr '\0' '\n' <"/proc/$pid/cmdline" | grep -F '"id":"ram-node0"')
-	echo "round $r: $out"
+	echo "# round $r: $out"
 	check "ram-node0 is a 512 MiB memory-backend-ram" \
 		test "$out" = '{"qom-type":"memory-backend-ram","id":"ram-node0","size":536870912}'
 	check "wrapper ran with -uuid as uid 64055" \
@@ -124,7 +124,7 @@ one_round() {
 	t0=$(_sandbox_ms)
 	sandbox_virsh destroy "$name" >/dev/null
 	t1=$(_sandbox_ms)
-	echo "round $r: virsh destroy $((t1 - t0)) ms"
+	echo "# round $r: virsh destroy $((t1 - t0)) ms"
 	check "domstate shut off" test "$(sandbox_virsh domstate "$name")" = "shut off"
 	log="$SANDBOX/log/hook.log"
 	check "hook: prepare/start/started/stopped/release" \
@@ -148,7 +148,7 @@ one_round() {
 	t0=$(_sandbox_ms)
 	sandbox_stop
 	t1=$(_sandbox_ms)
-	echo "round $r: stop $((t1 - t0)) ms"
+	echo "# round $r: stop $((t1 - t0)) ms"
 	sandbox_stop # twice is fine
 	check "temp dir removed" test ! -e "$sb"
 	check "no process left in the sandbox" \
@@ -175,12 +175,12 @@ wait
 ok "bare wait returned while a sandbox runs"
 # A helper script inherits SANDBOX; its own sandbox_stop must not stop ours.
 bash -c '. "$1"; sandbox_stop' _ "$here/libvirt-sandbox.sh" 2>/dev/null
-check "a child's sandbox_stop leaves the sandbox running" sandbox_virsh uri
+check "a child's sandbox_stop leaves the sandbox running" eval "sandbox_virsh uri >/dev/null"
 sandbox_stop
 
 if [[ $fail == 0 ]]; then
-	echo "ALL OK"
+	echo "# ALL OK"
 else
-	echo "SOME CHECKS FAILED"
+	echo "# SOME CHECKS FAILED"
 fi
 exit "$fail"

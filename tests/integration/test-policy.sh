@@ -131,7 +131,7 @@ check "SIGHUP with an invalid policy: refused and logged" \
     wait_until 5 grep -q "SIGHUP: the new tenant policy is invalid (problems above); keeping the current one" "$TEST_DIR/broker.log"
 check "the broker keeps serving after it" broker_alive
 printf '[Tenant gamma]\nMaxRmas=2\n' >"$POLICY/20-broken.conf"
-check "rmactl check-policy accepts the fixed policy" "$RMACTL" check-policy --count=8 "$POLICY"
+check "rmactl check-policy accepts the fixed policy" eval "\"$RMACTL\" check-policy --count=8 \"$POLICY\" >/dev/null"
 kill -HUP "$BROKER_PID"
 check "SIGHUP with a valid policy applies it" wait_until 5 tenant_is gamma 'suuuu "gamma" 2 0 0 0'
 

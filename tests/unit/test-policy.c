@@ -2,6 +2,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "policy-load.h"
@@ -167,10 +168,15 @@ static void test_load_dirs(void) {
         g_mkdir(etc, 0755);
         /* run/ does not exist: that is fine. */
         write_file(usr, "50-vendor.conf", "[Tenant vendor]\nMaxRmas=1\n");
+        write_file(usr, "60-masked.conf", "[Tenant masked]\nMaxRmas=1\n");
         write_file(usr, "10-base.conf", "[Tenant base]\nMaxRmas=9\n");
         write_file(etc, "10-base.conf", "[Tenant base]\nMaxRmas=3\n[Defaults]\nTenant=base\n"); /* replaces usr's */
         write_file(etc, "99-ignored.conf~", "garbage");
         write_file(etc, "README", "garbage");
+        {
+                g_autofree char *mask = g_build_filename(etc, "60-masked.conf", NULL);
+                g_assert_cmpint(symlink("/dev/null", mask), ==, 0);   /* masks usr's file */
+        }
         g_assert_true(g_file_set_contents(conf, "[Broker]\nCount=4\n[Tenant fromconf]\nMaxRmas=1\n", -1, NULL));
 
         g_assert_cmpint(policy_load(conf, dirs, 8, &p, errors), ==, 0);
@@ -180,6 +186,7 @@ static void test_load_dirs(void) {
         g_assert_cmpstr(((PolicyTenant *) g_ptr_array_index(p->tenants, 1))->name, ==, "base");
         g_assert_cmpuint(policy_find_tenant(p, "base")->max_rmas, ==, 3);
         g_assert_cmpstr(((PolicyTenant *) g_ptr_array_index(p->tenants, 2))->name, ==, "vendor");
+        g_assert_null(policy_find_tenant(p, "masked"));
         g_assert_false(p->implicit);
         g_clear_pointer(&p, policy_free);
 
