@@ -161,7 +161,7 @@ static void log_policy(const Policy *p, const char *what) {
                 log_info("%s: no policy files; every domain goes to tenant '" POLICY_IMPLICIT_TENANT "', uncapped", what);
                 return;
         }
-        log_info("%s: %u tenants from %u files, default tenant %s", what, p->tenants->len, p->files->len,
+        log_info("%s: %u tenant(s) from %u file(s), default tenant %s", what, p->tenants->len, p->files->len,
                  p->default_tenant ? p->default_tenant : "(none: domains must name or match a tenant)");
 }
 

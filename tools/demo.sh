@@ -21,9 +21,25 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 bus() { busctl --system "$@"; }
 OBJ=(org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1)
 
-say "Start a private system bus (with rma-broker's real bus policy) and rma-brokerd with defaults"
+say "A tenant policy: acme may hold 1 RMA and is guaranteed 1; everyone else is 'shared'"
+mkdir -p "$TEST_DIR/policy.d"
+cat >"$TEST_DIR/policy.d/10-demo.conf" <<'CONF'
+[Defaults]
+Tenant=shared
+
+[Tenant acme]
+MaxRmas=1
+GuaranteedRmas=1
+Domains=web-*
+
+[Tenant shared]
+CONF
+sed 's/^/    /' "$TEST_DIR/policy.d/10-demo.conf"
+run "$BUILD_DIR/client/rmactl" check-policy "$TEST_DIR/policy.d"
+
+say "Start a private system bus (with rma-broker's real bus policy) and rma-brokerd on its defaults"
 start_private_bus
-start_broker --qemu-users=nobody --no-check-cgroup
+start_broker --qemu-users=nobody --no-check-cgroup --policy-dir="$TEST_DIR/policy.d"
 sed 's/^/    /' "$TEST_DIR/broker.log"
 run busctl --system introspect "${OBJ[@]}"
 
@@ -35,7 +51,8 @@ done
 U1=3c1f0e6a-7a43-4bd8-9a39-0f1f4f7c2a11
 U2=8d6b9b52-3f4e-4c6e-9d43-2b8c7f1e0a22
 say "root reserves RMAs for two domains (what the libvirt hook does at 'prepare begin')"
-run bus call "${OBJ[@]}" Reserve sss $U1 web-01 acme
+echo "(web-01 is acme's by its Domains= glob; build-07 goes to the default tenant)"
+run bus call "${OBJ[@]}" Reserve sss $U1 web-01 ""
 run bus call "${OBJ[@]}" Reserve sss $U2 build-07 ""
 
 say "Two unprivileged processes (user nobody, as QEMU would be) claim their region fds over broker.sock"
@@ -53,8 +70,12 @@ cat "$TEST_DIR"/*.out | sed 's/^/    claimer: /'
 run bus call "${OBJ[@]}" ListRmas
 printf 'FreeRmas   '; bus get-property "${OBJ[@]}" FreeRmas
 printf 'LeasedRmas '; bus get-property "${OBJ[@]}" LeasedRmas
+run "$BUILD_DIR/client/rmactl" status
+run "$BUILD_DIR/client/rmactl" list
+run "$BUILD_DIR/client/rmactl" tenants
 
 say "Refusals name the problem and leave the pool alone"
+run bus call "${OBJ[@]}" Reserve sss 11111111-2222-4333-8444-555555555555 web-02 "" || true
 run setpriv --reuid=nobody --regid=nogroup --clear-groups "$TEST_CLIENT" claim $U1 </dev/null || true
 run "$TEST_CLIENT" claim 00000000-0000-0000-0000-000000000000 </dev/null || true
 
