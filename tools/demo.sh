@@ -12,8 +12,7 @@ export BUILD_DIR=$PWD/build SOURCE_DIR=$PWD
 . tests/lib/tap.sh
 . tests/lib/broker.sh
 
-TEST_DIR=$(mktemp -d /tmp/rma-demo.XXXXXX)
-chmod 0755 "$TEST_DIR"
+make_test_dir demo
 trap 'stop_broker; stop_private_bus; rm -rf "$TEST_DIR"' EXIT
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

@@ -24,8 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
 fi
 
-TEST_DIR=$(mktemp -d /tmp/rma-e2e.XXXXXX)
-chmod 0755 "$TEST_DIR"
+make_test_dir e2e
 cleanup() {
     sandbox_stop
     stop_broker
@@ -67,7 +66,6 @@ BROKER_SOCKET=$TEST_DIR/run/broker.sock
 
 # libvirt gives neither the hook nor QEMU an environment of ours, so the test points them
 # at its private broker with two tiny shims; production uses the default socket path.
-mkdir -p "$TEST_DIR/bin"
 install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" "$TEST_DIR/bin/"
 cat >"$TEST_DIR/bin/qemu-rma-e2e" <<SH
 #!/bin/sh

@@ -13,8 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 0
 fi
 
-TEST_DIR=$(mktemp -d /tmp/rma-itest.XXXXXX)
-chmod 0755 "$TEST_DIR"
+make_test_dir itest
 HOLDERS=()
 cleanup() {
     for fd in "${HOLDERS[@]}"; do eval "exec $fd>&-" 2>/dev/null || true; done

@@ -13,8 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 0
 fi
 
-TEST_DIR=$(mktemp -d /tmp/rma-ptest.XXXXXX)
-chmod 0755 "$TEST_DIR"
+make_test_dir ptest
 cleanup() { stop_broker; stop_private_bus; rm -rf "$TEST_DIR"; }
 trap cleanup EXIT
 

@@ -10,6 +10,17 @@ TEST_CLIENT=$BUILD_DIR/tests/rma-test-client
 BUS_PID=
 BROKER_PID=
 
+# make_test_dir NAME: a private 0755 directory under /tmp in $TEST_DIR, holding copies of
+# the binaries that unprivileged users run (the source tree may sit below a 0700
+# directory such as /root, out of their reach).
+make_test_dir() {
+    TEST_DIR=$(mktemp -d "/tmp/rma-$1.XXXXXX")
+    chmod 0755 "$TEST_DIR"
+    mkdir -p "$TEST_DIR/bin"
+    install -m 0755 "$TEST_CLIENT" "$TEST_DIR/bin/"
+    TEST_CLIENT=$TEST_DIR/bin/$(basename "$TEST_CLIENT")
+}
+
 # A bus configured like Debian's system bus (deny by default), plus our real policy.
 start_private_bus() {
     cat >"$TEST_DIR/bus.conf" <<CONF
