@@ -90,3 +90,10 @@ bool rma_name_is_valid(const char *name) {
                         return false;
         return true;
 }
+
+uint64_t rma_now_usec(clockid_t clock) {
+        struct timespec ts;
+
+        clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "rma-names.h"
 
@@ -20,3 +21,6 @@ const char *rma_format_size(uint64_t bytes, char *buf, size_t len);
 /* Names of domains and tenants: non-empty, at most RMA_NAME_MAX bytes,
  * valid UTF-8, no control characters. libvirt allows almost anything else. */
 bool rma_name_is_valid(const char *name);
+
+/* The time of a clock in microseconds (sd-event's unit). */
+uint64_t rma_now_usec(clockid_t clock);

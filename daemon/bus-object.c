@@ -4,6 +4,7 @@
  * authorize by the caller's credentials, act on the pool, log, reply. Failures a client
  * causes are logged at debug level so an unprivileged caller cannot flood the journal. */
 #include <errno.h>
+#include <grp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <string.h>
@@ -22,17 +23,11 @@ typedef struct Caller {
         pid_t pid;
         gid_t *gids;            /* primary and supplementary groups */
         size_t n_gids;
+        bool gids_known;        /* false: the bus did not say; ask the account database */
 } Caller;
 
 static void caller_done(Caller *c) {
         g_clear_pointer(&c->gids, g_free);
-}
-
-static uint64_t now_monotonic(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * G_USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
 /* On broker.sock the credentials were read once at connect; on the bus the bus daemon
@@ -51,6 +46,7 @@ static int caller_get(BusOrigin *o, sd_bus_message *m, Caller *ret) {
                 ret->pid = o->peer->ucred.pid;
                 ret->gids = g_memdup2(o->peer->gids, o->peer->n_gids * sizeof(gid_t));
                 ret->n_gids = o->peer->n_gids;
+                ret->gids_known = true;
                 return 0;
         }
         r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
@@ -71,7 +67,34 @@ static int caller_get(BusOrigin *o, sd_bus_message *m, Caller *ret) {
         ret->n_gids = (size_t) n;
         if (sd_bus_creds_get_egid(creds, &egid) >= 0)
                 ret->gids[ret->n_gids++] = egid;
+        ret->gids_known = n > 0;
         return 0;
+}
+
+/* dbus-daemon with libsystemd 252 reports no groups for a sender: use the groups the
+ * account database gives the caller's uid (an NSS lookup, so only when a Groups= list
+ * actually has to be consulted). */
+static void caller_fill_account_groups(Caller *c) {
+        struct passwd *pw;
+        int n = 64;
+
+        if (c->gids_known)
+                return;
+        c->gids_known = true;
+        pw = getpwuid(c->uid);
+        if (!pw)
+                return;
+        for (int attempt = 0; attempt < 2; attempt++) {
+                g_autofree gid_t *gids = g_new0(gid_t, (size_t) n);
+                int want = n;
+                if (getgrouplist(pw->pw_name, pw->pw_gid, gids, &want) >= 0) {
+                        g_free(c->gids);
+                        c->gids = g_steal_pointer(&gids);
+                        c->n_gids = (size_t) want;
+                        return;
+                }
+                n = want;
+        }
 }
 
 static int caller_get_or_fail(BusOrigin *o, sd_bus_message *m, Caller *ret, sd_bus_error *error) {
@@ -98,12 +121,17 @@ static int require_root(BusOrigin *o, sd_bus_message *m, const char *method, sd_
 }
 
 /* Root, or an account the tenant's Users=/Groups= name. */
-static int require_tenant_access(const Caller *c, const Policy *policy, const char *tenant, const char *method,
+static int require_tenant_access(Caller *c, const Policy *policy, const char *tenant, const char *method,
                                  sd_bus_error *error) {
         const PolicyTenant *t = policy_find_tenant(policy, tenant);
 
         if (c->uid == 0 || (t && policy_tenant_allows(t, c->uid, c->gids, c->n_gids)))
                 return 0;
+        if (t && t->n_gids > 0 && !c->gids_known) {
+                caller_fill_account_groups(c);
+                if (policy_tenant_allows(t, c->uid, c->gids, c->n_gids))
+                        return 0;
+        }
         log_debug("Refused %s for tenant %s from uid %u", method, tenant, (unsigned) c->uid);
         if (policy->implicit)
                 return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED,
@@ -202,13 +230,21 @@ static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *err
                 return r;
 
         s = pool_find(m->pool, uuid);
+        if (s && s->state == SLOT_RESERVED && caller.uid == 0 && s->reserved_by != 0) {
+                /* The hook (root) speaks for libvirt: a reservation another account made
+                 * for this uuid must not keep the real domain from starting. */
+                log_info("Reserve by root for domain %s (%s) replaces the reservation uid %u made for domain %s",
+                         domain, uuid, (unsigned) s->reserved_by, s->domain);
+                pool_unreserve(m->pool, s);
+                s = NULL;
+        }
         if (s) {
                 r = require_tenant_access(&caller, m->policy, s->tenant, "Reserve", error);
                 if (r < 0)
                         return r;
-                if (s->state == SLOT_RESERVED && strcmp(s->domain, domain) == 0) {
+                if (s->state == SLOT_RESERVED && strcmp(s->domain, domain) == 0 && s->reserved_by == caller.uid) {
                         /* A retried prepare hook: same answer, fresh timeout. */
-                        s->expires_usec = now_monotonic() + m->config->reservation_timeout_usec;
+                        s->expires_usec = rma_now_usec(CLOCK_MONOTONIC) + m->config->reservation_timeout_usec;
                         manager_pool_changed(m);
                         return sd_bus_reply_method_return(msg, "u", s->index);
                 }
@@ -218,8 +254,8 @@ static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *err
                                                  "a domain holds one RMA at a time",
                                                  s->domain, uuid, s->index, (int) s->pid);
                 return sd_bus_error_setf(error, RMA_ERROR_ALREADY_RESERVED,
-                                         "UUID %s is already reserved for domain %s; each domain needs its own UUID",
-                                         uuid, s->domain);
+                                         "UUID %s is already reserved for domain %s by uid %u; each domain needs "
+                                         "its own UUID", uuid, s->domain, (unsigned) s->reserved_by);
         }
 
         t = policy_tenant_for_domain(m->policy, domain, tenant, &why);
@@ -250,7 +286,8 @@ static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *err
                                          "No RMA for domain %s: %s", domain, why);
         }
 
-        r = pool_reserve(m->pool, uuid, domain, t->name, now_monotonic() + m->config->reservation_timeout_usec, &s);
+        r = pool_reserve(m->pool, uuid, domain, t->name, caller.uid,
+                         rma_now_usec(CLOCK_MONOTONIC) + m->config->reservation_timeout_usec, &s);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot reserve: %m");
 
@@ -436,6 +473,7 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
         BusOrigin *o = userdata;
         Manager *m = o->manager;
         Peer *peer = o->peer;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         char uuid[RMA_UUID_STRING_LEN + 1];
         _cleanup_close_ int pidfd = -EBADF;
         g_autofree char *why = NULL;
@@ -446,13 +484,13 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
         if (r < 0)
                 return r;
         if (!broker_config_uid_may_claim(m->config, peer->ucred.uid)) {
-                struct passwd *pw = getpwuid(peer->ucred.uid);
+                /* No NSS lookup here: an unprivileged caller must not make the loop block. */
                 log_debug("Refused Claim of %s from pid %d uid %u: not a QEMU user", uuid, (int) peer->ucred.pid,
                           (unsigned) peer->ucred.uid);
                 return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED,
-                                         "uid %u (%s) may not claim RMAs; only the users in QemuUsers= of "
+                                         "uid %u may not claim RMAs; only the users in QemuUsers= of "
                                          "rma-brokerd.conf may, and QEMU should run as one of them",
-                                         (unsigned) peer->ucred.uid, pw ? pw->pw_name : "no such user");
+                                         (unsigned) peer->ucred.uid);
         }
         s = pool_find(m->pool, uuid);
         if (!s)
@@ -478,11 +516,18 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
         if (pidfd_has_exited(pidfd))
                 return sd_bus_error_setf(error, RMA_ERROR_INVALID_ARGUMENT, "The claiming process has exited");
 
+        /* Build the reply (sd-bus duplicates the fd into it) before the lease starts: a
+         * client that cannot take an fd must not burn the reservation. */
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "ht", s->region_fd, m->backend->region_size);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot pass the region to this client (%m); it must accept "
+                                               "file descriptors (sd_bus_negotiate_fds)");
         r = manager_start_lease(m, s, peer->ucred.pid, TAKE_FD(pidfd));
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot start the lease: %m");
-        /* sd-bus duplicates the fd into the message; the pool keeps its own. */
-        return sd_bus_reply_method_return(msg, "ht", s->region_fd, m->backend->region_size);
+        return sd_bus_send(NULL, reply, NULL);
 }
 
 #define BROKER_COMMON_VTABLE                                                                                         \

@@ -152,7 +152,7 @@ static KeySetter find_setter(const char *key) {
 static int load_file(BrokerConfig *c, const char *path, bool must_exist, GError **error) {
         g_autoptr(GKeyFile) kf = g_key_file_new();
         g_autoptr(GError) e = NULL;
-        g_auto(GStrv) groups = NULL, keys = NULL;
+        g_auto(GStrv) keys = NULL;
 
         if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &e)) {
                 if (!must_exist && g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
@@ -162,13 +162,8 @@ static int load_file(BrokerConfig *c, const char *path, bool must_exist, GError 
         }
         c->config_file = g_strdup(path);
 
-        groups = g_key_file_get_groups(kf, NULL);
-        /* [Defaults] and [Tenant NAME] are tenant policy (policy/), checked there. */
-        for (char **g = groups; *g; g++)
-                if (strcmp(*g, SECTION) != 0 && strcmp(*g, "Defaults") != 0 && !g_str_has_prefix(*g, "Tenant "))
-                        log_warning("%s: unknown section [%s] ignored; rma-brokerd.conf has [" SECTION "], and "
-                                    "[Defaults] and [Tenant NAME] of the tenant policy", path, *g);
-
+        /* Other sections are tenant policy ([Defaults], [Tenant NAME]); the policy loader
+         * reads this file too and refuses anything unknown, with its line. */
         keys = g_key_file_get_keys(kf, SECTION, NULL, NULL);
         for (char **k = keys; k && *k; k++) {
                 KeySetter set = find_setter(*k);

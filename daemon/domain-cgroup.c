@@ -81,14 +81,30 @@ static bool machine_name_is_domain(const char *mn, const char *domain) {
         return strcmp(expected, mn) == 0;
 }
 
+static bool component_names_domain(const char *c, const char *domain) {
+        size_t len = strlen(c);
+
+        if (g_str_has_suffix(c, ".libvirt-qemu")) {
+                g_autofree char *mn = g_strndup(c, len - strlen(".libvirt-qemu"));
+                return machine_name_is_domain(mn, domain);
+        }
+        if (g_str_has_prefix(c, "machine-") && g_str_has_suffix(c, ".scope")) {
+                g_autofree char *esc = g_strndup(c + strlen("machine-"), len - strlen("machine-") - strlen(".scope"));
+                g_autofree char *mn = unescape_unit_name(esc);
+                return machine_name_is_domain(mn, domain);
+        }
+        return false;
+}
+
+/* The whole path must have libvirt's shape, anchored at the root:
+ *   /machine[.slice] {/X.slice | /X.partition}* /MACHINE [/libvirt] [/emulator|vcpuN|iothreadN]
+ * Only root can create groups there; anything else in between (a delegated service's
+ * subtree, say) could carry any name its owner likes. */
 static bool path_names_domain(const char *path, const char *domain) {
         g_auto(GStrv) parts = g_strsplit(path, "/", -1);
-        guint n = g_strv_length(parts);
-        const char *last;
-        size_t len;
+        guint n = g_strv_length(parts), i = 2;
 
-        /* parts[0] is "" (the path is absolute). Only root-owned partitions count: a
-         * delegated subtree (user@.service) could carry any name its owner likes. */
+        /* parts[0] is "" (the path is absolute). */
         if (n < 3 || parts[0][0] != '\0')
                 return false;
         if (strcmp(parts[1], "machine") != 0 && strcmp(parts[1], "machine.slice") != 0)
@@ -97,19 +113,11 @@ static bool path_names_domain(const char *path, const char *domain) {
                 n--;
         if (n > 3 && strcmp(parts[n - 1], "libvirt") == 0)
                 n--;
-        last = parts[n - 1];
-        len = strlen(last);
-
-        if (g_str_has_suffix(last, ".libvirt-qemu")) {
-                g_autofree char *mn = g_strndup(last, len - strlen(".libvirt-qemu"));
-                return machine_name_is_domain(mn, domain);
-        }
-        if (g_str_has_prefix(last, "machine-") && g_str_has_suffix(last, ".scope")) {
-                g_autofree char *esc = g_strndup(last + strlen("machine-"), len - strlen("machine-") - strlen(".scope"));
-                g_autofree char *mn = unescape_unit_name(esc);
-                return machine_name_is_domain(mn, domain);
-        }
-        return false;
+        /* parts[n - 1] is the machine's group; everything between is partitions. */
+        for (; i < n - 1; i++)
+                if (!g_str_has_suffix(parts[i], ".slice") && !g_str_has_suffix(parts[i], ".partition"))
+                        return false;
+        return component_names_domain(parts[n - 1], domain);
 }
 
 bool domain_cgroup_content_matches(const char *content, const char *domain, char **why) {

@@ -11,14 +11,8 @@
 #include "peer.h"
 #include "policy-load.h"
 #include "rma-names.h"
+#include "rma-util.h"
 #include "socket-server.h"
-
-static uint64_t now_monotonic(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * G_USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static void peer_destroy(gpointer p) {
         peer_free(p);
@@ -125,7 +119,7 @@ void manager_end_lease(Manager *m, Slot *s, const char *why) {
 static int on_expiry(sd_event_source *source, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
-        (void) pool_expire(m->pool, now_monotonic());
+        (void) pool_expire(m->pool, rma_now_usec(CLOCK_MONOTONIC));
         manager_pool_changed(m);
         return 0;
 }

@@ -34,6 +34,8 @@ struct Manager {
         char *socket_path;
         int listen_fd;
         sd_event_source *listen_source;
+        sd_event_source *accept_retry_source;  /* re-enables accept after EMFILE */
+        sd_event_source *peer_sweep_source;    /* closes connections past their lifetime */
         GHashTable *peers;               /* Peer* set */
         unsigned next_peer_id;
 

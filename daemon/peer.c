@@ -8,6 +8,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "peer.h"
+#include "rma-util.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -53,14 +54,23 @@ int peer_new(Manager *m, int fd_consumed, Peer **ret) {
         p->origin.peer = p;
         p->id = ++m->next_peer_id;
         p->pidfd = -EBADF;
+        p->accepted_usec = rma_now_usec(CLOCK_MONOTONIC);
 
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &p->ucred, &len) < 0)
                 return log_error_errno(errno, "SO_PEERCRED on broker.sock connection failed: %m");
         /* A pidfd taken from the socket names the very process that connected, with no
-         * window for pid reuse. Older kernels lack it; peer_dup_pidfd() falls back. */
+         * window for pid reuse (Linux >= 6.5). Older kernels: open one now, at accept,
+         * so a peer cannot connect, exit, and later speak for whoever reuses its pid;
+         * a peer that is already gone is refused. */
         len = sizeof(p->pidfd);
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &p->pidfd, &len) < 0)
-                p->pidfd = -EBADF;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &p->pidfd, &len) < 0) {
+                p->pidfd = (int) syscall(SYS_pidfd_open, p->ucred.pid, 0);
+                if (p->pidfd < 0) {
+                        r = -errno;
+                        log_debug_errno(r, "broker.sock peer pid %d is gone (%m); refused", (int) p->ucred.pid);
+                        return r;
+                }
+        }
 
         r = read_peer_groups(fd, p);
         if (r < 0)
@@ -119,12 +129,8 @@ Peer *peer_free(Peer *p) {
 }
 
 int peer_dup_pidfd(Peer *p, int *ret) {
-        int fd;
+        int fd = fcntl(p->pidfd, F_DUPFD_CLOEXEC, 3);
 
-        if (p->pidfd >= 0)
-                fd = fcntl(p->pidfd, F_DUPFD_CLOEXEC, 3);
-        else
-                fd = (int) syscall(SYS_pidfd_open, p->ucred.pid, 0);
         if (fd < 0)
                 return -errno;
         *ret = fd;

@@ -2,6 +2,7 @@
  * peer-to-peer sd-bus server connection that serves it. */
 #pragma once
 
+#include <stdint.h>
 #include <sys/socket.h>
 #include <systemd/sd-bus.h>
 
@@ -11,7 +12,8 @@ struct Peer {
         BusOrigin origin;        /* handed to bus handlers as userdata */
         unsigned id;
         struct ucred ucred;      /* SO_PEERCRED at connect time */
-        int pidfd;               /* SO_PEERPIDFD, or -EBADF on kernels without it */
+        int pidfd;               /* SO_PEERPIDFD, or pidfd_open() at accept on older kernels */
+        uint64_t accepted_usec;  /* CLOCK_MONOTONIC; connections have a bounded lifetime */
         gid_t *gids;             /* SO_PEERGROUPS: primary and supplementary groups */
         size_t n_gids;
         sd_bus *bus;

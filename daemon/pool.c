@@ -23,6 +23,7 @@ static void slot_clear_owner(Slot *s) {
         g_clear_pointer(&s->domain, g_free);
         g_clear_pointer(&s->tenant, g_free);
         s->expires_usec = 0;
+        s->reserved_by = 0;
         s->pid = 0;
         s->pidfd = safe_close(s->pidfd);
 }
@@ -95,7 +96,7 @@ Slot *pool_find(Pool *p, const char *uuid) {
         return NULL;
 }
 
-int pool_reserve(Pool *p, const char *uuid, const char *domain, const char *tenant,
+int pool_reserve(Pool *p, const char *uuid, const char *domain, const char *tenant, uid_t owner,
                  uint64_t expires_usec, Slot **ret) {
         Slot *s = pool_find(p, uuid);
 
@@ -111,6 +112,7 @@ int pool_reserve(Pool *p, const char *uuid, const char *domain, const char *tena
                 s->domain = g_strdup(domain);
                 s->tenant = g_strdup(tenant);
                 s->expires_usec = expires_usec;
+                s->reserved_by = owner;
                 s->state = SLOT_RESERVED;
                 *ret = s;
                 return 0;

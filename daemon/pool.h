@@ -32,6 +32,7 @@ typedef struct Slot {
         char *domain;
         char *tenant;
         uint64_t expires_usec;               /* CLOCK_MONOTONIC; reserved only */
+        uid_t reserved_by;                   /* who called Reserve */
         pid_t pid;                           /* leased only */
         int pidfd;                           /* leased only */
 } Slot;
@@ -53,7 +54,7 @@ Slot *pool_find(Pool *p, const char *uuid);
 
 /* Reserve a free slot for a domain. -EEXIST: the uuid already holds a slot (*ret set to it);
  * -ENOSPC: no slot is free. Strings are copied. */
-int pool_reserve(Pool *p, const char *uuid, const char *domain, const char *tenant,
+int pool_reserve(Pool *p, const char *uuid, const char *domain, const char *tenant, uid_t owner,
                  uint64_t expires_usec, Slot **ret);
 /* Turn a reservation into a lease bound to pid; the slot takes ownership of pidfd. */
 int pool_lease(Pool *p, Slot *s, pid_t pid, int pidfd);

@@ -117,14 +117,15 @@ char **qemu_cmdline_rewrite_ram(char *const *argv, int fd, uint64_t region_size,
         if (node0) {
                 chosen = node0;
                 at = node0_at;
-        } else if (whole && backend_size(whole) == region_size) {
+        } else if (whole) {
+                /* Without NUMA cells all guest RAM is one backend: it can be the RMA only
+                 * if it is exactly the RMA's size (checked below). */
                 chosen = whole;
                 at = whole_at;
         } else {
                 g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
                             "the QEMU command line has no memory backend for guest RAM node 0 (ram-node0); give the "
-                            "domain a NUMA cell 0 of exactly %llu bytes (rmactl domain enable does this)",
-                            (unsigned long long) region_size);
+                            "domain a NUMA cell 0 of exactly %llu KiB", (unsigned long long) (region_size / 1024));
                 return NULL;
         }
         if (backend_size(chosen) != region_size) {

@@ -200,8 +200,12 @@ PolicyVerdict policy_decide_reserve(const Policy *p, const PolicyTenant *t, cons
                                                    t->name, pool_size);
                 return POLICY_POOL_EXHAUSTED;
         }
-        /* A tenant's own unmet guarantee is part of the free slots it may take; only what
-         * is still owed to the others is out of its reach. */
+        /* A tenant below its guarantee takes any free slot. Normally the free slots cover
+         * every unmet guarantee anyway, but a reload, or slots held elsewhere, can leave
+         * fewer: then the guaranteed tenants share what is free, first come. */
+        if (held < t->guaranteed_rmas)
+                return POLICY_ALLOW;
+        /* Everyone else may take only what is not still owed to others. */
         owed = policy_owed_to_others(p, t, usage, n_usage);
         if (free_slots <= owed) {
                 if (message) {

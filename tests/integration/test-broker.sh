@@ -87,10 +87,10 @@ check_eq "Reserve over the bus returns a slot" "u 0" "$(bus_call Reserve sss "$U
 check_eq "reserved counts" "free=2 reserved=1 leased=0" "$(counts)"
 check_eq "a retried Reserve of the same domain is idempotent" "u 0" "$(bus_call Reserve sss "$UUID_A" dom-a "")"
 out=$(gdbus_call Reserve "$UUID_A" other-dom "")
-check_match "the same uuid for another domain: AlreadyReserved" "Error\.AlreadyReserved: UUID $UUID_A is already reserved for domain dom-a" "$out"
+check_match "the same uuid for another domain: AlreadyReserved" "Error\.AlreadyReserved: UUID $UUID_A is already reserved for domain dom-a by uid 0" "$out"
 
 out=$("$TEST_CLIENT" claim "$UUID_A" </dev/null)
-check_match "Claim by root (not in QemuUsers): AccessDenied" "^error org.rmabroker.Broker1.Error.AccessDenied: uid 0 \(root\) may not claim RMAs" "$out"
+check_match "Claim by root (not in QemuUsers): AccessDenied" "^error org.rmabroker.Broker1.Error.AccessDenied: uid 0 may not claim RMAs" "$out"
 out=$(as_nobody "$TEST_CLIENT" claim "$UUID_D" </dev/null)
 check_match "Claim with no reservation: NotReserved" "^error org.rmabroker.Broker1.Error.NotReserved: No RMA is reserved for domain $UUID_D" "$out"
 out=$(as_nobody "$TEST_CLIENT" claim "12345" </dev/null)

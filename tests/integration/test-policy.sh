@@ -34,6 +34,10 @@ Users=nobody
 MaxRmas=4
 GuaranteedRmas=1
 
+[Tenant gamma0]
+MaxRmas=1
+Groups=nogroup
+
 [Tenant shared]
 CONF
 
@@ -52,7 +56,7 @@ start_broker --count=8 --size=1M --qemu-users=nobody --no-check-cgroup --policy-
 check "broker starts with the policy" broker_alive
 
 out=$("$RMACTL" tenants)
-check_match "rmactl tenants lists every tenant" "acme +3 +2 +0 +0.*beta +4 +1 +0 +0.*shared +8 +0 +0 +0" "$(tr '\n' ' ' <<<"$out")"
+check_match "rmactl tenants lists every tenant" "acme +3 +2 +0 +0.*beta +4 +1 +0 +0.*gamma0 +1 +0 +0 +0.*shared +8 +0 +0 +0" "$(tr '\n' ' ' <<<"$out")"
 check_eq "GetTenant acme" 'suuuu "acme" 3 2 0 0' "$(tenant acme)"
 check_match "GetTenant of an unknown tenant: NoSuchTenant" "Error\.NoSuchTenant: The policy has no tenant 'nope'" "$(gd GetTenant nope)"
 
@@ -70,9 +74,23 @@ check_match "a tenant the policy lacks: NoSuchTenant" \
 nobody_gd() { setpriv --reuid=nobody --regid=nogroup --clear-groups gdbus call --system --dest org.rmabroker.Broker1 \
     --object-path /org/rmabroker/Broker1 --method "org.rmabroker.Broker1.$1" "${@:2}" 2>&1; }
 check_match "nobody (Users= of acme) reserves for acme" "uint32" "$(nobody_gd Reserve "$(uuid 5)" acme-2 "")"
+check_match "nobody (group nogroup) reserves for gamma0 (Groups=nogroup) over the bus" "uint32" \
+    "$(nobody_gd Reserve "$(uuid 17)" g0 gamma0)"
+check_match "... and over broker.sock" "reserved" \
+    "$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$TEST_CLIENT" reserve "$(uuid 18)" g1 gamma0 </dev/null)"
+check_match "gamma0 is then at its cap" "QuotaExceeded" "$(nobody_gd Reserve "$(uuid 19)" g2 gamma0)"
+release 17; release 18
 check_match "nobody may not reserve for beta: AccessDenied naming the tenant's section" \
     "Error\.AccessDenied: uid 65534 may not call Reserve for tenant beta; root may, and so may the accounts in Users= and Groups= of \[Tenant beta\] \($POLICY/10-tenants.conf:10\)" \
     "$(nobody_gd Reserve "$(uuid 6)" b1 beta)"
+# A tenant user cannot block another domain's start by reserving its uuid first: the
+# hook (root) takes such a reservation over.
+check_match "nobody reserves a uuid under a made-up name" "uint32" "$(nobody_gd Reserve "$(uuid 16)" acme-squat "")"
+check_match "nobody cannot renew it for another name" "Error\.AlreadyReserved: UUID $(uuid 16) is already reserved for domain acme-squat by uid 65534" \
+    "$(nobody_gd Reserve "$(uuid 16)" acme-other "")"
+check_match "root's Reserve for the real domain takes it over" "uint32" "$(reserve 16 acme-real)"
+check_match "the slot now belongs to the real domain" "acme-real" "$("$RMACTL" list | grep "$(uuid 16)")"
+release 16
 check_match "nobody may not reload" "Error\.AccessDenied: Reload changes the pool and is for root only" "$(nobody_gd Reload)"
 
 # acme now holds acme-web and acme-2: one more fits under MaxRmas=3, then QuotaExceeded.

@@ -64,6 +64,12 @@ static void test_match(void) {
         g_assert_false(matches(v2_machined, "other"));
         g_assert_false(matches(libvirtd, "rma-probe"));
         g_assert_false(matches(forged, "rma-probe"));
+        /* Nor a container's delegated subtree below machine.slice. */
+        g_assert_false(matches("0::/machine.slice/systemd-nspawn@c1.service/payload/machine-qemu\\x2d4\\x2drma\\x2dprobe.scope\n",
+                               "rma-probe"));
+        g_assert_false(matches("0::/machine/qemu-4-rma-probe.libvirt-qemu/extra/emulator\n", "rma-probe"));
+        g_assert_true(matches("0::/machine.slice/tenant.slice/machine-qemu\\x2d4\\x2drma\\x2dprobe.scope/libvirt/vcpu1\n",
+                              "rma-probe"));
         g_assert_false(matches("", "rma-probe"));
         g_assert_false(matches("garbage without colons", "rma-probe"));
         g_assert_false(matches("0::/machine/qemu-x-rma-probe.libvirt-qemu\n", "rma-probe"));

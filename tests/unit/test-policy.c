@@ -277,6 +277,21 @@ static void test_decide(void) {
         g_assert_cmpuint(policy_owed_to_others(p, policy_find_tenant(p, "b"), u, 2), ==, 0);
 }
 
+/* After a reload, slots of a removed tenant count toward no guarantee: fewer slots may be
+ * free than the guarantees still owed. A tenant below its guarantee still gets a free one. */
+static void test_guarantee_after_reload(void) {
+        g_autoptr(Policy) p = policy_new();
+        g_autofree char *errs = parse(p, "r.conf", "[Tenant a]\nGuaranteedRmas=2\n[Tenant b]\nGuaranteedRmas=2\n[Tenant c]\n", false);
+        TenantUsage u[] = { { "removed", 2, 0 } };
+
+        g_assert_cmpstr(errs, ==, "");
+        /* Pool of 4, 2 free, 4 owed. */
+        g_assert_cmpint(policy_decide_reserve(p, policy_find_tenant(p, "a"), u, 1, 2, 4, NULL), ==, POLICY_ALLOW);
+        g_assert_cmpint(policy_decide_reserve(p, policy_find_tenant(p, "b"), u, 1, 2, 4, NULL), ==, POLICY_ALLOW);
+        /* A tenant without a guarantee still waits for the guaranteed ones. */
+        g_assert_cmpint(policy_decide_reserve(p, policy_find_tenant(p, "c"), u, 1, 2, 4, NULL), ==, POLICY_POOL_EXHAUSTED);
+}
+
 /* Random reserve/release traffic through the decision function: no tenant ever exceeds
  * its cap, and a tenant below its guarantee is never refused while a slot is free. */
 static void test_guarantee_simulation(void) {
@@ -334,5 +349,6 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/policy/tenant-for-domain", test_tenant_for_domain);
         g_test_add_func("/policy/decide", test_decide);
         g_test_add_func("/policy/guarantee-simulation", test_guarantee_simulation);
+        g_test_add_func("/policy/guarantee-after-reload", test_guarantee_after_reload);
         return g_test_run();
 }

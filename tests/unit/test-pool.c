@@ -68,7 +68,7 @@ static void test_reserve_lease_end(Fixture *f, gconstpointer data) {
         Slot *s = NULL, *again = NULL;
         ino_t before;
 
-        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "dom-a", "acme", 100, &s), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "dom-a", "acme", 0, 100, &s), ==, 0);
         g_assert_cmpint(s->state, ==, SLOT_RESERVED);
         g_assert_cmpstr(s->domain, ==, "dom-a");
         g_assert_cmpstr(s->tenant, ==, "acme");
@@ -78,7 +78,7 @@ static void test_reserve_lease_end(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(pool_count(f->pool, SLOT_FREE), ==, 2);
 
         /* The same uuid never gets a second slot. */
-        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "dom-a", "acme", 100, &again), ==, -EEXIST);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "dom-a", "acme", 0, 100, &again), ==, -EEXIST);
         g_assert_true(again == s);
 
         before = inode_of(s->region_fd);
@@ -102,22 +102,22 @@ static void test_reserve_lease_end(Fixture *f, gconstpointer data) {
 static void test_exhaust(Fixture *f, gconstpointer data) {
         Slot *s = NULL;
 
-        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "a", "t", 100, &s), ==, 0);
-        g_assert_cmpint(pool_reserve(f->pool, UUID_B, "b", "t", 100, &s), ==, 0);
-        g_assert_cmpint(pool_reserve(f->pool, UUID_C, "c", "t", 100, &s), ==, 0);
-        g_assert_cmpint(pool_reserve(f->pool, UUID_D, "d", "t", 100, &s), ==, -ENOSPC);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "a", "t", 0, 100, &s), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_B, "b", "t", 0, 100, &s), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_C, "c", "t", 0, 100, &s), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_D, "d", "t", 0, 100, &s), ==, -ENOSPC);
         g_assert_cmpuint(pool_count(f->pool, SLOT_FREE), ==, 0);
         pool_unreserve(f->pool, pool_find(f->pool, UUID_B));
-        g_assert_cmpint(pool_reserve(f->pool, UUID_D, "d", "t", 100, &s), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_D, "d", "t", 0, 100, &s), ==, 0);
         g_assert_cmpuint(pool_count(f->pool, SLOT_RESERVED), ==, 3);
 }
 
 static void test_expiry(Fixture *f, gconstpointer data) {
         Slot *s = NULL;
 
-        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "a", "t", 500, &s), ==, 0);
-        g_assert_cmpint(pool_reserve(f->pool, UUID_B, "b", "t", 200, &s), ==, 0);
-        g_assert_cmpint(pool_reserve(f->pool, UUID_C, "c", "t", 300, &s), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "a", "t", 0, 500, &s), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_B, "b", "t", 0, 200, &s), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_C, "c", "t", 0, 300, &s), ==, 0);
         g_assert_cmpint(pool_lease(f->pool, s, getpid(), self_pidfd()), ==, 0);
         g_assert_cmpuint(pool_next_expiry(f->pool), ==, 200);
         g_assert_cmpuint(pool_expire(f->pool, 199), ==, 0);
@@ -133,7 +133,7 @@ static void test_expiry(Fixture *f, gconstpointer data) {
 static void test_held_elsewhere(Fixture *f, gconstpointer data) {
         Slot *s = NULL;
 
-        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "a", "t", 100, &s), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "a", "t", 0, 100, &s), ==, 0);
         g_assert_cmpint(pool_lease(f->pool, s, getpid(), self_pidfd()), ==, 0);
         f->fail_next = true;
         pool_end_lease(f->pool, s);

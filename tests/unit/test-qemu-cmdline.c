@@ -81,11 +81,11 @@ static void test_rewrite_whole_ram(void) {
         g_assert_no_error(error);
         g_assert_nonnull(strstr(out[2], "\"memory-backend-file\""));
         g_assert_nonnull(strstr(out[2], "/proc/self/fd/5"));
-        /* Whole RAM larger than the RMA cannot be node 0: ask for a NUMA cell. */
+        /* Whole RAM larger than the RMA cannot be node 0: the message gives the size. */
         none = qemu_cmdline_rewrite_ram(bigger, 5, MIB256, &error);
         g_assert_null(none);
-        g_assert_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
-        g_assert_nonnull(strstr(error->message, "NUMA cell 0"));
+        g_assert_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+        g_assert_nonnull(strstr(error->message, "NUMA cell 0 to exactly 262144 KiB"));
 }
 
 static void test_rewrite_refusals(void) {
