@@ -143,6 +143,51 @@ out=$(gdbus_call Release "bogus")
 check_match "Release of a malformed uuid: InvalidArgument" "Error\.InvalidArgument" "$out"
 check "the daemon kept serving through every refusal" broker_alive
 
+# No local user can lock others out of broker.sock: 20 processes as nobody try 5
+# connections each; at most 4 per process and 64 per uid stay open, and root (the hook)
+# still gets through.
+cat >"$TEST_DIR/flood.py" <<'PY'
+import os, socket, sys, time
+path = sys.argv[1]
+r, w = os.pipe()
+kids = []
+for _ in range(20):
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        socks = []
+        for _ in range(5):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            socks.append(s)
+        time.sleep(1.0)               # let the broker accept or refuse each one
+        alive = 0
+        for s in socks:
+            s.setblocking(False)
+            try:
+                alive += s.recv(1) != b""
+            except BlockingIOError:
+                alive += 1            # still open, nothing to read
+        os.write(w, b"%d\n" % alive)
+        time.sleep(float(sys.argv[2]))
+        os._exit(0)
+    kids.append(pid)
+os.close(w)
+counts = [int(x) for x in os.fdopen(r).read().split()]
+print("open=%d max_per_process=%d" % (sum(counts), max(counts)), flush=True)
+for pid in kids:
+    os.waitpid(pid, 0)
+PY
+setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 "$TEST_DIR/flood.py" "$TEST_DIR/run/broker.sock" 3 \
+    >"$TEST_DIR/flood.out" 2>&1 &
+FLOOD_PID=$!
+check "the flood reported back" wait_until 10 grep -q "^open=" "$TEST_DIR/flood.out"
+check_eq "nobody holds 64 connections (4 per process at most)" "open=64 max_per_process=4" "$(cat "$TEST_DIR/flood.out")"
+out=$("$TEST_CLIENT" reserve "$UUID_D" dom-d </dev/null)
+check_match "root's Reserve still gets through during the flood" "^reserved" "$out"
+bus_call Release s "$UUID_D" >/dev/null
+wait "$FLOOD_PID"
+
 # Claim is offered only on broker.sock, never on the bus.
 out=$(busctl --system introspect org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1)
 if grep -q "\.Claim" <<<"$out"; then not_ok "Claim is not on the system bus"; else ok "Claim is not on the system bus"; fi
