@@ -495,8 +495,10 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
         s = pool_find(m->pool, uuid);
         if (!s)
                 return sd_bus_error_setf(error, RMA_ERROR_NOT_RESERVED,
-                                         "No RMA is reserved for domain %s; start the domain with virsh start, "
-                                         "whose qemu hook reserves one (or call Reserve as root first)", uuid);
+                                         "No RMA is reserved for domain %s. The libvirt hook "
+                                         "/etc/libvirt/hooks/qemu.d/50-rma-broker reserves one when the domain "
+                                         "starts: check that it is installed and that libvirtd was restarted or "
+                                         "sent SIGHUP since (libvirtd looks for hooks only then)", uuid);
         if (s->state == SLOT_LEASED)
                 return sd_bus_error_setf(error, RMA_ERROR_ALREADY_CLAIMED,
                                          "The RMA of domain %s (%s) is already claimed by pid %d; a domain gets "
