@@ -38,10 +38,13 @@ declare -A MAX=([t1]=4 [t2]=6 [t3]=$POOL [t4]=3) GUARANTEE=([t1]=3 [t2]=2 [t3]=0
 start_private_bus
 start_broker --count=$POOL --size=1M --qemu-users=nobody --no-check-cgroup --policy-dir="$TEST_DIR/policy.d" --debug
 
-# request VIA TENANT WORKER N: one Reserve; prints "ok" or the D-Bus error name.
+PHASE=1
+# request VIA TENANT WORKER N: one Reserve; prints "ok UUID" or the D-Bus error name.
+# UUIDs are unique by construction (tenant, worker, phase, index): a collision would be
+# answered, rightly, with AlreadyReserved.
 request() {
     local uuid dom=$2-$3-$4
-    uuid=$(printf '%08x-0000-4000-8000-%012d' "$RANDOM$RANDOM" "$(( ${3#w} * 1000 + $4 ))")
+    uuid=$(printf '%08d-%04d-4000-8000-%012d' "${2#t}" "${3#w}" "$(( PHASE * 100000 + $4 ))")
     if [ "$1" = sock ]; then
         out=$("$TEST_CLIENT" reserve "$uuid" "$dom" "$2" 2>&1)
         case $out in reserved*) echo "ok $uuid";; *) echo "$out" | sed -E 's/^error ([^:]+):.*/\1/';; esac
@@ -104,6 +107,7 @@ check_match "every refusal is QuotaExceeded or PoolExhausted" \
 for u in $(busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListRmas |
     grep -oE '"[0-9a-f]{8}-[0-9a-f-]{27}"' | tr -d '"'); do release_uuid sock "$u"; done
 check_eq "all free between phases" "$POOL" "$(prop FreeRmas)"
+PHASE=2
 storm 25 1
 check "the broker kept serving through both storms" broker_alive
 
