@@ -83,7 +83,14 @@ check_match "Reserve for a tenant the policy lacks: NoSuchTenant" "Error\.NoSuch
 check_eq "refusals left the pool alone" "free=3 reserved=0 leased=0" "$(counts)"
 
 # Reserve over the system bus, claim over broker.sock from a child running as nobody.
+# A watcher on the bus sees the counts change (PropertiesChanged).
+gdbus monitor --system --dest org.rmabroker.Broker1 >"$TEST_DIR/monitor.out" 2>&1 &
+MONITOR_PID=$!
+wait_until 5 grep -q "Monitoring" "$TEST_DIR/monitor.out"
 check_eq "Reserve over the bus returns a slot" "u 0" "$(bus_call Reserve sss "$UUID_A" dom-a "")"
+check "PropertiesChanged announces FreeRmas 2 and ReservedRmas 1" wait_until 5 \
+    grep -q "PropertiesChanged ('org.rmabroker.Broker1', {'FreeRmas': <uint32 2>, 'ReservedRmas': <uint32 1>" "$TEST_DIR/monitor.out"
+kill "$MONITOR_PID" 2>/dev/null; wait "$MONITOR_PID" 2>/dev/null
 check_eq "reserved counts" "free=2 reserved=1 leased=0" "$(counts)"
 check_eq "a retried Reserve of the same domain is idempotent" "u 0" "$(bus_call Reserve sss "$UUID_A" dom-a "")"
 out=$(gdbus_call Reserve "$UUID_A" other-dom "")
