@@ -91,6 +91,30 @@ int rma_client_release(sd_bus *bus, const char *uuid, sd_bus_error *error) {
         return call(bus, "Release", error, NULL, "s", uuid);
 }
 
+int rma_client_find(sd_bus *bus, const char *uuid, uint32_t *ret_slot, char **ret_state, uint32_t *ret_pid,
+                    sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *state, *u, *domain, *tenant;
+        uint32_t slot, pid;
+        int r;
+
+        *ret_state = NULL;
+        r = call(bus, "ListRmas", error, &reply, "");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', "(ussssu)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(reply, "(ussssu)", &slot, &state, &u, &domain, &tenant, &pid)) > 0)
+                if (strcmp(u, uuid) == 0) {
+                        *ret_slot = slot;
+                        *ret_pid = pid;
+                        *ret_state = strdup(state);
+                        return *ret_state ? 0 : -ENOMEM;
+                }
+        return r;
+}
+
 int rma_client_claim(sd_bus *bus, const char *uuid, int *ret_fd, uint64_t *ret_size, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         uint64_t size;

@@ -60,12 +60,24 @@ static int do_release(const DomainInfo *d, const char *uuid) {
         return 0;
 }
 
-static int do_reconnect(const DomainInfo *d) {
+/* libvirtd restarted and found the domain running. Report what the broker knows; never
+ * fail, since a failing reconnect hook makes libvirt kill the guest. */
+static int do_reconnect(const DomainInfo *d, const char *uuid) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *state = NULL;
+        uint32_t slot = 0, pid = 0;
 
-        if (rma_client_open(NULL, &bus, &error) < 0)
-                fprintf(stderr, "rma-broker: warning: domain %s keeps running, but %s\n", d->name, error.message);
+        if (rma_client_open(NULL, &bus, &error) < 0 || rma_client_find(bus, uuid, &slot, &state, &pid, &error) < 0) {
+                fprintf(stderr, "rma-broker: warning: domain %s keeps running, but its RMA cannot be checked: %s\n",
+                        d->name, error.message ? error.message : "ListRmas failed");
+                return 0;
+        }
+        if (!state)
+                fprintf(stderr, "rma-broker: warning: domain %s is running but rma-brokerd holds no RMA for it "
+                        "(was rma-brokerd restarted?); its QEMU keeps the region it has\n", d->name);
+        else
+                fprintf(stderr, "rma-broker: domain %s holds RMA slot %u (%s, pid %u)\n", d->name, slot, state, pid);
         return 0;
 }
 
@@ -108,5 +120,5 @@ int main(int argc, char *argv[]) {
                 return do_prepare(d, uuid);
         if (strcmp(op, "release") == 0)
                 return do_release(d, uuid);
-        return do_reconnect(d);
+        return do_reconnect(d, uuid);
 }
