@@ -87,6 +87,11 @@ static bool index_lines(LineIndex *ix, const char *file, const char *text, size_
                                   "[Tenant NAME]", l);
                         continue;
                 }
+                if (strstr(eq, " #") || strstr(eq, "\t#")) {
+                        add_error(errors, file, line, "'%s': a comment must stand on a line of its own; '#' "
+                                  "starts a comment only at the start of a line", l);
+                        continue;
+                }
                 *eq = '\0';
                 g_strchomp(l);
                 {

@@ -85,6 +85,7 @@ static void test_errors_name_file_and_key(void) {
                 { "[Broker]\nCheckCgroup=maybe\n", "allowed: yes or no" },
                 { "[Broker]\nReservationTimeoutSec=0\n", "ReservationTimeoutSec=0" },
                 { "not an ini file\n", "rma-config-" },
+                { "[Broker]\nCount=8   # pool\n", "Count=8   # pool: a comment must stand on a line of its own" },
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {

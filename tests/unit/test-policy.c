@@ -77,6 +77,7 @@ static void test_parse_errors(void) {
                 { "[Defaults]\nTenant=no way\n", "f.conf:2: [Defaults] Tenant=no way is not a tenant name" },
                 { "[Defaults]\nDefault=a\n", "f.conf:2: [Defaults] has no key Default; allowed: Tenant" },
                 { "[Tenant a]\nMaxRmas=1\xff\n", "f.conf: is not valid UTF-8 text" },
+                { "[Tenant a]\nMaxRmas=4    # hard cap\n", "f.conf:2: 'MaxRmas=4    # hard cap': a comment must stand on a line of its own" },
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
