@@ -97,3 +97,7 @@ uint64_t rma_now_usec(clockid_t clock) {
         clock_gettime(clock, &ts);
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
+
+bool rma_value_has_inline_comment(const char *value) {
+        return value && (strstr(value, " #") || strstr(value, "\t#"));
+}

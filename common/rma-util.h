@@ -24,3 +24,7 @@ bool rma_name_is_valid(const char *name);
 
 /* The time of a clock in microseconds (sd-event's unit). */
 uint64_t rma_now_usec(clockid_t clock);
+
+/* A '#' after whitespace inside a GKeyFile value: an admin meant a comment, but GKeyFile
+ * has comments only on lines of their own. */
+bool rma_value_has_inline_comment(const char *value);

@@ -178,7 +178,7 @@ static int load_file(BrokerConfig *c, const char *path, bool must_exist, GError 
                 value = g_key_file_get_value(kf, SECTION, *k, NULL);
                 g_strstrip(value);
                 where = g_strdup_printf("%s: [" SECTION "]", path);
-                if (strstr(value, " #") || strstr(value, "\t#")) {
+                if (rma_value_has_inline_comment(value)) {
                         g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                                     "%s %s=%s: a comment must stand on a line of its own; '#' starts a comment "
                                     "only at the start of a line", where, *k, value);

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "policy-parse.h"
+#include "rma-util.h"
 
 #define TENANT_PREFIX "Tenant "
 
@@ -87,7 +88,7 @@ static bool index_lines(LineIndex *ix, const char *file, const char *text, size_
                                   "[Tenant NAME]", l);
                         continue;
                 }
-                if (strstr(eq, " #") || strstr(eq, "\t#")) {
+                if (rma_value_has_inline_comment(eq)) {
                         add_error(errors, file, line, "'%s': a comment must stand on a line of its own; '#' "
                                   "starts a comment only at the start of a line", l);
                         continue;
