@@ -8,11 +8,13 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "cleanup.h"
 #include "log.h"
+#include "rma-util.h"
 
 static int memfd_new_region(Backend *b, unsigned index, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
@@ -40,7 +42,28 @@ const BackendOps backend_memfd_ops = {
         .destroy = NULL,
 };
 
+/* A pool the host cannot back is a promise QEMU breaks later (OOM at guest boot):
+ * every region may be touched in full, so the pool must fit in the host's memory. */
+static int check_fits_host(unsigned count, uint64_t size) {
+        struct sysinfo si;
+        uint64_t total, host;
+        char a[32], b[32];
+
+        if (sysinfo(&si) < 0)
+                return log_error_errno(errno, "sysinfo() failed: %m");
+        host = (uint64_t) si.totalram * si.mem_unit;
+        if (__builtin_mul_overflow((uint64_t) count, size, &total) || total > host)
+                return log_error_errno(E2BIG, "Count=%u x Size=%s does not fit in this host's %s of memory; "
+                                       "lower Count= or Size= in rma-brokerd.conf", count,
+                                       rma_format_size(size, a, sizeof(a)), rma_format_size(host, b, sizeof(b)));
+        return 0;
+}
+
 int backend_memfd_init(Backend *b, unsigned count, uint64_t size) {
+        int r = check_fits_host(count, size);
+
+        if (r < 0)
+                return r;
         b->ops = &backend_memfd_ops;
         b->region_count = count;
         b->region_size = size;

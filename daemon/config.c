@@ -76,9 +76,9 @@ static int set_size(BrokerConfig *c, const char *where, const char *value, GErro
         uint64_t size;
 
         /* RMAs are size-aligned powers of two; a region must also be whole pages. */
-        if (rma_parse_size(value, &size) < 0 || size < RMA_MIN_SIZE || (size & (size - 1)) != 0) {
+        if (rma_parse_size(value, &size) < 0 || size < RMA_MIN_SIZE || size > RMA_MAX_SIZE || (size & (size - 1)) != 0) {
                 g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                            "%s: Size=%s is invalid; allowed: a power of two of at least 1M, "
+                            "%s: Size=%s is invalid; allowed: a power of two from 1M to 1T, "
                             "written as bytes or with a K, M, G or T suffix (e.g. 256M)", where, value);
                 return -EINVAL;
         }
@@ -96,6 +96,41 @@ static int set_timeout(BrokerConfig *c, const char *where, const char *value, GE
         }
         c->reservation_timeout_usec = sec * G_USEC_PER_SEC;
         return 0;
+}
+
+/* A whole number in [min, max] for a limit key; *ret untouched on error. */
+static int parse_limit(const char *where, const char *key, const char *value, unsigned min, unsigned max,
+                       unsigned *ret, GError **error) {
+        guint64 n;
+
+        if (!g_ascii_string_to_unsigned(value, 10, min, max, &n, NULL)) {
+                g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                            "%s: %s=%s is invalid; allowed: a whole number from %u to %u", where, key, value, min, max);
+                return -EINVAL;
+        }
+        *ret = (unsigned) n;
+        return 0;
+}
+
+static int set_max_connections(BrokerConfig *c, const char *where, const char *value, GError **error) {
+        return parse_limit(where, "MaxConnections", value, 1, 65536, &c->max_connections, error);
+}
+
+static int set_max_connections_per_user(BrokerConfig *c, const char *where, const char *value, GError **error) {
+        return parse_limit(where, "MaxConnectionsPerUser", value, 1, 65536, &c->max_connections_per_user, error);
+}
+
+static int set_max_queued_replies(BrokerConfig *c, const char *where, const char *value, GError **error) {
+        return parse_limit(where, "MaxQueuedReplies", value, 1, 1024, &c->max_queued_replies, error);
+}
+
+static int set_connection_timeout(BrokerConfig *c, const char *where, const char *value, GError **error) {
+        unsigned sec;
+        int r = parse_limit(where, "ConnectionTimeoutSec", value, 1, 3600, &sec, error);
+
+        if (r >= 0)
+                c->connection_timeout_usec = (uint64_t) sec * G_USEC_PER_SEC;
+        return r;
 }
 
 static int set_check_cgroup(BrokerConfig *c, const char *where, const char *value, GError **error) {
@@ -140,6 +175,10 @@ static const struct {
         { "QemuUsers", set_qemu_users },
         { "ReservationTimeoutSec", set_timeout },
         { "CheckCgroup", set_check_cgroup },
+        { "MaxConnections", set_max_connections },
+        { "MaxConnectionsPerUser", set_max_connections_per_user },
+        { "ConnectionTimeoutSec", set_connection_timeout },
+        { "MaxQueuedReplies", set_max_queued_replies },
 };
 
 static KeySetter find_setter(const char *key) {
@@ -172,7 +211,8 @@ static int load_file(BrokerConfig *c, const char *path, bool must_exist, GError 
 
                 if (!set) {
                         log_warning("%s: [" SECTION "] unknown key %s ignored; known keys: Backend, Count, Size, "
-                                    "QemuUsers, ReservationTimeoutSec, CheckCgroup", path, *k);
+                                    "QemuUsers, ReservationTimeoutSec, CheckCgroup, MaxConnections, "
+                                    "MaxConnectionsPerUser, ConnectionTimeoutSec, MaxQueuedReplies", path, *k);
                         continue;
                 }
                 value = g_key_file_get_value(kf, SECTION, *k, NULL);
@@ -255,6 +295,10 @@ int broker_config_load(int *argc, char ***argv, BrokerConfig **ret, GError **err
         c->size = RMA_DEFAULT_SIZE;
         c->reservation_timeout_usec = RMA_DEFAULT_RESERVATION_TIMEOUT_SEC * G_USEC_PER_SEC;
         c->check_cgroup = true;
+        c->max_connections = RMA_DEFAULT_MAX_CONNECTIONS;
+        c->max_connections_per_user = RMA_DEFAULT_MAX_CONNECTIONS_PER_USER;
+        c->connection_timeout_usec = RMA_DEFAULT_CONNECTION_TIMEOUT_SEC * G_USEC_PER_SEC;
+        c->max_queued_replies = RMA_DEFAULT_MAX_QUEUED_REPLIES;
         c->qemu_users = g_strsplit(RMA_DEFAULT_QEMU_USERS, ";", -1);
 
         if (load_file(c, opt_config ? opt_config : DEFAULT_CONFIG_FILE, opt_config != NULL, error) < 0)

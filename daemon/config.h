@@ -17,8 +17,18 @@ typedef enum BackendKind {
 #define RMA_DEFAULT_SIZE (UINT64_C(256) << 20)
 #define RMA_MAX_COUNT 1024u
 #define RMA_MIN_SIZE (UINT64_C(1) << 20)
+/* No RMA ever was larger; a larger value is a typo (8388608T), not a pool. */
+#define RMA_MAX_SIZE (UINT64_C(1) << 40)
 #define RMA_DEFAULT_RESERVATION_TIMEOUT_SEC 120u
 #define RMA_DEFAULT_TENANT "default"
+
+/* broker.sock limits (rma-brokerd.conf(5)). Connections of root and of QemuUsers are
+ * counted apart from everyone else's, so no other uid can lock them out. */
+#define RMA_DEFAULT_MAX_CONNECTIONS 1024u
+#define RMA_DEFAULT_MAX_CONNECTIONS_PER_USER 64u
+#define RMA_DEFAULT_CONNECTION_TIMEOUT_SEC 60u
+#define RMA_DEFAULT_MAX_QUEUED_REPLIES 8u
+#define RMA_MAX_CONNECTIONS_PER_PROCESS 4u
 
 typedef struct BrokerConfig {
         char *config_file;          /* the file read, NULL when none existed */
@@ -31,6 +41,10 @@ typedef struct BrokerConfig {
         size_t n_qemu_uids;
         uint64_t reservation_timeout_usec;
         bool check_cgroup;          /* Claim requires the peer to sit in the domain's cgroup */
+        unsigned max_connections;           /* per class: privileged (root, QemuUsers) and other */
+        unsigned max_connections_per_user;  /* for uids other than root and QemuUsers */
+        uint64_t connection_timeout_usec;   /* a connection is closed this long after accept */
+        unsigned max_queued_replies;        /* unread replies before a peer is disconnected */
         char **policy_dirs;         /* policy.d directories, lowest priority first */
         bool check_policy;          /* --check-policy: validate and exit */
 } BrokerConfig;

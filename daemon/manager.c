@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "bus-object.h"
@@ -26,6 +27,8 @@ int manager_new(BrokerConfig *config, Manager **ret) {
         m->listen_fd = -EBADF;
         m->bus_origin.manager = m;
         m->peers = g_hash_table_new_full(g_direct_hash, g_direct_equal, peer_destroy, NULL);
+        m->peers_per_uid = g_hash_table_new(g_direct_hash, g_direct_equal);
+        m->peers_per_pid = g_hash_table_new(g_direct_hash, g_direct_equal);
 
         r = sd_event_default(&m->event);
         if (r < 0)
@@ -59,6 +62,8 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         socket_server_stop(m);
         g_clear_pointer(&m->peers, g_hash_table_destroy);
+        g_clear_pointer(&m->peers_per_uid, g_hash_table_destroy);
+        g_clear_pointer(&m->peers_per_pid, g_hash_table_destroy);
         if (m->pool)
                 for (unsigned i = 0; i < m->pool->n_slots; i++)
                         m->lease_sources[i] = sd_event_source_disable_unref(m->lease_sources[i]);
@@ -218,11 +223,37 @@ static int on_bus_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error
         return 0;
 }
 
+/* The system bus, like sd_bus_open_system(), but without fd passing: the broker never
+ * sends or takes an fd there, so dbus-daemon refuses to forward any fd to it. */
+static int open_system_bus(sd_bus **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        const char *address = getenv("DBUS_SYSTEM_BUS_ADDRESS");
+        int r;
+
+        r = sd_bus_new(&bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_address(bus, address && *address ? address : "unix:path=/run/dbus/system_bus_socket");
+        if (r < 0)
+                return r;
+        r = sd_bus_set_bus_client(bus, 1);
+        if (r < 0)
+                return r;
+        r = sd_bus_negotiate_fds(bus, 0);
+        if (r < 0)
+                return r;
+        r = sd_bus_start(bus);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
 static int manager_connect_bus(Manager *m) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
-        r = sd_bus_open_system(&bus);
+        r = open_system_bus(&bus);
         if (r < 0) {
                 /* Not fatal: starting VMs goes through broker.sock alone. */
                 log_warning_errno(r, "Cannot connect to the D-Bus system bus (%m); serving only %s. "

@@ -35,8 +35,10 @@ struct Manager {
         int listen_fd;
         sd_event_source *listen_source;
         sd_event_source *accept_retry_source;  /* re-enables accept after EMFILE */
-        sd_event_source *peer_sweep_source;    /* closes connections past their lifetime */
-        GHashTable *peers;               /* Peer* set */
+        GHashTable *peers;               /* Peer* set; owns the peers */
+        unsigned n_peers[3];             /* per PeerClass */
+        GHashTable *peers_per_uid;       /* uid -> open connections, PEER_OTHER only */
+        GHashTable *peers_per_pid;       /* pid -> open connections, all but root */
         unsigned next_peer_id;
 
         sd_event_source **lease_sources; /* per slot: pidfd watch while leased */

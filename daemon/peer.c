@@ -1,4 +1,5 @@
-/* One client connection on broker.sock: credentials, and a peer-to-peer sd-bus server. */
+/* One client connection on broker.sock: credentials, limits, and a relay into a
+ * peer-to-peer sd-bus server. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
@@ -14,13 +15,131 @@
 #define SO_PEERPIDFD 77
 #endif
 
-static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+/* The kernel never passes more than SCM_MAX_FD (253) fds with one message. */
+#define SCM_MAX_FD 253
+/* A relay read. Our clients send calls of a few hundred bytes. */
+#define RELAY_CHUNK (64u * 1024u)
+/* Messages handled per connection before other event sources get their turn. */
+#define PUMP_BATCH 8u
+
+static int on_gone(sd_event_source *s, void *userdata) {
         Peer *p = userdata;
 
-        log_debug("broker.sock peer %u (pid %d uid %u) disconnected", p->id, (int) p->ucred.pid, (unsigned) p->ucred.uid);
-        /* The manager's peer set owns the peer; removing it frees it. sd-bus keeps its
-         * own reference on the connection until this callback returns. */
-        g_hash_table_remove(p->origin.manager->peers, p);
+        p->on_gone(p, p->on_gone_userdata);   /* frees p */
+        return 0;
+}
+
+void peer_drop(Peer *p, const char *reason) {
+        if (p->dropping)
+                return;
+        p->dropping = true;
+        p->drop_reason = reason;
+        /* Debug only: whatever a client causes must not flood the journal. */
+        log_debug("broker.sock peer %u (pid %d uid %u): closing, %s", p->id, (int) p->ucred.pid,
+                  (unsigned) p->ucred.uid, reason);
+        (void) sd_event_source_set_enabled(p->input_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(p->timeout_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(p->pump_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(p->gone_source, SD_EVENT_ONESHOT);
+}
+
+/* Close every fd a message carried; true when there was any. */
+static bool close_passed_fds(struct msghdr *mh) {
+        bool any = false;
+
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        const int *fds = (const int *) (void *) CMSG_DATA(c);
+                        for (size_t i = 0; i < n; i++)
+                                safe_close(fds[i]);
+                        any = true;
+                }
+        return any;
+}
+
+/* Let sd-bus work through what the relay brought, a bounded number of messages at a time.
+ * Doing it here, at once, also matters for correctness: a client that sends its first call
+ * together with the end of authentication leaves that call inside sd-bus's buffer, where
+ * no fd event would ever announce it. */
+static int pump(sd_event_source *s, void *userdata) {
+        Peer *p = userdata;
+        int r = 0;
+
+        for (unsigned i = 0; i < PUMP_BATCH && !p->dropping; i++) {
+                r = sd_bus_process(p->bus, NULL);
+                if (r <= 0)
+                        break;
+        }
+        if (r < 0)
+                peer_drop(p, "its connection failed");
+        else if (r > 0 && !p->dropping)
+                /* More to do: let every other source have its turn first. */
+                (void) sd_event_source_set_enabled(p->pump_source, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+static int on_input(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        /* One thread serves every peer, so one buffer does too. */
+        static uint8_t buf[RELAY_CHUNK];
+        union {
+                struct cmsghdr align;
+                uint8_t space[CMSG_SPACE(sizeof(int) * SCM_MAX_FD)];
+        } control;
+        Peer *p = userdata;
+        struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof(control) };
+        ssize_t n, written;
+
+        n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return 0;
+                peer_drop(p, "reading from it failed");
+                return 0;
+        }
+        if (close_passed_fds(&mh) || (mh.msg_flags & MSG_CTRUNC)) {
+                peer_drop(p, "it attached file descriptors, which broker.sock never accepts");
+                return 0;
+        }
+        if (n == 0) {
+                /* The client is done sending: sd-bus answers what it has, then sees EOF. */
+                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                (void) shutdown(p->relay_fd, SHUT_WR);
+                return 0;
+        }
+        written = write(p->relay_fd, buf, (size_t) n);
+        if (written != n) {
+                /* The relay holds about 200 KiB of unanswered calls. */
+                peer_drop(p, "it sends calls faster than the broker answers them");
+                return 0;
+        }
+        return pump(NULL, p);
+}
+
+/* Runs before every call is dispatched: a client that does not read its replies is
+ * cut off before the broker queues more for it. */
+static int on_message(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Peer *p = userdata;
+        uint64_t queued = 0;
+
+        if (p->dropping)
+                return 1;
+        if (sd_bus_get_n_queued_write(p->bus, &queued) >= 0 &&
+            queued >= p->origin.manager->config->max_queued_replies) {
+                peer_drop(p, "it does not read its replies (MaxQueuedReplies= reached)");
+                return 1;
+        }
+        return 0;
+}
+
+static int on_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        peer_drop(userdata, "it disconnected");
+        return 0;
+}
+
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        peer_drop(userdata, "it was open longer than ConnectionTimeoutSec=");
         return 0;
 }
 
@@ -43,85 +162,139 @@ static int read_peer_groups(int fd, Peer *p) {
         return -ERANGE;
 }
 
-int peer_new(Manager *m, int fd_consumed, Peer **ret) {
-        _cleanup_close_ int fd = fd_consumed;
-        g_autofree Peer *p = g_new0(Peer, 1);
-        socklen_t len = sizeof(p->ucred);
+/* A pidfd taken from the socket names the very process that connected, with no window
+ * for pid reuse (Linux >= 6.5). Only where the kernel does not know the option, open one
+ * now, at accept; any other failure (a peer already reaped) refuses the connection. */
+static int read_peer_pidfd(int fd, Peer *p) {
+        socklen_t len = sizeof(p->pidfd);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &p->pidfd, &len) == 0)
+                return 0;
+        if (errno != ENOPROTOOPT)
+                return -errno;
+        p->pidfd = (int) syscall(SYS_pidfd_open, p->ucred.pid, 0);
+        return p->pidfd < 0 ? -errno : 0;
+}
+
+static int peer_start_bus(Peer *p, Manager *m, int fd_consumed) {
+        _cleanup_close_ int conn = fd_consumed;
+        int pair[2];
         sd_id128_t server_id;
+        int r;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0)
+                return -errno;
+        p->relay_fd = pair[1];
+        p->input_fd = fcntl(conn, F_DUPFD_CLOEXEC, 3);
+        if (p->input_fd < 0) {
+                safe_close(pair[0]);
+                return -errno;
+        }
+
+        r = sd_bus_new(&p->bus);
+        if (r < 0) {
+                safe_close(pair[0]);
+                return r;
+        }
+        r = sd_bus_set_fd(p->bus, pair[0], conn);
+        if (r < 0) {
+                safe_close(pair[0]);
+                return r;
+        }
+        TAKE_FD(conn); /* the bus owns both now */
+        r = sd_id128_randomize(&server_id);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_server(p->bus, 1, server_id);
+        if (r < 0)
+                return r;
+        /* sd-bus sees only the relay, whose other end is ours: it cannot check the
+         * client's uid. We did, at accept (SO_PEERCRED), and every method uses that. */
+        r = sd_bus_set_anonymous(p->bus, 1);
+        if (r < 0)
+                return r;
+        r = sd_bus_negotiate_fds(p->bus, 1);   /* Claim replies carry an fd */
+        if (r < 0)
+                return r;
+        r = bus_object_add(p->bus, &p->origin, true);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_filter(p->bus, NULL, on_message, p);
+        if (r < 0)
+                return r;
+        r = sd_bus_match_signal(p->bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
+                                "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, p);
+        if (r < 0)
+                return r;
+        r = sd_bus_start(p->bus);
+        if (r < 0)
+                return r;
+        return sd_bus_attach_event(p->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+}
+
+int peer_new(Manager *m, int fd_consumed, const struct ucred *cred, PeerClass class, PeerGoneFn gone, void *userdata,
+             Peer **ret) {
+        _cleanup_close_ int fd = fd_consumed;
+        Peer *p = g_new0(Peer, 1);
         int r;
 
         p->origin.manager = m;
         p->origin.peer = p;
         p->id = ++m->next_peer_id;
-        p->pidfd = -EBADF;
-        p->accepted_usec = rma_now_usec(CLOCK_MONOTONIC);
+        p->ucred = *cred;
+        p->class = class;
+        p->pidfd = p->input_fd = p->relay_fd = -EBADF;
+        p->on_gone = gone;
+        p->on_gone_userdata = userdata;
 
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &p->ucred, &len) < 0)
-                return log_error_errno(errno, "SO_PEERCRED on broker.sock connection failed: %m");
-        /* A pidfd taken from the socket names the very process that connected, with no
-         * window for pid reuse (Linux >= 6.5). Older kernels: open one now, at accept,
-         * so a peer cannot connect, exit, and later speak for whoever reuses its pid;
-         * a peer that is already gone is refused. */
-        len = sizeof(p->pidfd);
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &p->pidfd, &len) < 0) {
-                p->pidfd = (int) syscall(SYS_pidfd_open, p->ucred.pid, 0);
-                if (p->pidfd < 0) {
-                        r = -errno;
-                        log_debug_errno(r, "broker.sock peer pid %d is gone (%m); refused", (int) p->ucred.pid);
-                        return r;
-                }
-        }
-
+        r = read_peer_pidfd(fd, p);
+        if (r < 0)
+                goto fail;
         r = read_peer_groups(fd, p);
         if (r < 0)
                 goto fail;
-
-        r = sd_id128_randomize(&server_id);
+        /* Sources first, so that peer_drop() cannot fail later. */
+        r = sd_event_add_defer(m->event, &p->gone_source, on_gone, p);
         if (r < 0)
                 goto fail;
-        r = sd_bus_new(&p->bus);
+        (void) sd_event_source_set_enabled(p->gone_source, SD_EVENT_OFF);
+        r = sd_event_add_defer(m->event, &p->pump_source, pump, p);
         if (r < 0)
                 goto fail;
-        r = sd_bus_set_fd(p->bus, fd, fd);
+        (void) sd_event_source_set_enabled(p->pump_source, SD_EVENT_OFF);
+        r = sd_event_add_time_relative(m->event, &p->timeout_source, CLOCK_MONOTONIC,
+                                       m->config->connection_timeout_usec, 0, on_timeout, p);
         if (r < 0)
                 goto fail;
-        TAKE_FD(fd); /* the bus owns it now */
-        r = sd_bus_set_server(p->bus, 1, server_id);
+        r = peer_start_bus(p, m, TAKE_FD(fd));
         if (r < 0)
                 goto fail;
-        r = sd_bus_negotiate_fds(p->bus, 1);
-        if (r < 0)
-                goto fail;
-        r = bus_object_add(p->bus, &p->origin, true);
-        if (r < 0)
-                goto fail;
-        r = sd_bus_match_signal(p->bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
-                                "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, p);
-        if (r < 0)
-                goto fail;
-        r = sd_bus_start(p->bus);
-        if (r < 0)
-                goto fail;
-        r = sd_bus_attach_event(p->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        r = sd_event_add_io(m->event, &p->input_source, p->input_fd, EPOLLIN, on_input, p);
         if (r < 0)
                 goto fail;
 
         log_debug("broker.sock peer %u connected: pid %d uid %u", p->id, (int) p->ucred.pid, (unsigned) p->ucred.uid);
-        *ret = g_steal_pointer(&p);
+        *ret = p;
         return 0;
 
 fail:
-        log_warning_errno(r, "Cannot serve broker.sock connection from pid %d: %m", (int) p->ucred.pid);
-        p->bus = sd_bus_flush_close_unref(p->bus);
-        p->pidfd = safe_close(p->pidfd);
-        g_clear_pointer(&p->gids, g_free);
+        log_debug_errno(r, "Cannot serve broker.sock connection from pid %d uid %u: %m", (int) cred->pid,
+                        (unsigned) cred->uid);
+        peer_free(p);
         return r;
 }
 
 Peer *peer_free(Peer *p) {
         if (!p)
                 return NULL;
-        p->bus = sd_bus_flush_close_unref(p->bus);
+        p->input_source = sd_event_source_disable_unref(p->input_source);
+        p->timeout_source = sd_event_source_disable_unref(p->timeout_source);
+        p->gone_source = sd_event_source_disable_unref(p->gone_source);
+        p->pump_source = sd_event_source_disable_unref(p->pump_source);
+        /* Never flush: a client that does not read must not make the broker wait. */
+        p->bus = sd_bus_close_unref(p->bus);
+        p->input_fd = safe_close(p->input_fd);
+        p->relay_fd = safe_close(p->relay_fd);
         p->pidfd = safe_close(p->pidfd);
         g_free(p->gids);
         g_free(p);

@@ -1,26 +1,62 @@
-/* One client connection on broker.sock: its credentials, read once at accept, and the
- * peer-to-peer sd-bus server connection that serves it. */
+/* One client connection on broker.sock: its credentials, read once at accept, the
+ * peer-to-peer sd-bus server that answers it, and the limits that keep a hostile
+ * client from blocking or growing the broker.
+ *
+ * The broker reads the client's bytes itself and relays them to sd-bus through a
+ * socketpair: any file descriptor a client attaches is closed here and the client is
+ * disconnected, so no fd reaches sd-bus (libsystemd 252 leaks the fds of a message whose
+ * UNIX_FDS header does not match). Replies, and the region fd of Claim, go straight
+ * from sd-bus to the connection. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <systemd/sd-bus.h>
 
 #include "manager.h"
 
+typedef enum PeerClass {
+        PEER_ROOT,               /* the hook */
+        PEER_QEMU,               /* a QemuUsers account: the wrapper */
+        PEER_OTHER,              /* anyone else: may read, never claims */
+        _PEER_CLASS_MAX,
+} PeerClass;
+
+/* Called from the event loop (never from inside an sd-bus callback) once the peer is
+ * done; the owner frees it. */
+typedef void (*PeerGoneFn)(Peer *p, void *userdata);
+
 struct Peer {
         BusOrigin origin;        /* handed to bus handlers as userdata */
         unsigned id;
         struct ucred ucred;      /* SO_PEERCRED at connect time */
-        int pidfd;               /* SO_PEERPIDFD, or pidfd_open() at accept on older kernels */
-        uint64_t accepted_usec;  /* CLOCK_MONOTONIC; connections have a bounded lifetime */
+        int pidfd;               /* SO_PEERPIDFD, or pidfd_open() at accept on kernels before 6.5 */
         gid_t *gids;             /* SO_PEERGROUPS: primary and supplementary groups */
         size_t n_gids;
-        sd_bus *bus;
+        PeerClass class;
+
+        int input_fd;            /* the connection, as we read it */
+        int relay_fd;            /* our end of the socketpair sd-bus reads */
+        sd_event_source *input_source;
+        sd_event_source *timeout_source;
+        sd_event_source *gone_source;
+        sd_event_source *pump_source;   /* more relayed messages for sd-bus to handle */
+        bool dropping;
+        const char *drop_reason;
+        PeerGoneFn on_gone;
+        void *on_gone_userdata;
+
+        sd_bus *bus;             /* reads the relay, writes to the connection */
 };
 
-/* Take ownership of an accepted connection fd and start serving it. */
-int peer_new(Manager *m, int fd, Peer **ret);
+/* Take ownership of an accepted connection fd and start serving it. cred and class
+ * come from the caller, which already read SO_PEERCRED to admit the connection. */
+int peer_new(Manager *m, int fd, const struct ucred *cred, PeerClass class, PeerGoneFn on_gone, void *userdata,
+             Peer **ret);
 Peer *peer_free(Peer *p);
+/* Disconnect without waiting for the peer: nothing more is read or answered, and
+ * on_gone runs from the event loop. */
+void peer_drop(Peer *p, const char *reason);
 /* A pidfd for the peer's process that the caller owns. */
 int peer_dup_pidfd(Peer *p, int *ret);

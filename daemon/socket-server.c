@@ -37,22 +37,54 @@ static void pause_accepting(Manager *m, int error) {
         (void) sd_event_source_set_enabled(m->accept_retry_source, SD_EVENT_ONESHOT);
 }
 
-static bool peer_admissible(Manager *m, const struct ucred *cred) {
-        unsigned per_uid = 0, per_pid = 0, total = g_hash_table_size(m->peers);
-        GHashTableIter it;
-        gpointer key;
+static PeerClass peer_class_of(Manager *m, uid_t uid) {
+        if (uid == 0)
+                return PEER_ROOT;
+        return broker_config_uid_may_claim(m->config, uid) ? PEER_QEMU : PEER_OTHER;
+}
 
-        if (total >= RMA_MAX_PEERS)
+static unsigned count_of(GHashTable *counts, unsigned key) {
+        return GPOINTER_TO_UINT(g_hash_table_lookup(counts, GUINT_TO_POINTER(key)));
+}
+
+static void count_add(GHashTable *counts, unsigned key, int delta) {
+        unsigned n = count_of(counts, key) + (unsigned) delta;
+
+        if (n == 0)
+                g_hash_table_remove(counts, GUINT_TO_POINTER(key));
+        else
+                g_hash_table_insert(counts, GUINT_TO_POINTER(key), GUINT_TO_POINTER(n));
+}
+
+static void account(Manager *m, PeerClass class, const struct ucred *cred, int delta) {
+        m->n_peers[class] += (unsigned) delta;
+        if (class == PEER_ROOT)
+                return;
+        count_add(m->peers_per_pid, (unsigned) cred->pid, delta);
+        if (class == PEER_OTHER)
+                count_add(m->peers_per_uid, cred->uid, delta);
+}
+
+/* Each class has its own total, so what other uids hold never counts against root (the
+ * hook) or the QEMU users. */
+static bool peer_admissible(Manager *m, PeerClass class, const struct ucred *cred) {
+        const BrokerConfig *c = m->config;
+
+        if (m->n_peers[class] >= c->max_connections)
                 return false;
-        g_hash_table_iter_init(&it, m->peers);
-        while (g_hash_table_iter_next(&it, &key, NULL)) {
-                const Peer *p = key;
-                per_uid += p->ucred.uid == cred->uid;
-                per_pid += p->ucred.pid == cred->pid;
-        }
-        if (cred->uid == 0)
+        if (class == PEER_ROOT)
                 return true;
-        return per_uid < RMA_MAX_PEERS_PER_UID && per_pid < RMA_MAX_PEERS_PER_PID;
+        if (count_of(m->peers_per_pid, (unsigned) cred->pid) >= RMA_MAX_CONNECTIONS_PER_PROCESS)
+                return false;
+        /* QEMU users are not capped per uid: every VM's wrapper runs as the same one. */
+        return class == PEER_QEMU || count_of(m->peers_per_uid, cred->uid) < c->max_connections_per_user;
+}
+
+static void on_peer_gone(Peer *p, void *userdata) {
+        Manager *m = userdata;
+
+        account(m, p->class, &p->ucred, -1);
+        g_hash_table_remove(m->peers, p);   /* frees p */
 }
 
 static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
@@ -60,6 +92,7 @@ static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *us
         _cleanup_close_ int conn = -EBADF;
         struct ucred cred;
         socklen_t len = sizeof(cred);
+        PeerClass class;
         Peer *p = NULL;
 
         conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -72,35 +105,17 @@ static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *us
         }
         if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
                 return 0;
-        if (!peer_admissible(m, &cred)) {
+        class = peer_class_of(m, cred.uid);
+        if (!peer_admissible(m, class, &cred)) {
                 /* Debug only: whoever causes this must not also flood the journal. */
                 log_debug("Refusing broker.sock connection from pid %d uid %u: connection limit reached",
                           (int) cred.pid, (unsigned) cred.uid);
                 return 0;
         }
-        if (peer_new(m, TAKE_FD(conn), &p) < 0)
+        if (peer_new(m, TAKE_FD(conn), &cred, class, on_peer_gone, m, &p) < 0)
                 return 0;
         g_hash_table_add(m->peers, p);
-        return 0;
-}
-
-static gboolean peer_is_too_old(gpointer key, gpointer value, gpointer userdata) {
-        const Peer *p = key;
-        uint64_t now = *(const uint64_t *) userdata;
-
-        if (p->accepted_usec + RMA_PEER_MAX_AGE_USEC > now)
-                return FALSE;
-        log_debug("Closing broker.sock peer %u (pid %d): open for longer than %u s", p->id, (int) p->ucred.pid,
-                  RMA_PEER_MAX_AGE_USEC / 1000000u);
-        return TRUE;
-}
-
-static int on_peer_sweep(sd_event_source *source, uint64_t usec, void *userdata) {
-        Manager *m = userdata;
-        uint64_t now = rma_now_usec(CLOCK_MONOTONIC);
-
-        g_hash_table_foreach_remove(m->peers, peer_is_too_old, &now);
-        (void) sd_event_source_set_time(source, usec + RMA_PEER_MAX_AGE_USEC / 4);
+        account(m, class, &cred, +1);
         return 0;
 }
 
@@ -153,11 +168,6 @@ int socket_server_start(Manager *m) {
         r = sd_event_add_io(m->event, &m->listen_source, fd, EPOLLIN, on_accept, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot watch %s: %m", m->socket_path);
-        r = sd_event_add_time_relative(m->event, &m->peer_sweep_source, CLOCK_MONOTONIC, RMA_PEER_MAX_AGE_USEC / 4, 0,
-                                       on_peer_sweep, m);
-        if (r < 0)
-                return log_error_errno(r, "Cannot arm the connection sweep: %m");
-        (void) sd_event_source_set_enabled(m->peer_sweep_source, SD_EVENT_ON);
         m->listen_fd = TAKE_FD(fd);
         log_info("Serving %s", m->socket_path);
         return 0;
@@ -166,7 +176,6 @@ int socket_server_start(Manager *m) {
 void socket_server_stop(Manager *m) {
         m->listen_source = sd_event_source_disable_unref(m->listen_source);
         m->accept_retry_source = sd_event_source_disable_unref(m->accept_retry_source);
-        m->peer_sweep_source = sd_event_source_disable_unref(m->peer_sweep_source);
         if (m->listen_fd >= 0) {
                 m->listen_fd = safe_close(m->listen_fd);
                 if (m->socket_path)

@@ -3,13 +3,11 @@
 
 #include "manager.h"
 
-/* Connection limits, so that no local user can exhaust the broker's fds or lock others
- * out: a total, a share per non-root uid, a share per process, and a lifetime (the hook
- * and the wrapper need milliseconds). Root (the hook) is refused only at the total. */
-#define RMA_MAX_PEERS 1024u
-#define RMA_MAX_PEERS_PER_UID 64u
-#define RMA_MAX_PEERS_PER_PID 4u
-#define RMA_PEER_MAX_AGE_USEC (60u * 1000000u)
+/* Connection limits (rma-brokerd.conf(5)), so that no local user can exhaust the
+ * broker's fds or lock others out. Root, the QemuUsers and everyone else each have
+ * MaxConnections of their own; everyone else also has MaxConnectionsPerUser per uid and
+ * RMA_MAX_CONNECTIONS_PER_PROCESS per process. Every connection closes after
+ * ConnectionTimeoutSec (the hook and the wrapper need milliseconds). */
 
 /* Create the runtime directory and the socket in it, and accept on the manager's loop. */
 int socket_server_start(Manager *m);

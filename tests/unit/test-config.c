@@ -81,6 +81,12 @@ static void test_errors_name_file_and_key(void) {
                 { "[Broker]\nCount=lots\n", "Count=lots" },
                 { "[Broker]\nSize=300M\n", "Size=300M is invalid; allowed: a power of two" },
                 { "[Broker]\nSize=4K\n", "Size=4K" },
+                { "[Broker]\nSize=8388608T\n", "Size=8388608T is invalid; allowed: a power of two from 1M to 1T" },
+                { "[Broker]\nSize=2T\n", "Size=2T" },
+                { "[Broker]\nMaxConnections=0\n", "MaxConnections=0 is invalid; allowed: a whole number from 1 to 65536" },
+                { "[Broker]\nMaxConnectionsPerUser=-1\n", "MaxConnectionsPerUser=-1" },
+                { "[Broker]\nConnectionTimeoutSec=3601\n", "ConnectionTimeoutSec=3601" },
+                { "[Broker]\nMaxQueuedReplies=0\n", "MaxQueuedReplies=0" },
                 { "[Broker]\nBackend=xen\n", "allowed: auto, kvm, hugetlb, memfd" },
                 { "[Broker]\nCheckCgroup=maybe\n", "allowed: yes or no" },
                 { "[Broker]\nReservationTimeoutSec=0\n", "ReservationTimeoutSec=0" },
@@ -103,6 +109,31 @@ static void test_errors_name_file_and_key(void) {
         }
 }
 
+static void test_connection_limits(void) {
+        g_autofree char *path = write_conf("[Broker]\nMaxConnections=10\nMaxConnectionsPerUser=3\n"
+                                           "ConnectionTimeoutSec=5\nMaxQueuedReplies=2\n");
+        g_autofree char *opt = g_strdup_printf("--config=%s", path);
+        const char *args[] = { "rma-brokerd", opt, NULL };
+        g_autofree char *empty = write_conf("[Broker]\n");
+        g_autofree char *empty_opt = g_strdup_printf("--config=%s", empty);
+        const char *defaults[] = { "rma-brokerd", empty_opt, NULL };
+        g_autoptr(BrokerConfig) c = NULL, d = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_cmpint(load(args, &c, &error), ==, 0);
+        g_assert_cmpuint(c->max_connections, ==, 10);
+        g_assert_cmpuint(c->max_connections_per_user, ==, 3);
+        g_assert_cmpuint(c->connection_timeout_usec, ==, 5 * G_USEC_PER_SEC);
+        g_assert_cmpuint(c->max_queued_replies, ==, 2);
+        g_assert_cmpint(load(defaults, &d, &error), ==, 0);
+        g_assert_cmpuint(d->max_connections, ==, RMA_DEFAULT_MAX_CONNECTIONS);
+        g_assert_cmpuint(d->max_connections_per_user, ==, RMA_DEFAULT_MAX_CONNECTIONS_PER_USER);
+        g_assert_cmpuint(d->connection_timeout_usec, ==, RMA_DEFAULT_CONNECTION_TIMEOUT_SEC * G_USEC_PER_SEC);
+        g_assert_cmpuint(d->max_queued_replies, ==, RMA_DEFAULT_MAX_QUEUED_REPLIES);
+        g_unlink(path);
+        g_unlink(empty);
+}
+
 static void test_cmdline_errors(void) {
         const char *args[] = { "rma-brokerd", "--config=/nonexistent", "--size=12", NULL };
         const char *extra[] = { "rma-brokerd", "stray", NULL };
@@ -119,6 +150,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/config/file-and-cmdline", test_file_and_cmdline);
         g_test_add_func("/config/defaults", test_defaults);
         g_test_add_func("/config/errors-name-file-and-key", test_errors_name_file_and_key);
+        g_test_add_func("/config/connection-limits", test_connection_limits);
         g_test_add_func("/config/cmdline-errors", test_cmdline_errors);
         return g_test_run();
 }

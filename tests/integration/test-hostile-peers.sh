@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Integration: hostile local users against broker.sock (issue: broker.sock must not be
+# freezable, fd-fillable or memory-fillable). Every attack runs as nobody, who is not a
+# QEMU user here, against the built broker; during each one a legitimate Reserve (root)
+# and Claim (the QEMU user, uid 4243) must succeed, and the broker's fd count and RSS
+# are compared before and after.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/tap.sh"
+. "$HERE/../lib/broker.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP needs root: attackers and the QEMU user run under their own uids"
+    exit 0
+fi
+
+make_test_dir hostile
+HOSTILE=$TEST_DIR/bin/rma-hostile-client
+install -m 0755 "$BUILD_DIR/tests/rma-hostile-client" "$HOSTILE"
+ATTACKERS=()
+cleanup() {
+    for pid in "${ATTACKERS[@]}"; do kill "$pid" 2>/dev/null; done
+    [ ${#ATTACKERS[@]} -gt 0 ] && wait "${ATTACKERS[@]}" 2>/dev/null
+    stop_broker
+    stop_private_bus
+    rm -rf "$TEST_DIR"
+}
+trap cleanup EXIT
+
+QEMU_UID=4243
+SOCK=$TEST_DIR/run/broker.sock
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- timeout 60 "$@"; }
+as_qemu() { setpriv --reuid=$QEMU_UID --regid=$QEMU_UID --clear-groups -- timeout 10 "$@"; }
+broker_fds() { ls "/proc/$BROKER_PID/fd" | wc -l; }
+broker_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$BROKER_PID/status"; }
+uuid_n() { printf '%08x-0000-4000-8000-%012x' "$1" "$1"; }
+
+# legit N: root reserves a fresh uuid and the QEMU user claims it (and lets it go at once).
+legit() {
+    local uuid out
+    uuid=$(uuid_n "$1")
+    out=$(timeout 10 "$TEST_CLIENT" reserve "$uuid" "dom-$1" </dev/null 2>&1) || { echo "reserve: $out"; return 1; }
+    out=$(as_qemu "$TEST_CLIENT" claim "$uuid" </dev/null 2>&1) || { echo "claim: $out"; return 1; }
+    [[ $out == held* ]] || { echo "claim: $out"; return 1; }
+}
+check_legit() {
+    local out
+    if out=$(legit "$1"); then ok "$2"; else not_ok "$2"; diag "$out"; fi
+}
+# Leases end asynchronously once the claimer exits: wait for an all-free pool.
+pool_idle() { [ "$(prop FreeRmas)" = 4 ]; }
+
+cat >"$TEST_DIR/broker.conf" <<CONF
+[Broker]
+MaxConnections=96
+MaxConnectionsPerUser=16
+ConnectionTimeoutSec=4
+MaxQueuedReplies=8
+CONF
+start_private_bus
+start_broker --config="$TEST_DIR/broker.conf" --count=4 --size=4M --qemu-users=$QEMU_UID --no-check-cgroup
+check "broker is up" broker_alive
+check_legit 1 "before any attack, Reserve + Claim work"
+wait_until 5 pool_idle
+FDS0=$(broker_fds)
+RSS0=$(broker_rss_kb)
+diag "baseline: $FDS0 fds, $RSS0 kB RSS"
+
+# 1 + 3. Calls without reading the replies: the broker queues at most MaxQueuedReplies,
+# then hangs up; it never waits on the peer and keeps serving everyone else.
+for i in 1 2 3 4; do
+    as_nobody "$HOSTILE" unread "$SOCK" 50000 >"$TEST_DIR/unread$i.out" 2>&1 &
+    ATTACKERS+=($!)
+done
+check_legit 2 "during 4 floods of unread Introspect calls, Reserve + Claim work"
+floods_cut() { [ "$(cat "$TEST_DIR"/unread*.out | grep -c 'disconnected=1')" = 4 ]; }
+check "every unread flood is disconnected" wait_until 35 floods_cut
+diag "$(cat "$TEST_DIR"/unread*.out)"
+sent=$(sed -n 's/^sent=\([0-9]*\).*/\1/p' "$TEST_DIR/unread1.out")
+check "a flood is cut off long before its 50000 calls are sent" test "${sent:-50000}" -lt 50000
+wait_until 5 pool_idle
+check_eq "no fd left behind by the floods" "$FDS0" "$(broker_fds)"
+rss=$(broker_rss_kb)
+diag "RSS after the floods: $rss kB"
+if grep -q __asan_init "$BROKERD"; then
+    # ASan's quarantine keeps freed memory on purpose; the plain build checks this.
+    ok "RSS grew by less than 16 MiB # SKIP under AddressSanitizer"
+else
+    check "RSS grew by less than 16 MiB" test $((rss - RSS0)) -lt 16384
+fi
+
+# 2. File descriptors attached to calls, with lying UNIX_FDS headers (0, 1, none) and a
+# truthful one: each is closed, and the peer is disconnected.
+for hdr in 0 1 -1 250; do
+    as_nobody "$HOSTILE" fds "$SOCK" 250 "$hdr" 20 >"$TEST_DIR/fds$hdr.out" 2>&1
+    out=$(cat "$TEST_DIR/fds$hdr.out")
+    check_match "250 fds with UNIX_FDS=$hdr: disconnected" "disconnected=1" "$out"
+done
+check_eq "not one attached fd kept" "$FDS0" "$(broker_fds)"
+check_legit 3 "after the fd attacks, Reserve + Claim work"
+wait_until 5 pool_idle
+
+# 4. Lock-out: 8 uids x 16 connections fill the 96 that uids other than root and the
+# QEMU users may hold; root and the QEMU user still connect, and another uid does not.
+cat >"$TEST_DIR/hold.py" <<'PY'
+import socket, sys, time
+socks = []
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    socks.append(s)
+time.sleep(float(sys.argv[3]))
+PY
+for u in $(seq 5000 5007); do
+    for p in 1 2 3 4; do
+        setpriv --reuid=$u --regid=$u --clear-groups /usr/bin/python3 "$TEST_DIR/hold.py" "$SOCK" 4 3 &
+        ATTACKERS+=($!)
+    done
+done
+sleep 1
+out=$(as_nobody "$HOSTILE" ping "$SOCK" 2>&1)
+check_match "with 8 uids holding 128 connections, another uid is turned away" "no-pong|authentication failed|connect failed" "$out"
+check_legit 4 "with 8 uids holding 128 connections, root and the QEMU user still get through"
+out=$(timeout 10 "$HOSTILE" ping "$SOCK" 2>&1)
+check_eq "root still gets an answer" "pong" "$out"
+for pid in "${ATTACKERS[@]}"; do kill "$pid" 2>/dev/null; done
+wait "${ATTACKERS[@]}" 2>/dev/null
+ATTACKERS=()
+wait_until 5 pool_idle
+
+# Holding a connection: closed after ConnectionTimeoutSec (4 s here), whatever it does.
+out=$(as_nobody "$HOSTILE" hold "$SOCK")
+check_match "a silent connection is closed after ConnectionTimeoutSec" "disconnected=1" "$out"
+ms=$(sed -n 's/.*after_ms=\([0-9]*\).*/\1/p' <<<"$out")
+check "... not before it ($ms ms)" test "${ms:-0}" -ge 3500
+
+# 6. Garbage from an unprivileged user is logged at debug level only.
+LOGLINES0=$(wc -l <"$TEST_DIR/broker.log")
+for i in $(seq 1 200); do as_nobody "$HOSTILE" garbage "$SOCK"; done
+check_eq "200 garbage connections add no log line" "$LOGLINES0" "$(wc -l <"$TEST_DIR/broker.log")"
+check_eq "no fd left behind by garbage or timeouts" "$FDS0" "$(broker_fds)"
+
+# 1. Shutdown is bounded whatever clients do: SIGTERM during a flood of unread calls.
+for i in 1 2; do
+    as_nobody "$HOSTILE" unread "$SOCK" 50000 >/dev/null 2>&1 &
+    ATTACKERS+=($!)
+done
+sleep 0.3
+start=$(date +%s%N)
+stop_broker
+status=$?
+elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+check_eq "the broker exits cleanly on SIGTERM during a flood" 0 "$status"
+check "... and within 5 s ($elapsed_ms ms)" test "$elapsed_ms" -lt 5000
+
+# 7. An impossible pool is refused up front with a clear error.
+out=$("$BROKERD" --runtime-dir="$TEST_DIR/run2" --size=8388608T 2>&1)
+check_match "Size=8388608T is refused" "Size=8388608T is invalid; allowed: a power of two from 1M to 1T" "$out"
+out=$("$BROKERD" --runtime-dir="$TEST_DIR/run2" --backend=memfd --count=1024 --size=1T 2>&1)
+check_match "a pool larger than the host's memory is refused" "Count=1024 x Size=1 TiB does not fit in this host's .* of memory" "$out"
+
+tap_done
