@@ -13,6 +13,7 @@
 #include "bus-object.h"
 #include "cleanup.h"
 #include "domain-cgroup.h"
+#include "lease.h"
 #include "log.h"
 #include "peer.h"
 #include "rma-names.h"
@@ -244,7 +245,7 @@ static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *err
                         return r;
                 if (s->state == SLOT_RESERVED && strcmp(s->domain, domain) == 0 && s->reserved_by == caller.uid) {
                         /* A retried prepare hook: same answer, fresh timeout. */
-                        s->expires_usec = rma_now_usec(CLOCK_MONOTONIC) + m->config->reservation_timeout_usec;
+                        pool_refresh(m->pool, s, rma_now_usec(CLOCK_MONOTONIC) + m->config->reservation_timeout_usec);
                         manager_pool_changed(m);
                         return sd_bus_reply_method_return(msg, "u", s->index);
                 }
@@ -337,7 +338,7 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
                 log_info("RMA slot %u: reservation for domain %s (%s) released unclaimed", s->index, s->domain, uuid);
                 pool_unreserve(m->pool, s);
                 manager_pool_changed(m);
-        } else if (pidfd_has_exited(s->pidfd))
+        } else if (lease_holder_exited(s->lease))
                 manager_end_lease(m, s, "the domain was released");
         else
                 /* The region is mapped by a live QEMU; it returns when that process exits. */
@@ -574,9 +575,24 @@ int bus_object_add(sd_bus *bus, BusOrigin *origin, bool on_socket) {
                                         on_socket ? broker_socket_vtable : broker_bus_vtable, origin);
 }
 
-void bus_object_emit_counts_changed(Manager *m) {
+static const char *const count_property[_SLOT_STATE_MAX] = {
+        [SLOT_FREE] = "FreeRmas",
+        [SLOT_RESERVED] = "ReservedRmas",
+        [SLOT_LEASED] = "LeasedRmas",
+        [SLOT_SCRUBBING] = "ScrubbingRmas",
+        [SLOT_HELD_ELSEWHERE] = "HeldElsewhereRmas",
+};
+
+void bus_object_emit_counts_changed(Manager *m, unsigned changed_states) {
+        char *names[_SLOT_STATE_MAX + 1];
+        size_t n = 0;
+
         if (!m->bus)
                 return;
-        (void) sd_bus_emit_properties_changed(m->bus, RMA_OBJECT_PATH, RMA_INTERFACE, "FreeRmas", "ReservedRmas",
-                                              "LeasedRmas", "ScrubbingRmas", "HeldElsewhereRmas", NULL);
+        for (unsigned s = 0; s < _SLOT_STATE_MAX; s++)
+                if (changed_states & (1u << s))
+                        names[n++] = (char *) count_property[s];
+        names[n] = NULL;
+        if (n > 0)
+                (void) sd_bus_emit_properties_changed_strv(m->bus, RMA_OBJECT_PATH, RMA_INTERFACE, names);
 }

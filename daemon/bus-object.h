@@ -10,4 +10,6 @@
 /* Register the object on a bus. on_socket adds Claim, which needs SCM_RIGHTS and a
  * direct peer, so it is never offered on the system bus. */
 int bus_object_add(sd_bus *bus, BusOrigin *origin, bool on_socket);
-void bus_object_emit_counts_changed(Manager *m);
+/* PropertiesChanged on the system bus for the counts of the states in changed_states
+ * (bit 1 << SlotState). */
+void bus_object_emit_counts_changed(Manager *m, unsigned changed_states);

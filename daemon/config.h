@@ -15,7 +15,7 @@ typedef enum BackendKind {
 
 #define RMA_DEFAULT_COUNT 8u
 #define RMA_DEFAULT_SIZE (UINT64_C(256) << 20)
-#define RMA_MAX_COUNT 1024u
+#define RMA_MAX_COUNT 65536u
 #define RMA_MIN_SIZE (UINT64_C(1) << 20)
 /* No RMA ever was larger; a larger value is a typo (8388608T), not a pool. */
 #define RMA_MAX_SIZE (UINT64_C(1) << 40)

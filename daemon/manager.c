@@ -7,6 +7,7 @@
 
 #include "bus-object.h"
 #include "cleanup.h"
+#include "lease.h"
 #include "log.h"
 #include "manager.h"
 #include "peer.h"
@@ -14,6 +15,9 @@
 #include "rma-names.h"
 #include "rma-util.h"
 #include "socket-server.h"
+
+static void on_reclaimed(unsigned index, void *userdata);
+static int on_emit_changes(sd_event_source *source, void *userdata);
 
 static void peer_destroy(gpointer p) {
         peer_free(p);
@@ -40,7 +44,13 @@ int manager_new(BrokerConfig *config, Manager **ret) {
         r = pool_new(m->backend, &m->pool);
         if (r < 0)
                 return log_error_errno(r, "Cannot fill the pool of %u RMAs: %m", m->backend->region_count);
-        m->lease_sources = g_new0(sd_event_source *, m->pool->n_slots);
+        r = reclaimer_new(m->event, on_reclaimed, m, &m->reclaimer);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the region teardown worker: %m");
+        r = sd_event_add_defer(m->event, &m->emit_source, on_emit_changes, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot allocate an event source: %m");
+        (void) sd_event_source_set_enabled(m->emit_source, SD_EVENT_OFF);
 
         {
                 g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
@@ -66,9 +76,10 @@ Manager *manager_free(Manager *m) {
         g_clear_pointer(&m->peers_per_pid, g_hash_table_destroy);
         if (m->pool)
                 for (unsigned i = 0; i < m->pool->n_slots; i++)
-                        m->lease_sources[i] = sd_event_source_disable_unref(m->lease_sources[i]);
-        g_free(m->lease_sources);
+                        m->pool->slots[i].lease = lease_free(m->pool->slots[i].lease);
+        m->reclaimer = reclaimer_free(m->reclaimer);
         m->expiry_source = sd_event_source_disable_unref(m->expiry_source);
+        m->emit_source = sd_event_source_disable_unref(m->emit_source);
         m->bus = sd_bus_flush_close_unref(m->bus);
         pool_free(m->pool);
         policy_free(m->policy);
@@ -80,30 +91,19 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
-static int on_lease_process_exit(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
-        Manager *m = userdata;
-
-        for (unsigned i = 0; i < m->pool->n_slots; i++)
-                if (m->lease_sources[i] == source) {
-                        manager_end_lease(m, &m->pool->slots[i], "its process exited");
-                        break;
-                }
-        return 0;
-}
-
 int manager_start_lease(Manager *m, Slot *s, pid_t pid, int pidfd) {
+        Lease *l = NULL;
         int r;
 
-        r = sd_event_add_io(m->event, &m->lease_sources[s->index], pidfd, EPOLLIN, on_lease_process_exit, m);
+        r = lease_new(m, s, pid, pidfd, &l);
+        if (r < 0)
+                return r;
+        r = pool_lease(m->pool, s, pid);
         if (r < 0) {
-                safe_close(pidfd);
+                lease_free(l);
                 return r;
         }
-        r = pool_lease(m->pool, s, pid, pidfd);
-        if (r < 0) {
-                m->lease_sources[s->index] = sd_event_source_disable_unref(m->lease_sources[s->index]);
-                return r;
-        }
+        s->lease = l;
         log_info("RMA slot %u leased to pid %d for domain %s (%s), tenant %s",
                  s->index, (int) pid, s->domain, s->uuid, s->tenant);
         manager_pool_changed(m);
@@ -113,12 +113,30 @@ int manager_start_lease(Manager *m, Slot *s, pid_t pid, int pidfd) {
 void manager_end_lease(Manager *m, Slot *s, const char *why) {
         pid_t pid = s->pid;
         g_autofree char *domain = g_strdup(s->domain);
+        int old_fd = -EBADF;
 
-        m->lease_sources[s->index] = sd_event_source_disable_unref(m->lease_sources[s->index]);
-        pool_end_lease(m->pool, s);
-        log_info("RMA slot %u: lease of domain %s (pid %d) ended because %s; slot is %s",
-                 s->index, domain, (int) pid, why, slot_state_to_string(s->state));
+        lease_free(s->lease);
+        pool_end_lease(m->pool, s, &old_fd);
+        reclaimer_submit(m->reclaimer, s->index, old_fd);
+        log_info("RMA slot %u: lease of domain %s (pid %d) ended because %s; slot is scrubbing until its "
+                 "memory is back", s->index, domain, (int) pid, why);
         manager_pool_changed(m);
+}
+
+static void on_reclaimed(unsigned index, void *userdata) {
+        Manager *m = userdata;
+        Slot *s = &m->pool->slots[index];
+
+        pool_reclaimed(m->pool, s);
+        log_debug("RMA slot %u: region torn down; slot is %s", index, slot_state_to_string(s->state));
+        manager_pool_changed(m);
+}
+
+static int on_emit_changes(sd_event_source *source, void *userdata) {
+        Manager *m = userdata;
+
+        bus_object_emit_counts_changed(m, pool_take_changes(m->pool));
+        return 0;
 }
 
 static int on_expiry(sd_event_source *source, uint64_t usec, void *userdata) {
@@ -150,9 +168,11 @@ static void manager_arm_expiry(Manager *m) {
 }
 
 void manager_pool_changed(Manager *m) {
-        (void) pool_refill(m->pool);
+        if (pool_count(m->pool, SLOT_HELD_ELSEWHERE) > 0)
+                (void) pool_refill(m->pool);
         manager_arm_expiry(m);
-        bus_object_emit_counts_changed(m);
+        if (m->pool->changed && m->bus)
+                (void) sd_event_source_set_enabled(m->emit_source, SD_EVENT_ONESHOT);
 }
 
 static void log_policy(const Policy *p, const char *what) {

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "policy.h"
 #include "pool.h"
+#include "reclaim.h"
 
 typedef struct Manager Manager;
 typedef struct Peer Peer;
@@ -41,8 +42,9 @@ struct Manager {
         GHashTable *peers_per_pid;       /* pid -> open connections, all but root */
         unsigned next_peer_id;
 
-        sd_event_source **lease_sources; /* per slot: pidfd watch while leased */
+        Reclaimer *reclaimer;            /* tears down the regions of ended leases */
         sd_event_source *expiry_source;
+        sd_event_source *emit_source;    /* one PropertiesChanged per loop iteration */
 };
 
 int manager_new(BrokerConfig *config, Manager **ret);   /* takes ownership of config */
@@ -59,5 +61,6 @@ int manager_reload_policy(Manager *m, GPtrArray *errors);
 /* Load and check config + policy without touching anything; for --check-policy. */
 int manager_check_policy(const BrokerConfig *config);
 
-/* Counts changed: tell the bus and re-arm the expiry timer. */
+/* Counts changed: re-arm the expiry timer, and tell the bus after the current reply
+ * (coalesced: a burst of changes gives one signal). */
 void manager_pool_changed(Manager *m);

@@ -1,4 +1,4 @@
-/* The fixed pool of RMA slots and their state machine. */
+/* The fixed pool of RMA slots and their state machine, with O(1) bookkeeping. */
 #include <errno.h>
 #include <string.h>
 
@@ -18,14 +18,93 @@ const char *slot_state_to_string(SlotState s) {
         return s < _SLOT_STATE_MAX ? slot_state_names[s] : "invalid";
 }
 
-static void slot_clear_owner(Slot *s) {
+/* Every state change goes through here, so the counts and the lists stay true. */
+static void slot_set_state(Pool *p, Slot *s, SlotState state) {
+        switch (s->state) {
+        case SLOT_FREE:
+                g_queue_unlink(&p->free, &s->link);
+                break;
+        case SLOT_RESERVED:
+                g_queue_unlink(&p->expiry, &s->link);
+                break;
+        case SLOT_HELD_ELSEWHERE:
+                g_queue_unlink(&p->owed, &s->link);
+                break;
+        default:
+                break;
+        }
+        p->counts[s->state]--;
+        p->changed |= 1u << s->state;
+        s->state = state;
+        p->counts[state]++;
+        p->changed |= 1u << state;
+        switch (state) {
+        case SLOT_FREE:
+                /* Last freed, first reused: a host with few VMs keeps using low slots. */
+                g_queue_push_head_link(&p->free, &s->link);
+                break;
+        case SLOT_HELD_ELSEWHERE:
+                g_queue_push_tail_link(&p->owed, &s->link);
+                break;
+        default:
+                break;   /* reserved: placed by expiry in expiry_insert() */
+        }
+}
+
+/* Reservations almost always arrive in expiry order (one timeout for all), so this walks
+ * back from the tail a step or two at most. */
+static void expiry_insert(Pool *p, Slot *s) {
+        GList *after = p->expiry.tail;
+
+        while (after && ((Slot *) after->data)->expires_usec > s->expires_usec)
+                after = after->prev;
+        if (after)
+                g_queue_insert_after_link(&p->expiry, after, &s->link);
+        else
+                g_queue_push_head_link(&p->expiry, &s->link);
+}
+
+static TenantUsage *tenant_usage(Pool *p, const char *tenant) {
+        TenantUsage *u = g_hash_table_lookup(p->tenants, tenant);
+
+        if (!u) {
+                u = g_new0(TenantUsage, 1);
+                u->name = g_strdup(tenant);
+                g_hash_table_insert(p->tenants, (char *) u->name, u);
+        }
+        return u;
+}
+
+static void tenant_usage_drop(Pool *p, const Slot *s) {
+        TenantUsage *u = g_hash_table_lookup(p->tenants, s->tenant);
+
+        g_return_if_fail(u);
+        if (s->state == SLOT_LEASED)
+                u->leased--;
+        else
+                u->reserved--;
+        if (u->leased == 0 && u->reserved == 0)
+                g_hash_table_remove(p->tenants, s->tenant);
+}
+
+static void tenant_usage_free(gpointer data) {
+        TenantUsage *u = data;
+
+        g_free((char *) u->name);
+        g_free(u);
+}
+
+/* reserved or leased -> no owner: out of the uuid index and the tenant's count. */
+static void slot_clear_owner(Pool *p, Slot *s) {
+        g_hash_table_remove(p->by_uuid, s->uuid);
+        tenant_usage_drop(p, s);
         s->uuid[0] = '\0';
         g_clear_pointer(&s->domain, g_free);
         g_clear_pointer(&s->tenant, g_free);
         s->expires_usec = 0;
         s->reserved_by = 0;
         s->pid = 0;
-        s->pidfd = safe_close(s->pidfd);
+        s->lease = NULL;
 }
 
 /* Ask the backend for a fresh region; the slot is free once it has one. */
@@ -34,14 +113,15 @@ static int slot_refill(Pool *p, Slot *s) {
 
         r = backend_new_region(p->backend, s->index, &fd);
         if (r < 0) {
-                if (s->state != SLOT_HELD_ELSEWHERE)
+                if (s->state != SLOT_HELD_ELSEWHERE) {
                         log_warning_errno(r, "RMA slot %u: no fresh region from the %s backend (%m); "
                                           "counted held-elsewhere until one is available", s->index, p->backend->ops->name);
-                s->state = SLOT_HELD_ELSEWHERE;
+                        slot_set_state(p, s, SLOT_HELD_ELSEWHERE);
+                }
                 return r;
         }
         s->region_fd = fd;
-        s->state = SLOT_FREE;
+        slot_set_state(p, s, SLOT_FREE);
         return 0;
 }
 
@@ -52,17 +132,22 @@ int pool_new(Backend *backend, Pool **ret) {
         p->backend = backend;
         p->n_slots = backend->region_count;
         p->slots = g_new0(Slot, p->n_slots);
+        p->by_uuid = g_hash_table_new(g_str_hash, g_str_equal);
+        p->tenants = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, tenant_usage_free);
+        p->counts[SLOT_SCRUBBING] = p->n_slots;
         for (unsigned i = 0; i < p->n_slots; i++) {
-                p->slots[i].index = i;
-                p->slots[i].region_fd = -EBADF;
-                p->slots[i].pidfd = -EBADF;
-                p->slots[i].state = SLOT_SCRUBBING;
+                Slot *s = &p->slots[i];
+                s->index = i;
+                s->region_fd = -EBADF;
+                s->state = SLOT_SCRUBBING;
+                s->link.data = s;
         }
-        for (unsigned i = 0; i < p->n_slots; i++) {
+        for (unsigned i = p->n_slots; i-- > 0;) {   /* so that slot 0 is handed out first */
                 r = slot_refill(p, &p->slots[i]);
                 if (r < 0)
                         return r;
         }
+        p->changed = 0;
         *ret = g_steal_pointer(&p);
         return 0;
 }
@@ -71,29 +156,33 @@ Pool *pool_free(Pool *p) {
         if (!p)
                 return NULL;
         for (unsigned i = 0; i < p->n_slots; i++) {
-                slot_clear_owner(&p->slots[i]);
+                g_free(p->slots[i].domain);
+                g_free(p->slots[i].tenant);
                 p->slots[i].region_fd = safe_close(p->slots[i].region_fd);
         }
+        g_clear_pointer(&p->by_uuid, g_hash_table_destroy);
+        g_clear_pointer(&p->tenants, g_hash_table_destroy);
         g_free(p->slots);
         g_free(p);
         return NULL;
 }
 
-unsigned pool_count(const Pool *p, SlotState state) {
-        unsigned n = 0;
-
-        for (unsigned i = 0; i < p->n_slots; i++)
-                n += p->slots[i].state == state;
-        return n;
+Slot *pool_find(Pool *p, const char *uuid) {
+        return g_hash_table_lookup(p->by_uuid, uuid);
 }
 
-Slot *pool_find(Pool *p, const char *uuid) {
-        for (unsigned i = 0; i < p->n_slots; i++) {
-                Slot *s = &p->slots[i];
-                if ((s->state == SLOT_RESERVED || s->state == SLOT_LEASED) && strcmp(s->uuid, uuid) == 0)
-                        return s;
-        }
-        return NULL;
+void pool_tenant_holds(const Pool *p, const char *tenant, uint32_t *leased, uint32_t *reserved) {
+        const TenantUsage *u = g_hash_table_lookup(p->tenants, tenant);
+
+        *leased = u ? u->leased : 0;
+        *reserved = u ? u->reserved : 0;
+}
+
+unsigned pool_take_changes(Pool *p) {
+        unsigned changed = p->changed;
+
+        p->changed = 0;
+        return changed;
 }
 
 int pool_reserve(Pool *p, const char *uuid, const char *domain, const char *tenant, uid_t owner,
@@ -104,58 +193,72 @@ int pool_reserve(Pool *p, const char *uuid, const char *domain, const char *tena
                 *ret = s;
                 return -EEXIST;
         }
-        for (unsigned i = 0; i < p->n_slots; i++) {
-                s = &p->slots[i];
-                if (s->state != SLOT_FREE)
-                        continue;
-                g_strlcpy(s->uuid, uuid, sizeof(s->uuid));
-                s->domain = g_strdup(domain);
-                s->tenant = g_strdup(tenant);
-                s->expires_usec = expires_usec;
-                s->reserved_by = owner;
-                s->state = SLOT_RESERVED;
-                *ret = s;
-                return 0;
-        }
-        return -ENOSPC;
+        if (g_queue_is_empty(&p->free))
+                return -ENOSPC;
+        s = p->free.head->data;
+        slot_set_state(p, s, SLOT_RESERVED);
+        g_strlcpy(s->uuid, uuid, sizeof(s->uuid));
+        s->domain = g_strdup(domain);
+        s->tenant = g_strdup(tenant);
+        s->expires_usec = expires_usec;
+        s->reserved_by = owner;
+        expiry_insert(p, s);
+        g_hash_table_insert(p->by_uuid, s->uuid, s);
+        tenant_usage(p, tenant)->reserved++;
+        *ret = s;
+        return 0;
 }
 
-int pool_lease(Pool *p, Slot *s, pid_t pid, int pidfd) {
-        (void) p;
-        if (s->state != SLOT_RESERVED) {
-                safe_close(pidfd);
+void pool_refresh(Pool *p, Slot *s, uint64_t expires_usec) {
+        g_return_if_fail(s->state == SLOT_RESERVED);
+        g_queue_unlink(&p->expiry, &s->link);
+        s->expires_usec = expires_usec;
+        expiry_insert(p, s);
+}
+
+int pool_lease(Pool *p, Slot *s, pid_t pid) {
+        TenantUsage *u;
+
+        if (s->state != SLOT_RESERVED)
                 return -EBUSY;
-        }
-        s->state = SLOT_LEASED;
+        slot_set_state(p, s, SLOT_LEASED);
+        u = tenant_usage(p, s->tenant);
+        u->reserved--;
+        u->leased++;
         s->pid = pid;
-        s->pidfd = pidfd;
         s->expires_usec = 0;
         return 0;
 }
 
 void pool_unreserve(Pool *p, Slot *s) {
-        (void) p;
         g_return_if_fail(s->state == SLOT_RESERVED);
-        slot_clear_owner(s);
-        s->state = SLOT_FREE;
+        slot_clear_owner(p, s);
+        slot_set_state(p, s, SLOT_FREE);
 }
 
-void pool_end_lease(Pool *p, Slot *s) {
+void pool_end_lease(Pool *p, Slot *s, int *ret_old_fd) {
         g_return_if_fail(s->state == SLOT_LEASED);
-        slot_clear_owner(s);
+        slot_clear_owner(p, s);
         /* The old tenant may still map the old region (its last holder decides when it
          * dies); the slot only returns to free with a fresh one. */
-        s->region_fd = safe_close(s->region_fd);
-        s->state = SLOT_SCRUBBING;
+        *ret_old_fd = TAKE_FD(s->region_fd);
+        slot_set_state(p, s, SLOT_SCRUBBING);
+}
+
+void pool_reclaimed(Pool *p, Slot *s) {
+        g_return_if_fail(s->state == SLOT_SCRUBBING);
         (void) slot_refill(p, s);
 }
 
 unsigned pool_refill(Pool *p) {
-        unsigned n = 0;
+        unsigned n = 0, owed = g_queue_get_length(&p->owed);
 
-        for (unsigned i = 0; i < p->n_slots; i++) {
-                Slot *s = &p->slots[i];
-                if ((s->state == SLOT_SCRUBBING || s->state == SLOT_HELD_ELSEWHERE) && slot_refill(p, s) >= 0)
+        /* Each slot is tried once: a failed one goes back to the tail. */
+        for (unsigned i = 0; i < owed; i++) {
+                Slot *s = p->owed.head->data;
+                g_queue_unlink(&p->owed, &s->link);
+                g_queue_push_tail_link(&p->owed, &s->link);
+                if (slot_refill(p, s) >= 0)
                         n++;
         }
         return n;
@@ -164,48 +267,29 @@ unsigned pool_refill(Pool *p) {
 unsigned pool_expire(Pool *p, uint64_t now_usec) {
         unsigned n = 0;
 
-        for (unsigned i = 0; i < p->n_slots; i++) {
-                Slot *s = &p->slots[i];
-                if (s->state == SLOT_RESERVED && s->expires_usec <= now_usec) {
-                        log_info("Reservation of RMA slot %u for domain %s (%s) expired unclaimed; slot is free again",
-                                 s->index, s->domain, s->uuid);
-                        pool_unreserve(p, s);
-                        n++;
-                }
+        while (!g_queue_is_empty(&p->expiry)) {
+                Slot *s = p->expiry.head->data;
+                if (s->expires_usec > now_usec)
+                        break;
+                log_info("Reservation of RMA slot %u for domain %s (%s) expired unclaimed; slot is free again",
+                         s->index, s->domain, s->uuid);
+                pool_unreserve(p, s);
+                n++;
         }
         return n;
 }
 
 uint64_t pool_next_expiry(const Pool *p) {
-        uint64_t next = UINT64_MAX;
-
-        for (unsigned i = 0; i < p->n_slots; i++)
-                if (p->slots[i].state == SLOT_RESERVED && p->slots[i].expires_usec < next)
-                        next = p->slots[i].expires_usec;
-        return next;
+        return p->expiry.head == NULL ? UINT64_MAX : ((const Slot *) p->expiry.head->data)->expires_usec;
 }
 
 GArray *pool_tenant_usage(const Pool *p) {
-        GArray *usage = g_array_new(FALSE, TRUE, sizeof(TenantUsage));
+        GArray *usage = g_array_sized_new(FALSE, TRUE, sizeof(TenantUsage), g_hash_table_size(p->tenants));
+        GHashTableIter it;
+        gpointer value;
 
-        for (unsigned i = 0; i < p->n_slots; i++) {
-                const Slot *s = &p->slots[i];
-                TenantUsage *u = NULL;
-
-                if (s->state != SLOT_RESERVED && s->state != SLOT_LEASED)
-                        continue;
-                for (guint j = 0; j < usage->len && !u; j++)
-                        if (strcmp(g_array_index(usage, TenantUsage, j).name, s->tenant) == 0)
-                                u = &g_array_index(usage, TenantUsage, j);
-                if (!u) {
-                        TenantUsage fresh = { .name = s->tenant };
-                        g_array_append_val(usage, fresh);
-                        u = &g_array_index(usage, TenantUsage, usage->len - 1);
-                }
-                if (s->state == SLOT_LEASED)
-                        u->leased++;
-                else
-                        u->reserved++;
-        }
+        g_hash_table_iter_init(&it, p->tenants);
+        while (g_hash_table_iter_next(&it, NULL, &value))
+                g_array_append_val(usage, *(TenantUsage *) value);
         return usage;
 }

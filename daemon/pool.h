@@ -1,10 +1,12 @@
 /* The fixed pool of RMA slots and their state machine:
  *
- *   free -> reserved (uuid, domain, tenant, expiry) -> leased (pid, pidfd) -> scrubbing -> free
+ *   free -> reserved (uuid, domain, tenant, expiry) -> leased (pid) -> scrubbing -> free
  *   scrubbing -> held-elsewhere (the backend could not make a fresh region yet) -> free
  *
- * The pool owns every region fd and every lease pidfd. It does no event-loop work:
- * the manager watches the pidfds and the expiry clock and calls back in. */
+ * Every operation costs the same at 8 and at 4096 slots: counts are kept per state and
+ * per tenant, uuids are indexed, and free, reserved (in expiry order) and held-elsewhere
+ * slots sit on lists. The pool owns every region fd until a lease ends, when the old fd
+ * goes to the caller to be torn down off the event loop. It does no event-loop work. */
 #pragma once
 
 #include <glib.h>
@@ -24,6 +26,8 @@ typedef enum SlotState {
         _SLOT_STATE_MAX,
 } SlotState;
 
+typedef struct Lease Lease;
+
 typedef struct Slot {
         unsigned index;
         SlotState state;
@@ -34,13 +38,21 @@ typedef struct Slot {
         uint64_t expires_usec;               /* CLOCK_MONOTONIC; reserved only */
         uid_t reserved_by;                   /* who called Reserve */
         pid_t pid;                           /* leased only */
-        int pidfd;                           /* leased only */
+        Lease *lease;                        /* leased only; owned by the manager */
+        GList link;                          /* on the free, expiry or owed list, by state */
 } Slot;
 
 typedef struct Pool {
         Backend *backend;                    /* not owned */
         unsigned n_slots;
         Slot *slots;
+        unsigned counts[_SLOT_STATE_MAX];
+        unsigned changed;                    /* bit per SlotState whose count changed */
+        GHashTable *by_uuid;                 /* uuid -> Slot*, reserved and leased */
+        GHashTable *tenants;                 /* name -> TenantUsage*, tenants holding slots */
+        GQueue free;                         /* free slots, the next to hand out first */
+        GQueue expiry;                       /* reserved slots, earliest expiry first */
+        GQueue owed;                         /* held-elsewhere slots, waiting for a region */
 } Pool;
 
 /* Fill every slot with a region from the backend. */
@@ -49,27 +61,37 @@ Pool *pool_free(Pool *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Pool, pool_free)
 
 const char *slot_state_to_string(SlotState s);
-unsigned pool_count(const Pool *p, SlotState s);
+static inline unsigned pool_count(const Pool *p, SlotState s) {
+        return p->counts[s];
+}
 Slot *pool_find(Pool *p, const char *uuid);
+/* What a tenant holds now (zeroes for a tenant that holds nothing). */
+void pool_tenant_holds(const Pool *p, const char *tenant, uint32_t *leased, uint32_t *reserved);
+/* Take and reset the set of states whose counts changed (bit 1 << SlotState). */
+unsigned pool_take_changes(Pool *p);
 
 /* Reserve a free slot for a domain. -EEXIST: the uuid already holds a slot (*ret set to it);
  * -ENOSPC: no slot is free. Strings are copied. */
 int pool_reserve(Pool *p, const char *uuid, const char *domain, const char *tenant, uid_t owner,
                  uint64_t expires_usec, Slot **ret);
-/* Turn a reservation into a lease bound to pid; the slot takes ownership of pidfd. */
-int pool_lease(Pool *p, Slot *s, pid_t pid, int pidfd);
+/* A retried reservation: a new expiry. */
+void pool_refresh(Pool *p, Slot *s, uint64_t expires_usec);
+/* Turn a reservation into a lease bound to pid. */
+int pool_lease(Pool *p, Slot *s, pid_t pid);
 /* reserved -> free. */
 void pool_unreserve(Pool *p, Slot *s);
-/* leased -> scrubbing: drop the broker's region fd and the pidfd, then refill. */
-void pool_end_lease(Pool *p, Slot *s);
-/* scrubbing/held-elsewhere -> free when the backend delivers a fresh region.
- * Returns the number of slots refilled. */
+/* leased -> scrubbing. The slot's old region fd goes to *ret_old_fd: its holder may
+ * still map it, and closing the last reference may take long (the memory is freed), so
+ * the caller disposes of it and then calls pool_reclaimed(). */
+void pool_end_lease(Pool *p, Slot *s, int *ret_old_fd);
+/* scrubbing -> free with a fresh region, or held-elsewhere when the backend has none. */
+void pool_reclaimed(Pool *p, Slot *s);
+/* held-elsewhere -> free for every slot the backend can now fill; returns how many. */
 unsigned pool_refill(Pool *p);
 /* Free reservations whose expiry is <= now; returns how many. */
 unsigned pool_expire(Pool *p, uint64_t now_usec);
-/* What every tenant holds now, as policy_decide_reserve() wants it. The names are
- * borrowed from the slots: use the array before the pool changes. */
-GArray *pool_tenant_usage(const Pool *p);
-
 /* Earliest reservation expiry, or UINT64_MAX when none is pending. */
 uint64_t pool_next_expiry(const Pool *p);
+/* What every tenant holds now, as policy_decide_reserve() wants it. The names are
+ * borrowed from the pool: use the array before the pool changes. */
+GArray *pool_tenant_usage(const Pool *p);

@@ -10,7 +10,7 @@
 #include <sys/types.h>
 
 #define POLICY_UNLIMITED UINT32_MAX
-#define POLICY_MAX_RMAS 1024u
+#define POLICY_MAX_RMAS 65536u
 #define POLICY_TENANT_NAME_MAX 64
 #define POLICY_IMPLICIT_TENANT "default"
 

@@ -129,7 +129,7 @@ GuaranteedRmas=9
 CONF
 out=$(gd Reload)
 check_match "Reload() of an invalid policy: PolicyInvalid, naming file, line and key" \
-    "Error\.PolicyInvalid: The new tenant policy is invalid and was not applied; the current one stays: $POLICY/20-broken.conf:2: \[Tenant gamma\] MaxRmas=many is invalid; allowed: a whole number from 0 to 1024" "$out"
+    "Error\.PolicyInvalid: The new tenant policy is invalid and was not applied; the current one stays: $POLICY/20-broken.conf:2: \[Tenant gamma\] MaxRmas=many is invalid; allowed: a whole number from 0 to 65536" "$out"
 check_match "every problem is reported at once" "GuaranteedRmas add up to 11 but the pool has only 8 RMAs: acme=1 .*, beta=1 .*, gamma=9 \(.*20-broken.conf:3\)" "$out"
 check_match "GetTenant gamma: the broken policy was not applied" "NoSuchTenant" "$(gd GetTenant gamma)"
 check_eq "the old policy is still in force" 'suuuu "acme" 1 1 0 1' "$(tenant acme)"

@@ -77,7 +77,7 @@ static void test_errors_name_file_and_key(void) {
                 const char *text;
                 const char *want;
         } cases[] = {
-                { "[Broker]\nCount=0\n", "Count=0 is invalid; allowed: a whole number from 1 to 1024" },
+                { "[Broker]\nCount=0\n", "Count=0 is invalid; allowed: a whole number from 1 to 65536" },
                 { "[Broker]\nCount=lots\n", "Count=lots" },
                 { "[Broker]\nSize=300M\n", "Size=300M is invalid; allowed: a power of two" },
                 { "[Broker]\nSize=4K\n", "Size=4K" },

@@ -60,8 +60,8 @@ static void test_parse_errors(void) {
                 const char *text;
                 const char *want;
         } cases[] = {
-                { "[Tenant a]\nMaxRmas=-1\n", "f.conf:2: [Tenant a] MaxRmas=-1 is invalid; allowed: a whole number from 0 to 1024" },
-                { "[Tenant a]\nMaxRmas=1025\n", "f.conf:2: [Tenant a] MaxRmas=1025" },
+                { "[Tenant a]\nMaxRmas=-1\n", "f.conf:2: [Tenant a] MaxRmas=-1 is invalid; allowed: a whole number from 0 to 65536" },
+                { "[Tenant a]\nMaxRmas=65537\n", "f.conf:2: [Tenant a] MaxRmas=65537" },
                 { "[Tenant a]\n\nGuaranteedRmas=two\n", "f.conf:3: [Tenant a] GuaranteedRmas=two is invalid" },
                 { "[Tenant a]\nMaxRMAs=1\n", "f.conf:2: [Tenant a] has no key MaxRMAs; allowed: MaxRmas, GuaranteedRmas, Domains, Users, Groups" },
                 { "[Tenant a]\nMaxRmas[de]=1\n", "f.conf:2: [Tenant a] has no key MaxRmas[de]" },

@@ -40,10 +40,18 @@ static void fixture_tear_down(Fixture *f, gconstpointer data) {
         pool_free(f->pool);
 }
 
-static int self_pidfd(void) {
-        int fd = (int) syscall(SYS_pidfd_open, getpid(), 0);
-        g_assert_cmpint(fd, >=, 0);
-        return fd;
+/* A lease ends in two steps: the old region goes to the caller (scrubbing), and the
+ * slot is refilled once the caller has disposed of it. */
+static void end_lease(Fixture *f, Slot *s) {
+        int old = -EBADF;
+
+        pool_end_lease(f->pool, s, &old);
+        g_assert_cmpint(old, >=, 0);
+        g_assert_cmpint(s->state, ==, SLOT_SCRUBBING);
+        g_assert_cmpint(s->region_fd, <, 0);
+        g_assert_cmpuint(pool_count(f->pool, SLOT_SCRUBBING), ==, 1);
+        close(old);
+        pool_reclaimed(f->pool, s);
 }
 
 static ino_t inode_of(int fd) {
@@ -82,16 +90,15 @@ static void test_reserve_lease_end(Fixture *f, gconstpointer data) {
         g_assert_true(again == s);
 
         before = inode_of(s->region_fd);
-        g_assert_cmpint(pool_lease(f->pool, s, getpid(), self_pidfd()), ==, 0);
+        g_assert_cmpint(pool_lease(f->pool, s, getpid()), ==, 0);
         g_assert_cmpint(s->state, ==, SLOT_LEASED);
         g_assert_cmpint(s->pid, ==, getpid());
         g_assert_cmpuint(pool_count(f->pool, SLOT_LEASED), ==, 1);
         /* A lease cannot be taken twice. */
-        g_assert_cmpint(pool_lease(f->pool, s, getpid(), self_pidfd()), ==, -EBUSY);
+        g_assert_cmpint(pool_lease(f->pool, s, getpid()), ==, -EBUSY);
 
-        pool_end_lease(f->pool, s);
+        end_lease(f, s);
         g_assert_cmpint(s->state, ==, SLOT_FREE);
-        g_assert_cmpint(s->pidfd, <, 0);
         g_assert_cmpstr(s->uuid, ==, "");
         g_assert_null(pool_find(f->pool, UUID_A));
         /* The next tenant gets a new file, never the old tenant's. */
@@ -118,7 +125,7 @@ static void test_expiry(Fixture *f, gconstpointer data) {
         g_assert_cmpint(pool_reserve(f->pool, UUID_A, "a", "t", 0, 500, &s), ==, 0);
         g_assert_cmpint(pool_reserve(f->pool, UUID_B, "b", "t", 0, 200, &s), ==, 0);
         g_assert_cmpint(pool_reserve(f->pool, UUID_C, "c", "t", 0, 300, &s), ==, 0);
-        g_assert_cmpint(pool_lease(f->pool, s, getpid(), self_pidfd()), ==, 0);
+        g_assert_cmpint(pool_lease(f->pool, s, getpid()), ==, 0);
         g_assert_cmpuint(pool_next_expiry(f->pool), ==, 200);
         g_assert_cmpuint(pool_expire(f->pool, 199), ==, 0);
         g_assert_cmpuint(pool_expire(f->pool, 200), ==, 1);
@@ -134,9 +141,9 @@ static void test_held_elsewhere(Fixture *f, gconstpointer data) {
         Slot *s = NULL;
 
         g_assert_cmpint(pool_reserve(f->pool, UUID_A, "a", "t", 0, 100, &s), ==, 0);
-        g_assert_cmpint(pool_lease(f->pool, s, getpid(), self_pidfd()), ==, 0);
+        g_assert_cmpint(pool_lease(f->pool, s, getpid()), ==, 0);
         f->fail_next = true;
-        pool_end_lease(f->pool, s);
+        end_lease(f, s);
         /* No fresh region: the slot is not free, and it is never handed out. */
         g_assert_cmpint(s->state, ==, SLOT_HELD_ELSEWHERE);
         g_assert_cmpint(s->region_fd, <, 0);
@@ -148,6 +155,49 @@ static void test_held_elsewhere(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(pool_count(f->pool, SLOT_FREE), ==, 3);
 }
 
+/* Counts per state and per tenant, and what changed, kept without scanning. */
+static void test_counts_and_changes(Fixture *f, gconstpointer data) {
+        Slot *a = NULL, *b = NULL;
+        uint32_t leased, reserved;
+
+        g_assert_cmpuint(pool_take_changes(f->pool), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "a", "acme", 0, 100, &a), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_B, "b", "acme", 0, 100, &b), ==, 0);
+        g_assert_cmpuint(pool_take_changes(f->pool), ==, (1u << SLOT_FREE) | (1u << SLOT_RESERVED));
+        g_assert_cmpuint(pool_take_changes(f->pool), ==, 0);
+        pool_tenant_holds(f->pool, "acme", &leased, &reserved);
+        g_assert_cmpuint(leased, ==, 0);
+        g_assert_cmpuint(reserved, ==, 2);
+        g_assert_cmpint(pool_lease(f->pool, a, getpid()), ==, 0);
+        g_assert_cmpuint(pool_take_changes(f->pool), ==, (1u << SLOT_RESERVED) | (1u << SLOT_LEASED));
+        pool_tenant_holds(f->pool, "acme", &leased, &reserved);
+        g_assert_cmpuint(leased, ==, 1);
+        g_assert_cmpuint(reserved, ==, 1);
+        pool_tenant_holds(f->pool, "other", &leased, &reserved);
+        g_assert_cmpuint(leased + reserved, ==, 0);
+        end_lease(f, a);
+        pool_unreserve(f->pool, b);
+        pool_tenant_holds(f->pool, "acme", &leased, &reserved);
+        g_assert_cmpuint(leased + reserved, ==, 0);
+        g_assert_cmpuint(g_hash_table_size(f->pool->tenants), ==, 0);
+        g_assert_cmpuint(pool_count(f->pool, SLOT_FREE), ==, 3);
+        g_assert_cmpuint(pool_count(f->pool, SLOT_LEASED) + pool_count(f->pool, SLOT_RESERVED) +
+                         pool_count(f->pool, SLOT_SCRUBBING) + pool_count(f->pool, SLOT_HELD_ELSEWHERE), ==, 0);
+}
+
+/* A retried reservation moves to its new place in expiry order. */
+static void test_refresh(Fixture *f, gconstpointer data) {
+        Slot *a = NULL, *b = NULL;
+
+        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "a", "t", 0, 100, &a), ==, 0);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_B, "b", "t", 0, 200, &b), ==, 0);
+        pool_refresh(f->pool, a, 300);
+        g_assert_cmpuint(pool_next_expiry(f->pool), ==, 200);
+        g_assert_cmpuint(pool_expire(f->pool, 250), ==, 1);
+        g_assert_null(pool_find(f->pool, UUID_B));
+        g_assert_cmpuint(pool_next_expiry(f->pool), ==, 300);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add("/pool/initial", Fixture, NULL, fixture_set_up, test_initial, fixture_tear_down);
@@ -155,5 +205,7 @@ int main(int argc, char *argv[]) {
         g_test_add("/pool/exhaust", Fixture, NULL, fixture_set_up, test_exhaust, fixture_tear_down);
         g_test_add("/pool/expiry", Fixture, NULL, fixture_set_up, test_expiry, fixture_tear_down);
         g_test_add("/pool/held-elsewhere", Fixture, NULL, fixture_set_up, test_held_elsewhere, fixture_tear_down);
+        g_test_add("/pool/counts-and-changes", Fixture, NULL, fixture_set_up, test_counts_and_changes, fixture_tear_down);
+        g_test_add("/pool/refresh", Fixture, NULL, fixture_set_up, test_refresh, fixture_tear_down);
         return g_test_run();
 }
