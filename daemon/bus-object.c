@@ -1,45 +1,52 @@
-/* The org.rmabroker.Broker1 object: properties and methods.
+/* The org.rmabroker.Broker1 object: the D-Bus face of the broker core.
  *
- * Every handler: read arguments, reject bad input with a message that says what to fix,
- * authorize by the caller's credentials, act on the pool, log, reply. Failures a client
- * causes are logged at debug level so an unprivileged caller cannot flood the journal. */
+ * Every handler only reads its arguments, builds the caller from what the transport
+ * vouches for, calls the core (broker.c), maps a refusal to its
+ * org.rmabroker.Broker1.Error.* name, and replies. */
 #include <errno.h>
-#include <grp.h>
-#include <poll.h>
-#include <pwd.h>
 #include <string.h>
 #include <time.h>
 
 #include "bus-object.h"
 #include "cleanup.h"
-#include "domain-cgroup.h"
 #include "lease.h"
 #include "log.h"
+#include "manager.h"
 #include "peer.h"
 #include "rma-names.h"
 #include "rma-util.h"
 
-typedef struct Caller {
-        uid_t uid;
-        pid_t pid;
-        gid_t *gids;            /* primary and supplementary groups */
-        size_t n_gids;
-        bool gids_known;        /* false: the bus did not say; ask the account database */
-} Caller;
+static const char *const refusal_error[_BROKER_REFUSAL_MAX] = {
+        [BROKER_ACCESS_DENIED] = RMA_ERROR_ACCESS_DENIED,
+        [BROKER_INVALID_ARGUMENT] = RMA_ERROR_INVALID_ARGUMENT,
+        [BROKER_ALREADY_RESERVED] = RMA_ERROR_ALREADY_RESERVED,
+        [BROKER_ALREADY_CLAIMED] = RMA_ERROR_ALREADY_CLAIMED,
+        [BROKER_NOT_RESERVED] = RMA_ERROR_NOT_RESERVED,
+        [BROKER_NO_SUCH_TENANT] = RMA_ERROR_NO_SUCH_TENANT,
+        [BROKER_QUOTA_EXCEEDED] = RMA_ERROR_QUOTA_EXCEEDED,
+        [BROKER_POOL_EXHAUSTED] = RMA_ERROR_POOL_EXHAUSTED,
+        [BROKER_POLICY_INVALID] = RMA_ERROR_POLICY_INVALID,
+};
 
-static void caller_done(Caller *c) {
-        g_clear_pointer(&c->gids, g_free);
+/* A refusal of the core as a D-Bus error; takes the message. */
+static int reply_refusal(sd_bus_error *error, BrokerRefusal refusal, char *message) {
+        g_autofree char *owned = message;
+
+        return sd_bus_error_set(error, refusal_error[refusal], owned);
 }
 
-/* On broker.sock the credentials were read once at connect; on the bus the bus daemon
- * vouches for the sender. Never anything the client says about itself. */
-static int caller_get(BusOrigin *o, sd_bus_message *m, Caller *ret) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        int r;
+static Broker *broker_of(void *userdata) {
+        return ((BusOrigin *) userdata)->manager->broker;
+}
 
+/* On broker.sock the credentials were read from the socket at accept (sd-bus there only
+ * sees the relay); on the bus, dbus-daemon vouches for the sender. Never anything the
+ * client says about itself. */
+static int caller_get(BusOrigin *o, sd_bus_message *m, Caller *ret, sd_bus_error *error) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         const gid_t *supplementary = NULL;
         gid_t egid;
-        int n;
+        int r, n;
 
         *ret = (Caller) { 0 };
         if (o->peer) {
@@ -52,11 +59,10 @@ static int caller_get(BusOrigin *o, sd_bus_message *m, Caller *ret) {
         }
         r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
                                       SD_BUS_CREDS_PID, &creds);
+        if (r >= 0)
+                r = sd_bus_creds_get_euid(creds, &ret->uid);
         if (r < 0)
-                return r;
-        r = sd_bus_creds_get_euid(creds, &ret->uid);
-        if (r < 0)
-                return r;
+                return sd_bus_error_set_errnof(error, r, "Cannot read the caller's credentials: %m");
         if (sd_bus_creds_get_pid(creds, &ret->pid) < 0)
                 ret->pid = 0;
         n = sd_bus_creds_get_supplementary_gids(creds, &supplementary);
@@ -72,283 +78,93 @@ static int caller_get(BusOrigin *o, sd_bus_message *m, Caller *ret) {
         return 0;
 }
 
-/* dbus-daemon with libsystemd 252 reports no groups for a sender: use the groups the
- * account database gives the caller's uid (an NSS lookup, so only when a Groups= list
- * actually has to be consulted). */
-static void caller_fill_account_groups(Caller *c) {
-        struct passwd *pw;
-        int n = 64;
+/* Properties: one getter each. */
 
-        if (c->gids_known)
-                return;
-        c->gids_known = true;
-        pw = getpwuid(c->uid);
-        if (!pw)
-                return;
-        for (int attempt = 0; attempt < 2; attempt++) {
-                g_autofree gid_t *gids = g_new0(gid_t, (size_t) n);
-                int want = n;
-                if (getgrouplist(pw->pw_name, pw->pw_gid, gids, &want) >= 0) {
-                        g_free(c->gids);
-                        c->gids = g_steal_pointer(&gids);
-                        c->n_gids = (size_t) want;
-                        return;
-                }
-                n = want;
+#define COUNT_PROPERTY(fn, state)                                                                               \
+        static int fn(sd_bus *bus, const char *path, const char *interface, const char *property,                \
+                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {                              \
+                return sd_bus_message_append(reply, "u", (uint32_t) pool_count(broker_of(userdata)->pool, state)); \
         }
-}
+COUNT_PROPERTY(property_get_free, SLOT_FREE)
+COUNT_PROPERTY(property_get_reserved, SLOT_RESERVED)
+COUNT_PROPERTY(property_get_leased, SLOT_LEASED)
+COUNT_PROPERTY(property_get_scrubbing, SLOT_SCRUBBING)
+COUNT_PROPERTY(property_get_held_elsewhere, SLOT_HELD_ELSEWHERE)
 
-static int caller_get_or_fail(BusOrigin *o, sd_bus_message *m, Caller *ret, sd_bus_error *error) {
-        int r = caller_get(o, m, ret);
-        if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot read the caller's credentials: %m");
-        return 0;
-}
-
-static int require_root(BusOrigin *o, sd_bus_message *m, const char *method, sd_bus_error *error) {
-        _cleanup_(caller_done) Caller c = { 0 };
-        int r;
-
-        r = caller_get_or_fail(o, m, &c, error);
-        if (r < 0)
-                return r;
-        if (c.uid != 0) {
-                log_debug("Refused %s from uid %u: not root", method, (unsigned) c.uid);
-                return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED,
-                                         "%s changes the pool and is for root only; uid %u may read properties "
-                                         "and call ListRmas", method, (unsigned) c.uid);
-        }
-        return 0;
-}
-
-/* Root, or an account the tenant's Users=/Groups= name. */
-static int require_tenant_access(Caller *c, const Policy *policy, const char *tenant, const char *method,
-                                 sd_bus_error *error) {
-        const PolicyTenant *t = policy_find_tenant(policy, tenant);
-
-        if (c->uid == 0 || (t && policy_tenant_allows(t, c->uid, c->gids, c->n_gids)))
-                return 0;
-        if (t && t->n_gids > 0 && !c->gids_known) {
-                caller_fill_account_groups(c);
-                if (policy_tenant_allows(t, c->uid, c->gids, c->n_gids))
-                        return 0;
-        }
-        log_debug("Refused %s for tenant %s from uid %u", method, tenant, (unsigned) c->uid);
-        if (policy->implicit)
-                return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED,
-                                         "uid %u may not call %s: without a tenant policy only root may; Users= and "
-                                         "Groups= of a [Tenant] section can allow others (rma-broker-policy(5))",
-                                         (unsigned) c->uid, method);
-        if (!t)
-                return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED,
-                                         "%s for tenant %s is for root only: the policy has no such tenant any more",
-                                         method, tenant);
-        return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED,
-                                 "uid %u may not call %s for tenant %s; root may, and so may the accounts in Users= "
-                                 "and Groups= of [Tenant %s] (%s:%u)",
-                                 (unsigned) c->uid, method, tenant, tenant, t->file, t->line);
-}
-
-static int read_uuid(sd_bus_message *m, char uuid[RMA_UUID_STRING_LEN + 1], sd_bus_error *error) {
-        const char *raw;
-        int r;
-
-        r = sd_bus_message_read(m, "s", &raw);
-        if (r < 0)
-                return r;
-        if (rma_uuid_canonicalize(raw, uuid) < 0)
-                return sd_bus_error_setf(error, RMA_ERROR_INVALID_ARGUMENT,
-                                         "'%.64s' is not a domain UUID; pass the <uuid> of the libvirt domain, "
-                                         "e.g. 4dea22b3-1d52-d8f3-2516-782e98ab3fa0", raw);
-        return 0;
-}
-
-/* Properties */
-
-static int property_get_count(sd_bus *bus, const char *path, const char *interface, const char *property,
+static int property_get_total(sd_bus *bus, const char *path, const char *interface, const char *property,
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Pool *p = ((BusOrigin *) userdata)->manager->pool;
-        uint32_t n;
-
-        if (strcmp(property, "TotalRmas") == 0)
-                n = p->n_slots;
-        else if (strcmp(property, "FreeRmas") == 0)
-                n = pool_count(p, SLOT_FREE);
-        else if (strcmp(property, "ReservedRmas") == 0)
-                n = pool_count(p, SLOT_RESERVED);
-        else if (strcmp(property, "LeasedRmas") == 0)
-                n = pool_count(p, SLOT_LEASED);
-        else if (strcmp(property, "ScrubbingRmas") == 0)
-                n = pool_count(p, SLOT_SCRUBBING);
-        else
-                n = pool_count(p, SLOT_HELD_ELSEWHERE);
-        return sd_bus_message_append(reply, "u", n);
+        return sd_bus_message_append(reply, "u", (uint32_t) broker_of(userdata)->pool->n_slots);
 }
 
 static int property_get_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Backend *b = ((BusOrigin *) userdata)->manager->backend;
+        return sd_bus_message_append(reply, "s", broker_of(userdata)->backend->ops->name);
+}
 
-        if (strcmp(property, "Backend") == 0)
-                return sd_bus_message_append(reply, "s", b->ops->name);
-        if (strcmp(property, "KernelCapability") == 0)
-                return sd_bus_message_append(reply, "u", b->kernel_capability);
-        return sd_bus_message_append(reply, "t", b->region_size);
+static int property_get_kernel_capability(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                          sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "u", broker_of(userdata)->backend->kernel_capability);
+}
+
+static int property_get_rma_size(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "t", broker_of(userdata)->backend->region_size);
 }
 
 /* Methods */
 
 static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        BusOrigin *o = userdata;
-        Manager *m = o->manager;
+        Manager *m = ((BusOrigin *) userdata)->manager;
         _cleanup_(caller_done) Caller caller = { 0 };
-        char uuid[RMA_UUID_STRING_LEN + 1];
-        g_autofree char *why = NULL;
-        g_autoptr(GArray) usage = NULL;
-        const PolicyTenant *t;
-        const char *domain, *tenant;
-        PolicyVerdict verdict;
+        const char *uuid, *domain, *tenant;
+        char *message = NULL;
+        BrokerRefusal refusal;
         Slot *s = NULL;
-        char size[32];
         int r;
 
-        r = read_uuid(msg, uuid, error);
+        r = sd_bus_message_read(msg, "sss", &uuid, &domain, &tenant);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(msg, "ss", &domain, &tenant);
+        r = caller_get(userdata, msg, &caller, error);
         if (r < 0)
                 return r;
-        if (!rma_name_is_valid(domain))
-                return sd_bus_error_setf(error, RMA_ERROR_INVALID_ARGUMENT,
-                                         "Domain name must be 1 to %d bytes of UTF-8 without control characters",
-                                         RMA_NAME_MAX);
-        if (tenant[0] != '\0' && !rma_name_is_valid(tenant))
-                return sd_bus_error_setf(error, RMA_ERROR_INVALID_ARGUMENT,
-                                         "Tenant name must be 1 to %d bytes of UTF-8 without control characters, "
-                                         "or empty to let the policy choose", RMA_NAME_MAX);
-        r = caller_get_or_fail(o, msg, &caller, error);
-        if (r < 0)
-                return r;
-
-        s = pool_find(m->pool, uuid);
-        if (s && s->state == SLOT_RESERVED && caller.uid == 0 && s->reserved_by != 0) {
-                /* The hook (root) speaks for libvirt: a reservation another account made
-                 * for this uuid must not keep the real domain from starting. */
-                log_info("Reserve by root for domain %s (%s) replaces the reservation uid %u made for domain %s",
-                         domain, uuid, (unsigned) s->reserved_by, s->domain);
-                pool_unreserve(m->pool, s);
-                s = NULL;
-        }
-        if (s) {
-                r = require_tenant_access(&caller, m->policy, s->tenant, "Reserve", error);
-                if (r < 0)
-                        return r;
-                if (s->state == SLOT_RESERVED && strcmp(s->domain, domain) == 0 && s->reserved_by == caller.uid) {
-                        /* A retried prepare hook: same answer, fresh timeout. */
-                        pool_refresh(m->pool, s, rma_now_usec(CLOCK_MONOTONIC) + m->config->reservation_timeout_usec);
-                        manager_pool_changed(m);
-                        return sd_bus_reply_method_return(msg, "u", s->index);
-                }
-                if (s->state == SLOT_LEASED)
-                        return sd_bus_error_setf(error, RMA_ERROR_ALREADY_RESERVED,
-                                                 "Domain %s (%s) already holds RMA slot %u, leased to pid %d; "
-                                                 "a domain holds one RMA at a time",
-                                                 s->domain, uuid, s->index, (int) s->pid);
-                return sd_bus_error_setf(error, RMA_ERROR_ALREADY_RESERVED,
-                                         "UUID %s is already reserved for domain %s by uid %u; each domain needs "
-                                         "its own UUID", uuid, s->domain, (unsigned) s->reserved_by);
-        }
-
-        t = policy_tenant_for_domain(m->policy, domain, tenant, &why);
-        if (!t)
-                return sd_bus_error_setf(error, RMA_ERROR_NO_SUCH_TENANT, "No RMA for domain %s: %s", domain, why);
-        r = require_tenant_access(&caller, m->policy, t->name, "Reserve", error);
-        if (r < 0)
-                return r;
-
-        usage = pool_tenant_usage(m->pool);
-        verdict = policy_decide_reserve(m->policy, t, (const TenantUsage *) (void *) usage->data, usage->len,
-                                        pool_count(m->pool, SLOT_FREE), m->pool->n_slots, &why);
-        if (verdict == POLICY_POOL_EXHAUSTED && pool_count(m->pool, SLOT_FREE) == 0) {
-                log_info("Refused RMA for domain %s (%s), tenant %s: pool exhausted", domain, uuid, t->name);
-                return sd_bus_error_setf(error, RMA_ERROR_POOL_EXHAUSTED,
-                                         "No free RMA for domain %s: all %u RMAs of %s are taken (%u reserved, "
-                                         "%u leased, %u being scrubbed). Stop a domain that holds one, or raise "
-                                         "Count= in rma-brokerd.conf",
-                                         domain, m->pool->n_slots,
-                                         rma_format_size(m->backend->region_size, size, sizeof(size)),
-                                         pool_count(m->pool, SLOT_RESERVED), pool_count(m->pool, SLOT_LEASED),
-                                         pool_count(m->pool, SLOT_SCRUBBING) + pool_count(m->pool, SLOT_HELD_ELSEWHERE));
-        }
-        if (verdict != POLICY_ALLOW) {
-                log_info("Refused RMA for domain %s (%s): %s", domain, uuid, why);
-                return sd_bus_error_setf(error,
-                                         verdict == POLICY_QUOTA_EXCEEDED ? RMA_ERROR_QUOTA_EXCEEDED : RMA_ERROR_POOL_EXHAUSTED,
-                                         "No RMA for domain %s: %s", domain, why);
-        }
-
-        r = pool_reserve(m->pool, uuid, domain, t->name, caller.uid,
-                         rma_now_usec(CLOCK_MONOTONIC) + m->config->reservation_timeout_usec, &s);
-        if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot reserve: %m");
-
-        log_info("RMA slot %u reserved for domain %s (%s), tenant %s", s->index, domain, uuid, t->name);
+        refusal = broker_reserve(m->broker, &caller, uuid, domain, tenant, rma_now_usec(CLOCK_MONOTONIC), &s, &message);
+        if (refusal)
+                return reply_refusal(error, refusal, message);
         manager_pool_changed(m);
         return sd_bus_reply_method_return(msg, "u", s->index);
 }
 
-static bool pidfd_has_exited(int pidfd) {
-        struct pollfd p = { .fd = pidfd, .events = POLLIN };
-
-        return poll(&p, 1, 0) > 0;
-}
-
 static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        BusOrigin *o = userdata;
-        Manager *m = o->manager;
-        char uuid[RMA_UUID_STRING_LEN + 1];
-        Slot *s;
+        Manager *m = ((BusOrigin *) userdata)->manager;
+        _cleanup_(caller_done) Caller caller = { 0 };
+        char *message = NULL;
+        BrokerRefusal refusal;
+        const char *uuid;
+        Slot *s = NULL;
         int r;
 
-        _cleanup_(caller_done) Caller caller = { 0 };
-
-        r = read_uuid(msg, uuid, error);
+        r = sd_bus_message_read(msg, "s", &uuid);
         if (r < 0)
                 return r;
-        r = caller_get_or_fail(o, msg, &caller, error);
+        r = caller_get(userdata, msg, &caller, error);
         if (r < 0)
                 return r;
-
-        s = pool_find(m->pool, uuid);
-        if (!s && caller.uid != 0)
-                /* Nobody but root learns whether an unknown domain holds nothing. */
-                return require_root(o, msg, "Release", error);
-        if (s) {
-                r = require_tenant_access(&caller, m->policy, s->tenant, "Release", error);
-                if (r < 0)
-                        return r;
-        }
-        if (!s) {
-                /* libvirt runs release after a failed prepare, a save and a migration away:
-                 * a domain that holds nothing is released quietly. */
-                log_debug("Release of %s: it holds no RMA", uuid);
-                return sd_bus_reply_method_return(msg, "");
-        }
-        if (s->state == SLOT_RESERVED) {
-                log_info("RMA slot %u: reservation for domain %s (%s) released unclaimed", s->index, s->domain, uuid);
-                pool_unreserve(m->pool, s);
-                manager_pool_changed(m);
-        } else if (lease_holder_exited(s->lease))
+        refusal = broker_release(m->broker, &caller, uuid, &s, &message);
+        if (refusal)
+                return reply_refusal(error, refusal, message);
+        if (s && lease_holder_exited(s->lease))
                 manager_end_lease(m, s, "the domain was released");
-        else
+        else if (s)
                 /* The region is mapped by a live QEMU; it returns when that process exits. */
-                log_info("Release of domain %s (%s): pid %d still holds RMA slot %u; it is returned when that process exits",
-                         s->domain, uuid, (int) s->pid, s->index);
+                log_info("Release of domain %s (%s): pid %d still holds RMA slot %u; it is returned when that "
+                         "process exits", s->domain, s->uuid, (int) s->pid, s->index);
+        manager_pool_changed(m);
         return sd_bus_reply_method_return(msg, "");
 }
 
 static int method_list_rmas(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Pool *p = ((BusOrigin *) userdata)->manager->pool;
+        const Pool *p = broker_of(userdata)->pool;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
@@ -371,32 +187,9 @@ static int method_list_rmas(sd_bus_message *msg, void *userdata, sd_bus_error *e
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static uint32_t tenant_cap(const PolicyTenant *t, const Pool *p) {
-        return t->max_rmas == POLICY_UNLIMITED || t->max_rmas > p->n_slots ? p->n_slots : t->max_rmas;
-}
-
-static void usage_of(const GArray *usage, const char *name, uint32_t *leased, uint32_t *reserved) {
-        *leased = *reserved = 0;
-        for (guint i = 0; i < usage->len; i++) {
-                const TenantUsage *u = &g_array_index(usage, TenantUsage, i);
-                if (strcmp(u->name, name) == 0) {
-                        *leased = u->leased;
-                        *reserved = u->reserved;
-                }
-        }
-}
-
-static int append_tenant(sd_bus_message *reply, const char *name, uint32_t max, uint32_t guaranteed, const GArray *usage) {
-        uint32_t leased, reserved;
-
-        usage_of(usage, name, &leased, &reserved);
-        return sd_bus_message_append(reply, "(suuuu)", name, max, guaranteed, leased, reserved);
-}
-
 static int method_list_tenants(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = ((BusOrigin *) userdata)->manager;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        g_autoptr(GArray) usage = pool_tenant_usage(m->pool);
+        g_autoptr(GArray) views = broker_list_tenants(broker_of(userdata));
         int r;
 
         r = sd_bus_message_new_method_return(msg, &reply);
@@ -405,20 +198,12 @@ static int method_list_tenants(sd_bus_message *msg, void *userdata, sd_bus_error
         r = sd_bus_message_open_container(reply, 'a', "(suuuu)");
         if (r < 0)
                 return r;
-        for (guint i = 0; i < m->policy->tenants->len; i++) {
-                const PolicyTenant *t = g_ptr_array_index(m->policy->tenants, i);
-                r = append_tenant(reply, t->name, tenant_cap(t, m->pool), t->guaranteed_rmas, usage);
+        for (guint i = 0; i < views->len; i++) {
+                const TenantView *v = &g_array_index(views, TenantView, i);
+                r = sd_bus_message_append(reply, "(suuuu)", v->name, v->max_rmas, v->guaranteed_rmas, v->leased,
+                                          v->reserved);
                 if (r < 0)
                         return r;
-        }
-        /* Tenants a reload removed still hold what they held: show them, with no rights. */
-        for (guint i = 0; i < usage->len; i++) {
-                const TenantUsage *u = &g_array_index(usage, TenantUsage, i);
-                if (!policy_find_tenant(m->policy, u->name)) {
-                        r = append_tenant(reply, u->name, 0, 0, usage);
-                        if (r < 0)
-                                return r;
-                }
         }
         r = sd_bus_message_close_container(reply);
         if (r < 0)
@@ -427,40 +212,38 @@ static int method_list_tenants(sd_bus_message *msg, void *userdata, sd_bus_error
 }
 
 static int method_get_tenant(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = ((BusOrigin *) userdata)->manager;
-        g_autoptr(GArray) usage = pool_tenant_usage(m->pool);
-        const PolicyTenant *t;
-        uint32_t leased, reserved;
+        char *message = NULL;
+        BrokerRefusal refusal;
         const char *name;
+        TenantView v;
         int r;
 
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        t = policy_find_tenant(m->policy, name);
-        if (!t)
-                return sd_bus_error_setf(error, RMA_ERROR_NO_SUCH_TENANT,
-                                         "The policy has no tenant '%.64s'; ListTenants shows the tenants there are",
-                                         name);
-        usage_of(usage, t->name, &leased, &reserved);
-        return sd_bus_reply_method_return(msg, "suuuu", t->name, tenant_cap(t, m->pool), t->guaranteed_rmas, leased,
-                                          reserved);
+        refusal = broker_get_tenant(broker_of(userdata), name, &v, &message);
+        if (refusal)
+                return reply_refusal(error, refusal, message);
+        return sd_bus_reply_method_return(msg, "suuuu", v.name, v.max_rmas, v.guaranteed_rmas, v.leased, v.reserved);
 }
 
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        BusOrigin *o = userdata;
+        Manager *m = ((BusOrigin *) userdata)->manager;
+        _cleanup_(caller_done) Caller caller = { 0 };
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+        char *message = NULL;
+        BrokerRefusal refusal;
         int r;
 
-        r = require_root(o, msg, "Reload", error);
+        r = caller_get(userdata, msg, &caller, error);
         if (r < 0)
                 return r;
-        if (manager_reload_policy(o->manager, errors) < 0) {
+        refusal = broker_require_root(&caller, "Reload", &message);
+        if (refusal)
+                return reply_refusal(error, refusal, message);
+        if (manager_reload_policy(m, errors) < 0) {
                 g_autofree char *all = NULL;
-                for (guint i = 0; i < errors->len; i++)
-                        log_error("%s", (char *) g_ptr_array_index(errors, i));
-                log_error("Reload refused: the new tenant policy is invalid (problems above); keeping the "
-                          "current one");
+                log_error("Reload refused: the new tenant policy is invalid (problems above); keeping the current one");
                 g_ptr_array_add(errors, NULL);
                 all = g_strjoinv("; ", (char **) errors->pdata);
                 return sd_bus_error_setf(error, RMA_ERROR_POLICY_INVALID,
@@ -471,51 +254,29 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 }
 
 static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        BusOrigin *o = userdata;
-        Manager *m = o->manager;
-        Peer *peer = o->peer;
+        Manager *m = ((BusOrigin *) userdata)->manager;
+        Peer *peer = ((BusOrigin *) userdata)->peer;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        char uuid[RMA_UUID_STRING_LEN + 1];
+        _cleanup_(caller_done) Caller caller = { 0 };
         _cleanup_close_ int pidfd = -EBADF;
-        g_autofree char *why = NULL;
-        Slot *s;
+        char *message = NULL;
+        BrokerRefusal refusal;
+        const char *uuid;
+        Slot *s = NULL;
         int r;
 
-        r = read_uuid(msg, uuid, error);
+        r = sd_bus_message_read(msg, "s", &uuid);
         if (r < 0)
                 return r;
-        if (!broker_config_uid_may_claim(m->config, peer->ucred.uid)) {
-                /* No NSS lookup here: an unprivileged caller must not make the loop block. */
-                log_debug("Refused Claim of %s from pid %d uid %u: not a QEMU user", uuid, (int) peer->ucred.pid,
-                          (unsigned) peer->ucred.uid);
-                return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED,
-                                         "uid %u may not claim RMAs; only the users in QemuUsers= of "
-                                         "rma-brokerd.conf may, and QEMU should run as one of them",
-                                         (unsigned) peer->ucred.uid);
-        }
-        s = pool_find(m->pool, uuid);
-        if (!s)
-                return sd_bus_error_setf(error, RMA_ERROR_NOT_RESERVED,
-                                         "No RMA is reserved for domain %s. The libvirt hook "
-                                         "/etc/libvirt/hooks/qemu.d/50-rma-broker reserves one when the domain "
-                                         "starts: check that it is installed and that libvirtd was restarted or "
-                                         "sent SIGHUP since (libvirtd looks for hooks only then)", uuid);
-        if (s->state == SLOT_LEASED)
-                return sd_bus_error_setf(error, RMA_ERROR_ALREADY_CLAIMED,
-                                         "The RMA of domain %s (%s) is already claimed by pid %d; a domain gets "
-                                         "one region, once", s->domain, uuid, (int) s->pid);
-        if (m->config->check_cgroup) {
-                r = domain_cgroup_check_pid(peer->ucred.pid, s->domain, &why);
-                if (r <= 0) {
-                        log_debug("Refused Claim of %s from pid %d: %s", uuid, (int) peer->ucred.pid, why);
-                        return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED,
-                                                 "pid %d may not claim the RMA of domain %s: %s",
-                                                 (int) peer->ucred.pid, s->domain, why);
-                }
-        }
+        r = caller_get(userdata, msg, &caller, error);
+        if (r < 0)
+                return r;
+        refusal = broker_check_claim(m->broker, &caller, uuid, &s, &message);
+        if (refusal)
+                return reply_refusal(error, refusal, message);
         r = peer_dup_pidfd(peer, &pidfd);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot watch the claiming process %d: %m", (int) peer->ucred.pid);
+                return sd_bus_error_set_errnof(error, r, "Cannot watch the claiming process %d: %m", (int) caller.pid);
         if (pidfd_has_exited(pidfd))
                 return sd_bus_error_setf(error, RMA_ERROR_INVALID_ARGUMENT, "The claiming process has exited");
 
@@ -523,11 +284,11 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
          * client that cannot take an fd must not burn the reservation. */
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r >= 0)
-                r = sd_bus_message_append(reply, "ht", s->region_fd, m->backend->region_size);
+                r = sd_bus_message_append(reply, "ht", s->region_fd, m->broker->backend->region_size);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot pass the region to this client (%m); it must accept "
                                                "file descriptors (sd_bus_negotiate_fds)");
-        r = manager_start_lease(m, s, peer->ucred.pid, TAKE_FD(pidfd));
+        r = manager_start_lease(m, s, caller.pid, TAKE_FD(pidfd));
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot start the lease: %m");
         return sd_bus_send(NULL, reply, NULL);
@@ -536,14 +297,14 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
 #define BROKER_COMMON_VTABLE                                                                                         \
         SD_BUS_VTABLE_START(0),                                                                                      \
         SD_BUS_PROPERTY("Backend", "s", property_get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),                      \
-        SD_BUS_PROPERTY("KernelCapability", "u", property_get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),             \
-        SD_BUS_PROPERTY("RmaSize", "t", property_get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),                      \
-        SD_BUS_PROPERTY("TotalRmas", "u", property_get_count, 0, SD_BUS_VTABLE_PROPERTY_CONST),                      \
-        SD_BUS_PROPERTY("FreeRmas", "u", property_get_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),                \
-        SD_BUS_PROPERTY("ReservedRmas", "u", property_get_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),            \
-        SD_BUS_PROPERTY("LeasedRmas", "u", property_get_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),              \
-        SD_BUS_PROPERTY("ScrubbingRmas", "u", property_get_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),           \
-        SD_BUS_PROPERTY("HeldElsewhereRmas", "u", property_get_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),       \
+        SD_BUS_PROPERTY("KernelCapability", "u", property_get_kernel_capability, 0, SD_BUS_VTABLE_PROPERTY_CONST),   \
+        SD_BUS_PROPERTY("RmaSize", "t", property_get_rma_size, 0, SD_BUS_VTABLE_PROPERTY_CONST),                     \
+        SD_BUS_PROPERTY("TotalRmas", "u", property_get_total, 0, SD_BUS_VTABLE_PROPERTY_CONST),                      \
+        SD_BUS_PROPERTY("FreeRmas", "u", property_get_free, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),                 \
+        SD_BUS_PROPERTY("ReservedRmas", "u", property_get_reserved, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),         \
+        SD_BUS_PROPERTY("LeasedRmas", "u", property_get_leased, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),             \
+        SD_BUS_PROPERTY("ScrubbingRmas", "u", property_get_scrubbing, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),       \
+        SD_BUS_PROPERTY("HeldElsewhereRmas", "u", property_get_held_elsewhere, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE), \
         SD_BUS_METHOD_WITH_ARGS("Reserve", SD_BUS_ARGS("s", uuid, "s", domain, "s", tenant), SD_BUS_RESULT("u", slot), \
                                 method_reserve, SD_BUS_VTABLE_UNPRIVILEGED),                                         \
         SD_BUS_METHOD_WITH_ARGS("Release", SD_BUS_ARGS("s", uuid), SD_BUS_NO_RESULT, method_release,                 \

@@ -3,6 +3,7 @@
  * straight to its slot. */
 #pragma once
 
+#include <stdbool.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
@@ -21,5 +22,7 @@ struct Lease {
 /* Takes ownership of pidfd, also on failure. */
 int lease_new(Manager *m, Slot *slot, pid_t pid, int pidfd, Lease **ret);
 Lease *lease_free(Lease *l);
+/* Whether the process of a pidfd has exited (without waiting). */
+bool pidfd_has_exited(int pidfd);
 /* Whether the leasing process has exited (without waiting). */
 bool lease_holder_exited(const Lease *l);

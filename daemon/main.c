@@ -39,6 +39,6 @@ int main(int argc, char *argv[]) {
                 log_error_errno(r, "Event loop failed: %m");
                 return 1;
         }
-        log_info("Stopping; %u QEMUs keep the regions they hold", pool_count(m->pool, SLOT_LEASED));
+        log_info("Stopping; %u QEMUs keep the regions they hold", pool_count(m->broker->pool, SLOT_LEASED));
         return 0;
 }

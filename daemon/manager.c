@@ -27,23 +27,19 @@ int manager_new(BrokerConfig *config, Manager **ret) {
         g_autoptr(Manager) m = g_new0(Manager, 1);
         int r;
 
-        m->config = config;            /* owned from here on, also if we fail */
         m->listen_fd = -EBADF;
         m->bus_origin.manager = m;
         m->peers = g_hash_table_new_full(g_direct_hash, g_direct_equal, peer_destroy, NULL);
         m->peers_per_uid = g_hash_table_new(g_direct_hash, g_direct_equal);
         m->peers_per_pid = g_hash_table_new(g_direct_hash, g_direct_equal);
 
+        r = broker_new(config, &m->broker);   /* consumes config, also on failure */
+        if (r < 0)
+                return r;
+        m->config = m->broker->config;
         r = sd_event_default(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Cannot allocate event loop: %m");
-
-        r = backend_open(config, &m->backend);
-        if (r < 0)
-                return r;
-        r = pool_new(m->backend, &m->pool);
-        if (r < 0)
-                return log_error_errno(r, "Cannot fill the pool of %u RMAs: %m", m->backend->region_count);
         r = reclaimer_new(m->event, on_reclaimed, m, &m->reclaimer);
         if (r < 0)
                 return log_error_errno(r, "Cannot start the region teardown worker: %m");
@@ -52,39 +48,27 @@ int manager_new(BrokerConfig *config, Manager **ret) {
                 return log_error_errno(r, "Cannot allocate an event source: %m");
         (void) sd_event_source_set_enabled(m->emit_source, SD_EVENT_OFF);
 
-        {
-                g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
-                r = manager_reload_policy(m, errors);
-                if (r < 0) {
-                        for (guint i = 0; i < errors->len; i++)
-                                log_error("%s", (char *) g_ptr_array_index(errors, i));
-                        return log_error_errno(r, "The tenant policy is invalid (problems above); fix it and "
-                                               "check with rmactl check-policy");
-                }
-        }
-
         *ret = g_steal_pointer(&m);
         return 0;
 }
 
 Manager *manager_free(Manager *m) {
+        Pool *pool = m && m->broker ? m->broker->pool : NULL;
+
         if (!m)
                 return NULL;
         socket_server_stop(m);
         g_clear_pointer(&m->peers, g_hash_table_destroy);
         g_clear_pointer(&m->peers_per_uid, g_hash_table_destroy);
         g_clear_pointer(&m->peers_per_pid, g_hash_table_destroy);
-        if (m->pool)
-                for (unsigned i = 0; i < m->pool->n_slots; i++)
-                        m->pool->slots[i].lease = lease_free(m->pool->slots[i].lease);
+        if (pool)
+                for (unsigned i = 0; i < pool->n_slots; i++)
+                        pool->slots[i].lease = lease_free(pool->slots[i].lease);
         m->reclaimer = reclaimer_free(m->reclaimer);
         m->expiry_source = sd_event_source_disable_unref(m->expiry_source);
         m->emit_source = sd_event_source_disable_unref(m->emit_source);
         m->bus = sd_bus_flush_close_unref(m->bus);
-        pool_free(m->pool);
-        policy_free(m->policy);
-        backend_free(m->backend);
-        broker_config_free(m->config);
+        broker_free(m->broker);
         g_free(m->socket_path);
         sd_event_unref(m->event);
         g_free(m);
@@ -98,36 +82,30 @@ int manager_start_lease(Manager *m, Slot *s, pid_t pid, int pidfd) {
         r = lease_new(m, s, pid, pidfd, &l);
         if (r < 0)
                 return r;
-        r = pool_lease(m->pool, s, pid);
+        r = broker_start_lease(m->broker, s, pid);
         if (r < 0) {
                 lease_free(l);
                 return r;
         }
         s->lease = l;
-        log_info("RMA slot %u leased to pid %d for domain %s (%s), tenant %s",
-                 s->index, (int) pid, s->domain, s->uuid, s->tenant);
         manager_pool_changed(m);
         return 0;
 }
 
 void manager_end_lease(Manager *m, Slot *s, const char *why) {
-        pid_t pid = s->pid;
-        g_autofree char *domain = g_strdup(s->domain);
         int old_fd = -EBADF;
 
         lease_free(s->lease);
-        pool_end_lease(m->pool, s, &old_fd);
+        broker_end_lease(m->broker, s, why, &old_fd);
         reclaimer_submit(m->reclaimer, s->index, old_fd);
-        log_info("RMA slot %u: lease of domain %s (pid %d) ended because %s; slot is scrubbing until its "
-                 "memory is back", s->index, domain, (int) pid, why);
         manager_pool_changed(m);
 }
 
 static void on_reclaimed(unsigned index, void *userdata) {
         Manager *m = userdata;
-        Slot *s = &m->pool->slots[index];
+        Slot *s = &m->broker->pool->slots[index];
 
-        pool_reclaimed(m->pool, s);
+        pool_reclaimed(m->broker->pool, s);
         log_debug("RMA slot %u: region torn down; slot is %s", index, slot_state_to_string(s->state));
         manager_pool_changed(m);
 }
@@ -135,20 +113,20 @@ static void on_reclaimed(unsigned index, void *userdata) {
 static int on_emit_changes(sd_event_source *source, void *userdata) {
         Manager *m = userdata;
 
-        bus_object_emit_counts_changed(m, pool_take_changes(m->pool));
+        bus_object_emit_counts_changed(m, pool_take_changes(m->broker->pool));
         return 0;
 }
 
 static int on_expiry(sd_event_source *source, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
-        (void) pool_expire(m->pool, rma_now_usec(CLOCK_MONOTONIC));
+        (void) broker_expire(m->broker, rma_now_usec(CLOCK_MONOTONIC));
         manager_pool_changed(m);
         return 0;
 }
 
 static void manager_arm_expiry(Manager *m) {
-        uint64_t next = pool_next_expiry(m->pool);
+        uint64_t next = pool_next_expiry(m->broker->pool);
         int r;
 
         if (next == UINT64_MAX) {
@@ -168,34 +146,22 @@ static void manager_arm_expiry(Manager *m) {
 }
 
 void manager_pool_changed(Manager *m) {
-        if (pool_count(m->pool, SLOT_HELD_ELSEWHERE) > 0)
-                (void) pool_refill(m->pool);
+        Pool *pool = m->broker->pool;
+
+        if (pool_count(pool, SLOT_HELD_ELSEWHERE) > 0)
+                (void) pool_refill(pool);
         manager_arm_expiry(m);
-        if (m->pool->changed && m->bus)
+        if (pool->changed && m->bus)
                 (void) sd_event_source_set_enabled(m->emit_source, SD_EVENT_ONESHOT);
 }
 
-static void log_policy(const Policy *p, const char *what) {
-        if (p->implicit) {
-                log_info("%s: no policy files; every domain goes to tenant '" POLICY_IMPLICIT_TENANT "', uncapped", what);
-                return;
-        }
-        log_info("%s: %u tenant(s) from %u file(s), default tenant %s", what, p->tenants->len, p->files->len,
-                 p->default_tenant ? p->default_tenant : "(none: domains must name or match a tenant)");
-}
-
 int manager_reload_policy(Manager *m, GPtrArray *errors) {
-        Policy *fresh = NULL;
-        int r;
+        int r = broker_reload_policy(m->broker, errors);
 
-        r = policy_load(m->config->config_file, m->config->policy_dirs, m->pool->n_slots, &fresh, errors);
         if (r < 0)
-                return r;
-        /* Leases and reservations stay as they are; the new rules apply to new requests. */
-        policy_free(m->policy);
-        m->policy = fresh;
-        log_policy(fresh, m->bus || m->listen_fd >= 0 ? "Tenant policy reloaded" : "Tenant policy loaded");
-        return 0;
+                for (guint i = 0; i < errors->len; i++)
+                        log_error("%s", (char *) g_ptr_array_index(errors, i));
+        return r;
 }
 
 int manager_check_policy(const BrokerConfig *config) {
@@ -226,8 +192,6 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
 
         if (manager_reload_policy(m, errors) < 0) {
-                for (guint i = 0; i < errors->len; i++)
-                        log_error("%s", (char *) g_ptr_array_index(errors, i));
                 log_error("SIGHUP: the new tenant policy is invalid (problems above); keeping the current one");
         }
         return 0;
@@ -322,7 +286,7 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return r;
 
-        log_info("Pool ready: backend %s, %u RMAs of %llu bytes", m->backend->ops->name, m->pool->n_slots,
-                 (unsigned long long) m->backend->region_size);
+        log_info("Pool ready: backend %s, %u RMAs of %llu bytes", m->broker->backend->ops->name,
+                 m->broker->pool->n_slots, (unsigned long long) m->broker->backend->region_size);
         return 0;
 }

@@ -1,0 +1,369 @@
+/* The broker's rules, apart from any transport. */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <string.h>
+
+#include "broker.h"
+#include "domain-cgroup.h"
+#include "log.h"
+#include "policy-load.h"
+#include "rma-util.h"
+
+void caller_done(Caller *c) {
+        g_clear_pointer(&c->gids, g_free);
+}
+
+static void log_policy(const Policy *p, const char *what) {
+        if (p->implicit) {
+                log_info("%s: no policy files; every domain goes to tenant '" POLICY_IMPLICIT_TENANT "', uncapped", what);
+                return;
+        }
+        log_info("%s: %u tenant(s) from %u file(s), default tenant %s", what, p->tenants->len, p->files->len,
+                 p->default_tenant ? p->default_tenant : "(none: domains must name or match a tenant)");
+}
+
+int broker_new(BrokerConfig *config, Broker **ret) {
+        g_autoptr(Broker) b = g_new0(Broker, 1);
+        g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+        int r;
+
+        b->config = config;            /* owned from here on, also if we fail */
+        r = backend_open(config, &b->backend);
+        if (r < 0)
+                return r;
+        r = pool_new(b->backend, &b->pool);
+        if (r < 0)
+                return log_error_errno(r, "Cannot fill the pool of %u RMAs: %m", b->backend->region_count);
+        r = broker_reload_policy(b, errors);
+        if (r < 0) {
+                for (guint i = 0; i < errors->len; i++)
+                        log_error("%s", (char *) g_ptr_array_index(errors, i));
+                return log_error_errno(r, "The tenant policy is invalid (problems above); fix it and "
+                                       "check with rmactl check-policy");
+        }
+        *ret = g_steal_pointer(&b);
+        return 0;
+}
+
+Broker *broker_free(Broker *b) {
+        if (!b)
+                return NULL;
+        pool_free(b->pool);
+        policy_free(b->policy);
+        backend_free(b->backend);
+        broker_config_free(b->config);
+        g_free(b);
+        return NULL;
+}
+
+int broker_reload_policy(Broker *b, GPtrArray *errors) {
+        Policy *fresh = NULL;
+        bool first = !b->policy;
+        int r;
+
+        r = policy_load(b->config->config_file, b->config->policy_dirs, b->pool->n_slots, &fresh, errors);
+        if (r < 0)
+                return r;
+        /* Leases and reservations stay as they are; the new rules apply to new requests. */
+        policy_free(b->policy);
+        b->policy = fresh;
+        log_policy(fresh, first ? "Tenant policy loaded" : "Tenant policy reloaded");
+        return 0;
+}
+
+static BrokerRefusal refuse(BrokerRefusal refusal, char **message, const char *format, ...) G_GNUC_PRINTF(3, 4);
+static BrokerRefusal refuse(BrokerRefusal refusal, char **message, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        *message = g_strdup_vprintf(format, ap);
+        va_end(ap);
+        return refusal;
+}
+
+BrokerRefusal broker_require_root(const Caller *c, const char *method, char **message) {
+        if (c->uid == 0)
+                return BROKER_OK;
+        log_debug("Refused %s from uid %u: not root", method, (unsigned) c->uid);
+        return refuse(BROKER_ACCESS_DENIED, message,
+                      "%s changes the pool and is for root only; uid %u may read properties and call ListRmas",
+                      method, (unsigned) c->uid);
+}
+
+/* The transport had no group list (dbus-daemon with libsystemd 252): use the groups the
+ * account database gives the caller's uid. An NSS lookup, so only when a Groups= list
+ * actually has to be consulted. */
+static void caller_fill_account_groups(Caller *c) {
+        struct passwd *pw;
+        int n = 64;
+
+        if (c->gids_known)
+                return;
+        c->gids_known = true;
+        pw = getpwuid(c->uid);
+        if (!pw)
+                return;
+        for (int attempt = 0; attempt < 2; attempt++) {
+                g_autofree gid_t *gids = g_new0(gid_t, (size_t) n);
+                int want = n;
+                if (getgrouplist(pw->pw_name, pw->pw_gid, gids, &want) >= 0) {
+                        g_free(c->gids);
+                        c->gids = g_steal_pointer(&gids);
+                        c->n_gids = (size_t) want;
+                        return;
+                }
+                n = want;
+        }
+}
+
+/* Root, or an account the tenant's Users=/Groups= name. */
+static BrokerRefusal require_tenant_access(Broker *b, Caller *c, const char *tenant, const char *method,
+                                           char **message) {
+        const PolicyTenant *t = policy_find_tenant(b->policy, tenant);
+
+        if (c->uid == 0 || (t && policy_tenant_allows(t, c->uid, c->gids, c->n_gids)))
+                return BROKER_OK;
+        if (t && t->n_gids > 0 && !c->gids_known) {
+                caller_fill_account_groups(c);
+                if (policy_tenant_allows(t, c->uid, c->gids, c->n_gids))
+                        return BROKER_OK;
+        }
+        log_debug("Refused %s for tenant %s from uid %u", method, tenant, (unsigned) c->uid);
+        if (b->policy->implicit)
+                return refuse(BROKER_ACCESS_DENIED, message,
+                              "uid %u may not call %s: without a tenant policy only root may; Users= and Groups= of "
+                              "a [Tenant] section can allow others (rma-broker-policy(5))", (unsigned) c->uid, method);
+        if (!t)
+                return refuse(BROKER_ACCESS_DENIED, message,
+                              "%s for tenant %s is for root only: the policy has no such tenant any more", method, tenant);
+        return refuse(BROKER_ACCESS_DENIED, message,
+                      "uid %u may not call %s for tenant %s; root may, and so may the accounts in Users= and Groups= "
+                      "of [Tenant %s] (%s:%u)", (unsigned) c->uid, method, tenant, tenant, t->file, t->line);
+}
+
+static BrokerRefusal parse_uuid(const char *raw, char uuid[RMA_UUID_STRING_LEN + 1], char **message) {
+        if (rma_uuid_canonicalize(raw, uuid) < 0)
+                return refuse(BROKER_INVALID_ARGUMENT, message,
+                              "'%.64s' is not a domain UUID; pass the <uuid> of the libvirt domain, "
+                              "e.g. 4dea22b3-1d52-d8f3-2516-782e98ab3fa0", raw);
+        return BROKER_OK;
+}
+
+BrokerRefusal broker_reserve(Broker *b, Caller *c, const char *raw_uuid, const char *domain, const char *tenant,
+                             uint64_t now_usec, Slot **ret, char **message) {
+        char uuid[RMA_UUID_STRING_LEN + 1], size[32];
+        g_autofree char *why = NULL;
+        g_autoptr(GArray) usage = NULL;
+        uint64_t expires = now_usec + b->config->reservation_timeout_usec;
+        const PolicyTenant *t;
+        PolicyVerdict verdict;
+        BrokerRefusal refusal;
+        Pool *p = b->pool;
+        Slot *s;
+        int r;
+
+        refusal = parse_uuid(raw_uuid, uuid, message);
+        if (refusal)
+                return refusal;
+        if (!rma_name_is_valid(domain))
+                return refuse(BROKER_INVALID_ARGUMENT, message,
+                              "Domain name must be 1 to %d bytes of UTF-8 without control characters", RMA_NAME_MAX);
+        if (tenant[0] != '\0' && !rma_name_is_valid(tenant))
+                return refuse(BROKER_INVALID_ARGUMENT, message,
+                              "Tenant name must be 1 to %d bytes of UTF-8 without control characters, or empty to let "
+                              "the policy choose", RMA_NAME_MAX);
+
+        s = pool_find(p, uuid);
+        if (s && s->state == SLOT_RESERVED && c->uid == 0 && s->reserved_by != 0) {
+                /* The hook (root) speaks for libvirt: a reservation another account made
+                 * for this uuid must not keep the real domain from starting. */
+                log_info("Reserve by root for domain %s (%s) replaces the reservation uid %u made for domain %s",
+                         domain, uuid, (unsigned) s->reserved_by, s->domain);
+                pool_unreserve(p, s);
+                s = NULL;
+        }
+        if (s) {
+                refusal = require_tenant_access(b, c, s->tenant, "Reserve", message);
+                if (refusal)
+                        return refusal;
+                if (s->state == SLOT_RESERVED && strcmp(s->domain, domain) == 0 && s->reserved_by == c->uid) {
+                        /* A retried prepare hook: same answer, fresh timeout. */
+                        pool_refresh(p, s, expires);
+                        *ret = s;
+                        return BROKER_OK;
+                }
+                if (s->state == SLOT_LEASED)
+                        return refuse(BROKER_ALREADY_RESERVED, message,
+                                      "Domain %s (%s) already holds RMA slot %u, leased to pid %d; a domain holds one "
+                                      "RMA at a time", s->domain, uuid, s->index, (int) s->pid);
+                return refuse(BROKER_ALREADY_RESERVED, message,
+                              "UUID %s is already reserved for domain %s by uid %u; each domain needs its own UUID",
+                              uuid, s->domain, (unsigned) s->reserved_by);
+        }
+
+        t = policy_tenant_for_domain(b->policy, domain, tenant, &why);
+        if (!t)
+                return refuse(BROKER_NO_SUCH_TENANT, message, "No RMA for domain %s: %s", domain, why);
+        refusal = require_tenant_access(b, c, t->name, "Reserve", message);
+        if (refusal)
+                return refusal;
+
+        usage = pool_tenant_usage(p);
+        verdict = policy_decide_reserve(b->policy, t, (const TenantUsage *) (void *) usage->data, usage->len,
+                                        pool_count(p, SLOT_FREE), p->n_slots, &why);
+        if (verdict == POLICY_POOL_EXHAUSTED && pool_count(p, SLOT_FREE) == 0) {
+                log_info("Refused RMA for domain %s (%s), tenant %s: pool exhausted", domain, uuid, t->name);
+                return refuse(BROKER_POOL_EXHAUSTED, message,
+                              "No free RMA for domain %s: all %u RMAs of %s are taken (%u reserved, %u leased, %u being "
+                              "scrubbed). Stop a domain that holds one, or raise Count= in rma-brokerd.conf",
+                              domain, p->n_slots, rma_format_size(b->backend->region_size, size, sizeof(size)),
+                              pool_count(p, SLOT_RESERVED), pool_count(p, SLOT_LEASED),
+                              pool_count(p, SLOT_SCRUBBING) + pool_count(p, SLOT_HELD_ELSEWHERE));
+        }
+        if (verdict != POLICY_ALLOW) {
+                log_info("Refused RMA for domain %s (%s): %s", domain, uuid, why);
+                return refuse(verdict == POLICY_QUOTA_EXCEEDED ? BROKER_QUOTA_EXCEEDED : BROKER_POOL_EXHAUSTED,
+                              message, "No RMA for domain %s: %s", domain, why);
+        }
+
+        r = pool_reserve(p, uuid, domain, t->name, c->uid, expires, &s);
+        if (r < 0)   /* the policy saw a free slot, so this cannot happen */
+                return refuse(BROKER_POOL_EXHAUSTED, message, "No free RMA for domain %s", domain);
+        log_info("RMA slot %u reserved for domain %s (%s), tenant %s", s->index, domain, uuid, t->name);
+        *ret = s;
+        return BROKER_OK;
+}
+
+BrokerRefusal broker_check_claim(Broker *b, const Caller *c, const char *raw_uuid, Slot **ret, char **message) {
+        char uuid[RMA_UUID_STRING_LEN + 1];
+        g_autofree char *why = NULL;
+        BrokerRefusal refusal;
+        Slot *s;
+        int r;
+
+        refusal = parse_uuid(raw_uuid, uuid, message);
+        if (refusal)
+                return refusal;
+        if (!broker_config_uid_may_claim(b->config, c->uid)) {
+                /* No NSS lookup here: an unprivileged caller must not make the loop block. */
+                log_debug("Refused Claim of %s from pid %d uid %u: not a QEMU user", uuid, (int) c->pid, (unsigned) c->uid);
+                return refuse(BROKER_ACCESS_DENIED, message,
+                              "uid %u may not claim RMAs; only the users in QemuUsers= of rma-brokerd.conf may, and "
+                              "QEMU should run as one of them", (unsigned) c->uid);
+        }
+        s = pool_find(b->pool, uuid);
+        if (!s)
+                return refuse(BROKER_NOT_RESERVED, message,
+                              "No RMA is reserved for domain %s. The libvirt hook /etc/libvirt/hooks/qemu.d/50-rma-broker "
+                              "reserves one when the domain starts: check that it is installed and that libvirtd was "
+                              "restarted or sent SIGHUP since (libvirtd looks for hooks only then)", uuid);
+        if (s->state == SLOT_LEASED)
+                return refuse(BROKER_ALREADY_CLAIMED, message,
+                              "The RMA of domain %s (%s) is already claimed by pid %d; a domain gets one region, once",
+                              s->domain, uuid, (int) s->pid);
+        if (b->config->check_cgroup) {
+                r = domain_cgroup_check_pid(c->pid, s->domain, &why);
+                if (r <= 0) {
+                        log_debug("Refused Claim of %s from pid %d: %s", uuid, (int) c->pid, why);
+                        return refuse(BROKER_ACCESS_DENIED, message, "pid %d may not claim the RMA of domain %s: %s",
+                                      (int) c->pid, s->domain, why);
+                }
+        }
+        *ret = s;
+        return BROKER_OK;
+}
+
+int broker_start_lease(Broker *b, Slot *s, pid_t pid) {
+        int r = pool_lease(b->pool, s, pid);
+
+        if (r < 0)
+                return r;
+        log_info("RMA slot %u leased to pid %d for domain %s (%s), tenant %s", s->index, (int) pid, s->domain, s->uuid,
+                 s->tenant);
+        return 0;
+}
+
+void broker_end_lease(Broker *b, Slot *s, const char *why, int *ret_old_fd) {
+        log_info("RMA slot %u: lease of domain %s (pid %d) ended because %s; the slot is free once its memory is back",
+                 s->index, s->domain, (int) s->pid, why);
+        pool_end_lease(b->pool, s, ret_old_fd);
+}
+
+BrokerRefusal broker_release(Broker *b, Caller *c, const char *raw_uuid, Slot **ret, char **message) {
+        char uuid[RMA_UUID_STRING_LEN + 1];
+        BrokerRefusal refusal;
+        Slot *s;
+
+        *ret = NULL;
+        refusal = parse_uuid(raw_uuid, uuid, message);
+        if (refusal)
+                return refusal;
+        s = pool_find(b->pool, uuid);
+        if (!s) {
+                /* Nobody but root learns whether an unknown domain holds nothing. */
+                refusal = broker_require_root(c, "Release", message);
+                if (refusal)
+                        return refusal;
+                /* libvirt runs release after a failed prepare, a save and a migration away:
+                 * a domain that holds nothing is released quietly. */
+                log_debug("Release of %s: it holds no RMA", uuid);
+                return BROKER_OK;
+        }
+        refusal = require_tenant_access(b, c, s->tenant, "Release", message);
+        if (refusal)
+                return refusal;
+        if (s->state == SLOT_RESERVED) {
+                log_info("RMA slot %u: reservation for domain %s (%s) released unclaimed", s->index, s->domain, uuid);
+                pool_unreserve(b->pool, s);
+                return BROKER_OK;
+        }
+        *ret = s;
+        return BROKER_OK;
+}
+
+unsigned broker_expire(Broker *b, uint64_t now_usec) {
+        return pool_expire(b->pool, now_usec);
+}
+
+static uint32_t tenant_cap(const PolicyTenant *t, const Pool *p) {
+        return t->max_rmas == POLICY_UNLIMITED || t->max_rmas > p->n_slots ? p->n_slots : t->max_rmas;
+}
+
+static TenantView view_of(Broker *b, const PolicyTenant *t) {
+        TenantView v = { .name = t->name, .max_rmas = tenant_cap(t, b->pool), .guaranteed_rmas = t->guaranteed_rmas };
+
+        pool_tenant_holds(b->pool, t->name, &v.leased, &v.reserved);
+        return v;
+}
+
+BrokerRefusal broker_get_tenant(Broker *b, const char *name, TenantView *ret, char **message) {
+        const PolicyTenant *t = policy_find_tenant(b->policy, name);
+
+        if (!t)
+                return refuse(BROKER_NO_SUCH_TENANT, message,
+                              "The policy has no tenant '%.64s'; ListTenants shows the tenants there are", name);
+        *ret = view_of(b, t);
+        return BROKER_OK;
+}
+
+GArray *broker_list_tenants(Broker *b) {
+        GArray *views = g_array_new(FALSE, TRUE, sizeof(TenantView));
+        GHashTableIter it;
+        gpointer value;
+
+        for (guint i = 0; i < b->policy->tenants->len; i++) {
+                TenantView v = view_of(b, g_ptr_array_index(b->policy->tenants, i));
+                g_array_append_val(views, v);
+        }
+        /* Tenants a reload removed still hold what they held: show them, with no rights. */
+        g_hash_table_iter_init(&it, b->pool->tenants);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                const TenantUsage *u = value;
+                if (!policy_find_tenant(b->policy, u->name)) {
+                        TenantView v = { .name = u->name, .leased = u->leased, .reserved = u->reserved };
+                        g_array_append_val(views, v);
+                }
+        }
+        return views;
+}

@@ -1,0 +1,100 @@
+/* The broker's rules, apart from any transport: reserve, claim check, lease start and end,
+ * release, expiry and tenant views, over the pool, the tenant policy and the config, for
+ * a caller whose credentials the transport vouches for.
+ *
+ * No sd-bus and no event loop here (like policy/): D-Bus, a restart that re-adopts leases,
+ * a migration and metrics all drive the same functions. Expected refusals are positive
+ * BrokerRefusal codes with a message that says what to change; negative is errno. */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "backend.h"
+#include "config.h"
+#include "policy.h"
+#include "pool.h"
+
+typedef enum BrokerRefusal {
+        BROKER_OK = 0,
+        BROKER_ACCESS_DENIED,
+        BROKER_INVALID_ARGUMENT,
+        BROKER_ALREADY_RESERVED,
+        BROKER_ALREADY_CLAIMED,
+        BROKER_NOT_RESERVED,
+        BROKER_NO_SUCH_TENANT,
+        BROKER_QUOTA_EXCEEDED,
+        BROKER_POOL_EXHAUSTED,
+        BROKER_POLICY_INVALID,
+        _BROKER_REFUSAL_MAX,
+} BrokerRefusal;
+
+/* Who is asking, as the transport knows it (never what the client says of itself). */
+typedef struct Caller {
+        uid_t uid;
+        pid_t pid;
+        gid_t *gids;            /* primary and supplementary groups, owned */
+        size_t n_gids;
+        bool gids_known;        /* false: the transport did not say; the account database is asked when needed */
+} Caller;
+
+void caller_done(Caller *c);
+
+typedef struct Broker {
+        BrokerConfig *config;
+        Backend *backend;
+        Pool *pool;
+        Policy *policy;         /* replaced whole on a valid reload, never edited */
+} Broker;
+
+/* Open the backend, fill the pool and load the policy; takes ownership of config, also
+ * on failure. */
+int broker_new(BrokerConfig *config, Broker **ret);
+Broker *broker_free(Broker *b);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Broker, broker_free)
+
+/* Load the tenant policy for this pool. On failure *errors lists every problem and the
+ * current policy stays. */
+int broker_reload_policy(Broker *b, GPtrArray *errors);
+
+/* Root only (Reload, and Release of what the caller cannot see). */
+BrokerRefusal broker_require_root(const Caller *c, const char *method, char **message);
+
+/* Reserve a slot for a domain until now + ReservationTimeoutSec. A retried reservation
+ * by the same account for the same domain gets the same slot with a fresh timeout; root
+ * (the hook, speaking for libvirt) takes over a reservation another account made. */
+BrokerRefusal broker_reserve(Broker *b, Caller *c, const char *uuid, const char *domain, const char *tenant,
+                             uint64_t now_usec, Slot **ret, char **message);
+
+/* May this caller claim the domain's region now? Checks QemuUsers, that the uuid is
+ * reserved and not yet claimed, and (CheckCgroup=yes) that the caller sits in the
+ * domain's libvirt cgroup. */
+BrokerRefusal broker_check_claim(Broker *b, const Caller *c, const char *uuid, Slot **ret, char **message);
+
+/* A reservation becomes a lease bound to pid. */
+int broker_start_lease(Broker *b, Slot *s, pid_t pid);
+/* The lease is over; its old region fd goes to *ret_old_fd for teardown. */
+void broker_end_lease(Broker *b, Slot *s, const char *why, int *ret_old_fd);
+
+/* Release a domain: an unclaimed reservation is freed (*ret NULL); a lease is returned
+ * in *ret for the caller to end once its process is gone; a domain holding nothing is
+ * released quietly (*ret NULL). */
+BrokerRefusal broker_release(Broker *b, Caller *c, const char *uuid, Slot **ret, char **message);
+
+/* Free reservations whose time is up; returns how many. */
+unsigned broker_expire(Broker *b, uint64_t now_usec);
+
+typedef struct TenantView {
+        const char *name;       /* borrowed from the policy or the pool */
+        uint32_t max_rmas;      /* the cap, at most the pool; 0 for a tenant the policy dropped */
+        uint32_t guaranteed_rmas;
+        uint32_t leased;
+        uint32_t reserved;
+} TenantView;
+
+/* One tenant of the policy. */
+BrokerRefusal broker_get_tenant(Broker *b, const char *name, TenantView *ret, char **message);
+/* Every tenant of the policy, then tenants a reload removed that still hold slots. */
+GArray *broker_list_tenants(Broker *b);
