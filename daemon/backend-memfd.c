@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <glib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
@@ -36,36 +38,57 @@ static int memfd_new_region(Backend *b, unsigned index, int *ret_fd) {
         return 0;
 }
 
-const BackendOps backend_memfd_ops = {
-        .name = "memfd",
-        .new_region = memfd_new_region,
-        .destroy = NULL,
-};
-
 /* A pool the host cannot back is a promise QEMU breaks later (OOM at guest boot):
  * every region may be touched in full, so the pool must fit in the host's memory. */
-static int check_fits_host(unsigned count, uint64_t size) {
+static int memfd_probe(const BrokerConfig *config, char **why) {
         struct sysinfo si;
         uint64_t total, host;
         char a[32], b[32];
 
-        if (sysinfo(&si) < 0)
-                return log_error_errno(errno, "sysinfo() failed: %m");
+        if (sysinfo(&si) < 0) {
+                *why = g_strdup_printf("sysinfo() failed: %s", g_strerror(errno));
+                return -errno;
+        }
         host = (uint64_t) si.totalram * si.mem_unit;
-        if (__builtin_mul_overflow((uint64_t) count, size, &total) || total > host)
-                return log_error_errno(E2BIG, "Count=%u x Size=%s does not fit in this host's %s of memory; "
-                                       "lower Count= or Size= in rma-brokerd.conf", count,
-                                       rma_format_size(size, a, sizeof(a)), rma_format_size(host, b, sizeof(b)));
+        if (__builtin_mul_overflow((uint64_t) config->count, config->size, &total) || total > host) {
+                *why = g_strdup_printf("Count=%u x Size=%s does not fit in this host's %s of memory; lower Count= or "
+                                       "Size= in rma-brokerd.conf", config->count,
+                                       rma_format_size(config->size, a, sizeof(a)), rma_format_size(host, b, sizeof(b)));
+                return -E2BIG;
+        }
         return 0;
 }
 
-int backend_memfd_init(Backend *b, unsigned count, uint64_t size) {
-        int r = check_fits_host(count, size);
-
-        if (r < 0)
-                return r;
-        b->ops = &backend_memfd_ops;
-        b->region_count = count;
-        b->region_size = size;
+static int memfd_init(Backend *b, const BrokerConfig *config) {
+        b->region_count = config->count;
+        b->region_size = config->size;
         return 0;
 }
+
+/* A region that outlived a broker: a sealed memfd of the pool's size. */
+static int memfd_adopt(Backend *b, int fd) {
+        const int want = F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL;
+        struct stat st;
+        int seals = fcntl(fd, F_GET_SEALS);
+
+        if (seals < 0)
+                return log_warning_errno(errno == EINVAL ? EINVAL : errno, "fd %d is not a memfd region (%m)", fd);
+        if ((seals & want) != want)
+                return log_warning_errno(EINVAL, "fd %d is a memfd without the pool's seals (0x%x)", fd, seals);
+        if (fstat(fd, &st) < 0)
+                return log_warning_errno(errno, "fstat of fd %d failed: %m", fd);
+        if ((uint64_t) st.st_size != b->region_size)
+                return log_warning_errno(EINVAL, "fd %d is a region of %lld bytes, not of this pool's %llu", fd,
+                                         (long long) st.st_size, (unsigned long long) b->region_size);
+        return 0;
+}
+
+const BackendOps backend_memfd_ops = {
+        .name = "memfd",
+        .kind = BACKEND_MEMFD,
+        .probe = memfd_probe,
+        .init = memfd_init,
+        .new_region = memfd_new_region,
+        .adopt = memfd_adopt,
+        .destroy = NULL,
+};

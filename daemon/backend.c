@@ -1,61 +1,59 @@
-/* Backend selection: Backend=auto|kvm|hugetlb|memfd, and the host's RMA capability probe. */
+/* Backend selection: Backend=auto|kvm|hugetlb|memfd, by walking the backends built in. */
 #include <errno.h>
-#include <fcntl.h>
 #include <glib.h>
-#include <linux/kvm.h>
-#include <sys/ioctl.h>
 
 #include "backend.h"
-#include "cleanup.h"
 #include "log.h"
 
-/* Only powerpc's uapi headers define this capability number. */
-#define RMA_KVM_CAP_PPC_RMA 65
+/* In order of preference for Backend=auto. The kvm and hugetlb backends of the design
+ * (docs/architecture.md) are not built yet; naming them is refused plainly. */
+static const BackendOps *const backends[] = {
+        &backend_memfd_ops,
+};
 
-uint32_t kvm_probe_rma_capability(void) {
-        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-        int r;
+static const BackendOps *find_backend(BackendKind kind) {
+        for (size_t i = 0; i < G_N_ELEMENTS(backends); i++)
+                if (backends[i]->kind == kind)
+                        return backends[i];
+        return NULL;
+}
 
-        if (kvm < 0) {
-                log_debug_errno(errno, "Cannot open /dev/kvm (%m): no kernel RMA facility");
-                return 0;
+static const BackendOps *choose_auto(const BrokerConfig *config, uint32_t capability) {
+        for (size_t i = 0; i < G_N_ELEMENTS(backends); i++) {
+                g_autofree char *why = NULL;
+                if (backends[i]->probe(config, &why) >= 0) {
+                        log_info("Backend=auto: KVM_CAP_PPC_RMA=%u; using the %s backend", capability, backends[i]->name);
+                        return backends[i];
+                }
+                log_info("Backend=auto: not %s: %s", backends[i]->name, why);
         }
-        r = ioctl(kvm, KVM_CHECK_EXTENSION, RMA_KVM_CAP_PPC_RMA);
-        return r > 0 ? (uint32_t) r : 0;
+        return NULL;
 }
 
 int backend_open(const BrokerConfig *config, Backend **ret) {
         g_autofree Backend *b = g_new0(Backend, 1);
-        BackendKind kind = config->backend;
+        g_autofree char *why = NULL;
+        const BackendOps *ops;
         int r;
 
-        b->kernel_capability = kvm_probe_rma_capability();
-
-        if (kind == BACKEND_AUTO) {
-                /* The kvm and hugetlb backends are part of the design (docs/architecture.md)
-                 * but not built yet; auto says so plainly instead of pretending. */
-                if (b->kernel_capability > 0)
-                        log_warning("KVM_CAP_PPC_RMA=%u: the kernel has an RMA pool, but this build has no kvm "
-                                    "backend yet; emulating the pool with memfd regions", b->kernel_capability);
-                else
-                        log_info("KVM_CAP_PPC_RMA=0 (no kernel RMA pool on this host): emulating the pool with memfd regions");
-                kind = BACKEND_MEMFD;
+        b->kernel_capability = kvm_rma_capability();
+        if (config->backend == BACKEND_AUTO) {
+                ops = choose_auto(config, b->kernel_capability);
+                if (!ops)
+                        return log_error_errno(ENODEV, "Backend=auto: no backend can serve this host (reasons above)");
+        } else {
+                ops = find_backend(config->backend);
+                if (!ops)
+                        return log_error_errno(EOPNOTSUPP, "Backend=%s is not available in this version of rma-brokerd; "
+                                               "use Backend=memfd or Backend=auto", backend_kind_to_string(config->backend));
+                r = ops->probe(config, &why);
+                if (r < 0)
+                        return log_error_errno(r, "Backend=%s cannot serve this host: %s", ops->name, why);
         }
-
-        switch (kind) {
-        case BACKEND_MEMFD:
-                r = backend_memfd_init(b, config->count, config->size);
-                break;
-        case BACKEND_KVM:
-        case BACKEND_HUGETLB:
-                return log_error_errno(EOPNOTSUPP, "Backend=%s is not available in this version of rma-brokerd; "
-                                       "use Backend=memfd or Backend=auto", backend_kind_to_string(kind));
-        default:
-                return -EINVAL;
-        }
+        b->ops = ops;
+        r = ops->init(b, config);
         if (r < 0)
                 return r;
-
         *ret = g_steal_pointer(&b);
         return 0;
 }
@@ -71,4 +69,8 @@ Backend *backend_free(Backend *b) {
 
 int backend_new_region(Backend *b, unsigned index, int *ret_fd) {
         return b->ops->new_region(b, index, ret_fd);
+}
+
+int backend_adopt_region(Backend *b, int fd) {
+        return b->ops->adopt(b, fd);
 }

@@ -1,9 +1,10 @@
 /* One interface for every source of RMA regions (kvm, hugetlb, memfd).
  *
- * A backend knows how many regions the host can hold and makes fresh regions:
- * each new_region() call returns an fd of exactly region_size bytes that no
- * earlier tenant can still see (a new file, or memory the backend has scrubbed).
- * The pool owns every region fd the backend returns. */
+ * A backend knows how many regions the host can hold and makes fresh regions: each
+ * new_region() call returns an fd of exactly region_size bytes that no earlier tenant
+ * can still see (a new file, or memory the backend has scrubbed). The pool owns every
+ * region fd the backend returns. The generic code knows only this table; probing and
+ * everything specific to a kind of region lives in the backend's own file. */
 #pragma once
 
 #include <stdint.h>
@@ -14,9 +15,18 @@ typedef struct Backend Backend;
 
 typedef struct BackendOps {
         const char *name;
+        BackendKind kind;
+        /* Can this host serve the pool the config asks for? 0 when it can; else a negative
+         * errno and *why, one sentence for the log saying what is missing. */
+        int (*probe)(const BrokerConfig *config, char **why);
+        /* Size the pool (region_count, region_size) and set up what the backend needs. */
+        int (*init)(Backend *b, const BrokerConfig *config);
         /* Make a fresh, zeroed region for pool slot `index`; *ret_fd is owned by the caller.
          * -ENOMEM/-ENOSPC: the host cannot supply one now (slot stays held-elsewhere). */
         int (*new_region)(Backend *b, unsigned index, int *ret_fd);
+        /* Check that an fd that outlived a broker (fd store, pidfd_getfd) is one of this
+         * backend's regions of this pool's size: 0, or -EINVAL/-EBADF with a log line. */
+        int (*adopt)(Backend *b, int fd);
         void (*destroy)(Backend *b);
 } BackendOps;
 
@@ -28,15 +38,15 @@ struct Backend {
         void *data;
 };
 
-/* Choose and open the backend that the config asks for (auto: the best the host has,
- * logging which and why). */
+/* Choose and open the backend that the config asks for (auto: the first in order of
+ * preference whose probe succeeds, logging which and why). */
 int backend_open(const BrokerConfig *config, Backend **ret);
 Backend *backend_free(Backend *b);
 
 int backend_new_region(Backend *b, unsigned index, int *ret_fd);
+int backend_adopt_region(Backend *b, int fd);
 
 extern const BackendOps backend_memfd_ops;
-int backend_memfd_init(Backend *b, unsigned count, uint64_t size);
 
-/* KVM_CHECK_EXTENSION(KVM_CAP_PPC_RMA) on /dev/kvm; 0 when KVM is absent. */
-uint32_t kvm_probe_rma_capability(void);
+/* KVM_CHECK_EXTENSION(KVM_CAP_PPC_RMA) on /dev/kvm; 0 when KVM is absent (kvm-rma.c). */
+uint32_t kvm_rma_capability(void);

@@ -1,6 +1,7 @@
 /* Unit tests of the slot state machine (daemon/pool.c) over real memfd regions. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -28,9 +29,11 @@ static int flaky_new_region(Backend *b, unsigned index, int *ret_fd) {
 }
 
 static const BackendOps flaky_ops = { .name = "memfd", .new_region = flaky_new_region };
+static Backend memfd_backend = { .ops = &backend_memfd_ops, .region_count = 3, .region_size = 1u << 20 };
 
 static void fixture_set_up(Fixture *f, gconstpointer data) {
-        g_assert_cmpint(backend_memfd_init(&f->backend, 3, 1u << 20), ==, 0);
+        f->backend.region_count = 3;
+        f->backend.region_size = 1u << 20;
         f->backend.ops = &flaky_ops;
         f->backend.data = f;
         g_assert_cmpint(pool_new(&f->backend, &f->pool), ==, 0);
@@ -198,6 +201,24 @@ static void test_refresh(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(pool_next_expiry(f->pool), ==, 300);
 }
 
+/* After a restart, only the pool's own kind of region is taken back. */
+static void test_adopt(Fixture *f, gconstpointer data) {
+        int other = memfd_create("not-a-region", MFD_CLOEXEC | MFD_ALLOW_SEALING), pipefd[2];
+
+        g_assert_cmpint(backend_adopt_region(&memfd_backend, f->pool->slots[0].region_fd), ==, 0);
+        /* Unsealed, then sealed but of another size. */
+        g_assert_cmpint(ftruncate(other, 1u << 20), ==, 0);
+        g_assert_cmpint(backend_adopt_region(&memfd_backend, other), ==, -EINVAL);
+        g_assert_cmpint(ftruncate(other, 2u << 20), ==, 0);
+        g_assert_cmpint(fcntl(other, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL), ==, 0);
+        g_assert_cmpint(backend_adopt_region(&memfd_backend, other), ==, -EINVAL);
+        g_assert_cmpint(pipe2(pipefd, O_CLOEXEC), ==, 0);
+        g_assert_cmpint(backend_adopt_region(&memfd_backend, pipefd[0]), <, 0);
+        close(other);
+        close(pipefd[0]);
+        close(pipefd[1]);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add("/pool/initial", Fixture, NULL, fixture_set_up, test_initial, fixture_tear_down);
@@ -206,6 +227,7 @@ int main(int argc, char *argv[]) {
         g_test_add("/pool/expiry", Fixture, NULL, fixture_set_up, test_expiry, fixture_tear_down);
         g_test_add("/pool/held-elsewhere", Fixture, NULL, fixture_set_up, test_held_elsewhere, fixture_tear_down);
         g_test_add("/pool/counts-and-changes", Fixture, NULL, fixture_set_up, test_counts_and_changes, fixture_tear_down);
+        g_test_add("/pool/adopt", Fixture, NULL, fixture_set_up, test_adopt, fixture_tear_down);
         g_test_add("/pool/refresh", Fixture, NULL, fixture_set_up, test_refresh, fixture_tear_down);
         return g_test_run();
 }
