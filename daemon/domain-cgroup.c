@@ -1,97 +1,137 @@
-/* Does a process sit in the cgroup that libvirt made for a given domain? */
+/* Does a process sit in the cgroup that libvirt made for a given domain?
+ *
+ * This runs on every Claim, so the match works in place on one read of
+ * /proc/PID/cgroup: no allocation unless it fails and has to say why. */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "cleanup.h"
 #include "domain-cgroup.h"
 
 #define MACHINE_NAME_MAX 64
-#define HOSTNAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
+/* Room for a machine name: the cut at 64 bytes may land after a longer "qemu-ID-". */
+#define MACHINE_NAME_BUF 96
+#define MAX_PATH_DEPTH 32
+#define CGROUP_FILE_MAX 16384
 
-char *libvirt_machine_name(unsigned long id, const char *name) {
-        GString *s = g_string_new(NULL);
+static bool is_hostname_char(char c) {
+        return g_ascii_isalnum(c) || c == '-';
+}
+
+/* libvirt's virDomainMachineNameAppendValid(), into buf; returns the length. */
+static size_t machine_name_into(unsigned long id, const char *name, char buf[MACHINE_NAME_BUF]) {
+        int k = snprintf(buf, MACHINE_NAME_BUF, "qemu-%lu-", id);
+        size_t len = k > 0 ? (size_t) k : 0;
         bool skip = true;
 
-        g_string_printf(s, "qemu-%lu-", id);
-        for (const char *p = name; *p; p++) {
-                if (s->len >= MACHINE_NAME_MAX)
-                        break;
+        for (const char *p = name; *p && len < MACHINE_NAME_MAX; p++) {
                 if (*p == '.' || *p == '-') {
                         if (!skip)
-                                g_string_append_c(s, *p);
+                                buf[len++] = *p;
                         skip = true;
                         continue;
                 }
                 skip = false;
-                if (!strchr(HOSTNAME_CHARS, *p))
-                        continue;
-                g_string_append_c(s, *p);
+                if (is_hostname_char(*p))
+                        buf[len++] = *p;
         }
-        while (s->len > 1 && (s->str[s->len - 1] == '-' || s->str[s->len - 1] == '.'))
-                g_string_truncate(s, s->len - 1);
-        return g_string_free(s, FALSE);
+        while (len > 1 && (buf[len - 1] == '-' || buf[len - 1] == '.'))
+                len--;
+        buf[len] = '\0';
+        return len;
 }
 
-/* systemd unit-name escaping reduces to '-' -> "\x2d" for machine names. */
-static char *unescape_unit_name(const char *s) {
-        GString *out = g_string_new(NULL);
+char *libvirt_machine_name(unsigned long id, const char *name) {
+        char buf[MACHINE_NAME_BUF];
 
-        for (const char *p = s; *p; p++) {
-                if (p[0] == '\\' && p[1] == 'x' && g_ascii_isxdigit(p[2]) && g_ascii_isxdigit(p[3])) {
-                        g_string_append_c(out, (char) (g_ascii_xdigit_value(p[2]) * 16 + g_ascii_xdigit_value(p[3])));
-                        p += 3;
-                } else
-                        g_string_append_c(out, *p);
-        }
-        return g_string_free(out, FALSE);
+        machine_name_into(id, name, buf);
+        return g_strdup(buf);
 }
 
-static bool is_thread_group(const char *c) {
-        const char *prefixes[] = { "vcpu", "iothread" };
+typedef struct Span {
+        const char *s;
+        size_t n;
+} Span;
 
-        if (strcmp(c, "emulator") == 0)
+static bool span_eq(Span a, const char *lit) {
+        return a.n == strlen(lit) && memcmp(a.s, lit, a.n) == 0;
+}
+
+static bool span_has_prefix(Span a, const char *lit) {
+        return a.n >= strlen(lit) && memcmp(a.s, lit, strlen(lit)) == 0;
+}
+
+static bool span_has_suffix(Span a, const char *lit) {
+        size_t l = strlen(lit);
+        return a.n >= l && memcmp(a.s + a.n - l, lit, l) == 0;
+}
+
+static bool is_thread_group(Span c) {
+        static const char *const prefixes[] = { "vcpu", "iothread" };
+
+        if (span_eq(c, "emulator"))
                 return true;
         for (size_t i = 0; i < G_N_ELEMENTS(prefixes); i++) {
-                size_t n = strlen(prefixes[i]);
-                if (strncmp(c, prefixes[i], n) == 0 && c[n] && strspn(c + n, "0123456789") == strlen(c + n))
+                size_t n = strlen(prefixes[i]), j;
+                if (!span_has_prefix(c, prefixes[i]) || c.n == n)
+                        continue;
+                for (j = n; j < c.n && g_ascii_isdigit(c.s[j]); j++)
+                        ;
+                if (j == c.n)
                         return true;
         }
         return false;
 }
 
-/* "qemu-ID[-rest]" -> ID, and check that the whole machine name is the one libvirt
- * derives for this domain with that ID. */
-static bool machine_name_is_domain(const char *mn, const char *domain) {
-        g_autofree char *expected = NULL;
-        const char *p;
-        char *end;
-        unsigned long id;
+/* "qemu-ID[-rest]": is it exactly the name libvirt derives for this domain with that ID? */
+static bool machine_name_is_domain(Span mn, const char *domain) {
+        char expected[MACHINE_NAME_BUF];
+        unsigned long id = 0;
+        size_t i = 5, len;
 
-        if (strncmp(mn, "qemu-", 5) != 0)
+        if (!span_has_prefix(mn, "qemu-") || mn.n <= i || !g_ascii_isdigit(mn.s[i]))
                 return false;
-        p = mn + 5;
-        if (!g_ascii_isdigit(*p))
+        for (; i < mn.n && g_ascii_isdigit(mn.s[i]); i++) {
+                if (id > (ULONG_MAX - 9) / 10)
+                        return false;
+                id = id * 10 + (unsigned long) (mn.s[i] - '0');
+        }
+        if (i < mn.n && mn.s[i] != '-')
                 return false;
-        errno = 0;
-        id = strtoul(p, &end, 10);
-        if (errno != 0 || (*end != '-' && *end != '\0'))
-                return false;
-        expected = libvirt_machine_name(id, domain);
-        return strcmp(expected, mn) == 0;
+        len = machine_name_into(id, domain, expected);
+        return len == mn.n && memcmp(expected, mn.s, len) == 0;
 }
 
-static bool component_names_domain(const char *c, const char *domain) {
-        size_t len = strlen(c);
+/* systemd unit-name escaping reduces to '-' -> "\x2d" for machine names. */
+static bool unescape_unit_name(Span in, char out[MACHINE_NAME_BUF], Span *ret) {
+        size_t n = 0;
 
-        if (g_str_has_suffix(c, ".libvirt-qemu")) {
-                g_autofree char *mn = g_strndup(c, len - strlen(".libvirt-qemu"));
-                return machine_name_is_domain(mn, domain);
+        for (size_t i = 0; i < in.n; i++) {
+                if (n + 1 >= MACHINE_NAME_BUF)
+                        return false;
+                if (i + 3 < in.n && in.s[i] == '\\' && in.s[i + 1] == 'x' && g_ascii_isxdigit(in.s[i + 2]) &&
+                    g_ascii_isxdigit(in.s[i + 3])) {
+                        out[n++] = (char) (g_ascii_xdigit_value(in.s[i + 2]) * 16 + g_ascii_xdigit_value(in.s[i + 3]));
+                        i += 3;
+                } else
+                        out[n++] = in.s[i];
         }
-        if (g_str_has_prefix(c, "machine-") && g_str_has_suffix(c, ".scope")) {
-                g_autofree char *esc = g_strndup(c + strlen("machine-"), len - strlen("machine-") - strlen(".scope"));
-                g_autofree char *mn = unescape_unit_name(esc);
-                return machine_name_is_domain(mn, domain);
+        *ret = (Span) { out, n };
+        return true;
+}
+
+static bool component_names_domain(Span c, const char *domain) {
+        if (span_has_suffix(c, ".libvirt-qemu"))
+                return machine_name_is_domain((Span) { c.s, c.n - strlen(".libvirt-qemu") }, domain);
+        if (span_has_prefix(c, "machine-") && span_has_suffix(c, ".scope") && c.n > strlen("machine-.scope")) {
+                char buf[MACHINE_NAME_BUF];
+                Span mn;
+                Span esc = { c.s + strlen("machine-"), c.n - strlen("machine-") - strlen(".scope") };
+                return unescape_unit_name(esc, buf, &mn) && machine_name_is_domain(mn, domain);
         }
         return false;
 }
@@ -100,56 +140,84 @@ static bool component_names_domain(const char *c, const char *domain) {
  *   /machine[.slice] {/X.slice | /X.partition}* /MACHINE [/libvirt] [/emulator|vcpuN|iothreadN]
  * Only root can create groups there; anything else in between (a delegated service's
  * subtree, say) could carry any name its owner likes. */
-static bool path_names_domain(const char *path, const char *domain) {
-        g_auto(GStrv) parts = g_strsplit(path, "/", -1);
-        guint n = g_strv_length(parts), i = 2;
+static bool path_names_domain(Span path, const char *domain) {
+        Span parts[MAX_PATH_DEPTH];
+        size_t n = 0;
 
-        /* parts[0] is "" (the path is absolute). */
-        if (n < 3 || parts[0][0] != '\0')
+        if (path.n == 0 || path.s[0] != '/')
                 return false;
-        if (strcmp(parts[1], "machine") != 0 && strcmp(parts[1], "machine.slice") != 0)
+        for (size_t i = 1, start = 1; i <= path.n; i++)
+                if (i == path.n || path.s[i] == '/') {
+                        if (n == MAX_PATH_DEPTH)
+                                return false;
+                        parts[n++] = (Span) { path.s + start, i - start };
+                        start = i + 1;
+                }
+        if (n < 2 || (!span_eq(parts[0], "machine") && !span_eq(parts[0], "machine.slice")))
                 return false;
-        if (n > 3 && is_thread_group(parts[n - 1]))
+        if (n > 2 && is_thread_group(parts[n - 1]))
                 n--;
-        if (n > 3 && strcmp(parts[n - 1], "libvirt") == 0)
+        if (n > 2 && span_eq(parts[n - 1], "libvirt"))
                 n--;
         /* parts[n - 1] is the machine's group; everything between is partitions. */
-        for (; i < n - 1; i++)
-                if (!g_str_has_suffix(parts[i], ".slice") && !g_str_has_suffix(parts[i], ".partition"))
+        for (size_t i = 1; i < n - 1; i++)
+                if (!span_has_suffix(parts[i], ".slice") && !span_has_suffix(parts[i], ".partition"))
                         return false;
         return component_names_domain(parts[n - 1], domain);
 }
 
 bool domain_cgroup_content_matches(const char *content, const char *domain, char **why) {
-        g_auto(GStrv) lines = g_strsplit(content, "\n", -1);
-        const char *seen = NULL;
+        Span seen = { NULL, 0 };
 
-        for (char **l = lines; *l; l++) {
+        for (const char *line = content; *line;) {
+                const char *end = strchrnul(line, '\n');
                 /* hierarchy-ID:controller-list:path; the path may itself contain ':'. */
-                char *c1 = strchr(*l, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-                if (!c2)
-                        continue;
-                if (!seen)
-                        seen = c2 + 1;
-                if (path_names_domain(c2 + 1, domain))
-                        return true;
+                const char *c1 = memchr(line, ':', (size_t) (end - line));
+                const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t) (end - c1 - 1)) : NULL;
+
+                if (c2) {
+                        Span path = { c2 + 1, (size_t) (end - c2 - 1) };
+                        if (!seen.s)
+                                seen = path;
+                        if (path_names_domain(path, domain))
+                                return true;
+                }
+                line = *end ? end + 1 : end;
         }
         if (why)
-                *why = g_strdup_printf("its cgroup (%s) is not the libvirt cgroup of domain %s; only the QEMU "
-                                       "that libvirt starts for that domain may claim its RMA",
-                                       seen ? seen : "none", domain);
+                *why = g_strdup_printf("its cgroup (%.*s) is not the libvirt cgroup of domain %s; only the QEMU that "
+                                       "libvirt starts for that domain may claim its RMA",
+                                       seen.s ? (int) seen.n : 4, seen.s ? seen.s : "none", domain);
         return false;
 }
 
 int domain_cgroup_check_pid(pid_t pid, const char *domain, char **why) {
-        g_autofree char *path = g_strdup_printf("/proc/%d/cgroup", (int) pid);
-        g_autofree char *content = NULL;
-        g_autoptr(GError) e = NULL;
+        char path[64], content[CGROUP_FILE_MAX];
+        _cleanup_close_ int fd = -EBADF;
+        size_t len = 0;
+        ssize_t k;
 
-        if (!g_file_get_contents(path, &content, NULL, &e)) {
-                if (why)
-                        *why = g_strdup_printf("cannot read %s: %s", path, e->message);
-                return -EIO;
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                goto fail;
+        /* /proc/PID/cgroup is a seq_file: a read short of the buffer holds all there is,
+         * so this is one read, not two. */
+        while ((k = read(fd, content + len, sizeof(content) - 1 - len)) > 0) {
+                len += (size_t) k;
+                if (len < sizeof(content) - 1)
+                        break;
         }
+        if (k < 0)
+                goto fail;
+        if (len == sizeof(content) - 1) {
+                errno = EFBIG;
+                goto fail;
+        }
+        content[len] = '\0';
         return domain_cgroup_content_matches(content, domain, why) ? 1 : 0;
+fail:
+        if (why)
+                *why = g_strdup_printf("cannot read %s: %s", path, g_strerror(errno));
+        return -EIO;
 }

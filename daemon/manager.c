@@ -16,8 +16,12 @@
 #include "rma-util.h"
 #include "socket-server.h"
 
+/* Counts go out at most this long after they changed, after the reply, and a burst of
+ * changes in that window in one PropertiesChanged: a signal costs more than a Claim. */
+#define PROPERTIES_CHANGED_DELAY_USEC (10 * 1000)
+
 static void on_reclaimed(unsigned index, void *userdata);
-static int on_emit_changes(sd_event_source *source, void *userdata);
+static int on_emit_changes(sd_event_source *source, uint64_t usec, void *userdata);
 
 static void peer_destroy(gpointer p) {
         peer_free(p);
@@ -43,10 +47,11 @@ int manager_new(BrokerConfig *config, Manager **ret) {
         r = reclaimer_new(m->event, on_reclaimed, m, &m->reclaimer);
         if (r < 0)
                 return log_error_errno(r, "Cannot start the region teardown worker: %m");
-        r = sd_event_add_defer(m->event, &m->emit_source, on_emit_changes, m);
+        r = sd_event_add_time_relative(m->event, &m->emit_source, CLOCK_MONOTONIC, PROPERTIES_CHANGED_DELAY_USEC,
+                                       PROPERTIES_CHANGED_DELAY_USEC / 4, on_emit_changes, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot allocate an event source: %m");
-        (void) sd_event_source_set_enabled(m->emit_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(m->emit_source, SD_EVENT_OFF);   /* armed on change only */
 
         *ret = g_steal_pointer(&m);
         return 0;
@@ -110,7 +115,7 @@ static void on_reclaimed(unsigned index, void *userdata) {
         manager_pool_changed(m);
 }
 
-static int on_emit_changes(sd_event_source *source, void *userdata) {
+static int on_emit_changes(sd_event_source *source, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
         bus_object_emit_counts_changed(m, pool_take_changes(m->broker->pool));
@@ -151,8 +156,11 @@ void manager_pool_changed(Manager *m) {
         if (pool_count(pool, SLOT_HELD_ELSEWHERE) > 0)
                 (void) pool_refill(pool);
         manager_arm_expiry(m);
-        if (pool->changed && m->bus)
+        if (pool->changed && m->bus && sd_event_source_get_enabled(m->emit_source, NULL) == 0) {
+                /* Armed once per window: every change in it goes out in one signal. */
+                (void) sd_event_source_set_time_relative(m->emit_source, PROPERTIES_CHANGED_DELAY_USEC);
                 (void) sd_event_source_set_enabled(m->emit_source, SD_EVENT_ONESHOT);
+        }
 }
 
 int manager_reload_policy(Manager *m, GPtrArray *errors) {

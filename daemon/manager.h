@@ -24,6 +24,7 @@ struct Manager {
         int listen_fd;
         sd_event_source *listen_source;
         sd_event_source *accept_retry_source;  /* re-enables accept after EMFILE */
+        bool kernel_refuses_fds;         /* SO_PASSRIGHTS took: no relay needed */
         GHashTable *peers;               /* Peer* set; owns the peers */
         unsigned n_peers[3];             /* per PeerClass */
         GHashTable *peers_per_uid;       /* uid -> open connections, PEER_OTHER only */
@@ -32,7 +33,7 @@ struct Manager {
 
         Reclaimer *reclaimer;            /* tears down the regions of ended leases */
         sd_event_source *expiry_source;  /* armed only while a reservation waits */
-        sd_event_source *emit_source;    /* one PropertiesChanged per loop iteration */
+        sd_event_source *emit_source;    /* coalesces PropertiesChanged (10 ms window) */
 };
 
 int manager_new(BrokerConfig *config, Manager **ret);   /* takes ownership of config */
@@ -49,5 +50,5 @@ int manager_reload_policy(Manager *m, GPtrArray *errors);
 int manager_check_policy(const BrokerConfig *config);
 
 /* The pool changed: re-arm the expiry timer, and tell the bus after the current reply
- * (coalesced: a burst of changes gives one signal). */
+ * (coalesced: the changes of a 10 ms window give one signal). */
 void manager_pool_changed(Manager *m);

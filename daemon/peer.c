@@ -2,6 +2,7 @@
  * peer-to-peer sd-bus server. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -37,7 +38,7 @@ void peer_drop(Peer *p, const char *reason) {
         /* Debug only: whatever a client causes must not flood the journal. */
         log_debug("broker.sock peer %u (pid %d uid %u): closing, %s", p->id, (int) p->ucred.pid,
                   (unsigned) p->ucred.uid, reason);
-        (void) sd_event_source_set_enabled(p->input_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(p->io_source, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(p->timeout_source, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(p->pump_source, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(p->gone_source, SD_EVENT_ONESHOT);
@@ -58,10 +59,22 @@ static bool close_passed_fds(struct msghdr *mh) {
         return any;
 }
 
-/* Let sd-bus work through what the relay brought, a bounded number of messages at a time.
- * Doing it here, at once, also matters for correctness: a client that sends its first call
- * together with the end of authentication leaves that call inside sd-bus's buffer, where
- * no fd event would ever announce it. */
+/* Which fd events the peer waits for now: input until the client is done, and output
+ * while replies wait for room in the socket. */
+static void update_events(Peer *p) {
+        uint32_t events = p->input_done ? 0 : EPOLLIN;
+        int want = sd_bus_get_events(p->bus);   /* covers authentication replies too */
+
+        if (want > 0 && (want & POLLOUT))
+                events |= EPOLLOUT;
+        (void) sd_event_source_set_io_events(p->io_source, events);
+        (void) sd_event_source_set_enabled(p->io_source, events ? SD_EVENT_ON : SD_EVENT_OFF);
+}
+
+/* Let sd-bus read, answer and write, a bounded number of messages at a time. We drive
+ * sd-bus ourselves rather than attaching it to the loop: a client that sends its first
+ * call together with the end of authentication leaves that call inside sd-bus's buffer,
+ * where no fd event would ever announce it; here sd-bus runs until it has nothing left. */
 static int pump(sd_event_source *s, void *userdata) {
         Peer *p = userdata;
         int r = 0;
@@ -71,40 +84,46 @@ static int pump(sd_event_source *s, void *userdata) {
                 if (r <= 0)
                         break;
         }
-        if (r < 0)
+        if (p->dropping)
+                return 0;
+        if (r < 0) {
                 peer_drop(p, "its connection failed");
-        else if (r > 0 && !p->dropping)
+                return 0;
+        }
+        if (r > 0)
                 /* More to do: let every other source have its turn first. */
                 (void) sd_event_source_set_enabled(p->pump_source, SD_EVENT_ONESHOT);
+        update_events(p);
         return 0;
 }
 
-static int on_input(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+/* Without SO_PASSRIGHTS in the kernel: read the client's bytes ourselves, close any fd
+ * that came with them, and hand sd-bus only the bytes. */
+static int relay_input(Peer *p) {
         /* One thread serves every peer, so one buffer does too. */
         static uint8_t buf[RELAY_CHUNK];
         union {
                 struct cmsghdr align;
                 uint8_t space[CMSG_SPACE(sizeof(int) * SCM_MAX_FD)];
         } control;
-        Peer *p = userdata;
         struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof(control) };
         ssize_t n, written;
 
-        n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        n = recvmsg(p->io_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
                         return 0;
                 peer_drop(p, "reading from it failed");
-                return 0;
+                return -EIO;
         }
         if (close_passed_fds(&mh) || (mh.msg_flags & MSG_CTRUNC)) {
                 peer_drop(p, "it attached file descriptors, which broker.sock never accepts");
-                return 0;
+                return -EBADMSG;
         }
         if (n == 0) {
                 /* The client is done sending: sd-bus answers what it has, then sees EOF. */
-                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                p->input_done = true;
                 (void) shutdown(p->relay_fd, SHUT_WR);
                 return 0;
         }
@@ -112,8 +131,16 @@ static int on_input(sd_event_source *s, int fd, uint32_t revents, void *userdata
         if (written != n) {
                 /* The relay holds about 200 KiB of unanswered calls. */
                 peer_drop(p, "it sends calls faster than the broker answers them");
-                return 0;
+                return -ENOBUFS;
         }
+        return 0;
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Peer *p = userdata;
+
+        if ((revents & EPOLLIN) && p->relay_fd >= 0 && relay_input(p) < 0)
+                return 0;
         return pump(NULL, p);
 }
 
@@ -176,40 +203,42 @@ static int read_peer_pidfd(int fd, Peer *p) {
         return p->pidfd < 0 ? -errno : 0;
 }
 
-static int peer_start_bus(Peer *p, Manager *m, int fd_consumed) {
-        _cleanup_close_ int conn = fd_consumed;
-        int pair[2];
+static int peer_start_bus(Peer *p, Manager *m, int fd_consumed, bool relay) {
+        _cleanup_close_ int conn = fd_consumed, bus_input = -EBADF;
         sd_id128_t server_id;
         int r;
 
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0)
+        /* Our own view of the connection, for the event loop; sd-bus owns conn. */
+        p->io_fd = fcntl(conn, F_DUPFD_CLOEXEC, 3);
+        if (p->io_fd < 0)
                 return -errno;
-        p->relay_fd = pair[1];
-        p->input_fd = fcntl(conn, F_DUPFD_CLOEXEC, 3);
-        if (p->input_fd < 0) {
-                safe_close(pair[0]);
+        if (relay) {
+                int pair[2];
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0)
+                        return -errno;
+                bus_input = pair[0];
+                p->relay_fd = pair[1];
+        } else
+                bus_input = fcntl(conn, F_DUPFD_CLOEXEC, 3);
+        if (bus_input < 0)
                 return -errno;
-        }
 
         r = sd_bus_new(&p->bus);
-        if (r < 0) {
-                safe_close(pair[0]);
+        if (r < 0)
                 return r;
-        }
-        r = sd_bus_set_fd(p->bus, pair[0], conn);
-        if (r < 0) {
-                safe_close(pair[0]);
+        r = sd_bus_set_fd(p->bus, bus_input, conn);
+        if (r < 0)
                 return r;
-        }
-        TAKE_FD(conn); /* the bus owns both now */
+        TAKE_FD(bus_input); /* the bus owns both now */
+        TAKE_FD(conn);
         r = sd_id128_randomize(&server_id);
         if (r < 0)
                 return r;
         r = sd_bus_set_server(p->bus, 1, server_id);
         if (r < 0)
                 return r;
-        /* sd-bus sees only the relay, whose other end is ours: it cannot check the
-         * client's uid. We did, at accept (SO_PEERCRED), and every method uses that. */
+        /* With the relay sd-bus cannot see the client's uid. We read it at accept
+         * (SO_PEERCRED), and every method uses that, on both paths. */
         r = sd_bus_set_anonymous(p->bus, 1);
         if (r < 0)
                 return r;
@@ -229,11 +258,11 @@ static int peer_start_bus(Peer *p, Manager *m, int fd_consumed) {
         r = sd_bus_start(p->bus);
         if (r < 0)
                 return r;
-        return sd_bus_attach_event(p->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        return sd_event_add_io(m->event, &p->io_source, p->io_fd, EPOLLIN, on_io, p);
 }
 
-int peer_new(Manager *m, int fd_consumed, const struct ucred *cred, PeerClass class, PeerGoneFn gone, void *userdata,
-             Peer **ret) {
+int peer_new(Manager *m, int fd_consumed, const struct ucred *cred, PeerClass class, bool relay, PeerGoneFn gone,
+             void *userdata, Peer **ret) {
         _cleanup_close_ int fd = fd_consumed;
         Peer *p = g_new0(Peer, 1);
         int r;
@@ -243,7 +272,7 @@ int peer_new(Manager *m, int fd_consumed, const struct ucred *cred, PeerClass cl
         p->id = ++m->next_peer_id;
         p->ucred = *cred;
         p->class = class;
-        p->pidfd = p->input_fd = p->relay_fd = -EBADF;
+        p->pidfd = p->io_fd = p->relay_fd = -EBADF;
         p->on_gone = gone;
         p->on_gone_userdata = userdata;
 
@@ -266,12 +295,11 @@ int peer_new(Manager *m, int fd_consumed, const struct ucred *cred, PeerClass cl
                                        m->config->connection_timeout_usec, 0, on_timeout, p);
         if (r < 0)
                 goto fail;
-        r = peer_start_bus(p, m, TAKE_FD(fd));
+        r = peer_start_bus(p, m, TAKE_FD(fd), relay);
         if (r < 0)
                 goto fail;
-        r = sd_event_add_io(m->event, &p->input_source, p->input_fd, EPOLLIN, on_input, p);
-        if (r < 0)
-                goto fail;
+        /* sd_bus_start() may already have read the client's first bytes. */
+        (void) pump(NULL, p);
 
         log_debug("broker.sock peer %u connected: pid %d uid %u", p->id, (int) p->ucred.pid, (unsigned) p->ucred.uid);
         *ret = p;
@@ -287,13 +315,13 @@ fail:
 Peer *peer_free(Peer *p) {
         if (!p)
                 return NULL;
-        p->input_source = sd_event_source_disable_unref(p->input_source);
+        p->io_source = sd_event_source_disable_unref(p->io_source);
         p->timeout_source = sd_event_source_disable_unref(p->timeout_source);
         p->gone_source = sd_event_source_disable_unref(p->gone_source);
         p->pump_source = sd_event_source_disable_unref(p->pump_source);
         /* Never flush: a client that does not read must not make the broker wait. */
         p->bus = sd_bus_close_unref(p->bus);
-        p->input_fd = safe_close(p->input_fd);
+        p->io_fd = safe_close(p->io_fd);
         p->relay_fd = safe_close(p->relay_fd);
         p->pidfd = safe_close(p->pidfd);
         g_free(p->gids);

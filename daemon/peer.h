@@ -2,11 +2,13 @@
  * peer-to-peer sd-bus server that answers it, and the limits that keep a hostile
  * client from blocking or growing the broker.
  *
- * The broker reads the client's bytes itself and relays them to sd-bus through a
- * socketpair: any file descriptor a client attaches is closed here and the client is
- * disconnected, so no fd reaches sd-bus (libsystemd 252 leaks the fds of a message whose
- * UNIX_FDS header does not match). Replies, and the region fd of Claim, go straight
- * from sd-bus to the connection. */
+ * No fd a client attaches may ever reach sd-bus (libsystemd 252 leaks the fds of a
+ * message whose UNIX_FDS header does not match). Where the kernel has SO_PASSRIGHTS
+ * (Linux 6.16+) broker.sock refuses them outright and sd-bus reads the connection.
+ * Elsewhere the broker reads the client's bytes itself, closes any fd that came with
+ * them, disconnects that client, and relays only the bytes to sd-bus through a
+ * socketpair. Replies, and the region fd of Claim, go straight from sd-bus to the
+ * connection. The peer drives sd-bus from its own event source. */
 #pragma once
 
 #include <stdbool.h>
@@ -36,9 +38,10 @@ struct Peer {
         size_t n_gids;
         PeerClass class;
 
-        int input_fd;            /* the connection, as we read it */
-        int relay_fd;            /* our end of the socketpair sd-bus reads */
-        sd_event_source *input_source;
+        int io_fd;               /* our duplicate of the connection, watched by io_source */
+        int relay_fd;            /* without SO_PASSRIGHTS: our end of the socketpair sd-bus reads */
+        bool input_done;         /* the client shut down its side */
+        sd_event_source *io_source;
         sd_event_source *timeout_source;
         sd_event_source *gone_source;
         sd_event_source *pump_source;   /* more relayed messages for sd-bus to handle */
@@ -52,8 +55,8 @@ struct Peer {
 
 /* Take ownership of an accepted connection fd and start serving it. cred and class
  * come from the caller, which already read SO_PEERCRED to admit the connection. */
-int peer_new(Manager *m, int fd, const struct ucred *cred, PeerClass class, PeerGoneFn on_gone, void *userdata,
-             Peer **ret);
+int peer_new(Manager *m, int fd, const struct ucred *cred, PeerClass class, bool relay, PeerGoneFn on_gone,
+             void *userdata, Peer **ret);
 Peer *peer_free(Peer *p);
 /* Disconnect without waiting for the peer: nothing more is read or answered, and
  * on_gone runs from the event loop. */

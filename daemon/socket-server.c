@@ -12,6 +12,10 @@
 #include "rma-util.h"
 #include "socket-server.h"
 
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83
+#endif
+
 static int on_accept_retry(sd_event_source *source, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
@@ -112,7 +116,7 @@ static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *us
                           (int) cred.pid, (unsigned) cred.uid);
                 return 0;
         }
-        if (peer_new(m, TAKE_FD(conn), &cred, class, on_peer_gone, m, &p) < 0)
+        if (peer_new(m, TAKE_FD(conn), &cred, class, !m->kernel_refuses_fds, on_peer_gone, m, &p) < 0)
                 return 0;
         g_hash_table_add(m->peers, p);
         account(m, class, &cred, +1);
@@ -162,6 +166,9 @@ int socket_server_start(Manager *m) {
          * credentials itself, so the file mode is not the access control. */
         if (chmod(m->socket_path, 0666) < 0)
                 return log_error_errno(errno, "chmod %s failed: %m", m->socket_path);
+        /* Linux 6.16+: the kernel refuses any fd a client sends (EPERM at its sendmsg),
+         * for every connection, from before accept on. Elsewhere each peer relays. */
+        m->kernel_refuses_fds = setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &(int) { 0 }, sizeof(int)) == 0;
         if (listen(fd, SOMAXCONN) < 0)
                 return log_error_errno(errno, "listen on %s failed: %m", m->socket_path);
 
@@ -169,7 +176,9 @@ int socket_server_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot watch %s: %m", m->socket_path);
         m->listen_fd = TAKE_FD(fd);
-        log_info("Serving %s", m->socket_path);
+        log_info("Serving %s (%s)", m->socket_path,
+                 m->kernel_refuses_fds ? "the kernel refuses fds from clients: SO_PASSRIGHTS"
+                                       : "no SO_PASSRIGHTS in this kernel: fds from clients are stripped by a relay");
         return 0;
 }
 

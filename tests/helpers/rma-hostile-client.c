@@ -7,7 +7,8 @@
  *   rma-hostile-client garbage SOCKET         send bytes that are not D-Bus, then close
  *   rma-hostile-client ping SOCKET            a well-behaved Ping, to prove the broker answers
  * Then it waits up to 30 s for the broker to hang up and prints one line:
- *   "sent=K disconnected=0|1 after_ms=T" (ping: "pong", or "no-pong"). */
+ *   "sent=K disconnected=0|1 after_ms=T error=E" (E: the errno of a refused send, or none;
+ *   EPERM means the kernel refused the fds and nothing was sent). Ping: "pong" or "no-pong". */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -156,8 +157,10 @@ static int send_with_fds(int fd, const Buf *b, int n_fds) {
                 memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t) n_fds);
         }
         k = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        int saved = errno;
         for (int i = 0; i < n_fds; i++)
                 close(fds[i]);
+        errno = saved;
         return k == (ssize_t) b->n ? 0 : -1;
 }
 
@@ -176,6 +179,7 @@ static int wait_for_hangup(int fd, int timeout_ms) {
 int main(int argc, char *argv[]) {
         const char *mode = argc > 2 ? argv[1] : "";
         long sent = 0, started;
+        int send_errno = 0;
         Buf b;
         int fd;
 
@@ -219,8 +223,10 @@ int main(int argc, char *argv[]) {
                 for (sent = 0; sent < n; sent++) {
                         build_call(&b, (uint32_t) sent + 1, "/org/rmabroker/Broker1", "org.freedesktop.DBus.Introspectable",
                                    "Introspect", -1);
-                        if (send(fd, b.b, b.n, MSG_NOSIGNAL) != (ssize_t) b.n)
+                        if (send(fd, b.b, b.n, MSG_NOSIGNAL) != (ssize_t) b.n) {
+                                send_errno = errno;
                                 break;
+                        }
                 }
         } else if (strcmp(mode, "fds") == 0 && argc > 5) {
                 int n_fds = atoi(argv[3]);
@@ -229,14 +235,18 @@ int main(int argc, char *argv[]) {
                         return 2;
                 for (sent = 0; sent < m; sent++) {
                         build_call(&b, (uint32_t) sent + 1, "/", "org.freedesktop.DBus.Peer", "Ping", header);
-                        if (send_with_fds(fd, &b, n_fds) < 0)
+                        if (send_with_fds(fd, &b, n_fds) < 0) {
+                                send_errno = errno;
                                 break;
+                        }
                 }
         } else if (strcmp(mode, "hold") != 0) {
                 fprintf(stderr, "unknown mode %s\n", mode);
                 return 2;
         }
-        int hung_up = wait_for_hangup(fd, WAIT_FOR_HANGUP_MS);
-        printf("sent=%ld disconnected=%d after_ms=%ld\n", sent, hung_up, now_ms() - started);
+        /* A send the kernel refused (EPERM: SO_PASSRIGHTS) is the answer itself. */
+        int hung_up = send_errno == EPERM ? 0 : wait_for_hangup(fd, WAIT_FOR_HANGUP_MS);
+        printf("sent=%ld disconnected=%d after_ms=%ld error=%s\n", sent, hung_up, now_ms() - started,
+               send_errno ? strerrorname_np(send_errno) : "none");
         return 0;
 }

@@ -91,12 +91,23 @@ else
 fi
 
 # 2. File descriptors attached to calls, with lying UNIX_FDS headers (0, 1, none) and a
-# truthful one: each is closed, and the peer is disconnected.
-for hdr in 0 1 -1 250; do
-    as_nobody "$HOSTILE" fds "$SOCK" 250 "$hdr" 20 >"$TEST_DIR/fds$hdr.out" 2>&1
-    out=$(cat "$TEST_DIR/fds$hdr.out")
-    check_match "250 fds with UNIX_FDS=$hdr: disconnected" "disconnected=1" "$out"
-done
+# truthful one. On Linux 6.16+ the kernel refuses them (SO_PASSRIGHTS on broker.sock:
+# the attacker's sendmsg fails with EPERM); elsewhere the broker's relay closes them and
+# disconnects the attacker. The relay path is tested below under a seccomp filter that
+# makes SO_PASSRIGHTS fail as on an older kernel.
+if grep -q "the kernel refuses fds from clients" "$TEST_DIR/broker.log"; then
+    FD_VERDICT="error=EPERM"
+else
+    FD_VERDICT="disconnected=1"
+fi
+fd_attacks() { # LABEL
+    local hdr out
+    for hdr in 0 1 -1 250; do
+        out=$(as_nobody "$HOSTILE" fds "$SOCK" 250 "$hdr" 20 2>&1)
+        check_match "$1: 250 fds with UNIX_FDS=$hdr: ${FD_VERDICT}" "$FD_VERDICT" "$out"
+    done
+}
+fd_attacks "kernel path"
 check_eq "not one attached fd kept" "$FDS0" "$(broker_fds)"
 check_legit 3 "after the fd attacks, Reserve + Claim work"
 wait_until 5 pool_idle
@@ -153,6 +164,57 @@ status=$?
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 check_eq "the broker exits cleanly on SIGTERM during a flood" 0 "$status"
 check "... and within 5 s ($elapsed_ms ms)" test "$elapsed_ms" -lt 5000
+
+# 2, again, where the kernel has no SO_PASSRIGHTS (Linux before 6.16): the same binary
+# under a seccomp filter that fails setsockopt(SO_PASSRIGHTS) with ENOPROTOOPT.
+DENY=$TEST_DIR/bin/rma-syscall-deny
+install -m 0755 "$BUILD_DIR/tests/rma-syscall-deny" "$DENY"
+ENOPROTOOPT=92 EINVAL=22 SO_PASSRIGHTS=83 SO_PEERPIDFD=77
+BROKER_ARGS=(--config="$TEST_DIR/broker.conf" --count=4 --size=4M --qemu-users=$QEMU_UID --no-check-cgroup)
+start_broker_under() { # DENY-RULES...
+    "$DENY" "$@" -- "$BROKERD" --runtime-dir="$TEST_DIR/run" "${BROKER_ARGS[@]}" >>"$TEST_DIR/broker.log" 2>&1 &
+    BROKER_PID=$!
+    wait_until 10 busctl --system status org.rmabroker.Broker1 >/dev/null 2>&1
+}
+: >"$TEST_DIR/broker.log"
+start_broker_under setsockopt:$SO_PASSRIGHTS:$ENOPROTOOPT
+check_match "without SO_PASSRIGHTS the broker says it relays" "stripped by a relay" "$(cat "$TEST_DIR/broker.log")"
+check_legit 5 "relay path: Reserve + Claim work"
+wait_until 5 pool_idle
+FDS0=$(broker_fds)
+FD_VERDICT="disconnected=1"
+fd_attacks "relay path"
+out=$(as_nobody "$HOSTILE" fds "$SOCK" 250 0 1 2>&1)
+ms=$(sed -n 's/.*after_ms=\([0-9]*\).*/\1/p' <<<"$out")
+check "relay path: the attacker is cut off at once ($ms ms), not by the timeout" test "${ms:-99999}" -lt 2000
+check_eq "relay path: not one attached fd kept" "$FDS0" "$(broker_fds)"
+for i in 1 2; do
+    as_nobody "$HOSTILE" unread "$SOCK" 50000 >"$TEST_DIR/relay-unread$i.out" 2>&1 &
+    ATTACKERS+=($!)
+done
+check_legit 6 "relay path: during unread floods, Reserve + Claim work"
+relay_floods_cut() { [ "$(cat "$TEST_DIR"/relay-unread*.out | grep -c 'disconnected=1')" = 2 ]; }
+check "relay path: unread floods are disconnected" wait_until 35 relay_floods_cut
+wait_until 5 pool_idle
+check_eq "relay path: no fd left behind" "$FDS0" "$(broker_fds)"
+stop_broker
+
+# 5. The pidfd of a peer: where SO_PEERPIDFD does not exist (ENOPROTOOPT, Linux before
+# 6.5) the broker opens one at accept, and claims work; where it fails otherwise (EINVAL
+# on 6.5-6.15 for a peer already reaped) the connection is refused, never served with a
+# pidfd opened later by pid.
+start_broker_under getsockopt:$SO_PEERPIDFD:$ENOPROTOOPT
+check_legit 7 "no SO_PEERPIDFD (older kernel): Reserve + Claim work with pidfd_open at accept"
+wait_until 5 pool_idle
+stop_broker
+: >"$TEST_DIR/broker.log"
+start_broker_under getsockopt:$SO_PEERPIDFD:$EINVAL
+out=$(as_nobody "$HOSTILE" ping "$SOCK" 2>&1)
+check_match "SO_PEERPIDFD failing with EINVAL: the connection is refused" "no-pong|authentication failed" "$out"
+out=$(timeout 10 "$TEST_CLIENT" reserve "$(uuid_n 8)" dom-8 </dev/null 2>&1)
+check_match "... for root too: no pid-reuse window for anyone" "^error" "$out"
+check "... and nobody's refusal is not logged above debug" test "$(grep -c "pid $(id -u nobody)" "$TEST_DIR/broker.log")" = 0
+stop_broker
 
 # 7. An impossible pool is refused up front with a clear error.
 out=$("$BROKERD" --runtime-dir="$TEST_DIR/run2" --size=8388608T 2>&1)
