@@ -263,7 +263,8 @@ BrokerRefusal broker_check_claim(Broker *b, const Caller *c, const char *raw_uui
                               "The RMA of domain %s (%s) is already claimed by pid %d; a domain gets one region, once",
                               s->domain, uuid, (int) s->pid);
         if (b->config->check_cgroup) {
-                r = domain_cgroup_check_pid(c->pid, s->domain, &why);
+                r = c->cgroup_fd >= 0 ? domain_cgroup_check_fd(c->cgroup_fd, s->domain, &why)
+                                      : domain_cgroup_check_pid(c->pid, s->domain, &why);
                 if (r <= 0) {
                         log_debug("Refused Claim of %s from pid %d: %s", uuid, (int) c->pid, why);
                         return refuse(BROKER_ACCESS_DENIED, message, "pid %d may not claim the RMA of domain %s: %s",
@@ -275,13 +276,12 @@ BrokerRefusal broker_check_claim(Broker *b, const Caller *c, const char *raw_uui
 }
 
 int broker_start_lease(Broker *b, Slot *s, pid_t pid) {
-        int r = pool_lease(b->pool, s, pid);
+        return pool_lease(b->pool, s, pid);
+}
 
-        if (r < 0)
-                return r;
-        log_info("RMA slot %u leased to pid %d for domain %s (%s), tenant %s", s->index, (int) pid, s->domain, s->uuid,
-                 s->tenant);
-        return 0;
+void broker_log_lease(const Slot *s) {
+        log_info("RMA slot %u leased to pid %d for domain %s (%s), tenant %s", s->index, (int) s->pid, s->domain,
+                 s->uuid, s->tenant);
 }
 
 void broker_end_lease(Broker *b, Slot *s, const char *why, int *ret_old_fd) {

@@ -38,6 +38,7 @@ typedef struct Caller {
         gid_t *gids;            /* primary and supplementary groups, owned */
         size_t n_gids;
         bool gids_known;        /* false: the transport did not say; the account database is asked when needed */
+        int cgroup_fd;          /* its /proc/PID/cgroup opened when it connected, or -1: open by pid (borrowed) */
 } Caller;
 
 void caller_done(Caller *c);
@@ -75,6 +76,9 @@ BrokerRefusal broker_check_claim(Broker *b, const Caller *c, const char *uuid, S
 
 /* A reservation becomes a lease bound to pid. */
 int broker_start_lease(Broker *b, Slot *s, pid_t pid);
+/* The audit line of a lease that started; the transport writes it once the region is
+ * on its way, so that the claimer does not wait for it. */
+void broker_log_lease(const Slot *s);
 /* The lease is over; its old region fd goes to *ret_old_fd for teardown. */
 void broker_end_lease(Broker *b, Slot *s, const char *why, int *ret_old_fd);
 

@@ -48,8 +48,9 @@ static int caller_get(BusOrigin *o, sd_bus_message *m, Caller *ret, sd_bus_error
         gid_t egid;
         int r, n;
 
-        *ret = (Caller) { 0 };
+        *ret = (Caller) { .cgroup_fd = -1 };
         if (o->peer) {
+                ret->cgroup_fd = o->peer->cgroup_fd;
                 ret->uid = o->peer->ucred.uid;
                 ret->pid = o->peer->ucred.pid;
                 ret->gids = g_memdup2(o->peer->gids, o->peer->n_gids * sizeof(gid_t));
@@ -277,8 +278,10 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
         r = peer_dup_pidfd(peer, &pidfd);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot watch the claiming process %d: %m", (int) caller.pid);
-        if (pidfd_has_exited(pidfd))
-                return sd_bus_error_setf(error, RMA_ERROR_INVALID_ARGUMENT, "The claiming process has exited");
+        /* A claimer that is already gone needs no check of its own here: with
+         * CheckCgroup=yes its /proc entry is gone and the cgroup check refused it, and
+         * in any case its lease's pidfd is readable at once, so the lease ends on the
+         * next loop iteration. */
 
         /* Build the reply (sd-bus duplicates the fd into it) before the lease starts: a
          * client that cannot take an fd must not burn the reservation. */
@@ -291,7 +294,9 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
         r = manager_start_lease(m, s, caller.pid, TAKE_FD(pidfd));
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot start the lease: %m");
-        return sd_bus_send(NULL, reply, NULL);
+        r = sd_bus_send(NULL, reply, NULL);
+        broker_log_lease(s);
+        return r;
 }
 
 #define BROKER_COMMON_VTABLE                                                                                         \

@@ -24,9 +24,17 @@ static bool is_hostname_char(char c) {
 
 /* libvirt's virDomainMachineNameAppendValid(), into buf; returns the length. */
 static size_t machine_name_into(unsigned long id, const char *name, char buf[MACHINE_NAME_BUF]) {
-        int k = snprintf(buf, MACHINE_NAME_BUF, "qemu-%lu-", id);
-        size_t len = k > 0 ? (size_t) k : 0;
+        char digits[24];
+        size_t n = 0, len = 5;
         bool skip = true;
+
+        memcpy(buf, "qemu-", 5);
+        do
+                digits[n++] = (char) ('0' + id % 10);
+        while ((id /= 10) > 0);
+        while (n > 0)
+                buf[len++] = digits[--n];
+        buf[len++] = '-';
 
         for (const char *p = name; *p && len < MACHINE_NAME_MAX; p++) {
                 if (*p == '.' || *p == '-') {
@@ -191,33 +199,53 @@ bool domain_cgroup_content_matches(const char *content, const char *domain, char
         return false;
 }
 
-int domain_cgroup_check_pid(pid_t pid, const char *domain, char **why) {
-        char path[64], content[CGROUP_FILE_MAX];
-        _cleanup_close_ int fd = -EBADF;
+int domain_cgroup_open(pid_t pid) {
+        char path[32], digits[16];
+        size_t n = 0, p = 6;
+        unsigned v = (unsigned) pid;
+        int fd;
+
+        /* "/proc/PID/cgroup", without printf's machinery. */
+        memcpy(path, "/proc/", 6);
+        do
+                digits[n++] = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        while (n > 0)
+                path[p++] = digits[--n];
+        memcpy(path + p, "/cgroup", sizeof("/cgroup"));
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        return fd < 0 ? -errno : fd;
+}
+
+int domain_cgroup_check_fd(int fd, const char *domain, char **why) {
+        char content[CGROUP_FILE_MAX];
         size_t len = 0;
         ssize_t k;
 
-        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                goto fail;
-        /* /proc/PID/cgroup is a seq_file: a read short of the buffer holds all there is,
-         * so this is one read, not two. */
-        while ((k = read(fd, content + len, sizeof(content) - 1 - len)) > 0) {
+        /* /proc/PID/cgroup is a seq_file, generated anew by a read from offset 0; a read
+         * short of the buffer holds all there is, so this is one syscall. */
+        while ((k = pread(fd, content + len, sizeof(content) - 1 - len, (off_t) len)) > 0) {
                 len += (size_t) k;
                 if (len < sizeof(content) - 1)
                         break;
         }
-        if (k < 0)
-                goto fail;
-        if (len == sizeof(content) - 1) {
-                errno = EFBIG;
-                goto fail;
+        if (k < 0 || len == sizeof(content) - 1) {
+                int e = k < 0 ? errno : EFBIG;
+                if (why)
+                        *why = g_strdup_printf("cannot read its /proc/PID/cgroup: %s", g_strerror(e));
+                return -EIO;
         }
         content[len] = '\0';
         return domain_cgroup_content_matches(content, domain, why) ? 1 : 0;
-fail:
-        if (why)
-                *why = g_strdup_printf("cannot read %s: %s", path, g_strerror(errno));
-        return -EIO;
+}
+
+int domain_cgroup_check_pid(pid_t pid, const char *domain, char **why) {
+        _cleanup_close_ int fd = domain_cgroup_open(pid);
+
+        if (fd < 0) {
+                if (why)
+                        *why = g_strdup_printf("cannot read /proc/%d/cgroup: %s", (int) pid, g_strerror(-fd));
+                return -EIO;
+        }
+        return domain_cgroup_check_fd(fd, domain, why);
 }

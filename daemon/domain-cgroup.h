@@ -21,3 +21,9 @@ bool domain_cgroup_content_matches(const char *content, const char *domain, char
 
 /* 1: pid is in the domain's cgroup; 0: it is not (*why set); <0: /proc could not be read. */
 int domain_cgroup_check_pid(pid_t pid, const char *domain, char **why);
+/* /proc/PID/cgroup, opened once: it names that very process for as long as the fd is
+ * open (a reused pid is another /proc entry), and each check is then one read.
+ * Returns an fd or a negative errno. */
+int domain_cgroup_open(pid_t pid);
+/* As domain_cgroup_check_pid(), on an fd from domain_cgroup_open(). */
+int domain_cgroup_check_fd(int fd, const char *domain, char **why);

@@ -39,12 +39,8 @@ Lease *lease_free(Lease *l) {
         return NULL;
 }
 
-bool pidfd_has_exited(int pidfd) {
-        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+bool lease_holder_exited(const Lease *l) {
+        struct pollfd p = { .fd = l->pidfd, .events = POLLIN };
 
         return poll(&p, 1, 0) > 0;
-}
-
-bool lease_holder_exited(const Lease *l) {
-        return pidfd_has_exited(l->pidfd);
 }

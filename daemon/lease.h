@@ -22,7 +22,5 @@ struct Lease {
 /* Takes ownership of pidfd, also on failure. */
 int lease_new(Manager *m, Slot *slot, pid_t pid, int pidfd, Lease **ret);
 Lease *lease_free(Lease *l);
-/* Whether the process of a pidfd has exited (without waiting). */
-bool pidfd_has_exited(int pidfd);
 /* Whether the leasing process has exited (without waiting). */
 bool lease_holder_exited(const Lease *l);

@@ -8,6 +8,7 @@
 
 #include "bus-object.h"
 #include "cleanup.h"
+#include "domain-cgroup.h"
 #include "log.h"
 #include "peer.h"
 #include "rma-util.h"
@@ -272,7 +273,7 @@ int peer_new(Manager *m, int fd_consumed, const struct ucred *cred, PeerClass cl
         p->id = ++m->next_peer_id;
         p->ucred = *cred;
         p->class = class;
-        p->pidfd = p->io_fd = p->relay_fd = -EBADF;
+        p->pidfd = p->io_fd = p->relay_fd = p->cgroup_fd = -EBADF;
         p->on_gone = gone;
         p->on_gone_userdata = userdata;
 
@@ -282,6 +283,15 @@ int peer_new(Manager *m, int fd_consumed, const struct ucred *cred, PeerClass cl
         r = read_peer_groups(fd, p);
         if (r < 0)
                 goto fail;
+        /* Opened now, it stays the connecting process's entry even if its pid is reused,
+         * and every Claim then costs one read instead of open, read and close. */
+        if (m->config->check_cgroup && broker_config_uid_may_claim(m->config, p->ucred.uid)) {
+                p->cgroup_fd = domain_cgroup_open(p->ucred.pid);
+                if (p->cgroup_fd < 0) {
+                        r = p->cgroup_fd;
+                        goto fail;
+                }
+        }
         /* Sources first, so that peer_drop() cannot fail later. */
         r = sd_event_add_defer(m->event, &p->gone_source, on_gone, p);
         if (r < 0)
@@ -324,6 +334,7 @@ Peer *peer_free(Peer *p) {
         p->io_fd = safe_close(p->io_fd);
         p->relay_fd = safe_close(p->relay_fd);
         p->pidfd = safe_close(p->pidfd);
+        p->cgroup_fd = safe_close(p->cgroup_fd);
         g_free(p->gids);
         g_free(p);
         return NULL;

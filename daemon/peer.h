@@ -34,6 +34,7 @@ struct Peer {
         unsigned id;
         struct ucred ucred;      /* SO_PEERCRED at connect time */
         int pidfd;               /* SO_PEERPIDFD, or pidfd_open() at accept on kernels before 6.5 */
+        int cgroup_fd;           /* QemuUsers with CheckCgroup=yes: /proc/PID/cgroup opened at accept */
         gid_t *gids;             /* SO_PEERGROUPS: primary and supplementary groups */
         size_t n_gids;
         PeerClass class;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "domain-cgroup.h"
 
 #define UUID_A "11111111-2222-3333-4444-555555555555"
 #define UUID_B "22222222-2222-3333-4444-555555555555"
@@ -20,9 +21,9 @@ typedef struct Fixture {
         Broker *broker;
 } Fixture;
 
-static Caller root = { .uid = 0, .gids_known = true };
-static Caller nobody = { .uid = NOBODY, .gids_known = true };
-static Caller qemu = { .uid = QEMU_UID, .gids_known = true };
+static Caller root = { .uid = 0, .gids_known = true, .cgroup_fd = -1 };
+static Caller nobody = { .uid = NOBODY, .gids_known = true, .cgroup_fd = -1 };
+static Caller qemu = { .uid = QEMU_UID, .gids_known = true, .cgroup_fd = -1 };
 
 /* data: the policy file's text, or NULL for a host without policy. */
 static void fixture_set_up(Fixture *f, gconstpointer data) {
@@ -145,7 +146,7 @@ static void test_root_takes_over(Fixture *f, gconstpointer data) {
 }
 
 static void test_claim_checks(Fixture *f, gconstpointer data) {
-        Caller qemu_self = { .uid = QEMU_UID, .pid = getpid(), .gids_known = true };
+        Caller qemu_self = { .uid = QEMU_UID, .pid = getpid(), .gids_known = true, .cgroup_fd = -1 };
         Slot *s = NULL, *claimed = NULL;
 
         assert_refused(broker_check_claim(f->broker, &nobody, UUID_A, &s, message), BROKER_ACCESS_DENIED,
@@ -168,6 +169,12 @@ static void test_claim_checks(Fixture *f, gconstpointer data) {
         reserve_ok(f, &root, UUID_B, "dom-b", "");
         assert_refused(broker_check_claim(f->broker, &qemu_self, UUID_B, &claimed, message), BROKER_ACCESS_DENIED,
                        "is not the libvirt cgroup of domain dom-b");
+        /* The same through /proc/PID/cgroup opened when the caller connected. */
+        qemu_self.cgroup_fd = domain_cgroup_open(getpid());
+        g_assert_cmpint(qemu_self.cgroup_fd, >=, 0);
+        assert_refused(broker_check_claim(f->broker, &qemu_self, UUID_B, &claimed, message), BROKER_ACCESS_DENIED,
+                       "is not the libvirt cgroup of domain dom-b");
+        close(qemu_self.cgroup_fd);
 }
 
 static void test_release(Fixture *f, gconstpointer data) {

@@ -12,6 +12,9 @@ static void test_uuid(void) {
         g_assert_cmpint(rma_uuid_canonicalize("4dea22b3-1d52-d8f3-2516-782e98ab3fa", out), ==, -EINVAL);
         g_assert_cmpint(rma_uuid_canonicalize("4dea22b3-1d52-d8f3-2516-782e98ab3fa0x", out), ==, -EINVAL);
         g_assert_cmpint(rma_uuid_canonicalize("not-a-uuid", out), ==, -EINVAL);
+        g_assert_cmpint(rma_uuid_canonicalize("4dea22b3-1d52-d8f3-2516-782e98ab3fg0", out), ==, -EINVAL);
+        g_assert_cmpint(rma_uuid_canonicalize("4dea22b31-d52-d8f3-2516-782e98ab3fa0", out), ==, -EINVAL);
+        g_assert_cmpint(rma_uuid_canonicalize("4dea22b3-1d52-d8f3-2516-782e98ab3fa\n", out), ==, -EINVAL);
         g_assert_cmpint(rma_uuid_canonicalize("", out), ==, -EINVAL);
         g_assert_cmpint(rma_uuid_canonicalize(NULL, out), ==, -EINVAL);
 }
