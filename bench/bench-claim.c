@@ -99,7 +99,7 @@ static double bench_bare_fd(size_t n) {
                 struct iovec iov = { .iov_base = &c, .iov_len = 1 };
                 struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
                 uint64_t t0 = now_ns();
-                int fd;
+                int fd = -EBADF;
                 if (write(sv[0], &c, 1) != 1 || recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC) != 1)
                         abort();
                 memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
@@ -121,7 +121,7 @@ static double bench_minimal(const char *sock, size_t n) {
                 die("minimal server", &e, r);
         for (size_t i = 0; i < n; i++) {
                 uint64_t t0 = now_ns(), size;
-                int fd;
+                int fd = -EBADF;
                 r = rma_client_claim(bus, "bbbbbbbb-0000-4000-8000-000000000000", &fd, &size, &e);
                 if (r < 0)
                         die("minimal Claim", &e, r);
@@ -144,7 +144,7 @@ static void broker_child(const char *sock, size_t n, unsigned round, int out) {
         for (size_t i = 0; i < 2 * n; i++) {
                 char uuid[64];
                 uint64_t t0, size;
-                int fd;
+                int fd = -EBADF;
 
                 snprintf(uuid, sizeof(uuid), "bbbbbbbb-%04x-4000-8000-%012zx", round, i);
                 t0 = now_ns();

@@ -86,7 +86,7 @@ int main(int argc, char *argv[]) {
                 unsigned long from = strtoul(argv[4], NULL, 10), count = strtoul(argv[5], NULL, 10);
                 for (unsigned long i = from; i < from + count; i++) {
                         uint64_t size;
-                        int fd;
+                        int fd = -EBADF;
 
                         uuid_of(uuid, sizeof(uuid), argv[3], i);
                         if (cmd[0] == 'r' && cmd[2] == 's')
@@ -132,7 +132,7 @@ int main(int argc, char *argv[]) {
                 if (pid == 0) {
                         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *own = open_or_die(argv[2]);
                         uint64_t got;
-                        int fd;
+                        int fd = -EBADF;
                         r = rma_client_claim(own, uuid, &fd, &got, &e);
                         if (r < 0)
                                 die("Claim", &e, r);

@@ -14,6 +14,9 @@
 #               minimal server; final counts checked exact
 #   reclaim     holder exit -> slot free for a touched 256 MiB region, vs memset of 256 MiB
 #   idle        context switches in 30 s without clients, RSS at 8 and 4096 slots
+#   virsh       virsh start of a pseries TCG guest with and without an RMA, interleaved
+#               (a private libvirtd from tests/e2e/libvirt-sandbox.sh, the real hook and
+#               wrapper; BENCH_VIRSH_RUNS, 15)
 #   (default: all of these)
 # BENCH_ROUNDS (7) and BENCH_ITERATIONS (400) size the latency part.
 set -euo pipefail
@@ -29,7 +32,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(latency callgrind scaling throughput reclaim idle)
+[ ${#parts[@]} -gt 0 ] || parts=(latency callgrind scaling throughput reclaim idle virsh)
 ROUNDS=${BENCH_ROUNDS:-7}
 ITERATIONS=${BENCH_ITERATIONS:-400}
 
@@ -71,8 +74,13 @@ start() {
     "${prefix[@]}" "$BROKERD" --runtime-dir="$TEST_DIR/run" --policy-dir="$TEST_DIR/no-policy" \
         --qemu-users=root --size=1M "$@" >>"$TEST_DIR/broker.log" 2>&1 &
     BROKER_PID=$!
-    wait_until 60 busctl --system status org.rmabroker.Broker1 >/dev/null 2>&1
+    if [ "${DBUS_SYSTEM_BUS_ADDRESS:-}" = "$NO_BUS" ]; then
+        wait_until 60 test -S "$SOCK"
+    else
+        wait_until 60 busctl --system status org.rmabroker.Broker1 >/dev/null 2>&1
+    fi
 }
+NO_BUS=unix:path=/nonexistent
 stop() { stop_broker || true; }
 start_minimal() {
     "$@" "$TEST_DIR/bin/bench-server" "$MINIMAL" &
@@ -99,7 +107,7 @@ part_latency() {
 callgrind_ir() {
     local before after
     before=$(ls "$TEST_DIR"/callgrind.out.* 2>/dev/null | wc -l)
-    callgrind_control --dump "$1" >/dev/null
+    callgrind_control --dump "$1" >/dev/null 2>&1
     for _ in $(seq 200); do
         after=$(ls "$TEST_DIR"/callgrind.out.* 2>/dev/null | wc -l)
         [ "$after" -gt "$before" ] && break
@@ -108,7 +116,7 @@ callgrind_ir() {
     # The newest dump's totals line.
     awk '/^summary:/ {print $2}' "$(ls -t "$TEST_DIR"/callgrind.out.* | head -1)"
 }
-callgrind_zero() { callgrind_control --zero "$1" >/dev/null; }
+callgrind_zero() { callgrind_control --zero "$1" >/dev/null 2>&1; }
 VALGRIND=(valgrind --tool=callgrind --callgrind-out-file="$TEST_DIR/callgrind.out.%p.%n" --dump-instr=no
           --collect-atstart=yes)
 
@@ -148,27 +156,40 @@ part_callgrind() {
         $((broker_ir / k)) $((minimal_ir / k)) "$(echo "$broker_ir / $minimal_ir" | bc -l)"
 }
 
+# scaling_run SLOTS LEASES K: prints broker instructions for K Reserves, K Claims, K lease
+# ends and K Releases, each on one connection of its own.
+scaling_run() {
+    local slots=$1 leases=$2 k=$3 reserve claim end release
+    "$OPS" reserve "$SOCK" dddd0000 0 "$k" >/dev/null
+    "$OPS" release "$SOCK" dddd0000 0 "$k"                     # warm-up: every path taken once
+    callgrind_zero "$BROKER_PID"; "$OPS" reserve "$SOCK" dddd0000 0 "$k"; reserve=$(callgrind_ir "$BROKER_PID")
+    callgrind_zero "$BROKER_PID"; hold claims "$OPS" claim "$SOCK" dddd0000 0 "$k"; claim=$(callgrind_ir "$BROKER_PID")
+    callgrind_zero "$BROKER_PID"; release_hold claims
+    sleep 2   # the leases end and their regions are torn down and refilled, unobserved
+    end=$(callgrind_ir "$BROKER_PID")
+    "$OPS" wait-free "$SOCK" $((slots - leases))
+    "$OPS" reserve "$SOCK" eeee0000 0 "$k"
+    callgrind_zero "$BROKER_PID"; "$OPS" release "$SOCK" eeee0000 0 "$k"; release=$(callgrind_ir "$BROKER_PID")
+    echo "$reserve $claim $end $release"
+}
+
 part_scaling() {
-    local k=8
-    echo "== scaling: instructions per operation (callgrind, $k operations each)"
+    echo "== scaling: broker instructions per operation (callgrind; runs of 4 and of 8 operations,"
+    echo "   per operation = (run of 8 - run of 4) / 4, so a connection's own cost drops out;"
+    echo "   no bus here: PropertiesChanged goes out per 10 ms window, which makes counts depend on timing)"
+    local -x DBUS_SYSTEM_BUS_ADDRESS=$NO_BUS
     printf '  %-6s %-7s %10s %10s %10s %10s\n' slots leases Reserve Claim "lease end" Release
     for config in "8 0" "1024 0" "4096 0" "4096 4000"; do
-        local slots=${config% *} leases=${config#* } reserve claim end release
+        local slots=${config% *} leases=${config#* } four eight
         start "${VALGRIND[@]}" -- --count="$slots"
         if [ "$leases" -gt 0 ]; then hold filler "$OPS" storm "$SOCK" f1110000 0 "$leases"; fi
-        "$OPS" reserve "$SOCK" dddd0000 0 1 && "$OPS" release "$SOCK" dddd0000 0 1   # warm-up
-        callgrind_zero "$BROKER_PID"; "$OPS" reserve "$SOCK" dddd0000 0 $k; reserve=$(callgrind_ir "$BROKER_PID")
-        callgrind_zero "$BROKER_PID"; hold claims "$OPS" claim "$SOCK" dddd0000 0 $k; claim=$(callgrind_ir "$BROKER_PID")
-        callgrind_zero "$BROKER_PID"; release_hold claims
-        "$OPS" wait-free "$SOCK" $((slots - leases)); end=$(callgrind_ir "$BROKER_PID")
-        "$OPS" reserve "$SOCK" eeee0000 0 $k
-        callgrind_zero "$BROKER_PID"; "$OPS" release "$SOCK" eeee0000 0 $k; release=$(callgrind_ir "$BROKER_PID")
-        [ "$leases" -gt 0 ] && release_hold filler
+        read -r -a four <<<"$(scaling_run "$slots" "$leases" 4)"
+        read -r -a eight <<<"$(scaling_run "$slots" "$leases" 8)"
+        if [ "$leases" -gt 0 ]; then release_hold filler; fi
         stop
-        printf '  %-6s %-7s %10d %10d %10d %10d\n' "$slots" "$leases" $((reserve / k)) $((claim / k)) $((end / k)) \
-            $((release / k))
+        printf '  %-6s %-7s %10d %10d %10d %10d\n' "$slots" "$leases" $(((eight[0] - four[0]) / 4)) \
+            $(((eight[1] - four[1]) / 4)) $(((eight[2] - four[2]) / 4)) $(((eight[3] - four[3]) / 4))
     done
-    echo "  (Reserve and Release include connecting once; lease end includes wait-free's polling calls)"
 }
 
 part_throughput() {
@@ -194,8 +215,8 @@ part_throughput() {
         done
         wait "${pids[@]}"
         m1=$(date +%s%N)
-        printf '  %2d clients: broker %7.0f Reserve+Claim/s   minimal server %7.0f Claim/s   ratio %.2f   final counts: %s\n' \
-            "$c" "$(echo "$total * 1e9 / ($t1 - $t0)" | bc -l)" "$(echo "$total * 1e9 / ($m1 - $m0)" | bc -l)" \
+        printf '  %2d clients: broker %7.0f Reserve+Claim/s   minimal server %7.0f Claim/s   broker/minimal %.2f   final counts: %s\n' \
+            "$c" "$(echo "$total * 1000000000 / ($t1 - $t0)" | bc -l)" "$(echo "$total * 1000000000 / ($m1 - $m0)" | bc -l)" \
             "$(echo "($m1 - $m0) / ($t1 - $t0)" | bc -l)" \
             "free=$(prop FreeRmas) reserved=$(prop ReservedRmas) leased=$(prop LeasedRmas) scrubbing=$(prop ScrubbingRmas)"
     done
@@ -228,6 +249,54 @@ part_idle() {
         stop
         printf '  %4d slots: %d context switches in 30 s, RSS %d kB\n' "$slots" $((c1 - c0)) "$rss"
     done
+}
+
+part_virsh() {
+    local runs=${BENCH_VIRSH_RUNS:-15} rma plain
+    . "$SOURCE_DIR/tests/e2e/libvirt-sandbox.sh"
+    echo "== virsh start: pseries TCG guest, 256 MiB cell 0 + 256 MiB, with and without an RMA, $runs interleaved runs"
+    start -- --count=2 --size=256M --qemu-users=libvirt-qemu
+    install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" "$TEST_DIR/bin/"
+    # libvirt passes the hook and QEMU no environment of ours: two shims name the socket.
+    printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s RMA_QEMU_BINARY=%s exec %s "$@"\n' "$SOCK" "$(command -v qemu-system-ppc64)" \
+        "$TEST_DIR/bin/qemu-rma" >"$TEST_DIR/bin/qemu-rma-bench"
+    printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s exec %s "$@"\n' "$SOCK" "$TEST_DIR/bin/rma-broker-hook" >"$TEST_DIR/bin/50-rma-broker"
+    chmod 0755 "$TEST_DIR/bin/qemu-rma-bench" "$TEST_DIR/bin/50-rma-broker"
+    trap 'sandbox_stop; cleanup' EXIT
+    sandbox_start "$TEST_DIR/bin/50-rma-broker" >/dev/null
+    sandbox_domain_xml rma-bench-rma 7b1c2d3e-0000-4000-8000-00000000000a "$TEST_DIR/bin/qemu-rma-bench" 256 |
+        sed 's/ tenant="e2e"//' >"$SANDBOX/rma.xml"   # no policy here: the default tenant
+    sandbox_domain_xml rma-bench-plain 7b1c2d3e-0000-4000-8000-00000000000b "$(command -v qemu-system-ppc64)" 256 |
+        sed '/<metadata>/,/<\/metadata>/d' >"$SANDBOX/plain.xml"
+    sandbox_virsh define "$SANDBOX/rma.xml" >/dev/null
+    sandbox_virsh define "$SANDBOX/plain.xml" >/dev/null
+    for d in rma-bench-rma rma-bench-plain; do   # warm-up: capabilities probed, caches filled
+        sandbox_virsh start "$d" >/dev/null && sandbox_virsh destroy "$d" >/dev/null
+    done
+    for i in $(seq "$runs"); do
+        for d in rma-bench-rma rma-bench-plain; do
+            local t0 t1
+            t0=$(date +%s%N)
+            sandbox_virsh start "$d" >/dev/null
+            t1=$(date +%s%N)
+            sandbox_virsh destroy "$d" >/dev/null
+            echo "$d $(((t1 - t0) / 1000))" >>"$TEST_DIR/virsh.times"
+        done
+    done
+    sandbox_stop
+    stop
+    python3 - "$TEST_DIR/virsh.times" <<'PY2'
+import statistics, sys
+t = {}
+for line in open(sys.argv[1]):
+    d, us = line.split()
+    t.setdefault(d, []).append(int(us) / 1000)
+rma, plain = t["rma-bench-rma"], t["rma-bench-plain"]
+ratios = sorted(a / b for a, b in zip(rma, plain))
+for name, v in (("with an RMA", rma), ("without", plain)):
+    print(f"  {name:12s} min {min(v):6.1f}  median {statistics.median(v):6.1f}  max {max(v):6.1f} ms")
+print(f"  ratio (pairwise, interleaved) min {ratios[0]:.3f}  median {statistics.median(ratios):.3f}  max {ratios[-1]:.3f}")
+PY2
 }
 
 date -u "+# %Y-%m-%d %H:%M UTC, $(nproc) CPUs, kernel $(uname -r)"

@@ -27,7 +27,6 @@ typedef enum BrokerRefusal {
         BROKER_NO_SUCH_TENANT,
         BROKER_QUOTA_EXCEEDED,
         BROKER_POOL_EXHAUSTED,
-        BROKER_POLICY_INVALID,
         _BROKER_REFUSAL_MAX,
 } BrokerRefusal;
 

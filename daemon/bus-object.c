@@ -25,7 +25,6 @@ static const char *const refusal_error[_BROKER_REFUSAL_MAX] = {
         [BROKER_NO_SUCH_TENANT] = RMA_ERROR_NO_SUCH_TENANT,
         [BROKER_QUOTA_EXCEEDED] = RMA_ERROR_QUOTA_EXCEEDED,
         [BROKER_POOL_EXHAUSTED] = RMA_ERROR_POOL_EXHAUSTED,
-        [BROKER_POLICY_INVALID] = RMA_ERROR_POLICY_INVALID,
 };
 
 /* A refusal of the core as a D-Bus error; takes the message. */

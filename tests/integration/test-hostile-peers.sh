@@ -69,14 +69,20 @@ diag "baseline: $FDS0 fds, $RSS0 kB RSS"
 
 # 1 + 3. Calls without reading the replies: the broker queues at most MaxQueuedReplies,
 # then hangs up; it never waits on the peer and keeps serving everyone else.
-for i in 1 2 3 4; do
-    as_nobody "$HOSTILE" unread "$SOCK" 50000 >"$TEST_DIR/unread$i.out" 2>&1 &
-    ATTACKERS+=($!)
-done
-check_legit 2 "during 4 floods of unread Introspect calls, Reserve + Claim work"
-floods_cut() { [ "$(cat "$TEST_DIR"/unread*.out | grep -c 'disconnected=1')" = 4 ]; }
-check "every unread flood is disconnected" wait_until 35 floods_cut
-diag "$(cat "$TEST_DIR"/unread*.out)"
+# unread_floods N NAME LEGIT-N LABEL: N attackers flood; a legitimate Reserve + Claim
+# succeeds meanwhile; every attacker is disconnected.
+unread_floods() {
+    local n=$1 name=$2 i
+    for i in $(seq "$n"); do
+        as_nobody "$HOSTILE" unread "$SOCK" 50000 >"$TEST_DIR/$name$i.out" 2>&1 &
+        ATTACKERS+=($!)
+    done
+    check_legit "$3" "$4: during $n floods of unread Introspect calls, Reserve + Claim work"
+    floods_cut() { [ "$(cat "$TEST_DIR/$name"*.out | grep -c 'disconnected=1')" = "$n" ]; }
+    check "$4: every unread flood is disconnected" wait_until 35 floods_cut
+    diag "$(cat "$TEST_DIR/$name"*.out)"
+}
+unread_floods 4 unread 2 "kernel path"
 sent=$(sed -n 's/^sent=\([0-9]*\).*/\1/p' "$TEST_DIR/unread1.out")
 check "a flood is cut off long before its 50000 calls are sent" test "${sent:-50000}" -lt 50000
 wait_until 5 pool_idle
@@ -188,13 +194,7 @@ out=$(as_nobody "$HOSTILE" fds "$SOCK" 250 0 1 2>&1)
 ms=$(sed -n 's/.*after_ms=\([0-9]*\).*/\1/p' <<<"$out")
 check "relay path: the attacker is cut off at once ($ms ms), not by the timeout" test "${ms:-99999}" -lt 2000
 check_eq "relay path: not one attached fd kept" "$FDS0" "$(broker_fds)"
-for i in 1 2; do
-    as_nobody "$HOSTILE" unread "$SOCK" 50000 >"$TEST_DIR/relay-unread$i.out" 2>&1 &
-    ATTACKERS+=($!)
-done
-check_legit 6 "relay path: during unread floods, Reserve + Claim work"
-relay_floods_cut() { [ "$(cat "$TEST_DIR"/relay-unread*.out | grep -c 'disconnected=1')" = 2 ]; }
-check "relay path: unread floods are disconnected" wait_until 35 relay_floods_cut
+unread_floods 2 relay-unread 6 "relay path"
 wait_until 5 pool_idle
 check_eq "relay path: no fd left behind" "$FDS0" "$(broker_fds)"
 stop_broker
