@@ -6,6 +6,7 @@
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <systemd/sd-bus.h>
 
 #include "cleanup.h"
@@ -184,6 +185,161 @@ static int cmd_reload(sd_bus *bus) {
         return 0;
 }
 
+static int get_metrics(sd_bus *bus, char **ret, sd_bus_error *e) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *text;
+        int r;
+
+        r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "GetMetrics", e, &reply, "");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "s", &text);
+        if (r < 0)
+                return r;
+        *ret = g_strdup(text);
+        return 0;
+}
+
+/* Longest HTTP request head we read; a scraper sends a few hundred bytes. */
+#define HTTP_HEAD_MAX 8192
+#define HTTP_TIMEOUT_SEC 10
+
+static void http_reply(const char *status, const char *type, const char *body, bool head_only) {
+        printf("HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s", status, type,
+               strlen(body), head_only ? "" : body);
+        fflush(stdout);
+}
+
+/* One HTTP request on stdin/stdout, inetd style: what rma-brokerd-metrics@.service runs
+ * for each connection that rma-brokerd-metrics.socket accepts. The broker itself keeps
+ * no network listener. */
+static int serve_http(sd_bus *bus) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_autofree char *text = NULL, *body = NULL;
+        char head[HTTP_HEAD_MAX + 1], method[16], path[256];
+        size_t len = 0;
+        bool head_only;
+        int r;
+
+        /* A scraper that connects and says nothing must not keep this process. */
+        alarm(HTTP_TIMEOUT_SEC);
+        while (len < HTTP_HEAD_MAX) {
+                ssize_t k = read(STDIN_FILENO, head + len, HTTP_HEAD_MAX - len);
+                if (k <= 0)
+                        break;
+                len += (size_t) k;
+                head[len] = '\0';
+                if (strstr(head, "\r\n\r\n") || strstr(head, "\n\n"))
+                        break;
+        }
+        head[len] = '\0';
+        if (sscanf(head, "%15s %255s HTTP/", method, path) != 2) {
+                http_reply("400 Bad Request", "text/plain; charset=utf-8", "Bad request\n", false);
+                return 1;
+        }
+        head_only = strcmp(method, "HEAD") == 0;
+        if (strcmp(method, "GET") != 0 && !head_only) {
+                http_reply("405 Method Not Allowed", "text/plain; charset=utf-8", "Only GET and HEAD\n", false);
+                return 1;
+        }
+        if (strcmp(path, "/metrics") != 0 && strncmp(path, "/metrics?", 9) != 0) {
+                http_reply("404 Not Found", "text/plain; charset=utf-8", "The metrics are at /metrics\n", head_only);
+                return 1;
+        }
+        r = bus ? get_metrics(bus, &text, &e) : -ENOTCONN;
+        if (r < 0) {
+                body = g_strdup_printf("rma-brokerd did not answer GetMetrics: %s\n", e.message ? e.message : strerror(-r));
+                http_reply("503 Service Unavailable", "text/plain; charset=utf-8", body, head_only);
+                return 1;
+        }
+        http_reply("200 OK", "text/plain; version=0.0.4; charset=utf-8", text, head_only);
+        return 0;
+}
+
+/* metrics [--http] */
+static int cmd_metrics(sd_bus *bus, bool http) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_autofree char *text = NULL;
+        int r;
+
+        if (http)
+                return serve_http(bus);
+        r = get_metrics(bus, &text, &e);
+        if (r < 0)
+                return bus_fail("GetMetrics failed (is rma-brokerd running?)", &e, r);
+        fputs(text, stdout);
+        return 0;
+}
+
+/* The OpenStack Placement resource class for regions of this size: CUSTOM_RMA_256MB. */
+static char *resource_class(uint64_t size) {
+        if (size >= (UINT64_C(1) << 30) && size % (UINT64_C(1) << 30) == 0)
+                return g_strdup_printf("CUSTOM_RMA_%" G_GUINT64_FORMAT "GB", size >> 30);
+        return g_strdup_printf("CUSTOM_RMA_%" G_GUINT64_FORMAT "MB", size >> 20);
+}
+
+/* export placement [--tenant=T] [--provider=NAME]: a Nova provider config (provider.yaml)
+ * that makes the pool an inventory of this compute node. Without --tenant, reserved is
+ * what no VM can get now (scrubbing, held elsewhere). With --tenant=T, the slots of T are
+ * Nova's (its own allocations), and everything any other tenant holds is reserved too. */
+static int cmd_export_placement(sd_bus *bus, const char *tenant, const char *provider) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_autofree char *rc = NULL;
+        uint32_t total, free_rmas, reserved = 0, t_leased = 0, t_reserved = 0, scrubbing, held;
+        uint64_t size;
+        int r;
+
+        r = sd_bus_get_property_trivial(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "RmaSize", &e, 't', &size);
+        if (r >= 0)
+                r = get_u32(bus, "TotalRmas", &total, &e);
+        if (r >= 0)
+                r = get_u32(bus, "FreeRmas", &free_rmas, &e);
+        if (r >= 0)
+                r = get_u32(bus, "ScrubbingRmas", &scrubbing, &e);
+        if (r >= 0)
+                r = get_u32(bus, "HeldElsewhereRmas", &held, &e);
+        if (r < 0)
+                return bus_fail("cannot read the pool (is rma-brokerd running?)", &e, r);
+        if (tenant) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                const char *name;
+                uint32_t max, guaranteed;
+                r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "GetTenant", &e, &reply, "s",
+                                       tenant);
+                if (r < 0)
+                        return bus_fail("GetTenant failed", &e, r);
+                r = sd_bus_message_read(reply, "suuuu", &name, &max, &guaranteed, &t_leased, &t_reserved);
+                if (r < 0)
+                        return bus_fail("bad reply", NULL, r);
+                reserved = total - free_rmas - t_leased - t_reserved;
+        } else
+                reserved = scrubbing + held;
+        rc = resource_class(size);
+        printf("# Nova provider config (https://docs.openstack.org/nova/latest/admin/managing-resource-providers.html)\n"
+               "# from rma-brokerd on this host: %u RMAs of %" G_GUINT64_FORMAT " MiB; reserved = %s.\n"
+               "# Install as /etc/nova/provider_config/rma-broker.yaml; a flavor asks for one with\n"
+               "#   openstack flavor set FLAVOR --property resources:%s=1\n"
+               "meta:\n"
+               "  schema_version: '1.0'\n"
+               "providers:\n"
+               "  - identification:\n"
+               "      %s: '%s'\n"
+               "    inventories:\n"
+               "      additional:\n"
+               "        - %s:\n"
+               "            total: %u\n"
+               "            reserved: %u\n"
+               "            min_unit: 1\n"
+               "            max_unit: 1\n"
+               "            step_size: 1\n"
+               "            allocation_ratio: 1.0\n",
+               total, size >> 20,
+               tenant ? "what tenants other than Nova's hold, plus what is scrubbing or held elsewhere"
+                      : "what is scrubbing or held elsewhere",
+               rc, provider ? "name" : "uuid", provider ? provider : "$COMPUTE_NODE", rc, total, reserved);
+        return 0;
+}
+
 /* check-policy [--config=FILE] [--count=N] [DIR...]: the daemon's own loader, offline. */
 static int cmd_check_policy(int argc, char *argv[]) {
         g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
@@ -211,9 +367,14 @@ static int cmd_check_policy(int argc, char *argv[]) {
 static void usage(FILE *f) {
         fprintf(f, "Usage: rmactl [--json] status | list | tenants\n"
                    "       rmactl reload\n"
+                   "       rmactl metrics [--http]\n"
+                   "       rmactl export placement [--tenant=T] [--provider=NAME]\n"
                    "       rmactl check-policy [--config=FILE] [--count=N] [DIR...]\n"
-                   "status, list, tenants and reload ask rma-brokerd on the system bus; check-policy\n"
-                   "validates the tenant policy offline (the standard directories, or DIRs).\n");
+                   "status, list, tenants, reload, metrics and export ask rma-brokerd on the system bus;\n"
+                   "check-policy validates the tenant policy offline (the standard directories, or DIRs).\n"
+                   "metrics prints the Prometheus exposition; --http answers one HTTP request on\n"
+                   "stdin/stdout (rma-brokerd-metrics.socket). export placement prints an OpenStack Nova\n"
+                   "provider config for the pool.\n");
 }
 
 int main(int argc, char *argv[]) {
@@ -241,15 +402,42 @@ int main(int argc, char *argv[]) {
         if (strcmp(cmd, "check-policy") == 0)
                 return cmd_check_policy(argc - i, argv + i);
         if (strcmp(cmd, "status") != 0 && strcmp(cmd, "list") != 0 && strcmp(cmd, "tenants") != 0 &&
-            strcmp(cmd, "reload") != 0) {
+            strcmp(cmd, "reload") != 0 && strcmp(cmd, "metrics") != 0 && strcmp(cmd, "export") != 0) {
                 fprintf(stderr, "rmactl: unknown command %s\n", cmd);
                 usage(stderr);
                 return 2;
         }
         r = sd_bus_open_system(&bus);
+        if (r < 0 && strcmp(cmd, "metrics") == 0 && i + 1 < argc && strcmp(argv[i + 1], "--http") == 0)
+                return serve_http(NULL);   /* still answer the scraper: 503 */
         if (r < 0) {
                 fprintf(stderr, "rmactl: cannot connect to the system bus: %s\n", strerror(-r));
                 return 1;
+        }
+        if (strcmp(cmd, "metrics") == 0) {
+                if (i + 1 < argc && strcmp(argv[i + 1], "--http") != 0) {
+                        fprintf(stderr, "rmactl: metrics takes only --http\n");
+                        return 2;
+                }
+                return cmd_metrics(bus, i + 1 < argc);
+        }
+        if (strcmp(cmd, "export") == 0) {
+                const char *tenant = NULL, *provider = NULL;
+                if (i + 1 >= argc || strcmp(argv[i + 1], "placement") != 0) {
+                        fprintf(stderr, "rmactl: export: the one format is 'placement'\n");
+                        return 2;
+                }
+                for (int j = i + 2; j < argc; j++) {
+                        if (g_str_has_prefix(argv[j], "--tenant="))
+                                tenant = argv[j] + strlen("--tenant=");
+                        else if (g_str_has_prefix(argv[j], "--provider="))
+                                provider = argv[j] + strlen("--provider=");
+                        else {
+                                fprintf(stderr, "rmactl: export placement: unknown argument %s\n", argv[j]);
+                                return 2;
+                        }
+                }
+                return cmd_export_placement(bus, tenant, provider);
         }
         if (strcmp(cmd, "status") == 0)
                 return cmd_status(bus);

@@ -68,6 +68,7 @@ int broker_reload_policy(Broker *b, GPtrArray *errors) {
         /* Leases and reservations stay as they are; the new rules apply to new requests. */
         policy_free(b->policy);
         b->policy = fresh;
+        b->stats.generation++;
         log_policy(fresh, first ? "Tenant policy loaded" : "Tenant policy reloaded");
         return 0;
 }
@@ -150,7 +151,56 @@ static BrokerRefusal parse_uuid(const char *raw, char uuid[RMA_UUID_STRING_LEN +
         return BROKER_OK;
 }
 
+static const char *const reserve_result_names[_RESERVE_RESULT_MAX] = {
+        [RESERVE_GRANTED] = "granted",
+        [RESERVE_QUOTA] = "quota",
+        [RESERVE_POOL_EXHAUSTED] = "pool_exhausted",
+        [RESERVE_DENIED] = "denied",
+        [RESERVE_INVALID] = "invalid",
+};
+
+static const char *const lease_end_names[_LEASE_END_MAX] = {
+        [LEASE_END_PROCESS_EXITED] = "process_exited",
+        [LEASE_END_RELEASED] = "released",
+};
+
+const char *reserve_result_to_string(ReserveResult r) {
+        return r < _RESERVE_RESULT_MAX ? reserve_result_names[r] : "invalid";
+}
+
+const char *lease_end_to_string(LeaseEnd e) {
+        return e < _LEASE_END_MAX ? lease_end_names[e] : "unknown";
+}
+
+static ReserveResult reserve_result_of(BrokerRefusal refusal) {
+        switch (refusal) {
+        case BROKER_OK:
+                return RESERVE_GRANTED;
+        case BROKER_QUOTA_EXCEEDED:
+                return RESERVE_QUOTA;
+        case BROKER_POOL_EXHAUSTED:
+                return RESERVE_POOL_EXHAUSTED;
+        case BROKER_ACCESS_DENIED:
+        case BROKER_NO_SUCH_TENANT:
+                return RESERVE_DENIED;
+        default:
+                return RESERVE_INVALID;
+        }
+}
+
+static BrokerRefusal reserve(Broker *b, Caller *c, const char *raw_uuid, const char *domain, const char *tenant,
+                             uint64_t now_usec, Slot **ret, char **message);
+
 BrokerRefusal broker_reserve(Broker *b, Caller *c, const char *raw_uuid, const char *domain, const char *tenant,
+                             uint64_t now_usec, Slot **ret, char **message) {
+        BrokerRefusal refusal = reserve(b, c, raw_uuid, domain, tenant, now_usec, ret, message);
+
+        b->stats.reserve[reserve_result_of(refusal)]++;
+        b->stats.generation++;
+        return refusal;
+}
+
+static BrokerRefusal reserve(Broker *b, Caller *c, const char *raw_uuid, const char *domain, const char *tenant,
                              uint64_t now_usec, Slot **ret, char **message) {
         char uuid[RMA_UUID_STRING_LEN + 1], size[32];
         g_autofree char *why = NULL;
@@ -284,9 +334,12 @@ void broker_log_lease(const Slot *s) {
                  s->uuid, s->tenant);
 }
 
-void broker_end_lease(Broker *b, Slot *s, const char *why, int *ret_old_fd) {
-        log_info("RMA slot %u: lease of domain %s (pid %d) ended because %s; the slot is free once its memory is back",
-                 s->index, s->domain, (int) s->pid, why);
+void broker_end_lease(Broker *b, Slot *s, LeaseEnd why, int *ret_old_fd) {
+        log_info("RMA slot %u: lease of domain %s (pid %d) ended: %s; the slot is free once its memory is back",
+                 s->index, s->domain, (int) s->pid,
+                 why == LEASE_END_RELEASED ? "the domain was released and its process is gone" : "its process exited");
+        b->stats.lease_ends[why]++;
+        b->stats.generation++;
         pool_end_lease(b->pool, s, ret_old_fd);
 }
 

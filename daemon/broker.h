@@ -42,11 +42,37 @@ typedef struct Caller {
 
 void caller_done(Caller *c);
 
+/* How Reserve requests ended, as the metrics name them. */
+typedef enum ReserveResult {
+        RESERVE_GRANTED,
+        RESERVE_QUOTA,            /* QuotaExceeded */
+        RESERVE_POOL_EXHAUSTED,   /* PoolExhausted, also when the free slots are owed to guarantees */
+        RESERVE_DENIED,           /* AccessDenied, NoSuchTenant */
+        RESERVE_INVALID,          /* InvalidArgument, AlreadyReserved */
+        _RESERVE_RESULT_MAX,
+} ReserveResult;
+
+typedef enum LeaseEnd {
+        LEASE_END_PROCESS_EXITED,   /* the QEMU holding it exited */
+        LEASE_END_RELEASED,         /* Release found its process already gone */
+        _LEASE_END_MAX,
+} LeaseEnd;
+
+const char *reserve_result_to_string(ReserveResult r);
+const char *lease_end_to_string(LeaseEnd e);
+
+typedef struct BrokerStats {
+        uint64_t reserve[_RESERVE_RESULT_MAX];
+        uint64_t lease_ends[_LEASE_END_MAX];
+        unsigned generation;    /* grows with every change the metrics show */
+} BrokerStats;
+
 typedef struct Broker {
         BrokerConfig *config;
         Backend *backend;
         Pool *pool;
         Policy *policy;         /* replaced whole on a valid reload, never edited */
+        BrokerStats stats;
 } Broker;
 
 /* Open the backend, fill the pool and load the policy; takes ownership of config, also
@@ -79,7 +105,7 @@ int broker_start_lease(Broker *b, Slot *s, pid_t pid);
  * on its way, so that the claimer does not wait for it. */
 void broker_log_lease(const Slot *s);
 /* The lease is over; its old region fd goes to *ret_old_fd for teardown. */
-void broker_end_lease(Broker *b, Slot *s, const char *why, int *ret_old_fd);
+void broker_end_lease(Broker *b, Slot *s, LeaseEnd why, int *ret_old_fd);
 
 /* Release a domain: an unclaimed reservation is freed (*ret NULL); a lease is returned
  * in *ret for the caller to end once its process is gone; a domain holding nothing is

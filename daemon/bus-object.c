@@ -12,6 +12,7 @@
 #include "lease.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 #include "peer.h"
 #include "rma-names.h"
 #include "rma-util.h"
@@ -129,9 +130,9 @@ static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *err
         if (r < 0)
                 return r;
         refusal = broker_reserve(m->broker, &caller, uuid, domain, tenant, rma_now_usec(CLOCK_MONOTONIC), &s, &message);
+        manager_pool_changed(m);   /* a refusal changes the counters too */
         if (refusal)
                 return reply_refusal(error, refusal, message);
-        manager_pool_changed(m);
         return sd_bus_reply_method_return(msg, "u", s->index);
 }
 
@@ -154,7 +155,7 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
         if (refusal)
                 return reply_refusal(error, refusal, message);
         if (s && lease_holder_exited(s->lease))
-                manager_end_lease(m, s, "the domain was released");
+                manager_end_lease(m, s, LEASE_END_RELEASED);
         else if (s)
                 /* The region is mapped by a live QEMU; it returns when that process exits. */
                 log_info("Release of domain %s (%s): pid %d still holds RMA slot %u; it is returned when that "
@@ -225,6 +226,12 @@ static int method_get_tenant(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (refusal)
                 return reply_refusal(error, refusal, message);
         return sd_bus_reply_method_return(msg, "suuuu", v.name, v.max_rmas, v.guaranteed_rmas, v.leased, v.reserved);
+}
+
+static int method_get_metrics(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        g_autofree char *text = metrics_format(broker_of(userdata));
+
+        return sd_bus_reply_method_return(msg, "s", text);
 }
 
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -320,6 +327,8 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
         SD_BUS_METHOD_WITH_ARGS("GetTenant", SD_BUS_ARGS("s", name),                                                 \
                                 SD_BUS_RESULT("s", name, "u", max_rmas, "u", guaranteed_rmas, "u", leased,          \
                                               "u", reserved), method_get_tenant, SD_BUS_VTABLE_UNPRIVILEGED),        \
+        SD_BUS_METHOD_WITH_ARGS("GetMetrics", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", text), method_get_metrics,          \
+                                SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,                           \
                                 SD_BUS_VTABLE_UNPRIVILEGED)
 

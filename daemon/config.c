@@ -41,6 +41,7 @@ void broker_config_free(BrokerConfig *c) {
         g_strfreev(c->qemu_users);
         g_free(c->qemu_uids);
         g_strfreev(c->policy_dirs);
+        g_free(c->metrics_file);
         g_free(c);
 }
 
@@ -133,6 +134,20 @@ static int set_connection_timeout(BrokerConfig *c, const char *where, const char
         return r;
 }
 
+static int set_metrics_file(BrokerConfig *c, const char *where, const char *value, GError **error) {
+        g_clear_pointer(&c->metrics_file, g_free);
+        if (value[0] == '\0')
+                return 0;   /* off */
+        if (value[0] != '/' || g_str_has_suffix(value, "/")) {
+                g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                            "%s: MetricsFile=%s is invalid; allowed: an absolute file path such as "
+                            "/var/lib/prometheus/node-exporter/rma-broker.prom, or empty for none", where, value);
+                return -EINVAL;
+        }
+        c->metrics_file = g_strdup(value);
+        return 0;
+}
+
 static int set_check_cgroup(BrokerConfig *c, const char *where, const char *value, GError **error) {
         if (g_ascii_strcasecmp(value, "yes") == 0 || g_ascii_strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0)
                 c->check_cgroup = true;
@@ -179,6 +194,7 @@ static const struct {
         { "MaxConnectionsPerUser", set_max_connections_per_user },
         { "ConnectionTimeoutSec", set_connection_timeout },
         { "MaxQueuedReplies", set_max_queued_replies },
+        { "MetricsFile", set_metrics_file },
 };
 
 static KeySetter find_setter(const char *key) {
@@ -212,7 +228,7 @@ static int load_file(BrokerConfig *c, const char *path, bool must_exist, GError 
                 if (!set) {
                         log_warning("%s: [" SECTION "] unknown key %s ignored; known keys: Backend, Count, Size, "
                                     "QemuUsers, ReservationTimeoutSec, CheckCgroup, MaxConnections, "
-                                    "MaxConnectionsPerUser, ConnectionTimeoutSec, MaxQueuedReplies", path, *k);
+                                    "MaxConnectionsPerUser, ConnectionTimeoutSec, MaxQueuedReplies, MetricsFile", path, *k);
                         continue;
                 }
                 value = g_key_file_get_value(kf, SECTION, *k, NULL);

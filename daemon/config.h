@@ -45,6 +45,7 @@ typedef struct BrokerConfig {
         unsigned max_connections_per_user;  /* for uids other than root and QemuUsers */
         uint64_t connection_timeout_usec;   /* a connection is closed this long after accept */
         unsigned max_queued_replies;        /* unread replies before a peer is disconnected */
+        char *metrics_file;                 /* MetricsFile=: Prometheus textfile, NULL when off */
         char **policy_dirs;         /* policy.d directories, lowest priority first */
         bool check_policy;          /* --check-policy: validate and exit */
 } BrokerConfig;

@@ -9,7 +9,7 @@
 static int on_process_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Lease *l = userdata;
 
-        manager_end_lease(l->manager, l->slot, "its process exited");   /* frees l */
+        manager_end_lease(l->manager, l->slot, LEASE_END_PROCESS_EXITED);   /* frees l */
         return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "cleanup.h"
 #include "lease.h"
 #include "log.h"
+#include "metrics.h"
 #include "manager.h"
 #include "peer.h"
 #include "policy-load.h"
@@ -97,7 +98,7 @@ int manager_start_lease(Manager *m, Slot *s, pid_t pid, int pidfd) {
         return 0;
 }
 
-void manager_end_lease(Manager *m, Slot *s, const char *why) {
+void manager_end_lease(Manager *m, Slot *s, LeaseEnd why) {
         int old_fd = -EBADF;
 
         lease_free(s->lease);
@@ -115,10 +116,33 @@ static void on_reclaimed(unsigned index, void *userdata) {
         manager_pool_changed(m);
 }
 
+static void manager_write_metrics(Manager *m) {
+        g_autofree char *text = NULL;
+        int r;
+
+        if (!m->config->metrics_file)
+                return;
+        text = metrics_format(m->broker);
+        r = metrics_write_file(m->config->metrics_file, text);
+        if (r < 0) {
+                /* Once per failure streak: a full disk must not fill the journal too. */
+                if (!m->metrics_failing)
+                        log_warning_errno(r, "Cannot write MetricsFile=%s (%m); will retry on the next change",
+                                          m->config->metrics_file);
+                m->metrics_failing = true;
+                return;
+        }
+        m->metrics_failing = false;
+        m->metrics_generation = m->broker->stats.generation;
+}
+
 static int on_emit_changes(sd_event_source *source, uint64_t usec, void *userdata) {
         Manager *m = userdata;
+        unsigned changed = pool_take_changes(m->broker->pool);
 
-        bus_object_emit_counts_changed(m, pool_take_changes(m->broker->pool));
+        bus_object_emit_counts_changed(m, changed);
+        if (changed || m->metrics_generation != m->broker->stats.generation)
+                manager_write_metrics(m);
         return 0;
 }
 
@@ -156,8 +180,11 @@ void manager_pool_changed(Manager *m) {
         if (pool_count(pool, SLOT_HELD_ELSEWHERE) > 0)
                 (void) pool_refill(pool);
         manager_arm_expiry(m);
-        if (pool->changed && m->bus && sd_event_source_get_enabled(m->emit_source, NULL) == 0) {
-                /* Armed once per window: every change in it goes out in one signal. */
+        if (((pool->changed && m->bus) ||
+             (m->config->metrics_file && (pool->changed || m->metrics_generation != m->broker->stats.generation))) &&
+            sd_event_source_get_enabled(m->emit_source, NULL) == 0) {
+                /* Armed once per window: every change in it goes out in one signal, and
+                 * in one write of the metrics file. */
                 (void) sd_event_source_set_time_relative(m->emit_source, PROPERTIES_CHANGED_DELAY_USEC);
                 (void) sd_event_source_set_enabled(m->emit_source, SD_EVENT_ONESHOT);
         }
@@ -293,6 +320,7 @@ int manager_startup(Manager *m) {
         r = manager_connect_bus(m);
         if (r < 0)
                 return r;
+        manager_write_metrics(m);
 
         log_info("Pool ready: backend %s, %u RMAs of %llu bytes", m->broker->backend->ops->name,
                  m->broker->pool->n_slots, (unsigned long long) m->broker->backend->region_size);

@@ -33,7 +33,9 @@ struct Manager {
 
         Reclaimer *reclaimer;            /* tears down the regions of ended leases */
         sd_event_source *expiry_source;  /* armed only while a reservation waits */
-        sd_event_source *emit_source;    /* coalesces PropertiesChanged (10 ms window) */
+        sd_event_source *emit_source;    /* coalesces PropertiesChanged and metrics writes (10 ms window) */
+        unsigned metrics_generation;     /* Broker.stats.generation that MetricsFile= shows */
+        bool metrics_failing;
 };
 
 int manager_new(BrokerConfig *config, Manager **ret);   /* takes ownership of config */
@@ -43,7 +45,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Manager, manager_free)
 
 /* Bind a reserved slot to the claiming process; takes ownership of pidfd. */
 int manager_start_lease(Manager *m, Slot *s, pid_t pid, int pidfd);
-void manager_end_lease(Manager *m, Slot *s, const char *why);
+void manager_end_lease(Manager *m, Slot *s, LeaseEnd why);
 /* Reload the tenant policy, logging every problem when the new one is invalid. */
 int manager_reload_policy(Manager *m, GPtrArray *errors);
 /* Load and check config + policy without touching anything; for --check-policy. */

@@ -12,6 +12,11 @@ PACKAGES=(
     # run and test: the bus tools, libvirt, and the QEMU the wrapper execs
     dbus systemd libglib2.0-bin util-linux procps
     libvirt-daemon-system libvirt-clients qemu-system-ppc qemu-utils
+    # fleet metrics tests: node_exporter's textfile collector, promtool (in prometheus),
+    # a scraper, and a YAML parser for the Nova provider config
+    prometheus-node-exporter prometheus curl python3 python3-yaml
+    # benchmarks (bench/run-bench.sh)
+    valgrind bc
 )
 
 if [ "$(id -u)" -ne 0 ]; then

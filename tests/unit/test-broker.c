@@ -8,6 +8,7 @@
 
 #include "broker.h"
 #include "domain-cgroup.h"
+#include "test-broker-fixture.h"
 
 #define UUID_A "11111111-2222-3333-4444-555555555555"
 #define UUID_B "22222222-2222-3333-4444-555555555555"
@@ -16,53 +17,10 @@
 #define NOBODY 65534
 #define QEMU_UID 4243
 
-typedef struct Fixture {
-        char *dir;
-        Broker *broker;
-} Fixture;
-
 static Caller root = { .uid = 0, .gids_known = true, .cgroup_fd = -1 };
 static Caller nobody = { .uid = NOBODY, .gids_known = true, .cgroup_fd = -1 };
 static Caller qemu = { .uid = QEMU_UID, .gids_known = true, .cgroup_fd = -1 };
 
-/* data: the policy file's text, or NULL for a host without policy. */
-static void fixture_set_up(Fixture *f, gconstpointer data) {
-        g_autoptr(GError) error = NULL;
-        g_autofree char *policy_dir = NULL, *conf = NULL, *opt_dir = NULL, *opt_conf = NULL;
-        BrokerConfig *config = NULL;
-
-        f->dir = g_dir_make_tmp("rma-broker-XXXXXX", &error);
-        g_assert_no_error(error);
-        policy_dir = g_build_filename(f->dir, "policy.d", NULL);
-        g_assert_cmpint(g_mkdir(policy_dir, 0755), ==, 0);
-        if (data) {
-                g_autofree char *file = g_build_filename(policy_dir, "10-test.conf", NULL);
-                g_assert_true(g_file_set_contents(file, data, -1, &error));
-        }
-        conf = g_build_filename(f->dir, "rma-brokerd.conf", NULL);
-        g_assert_true(g_file_set_contents(conf, "[Broker]\n", -1, &error));
-        opt_conf = g_strdup_printf("--config=%s", conf);
-        opt_dir = g_strdup_printf("--policy-dir=%s", policy_dir);
-        {
-                const char *args[] = { "rma-brokerd", opt_conf, opt_dir, "--backend=memfd", "--count=3", "--size=1M",
-                                       "--qemu-users=4243", "--no-check-cgroup", NULL };
-                /* GOption drops parsed arguments without freeing them: keep our own list. */
-                g_auto(GStrv) owned = g_strdupv((char **) args);
-                int argc = (int) g_strv_length(owned);
-                g_autofree char **argv = g_memdup2(owned, sizeof(char *) * (size_t) (argc + 1));
-                char **a = argv;
-
-                g_assert_cmpint(broker_config_load(&argc, &a, &config, &error), ==, 0);
-        }
-        g_assert_cmpint(broker_new(config, &f->broker), ==, 0);
-}
-
-static void fixture_tear_down(Fixture *f, gconstpointer data) {
-        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", f->dir);
-        broker_free(f->broker);
-        g_assert_cmpint(system(cmd), ==, 0);
-        g_free(f->dir);
-}
 
 /* Assert a refusal and that its message says what it should. */
 #define assert_refused(call, want, text)                                           \
@@ -207,7 +165,7 @@ static void test_release(Fixture *f, gconstpointer data) {
                 g_assert_true(held == s);
                 g_assert_cmpint(s->state, ==, SLOT_LEASED);
         }
-        broker_end_lease(f->broker, s, "test", &old_fd);
+        broker_end_lease(f->broker, s, LEASE_END_PROCESS_EXITED, &old_fd);
         g_assert_cmpint(old_fd, >=, 0);
         close(old_fd);
         pool_reclaimed(f->broker->pool, s);

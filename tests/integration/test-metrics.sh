@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Integration: fleet-facing capacity. The built broker on a private bus writes its
+# Prometheus textfile (MetricsFile=); Debian's prometheus-node-exporter serves it; the
+# real socket-activation tool runs `rmactl metrics --http` per connection as the metrics
+# unit does, and curl scrapes it; promtool checks both expositions; `rmactl export
+# placement` prints a Nova provider config that YAML and its schema accept.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/tap.sh"
+. "$HERE/../lib/broker.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP needs root: claims are made as another user"
+    exit 0
+fi
+missing=()
+for cmd in prometheus-node-exporter promtool systemd-socket-activate curl python3; do
+    command -v "$cmd" >/dev/null || missing+=("$cmd")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "not ok 1 - prerequisites: missing ${missing[*]}; run tools/install-deps.sh"
+    echo "1..1"
+    exit 1
+fi
+
+make_test_dir metrics
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+    [ ${#PIDS[@]} -gt 0 ] && wait "${PIDS[@]}" 2>/dev/null
+    stop_broker
+    stop_private_bus
+    rm -rf "$TEST_DIR"
+}
+trap cleanup EXIT
+
+RMACTL=$BUILD_DIR/client/rmactl
+TEXTFILE_DIR=$TEST_DIR/textfile
+PROM=$TEXTFILE_DIR/rma-broker.prom
+QEMU_UID=4243
+mkdir -p "$TEXTFILE_DIR" "$TEST_DIR/policy.d"
+cat >"$TEST_DIR/policy.d/10-tenants.conf" <<'CONF'
+[Defaults]
+Tenant=shared
+
+[Tenant acme]
+MaxRmas=1
+GuaranteedRmas=1
+
+[Tenant gold]
+GuaranteedRmas=1
+
+[Tenant shared]
+CONF
+cat >"$TEST_DIR/broker.conf" <<CONF
+[Broker]
+MetricsFile=$PROM
+CONF
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+uuid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
+metric() { # metric TEXT NAME{LABELS}: the value of one sample
+    awk -v k="$2" '$1 == k {print $2}' <<<"$1"
+}
+
+start_private_bus
+start_broker --config="$TEST_DIR/broker.conf" --count=4 --size=4M --qemu-users=$QEMU_UID --no-check-cgroup \
+    --policy-dir="$TEST_DIR/policy.d"
+check "broker writes its textfile at start" wait_until 5 test -s "$PROM"
+check_eq "the textfile is world-readable" 644 "$(stat -c %a "$PROM")"
+text=$(cat "$PROM")
+check_eq "4 free regions of the memfd backend" 4 "$(metric "$text" 'rma_broker_regions{backend="memfd",state="free"}')"
+check_eq "pool size in bytes" $((4 * 4 << 20)) "$(metric "$text" 'rma_broker_pool_size_bytes{backend="memfd"}')"
+
+# Traffic of every kind: granted, quota, pool exhausted, denied, invalid; a lease that
+# ends when its process exits.
+"$TEST_CLIENT" reserve "$(uuid 1)" acme-1 acme >/dev/null
+"$TEST_CLIENT" reserve "$(uuid 2)" acme-2 acme >/dev/null            # quota (MaxRmas=1)
+"$TEST_CLIENT" reserve "$(uuid 3)" web-3 >/dev/null
+"$TEST_CLIENT" reserve "$(uuid 4)" web-4 >/dev/null
+"$TEST_CLIENT" reserve "$(uuid 5)" web-5 >/dev/null                  # the last free one is owed to gold
+"$TEST_CLIENT" reserve not-a-uuid web-6 >/dev/null                   # invalid
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$TEST_CLIENT" reserve "$(uuid 7)" web-7 >/dev/null  # denied
+out=$(setpriv --reuid=$QEMU_UID --regid=$QEMU_UID --clear-groups "$TEST_CLIENT" claim "$(uuid 3)" </dev/null)
+check_match "a QEMU user claims and exits" "^held" "$out"
+lease_ended() { [ "$(metric "$(cat "$PROM")" 'rma_broker_lease_ends_total{reason="process_exited"}')" = 1 ]; }
+check "the textfile follows: one lease ended as its process exited" wait_until 5 lease_ended
+text=$(cat "$PROM")
+check_eq "granted" 3 "$(metric "$text" 'rma_broker_reserve_requests_total{result="granted"}')"
+check_eq "quota" 1 "$(metric "$text" 'rma_broker_reserve_requests_total{result="quota"}')"
+check_eq "pool exhausted" 1 "$(metric "$text" 'rma_broker_reserve_requests_total{result="pool_exhausted"}')"
+check_eq "invalid" 1 "$(metric "$text" 'rma_broker_reserve_requests_total{result="invalid"}')"
+check_eq "denied" 1 "$(metric "$text" 'rma_broker_reserve_requests_total{result="denied"}')"
+check_eq "acme holds its one reservation" 1 "$(metric "$text" 'rma_broker_tenant_reserved_regions{tenant="acme"}')"
+check_eq "acme's cap" 1 "$(metric "$text" 'rma_broker_tenant_max_regions{tenant="acme"}')"
+check_eq "acme's guarantee" 1 "$(metric "$text" 'rma_broker_tenant_guaranteed_regions{tenant="acme"}')"
+check_eq "regions by state add up to the pool" 4 "$(awk '/^rma_broker_regions\{/ {s += $2} END {print s}' <<<"$text")"
+check_eq "no temporary file left next to it" "rma-broker.prom" "$(ls "$TEXTFILE_DIR")"
+out=$(promtool check metrics <"$PROM" 2>&1)
+check_eq "promtool accepts the textfile (format and naming conventions)" "" "$out"
+
+# node_exporter's textfile collector reads it as an admin would run it.
+NE_PORT=$(free_port)
+prometheus-node-exporter --collector.disable-defaults --collector.textfile \
+    --collector.textfile.directory="$TEXTFILE_DIR" --web.listen-address="127.0.0.1:$NE_PORT" \
+    >"$TEST_DIR/node-exporter.log" 2>&1 &
+PIDS+=($!)
+check "node_exporter answers" wait_until 10 curl -sf "http://127.0.0.1:$NE_PORT/metrics" -o /dev/null
+scrape=$(curl -sf "http://127.0.0.1:$NE_PORT/metrics")
+check_eq "node_exporter serves our regions" 1 \
+    "$(metric "$scrape" 'rma_broker_regions{backend="memfd",state="leased"}' | grep -c . ; true)"
+check_match "node_exporter found no error in the textfile" 'node_textfile_scrape_error 0' "$scrape"
+
+# The HTTP endpoint as rma-brokerd-metrics.socket runs it: Accept=yes, one rmactl per
+# connection on stdin/stdout, as an unprivileged user.
+EP_PORT=$(free_port)
+install -m 0755 "$RMACTL" "$TEST_DIR/bin/rmactl"
+systemd-socket-activate --inetd --accept -l "127.0.0.1:$EP_PORT" -E DBUS_SYSTEM_BUS_ADDRESS \
+    setpriv --reuid=nobody --regid=nogroup --clear-groups "$TEST_DIR/bin/rmactl" metrics --http \
+    >"$TEST_DIR/endpoint.log" 2>&1 &
+PIDS+=($!)
+check "the endpoint answers" wait_until 10 curl -sf "http://127.0.0.1:$EP_PORT/metrics" -o /dev/null
+headers=$(curl -s -D - -o "$TEST_DIR/scrape.txt" "http://127.0.0.1:$EP_PORT/metrics")
+check_match "200 with the exposition content type" "HTTP/1.0 200 OK.*Content-Type: text/plain; version=0.0.4" \
+    "$(tr -d '\r' <<<"$headers" | tr '\n' ' ')"
+check_eq "the endpoint shows the same counters" 3 \
+    "$(metric "$(cat "$TEST_DIR/scrape.txt")" 'rma_broker_reserve_requests_total{result="granted"}')"
+out=$(promtool check metrics <"$TEST_DIR/scrape.txt" 2>&1)
+check_eq "promtool accepts the scrape" "" "$out"
+check_eq "other paths: 404" 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$EP_PORT/")"
+check_eq "other methods: 405" 405 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$EP_PORT/metrics")"
+silent=$(python3 - "$EP_PORT" <<'PY2'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+t0 = time.monotonic()
+s.settimeout(30)
+data = s.recv(4096)          # says nothing; the server's answer or EOF ends the wait
+print("closed" if time.monotonic() - t0 < 12 else "held", data.split(b"\r\n")[0].decode() or "EOF")
+PY2
+)
+check_match "a scraper that says nothing is let go within 10 s" "^closed" "$silent"
+stop_broker
+check_eq "broker down: 503, not a hang" 503 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+    "http://127.0.0.1:$EP_PORT/metrics")"
+start_broker --config="$TEST_DIR/broker.conf" --count=4 --size=4M --qemu-users=$QEMU_UID --no-check-cgroup \
+    --policy-dir="$TEST_DIR/policy.d"
+
+# OpenStack: a Nova provider config for the pool.
+"$TEST_CLIENT" reserve "$(uuid 11)" acme-11 acme >/dev/null
+"$TEST_CLIENT" reserve "$(uuid 12)" web-12 >/dev/null
+yaml=$("$RMACTL" export placement)
+check_match "a custom resource class per RMA size" "CUSTOM_RMA_4MB:" "$yaml"
+parse() { # parse YAML FIELD...: one value of the inventory, by python's YAML parser
+    /usr/bin/python3 -c '
+import sys, yaml
+doc = yaml.safe_load(sys.stdin)
+assert doc["meta"]["schema_version"] == "1.0"
+p = doc["providers"][0]
+inv = p["inventories"]["additional"][0]["CUSTOM_RMA_4MB"]
+print(p["identification"].get("uuid", p["identification"].get("name")), inv["total"], inv["reserved"], inv["max_unit"])
+' <<<"$1"
+}
+check_eq "total = pool, reserved = nothing unusable now, one per VM" '$COMPUTE_NODE 4 0 1' "$(parse "$yaml")"
+yaml=$("$RMACTL" export placement --tenant=acme --provider=compute-7)
+check_eq "with Nova's tenant: what other tenants hold is reserved" 'compute-7 4 1 1' "$(parse "$yaml")"
+out=$("$RMACTL" export placement --tenant=nope 2>&1)
+check_match "an unknown tenant is an error naming it" "no tenant 'nope'" "$out"
+
+tap_done
