@@ -182,6 +182,14 @@ static int cmd_reload(sd_bus *bus) {
                 return 1;
         }
         printf("Tenant policy reloaded.\n");
+        /* Count= and Size= are read at start only: the broker says when its config file now
+         * asks for another pool. */
+        {
+                _cleanup_free_ char *change = NULL;
+                if (sd_bus_get_property_string(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "PendingPoolChange",
+                                               &e, &change) >= 0 && change && *change)
+                        printf("The pool is unchanged: %s.\n", change);
+        }
         return 0;
 }
 
@@ -341,16 +349,36 @@ static int cmd_export_placement(sd_bus *bus, const char *tenant, const char *pro
 }
 
 /* check-policy [--config=FILE] [--count=N] [DIR...]: the daemon's own loader, offline. */
+/* The size of the pool rma-brokerd runs now, when it answers on the system bus. */
+static int running_pool(uint32_t *ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        if (sd_bus_open_system(&bus) < 0)
+                return -ENOTCONN;
+        return get_u32(bus, "TotalRmas", ret, &e);
+}
+
 static int cmd_check_policy(int argc, char *argv[]) {
         g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(GError) error = NULL;
         g_autoptr(BrokerConfig) config = NULL;
         g_autofree char **argv_copy = NULL;
+        g_autofree char *source = NULL;
+        bool count_given = false;
+        uint32_t running = 0;
         int n;
 
         g_ptr_array_add(args, g_strdup("rmactl check-policy"));
-        for (int i = 1; i < argc; i++)
+        for (int i = 1; i < argc; i++) {
+                count_given = count_given || g_str_has_prefix(argv[i], "--count");
                 g_ptr_array_add(args, argv[i][0] == '-' ? g_strdup(argv[i]) : g_strdup_printf("--policy-dir=%s", argv[i]));
+        }
+        /* Guarantees must fit the pool that runs now, whatever the file says for the next start. */
+        if (!count_given && running_pool(&running) >= 0) {
+                g_ptr_array_add(args, g_strdup_printf("--count=%u", running));
+                source = g_strdup("the running pool");
+        }
         n = (int) args->len;
         g_ptr_array_add(args, NULL);
         argv_copy = g_memdup2(args->pdata, sizeof(char *) * args->len);
@@ -361,7 +389,7 @@ static int cmd_check_policy(int argc, char *argv[]) {
                         return 1;
                 }
         }
-        return manager_check_policy(config) < 0 ? 1 : 0;
+        return manager_check_policy(config, source) < 0 ? 1 : 0;
 }
 
 static void usage(FILE *f) {
@@ -380,21 +408,24 @@ static void usage(FILE *f) {
 int main(int argc, char *argv[]) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         const char *cmd;
-        int i = 1, r;
+        int i = 1, n = 1, r;
 
-        for (; i < argc && argv[i][0] == '-'; i++) {
-                if (strcmp(argv[i], "--json") == 0)
+        /* The global options may stand anywhere, before or after the verb
+         * (`rmactl status --json`); the verb's own options are left in place. */
+        for (int j = 1; j < argc; j++) {
+                if (strcmp(argv[j], "--json") == 0)
                         arg_json = true;
-                else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                else if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0) {
                         usage(stdout);
                         return 0;
-                } else {
-                        fprintf(stderr, "rmactl: unknown option %s\n", argv[i]);
-                        usage(stderr);
-                        return 2;
-                }
+                } else
+                        argv[n++] = argv[j];
         }
-        if (i >= argc) {
+        argc = n;
+        argv[argc] = NULL;
+        if (i >= argc || argv[i][0] == '-') {
+                if (i < argc)
+                        fprintf(stderr, "rmactl: unknown option %s\n", argv[i]);
                 usage(stderr);
                 return 2;
         }
@@ -404,6 +435,12 @@ int main(int argc, char *argv[]) {
         if (strcmp(cmd, "status") != 0 && strcmp(cmd, "list") != 0 && strcmp(cmd, "tenants") != 0 &&
             strcmp(cmd, "reload") != 0 && strcmp(cmd, "metrics") != 0 && strcmp(cmd, "export") != 0) {
                 fprintf(stderr, "rmactl: unknown command %s\n", cmd);
+                usage(stderr);
+                return 2;
+        }
+        if ((strcmp(cmd, "status") == 0 || strcmp(cmd, "list") == 0 || strcmp(cmd, "tenants") == 0 ||
+             strcmp(cmd, "reload") == 0) && i + 1 < argc) {
+                fprintf(stderr, "rmactl: %s takes no argument '%s'\n", cmd, argv[i + 1]);
                 usage(stderr);
                 return 2;
         }

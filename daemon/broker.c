@@ -83,15 +83,6 @@ static BrokerRefusal refuse(BrokerRefusal refusal, char **message, const char *f
         return refusal;
 }
 
-BrokerRefusal broker_require_root(const Caller *c, const char *method, char **message) {
-        if (c->uid == 0)
-                return BROKER_OK;
-        log_debug("Refused %s from uid %u: not root", method, (unsigned) c->uid);
-        return refuse(BROKER_ACCESS_DENIED, message,
-                      "%s changes the pool and is for root only; uid %u may read properties and call ListRmas",
-                      method, (unsigned) c->uid);
-}
-
 /* The transport had no group list (dbus-daemon with libsystemd 252): use the groups the
  * account database gives the caller's uid. An NSS lookup, so only when a Groups= list
  * actually has to be consulted. */
@@ -118,12 +109,43 @@ static void caller_fill_account_groups(Caller *c) {
         }
 }
 
+static bool caller_in_group(Caller *c, gid_t gid) {
+        for (int pass = 0; pass < 2; pass++) {
+                for (size_t i = 0; i < c->n_gids; i++)
+                        if (c->gids[i] == gid)
+                                return true;
+                if (c->gids_known)
+                        return false;
+                caller_fill_account_groups(c);
+        }
+        return false;
+}
+
+/* Root, or a member of AdminGroup=: broker-wide admins. */
+static bool caller_is_admin(const Broker *b, Caller *c) {
+        return c->uid == 0 || (b->config->admin_gid != (gid_t) -1 && caller_in_group(c, b->config->admin_gid));
+}
+
+BrokerRefusal broker_require_admin(const Broker *b, Caller *c, const char *method, char **message) {
+        if (caller_is_admin(b, c))
+                return BROKER_OK;
+        log_debug("Refused %s from uid %u: not root or in AdminGroup=", method, (unsigned) c->uid);
+        if (b->config->admin_group)
+                return refuse(BROKER_ACCESS_DENIED, message,
+                              "%s changes the pool and is for root and the members of group %s (AdminGroup=); uid %u "
+                              "may read properties and call ListRmas", method, b->config->admin_group,
+                              (unsigned) c->uid);
+        return refuse(BROKER_ACCESS_DENIED, message,
+                      "%s changes the pool and is for root only; uid %u may read properties and call ListRmas",
+                      method, (unsigned) c->uid);
+}
+
 /* Root, or an account the tenant's Users=/Groups= name. */
 static BrokerRefusal require_tenant_access(Broker *b, Caller *c, const char *tenant, const char *method,
                                            char **message) {
         const PolicyTenant *t = policy_find_tenant(b->policy, tenant);
 
-        if (c->uid == 0 || (t && policy_tenant_allows(t, c->uid, c->gids, c->n_gids)))
+        if (caller_is_admin(b, c) || (t && policy_tenant_allows(t, c->uid, c->gids, c->n_gids)))
                 return BROKER_OK;
         if (t && t->n_gids > 0 && !c->gids_known) {
                 caller_fill_account_groups(c);
@@ -355,7 +377,7 @@ BrokerRefusal broker_release(Broker *b, Caller *c, const char *raw_uuid, Slot **
         s = pool_find(b->pool, uuid);
         if (!s) {
                 /* Nobody but root learns whether an unknown domain holds nothing. */
-                refusal = broker_require_root(c, "Release", message);
+                refusal = broker_require_admin(b, c, "Release", message);
                 if (refusal)
                         return refusal;
                 /* libvirt runs release after a failed prepare, a save and a migration away:

@@ -85,8 +85,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Broker, broker_free)
  * current policy stays. */
 int broker_reload_policy(Broker *b, GPtrArray *errors);
 
-/* Root only (Reload, and Release of what the caller cannot see). */
-BrokerRefusal broker_require_root(const Caller *c, const char *method, char **message);
+/* Root or AdminGroup= (Reload, and Release of what the caller cannot see). */
+BrokerRefusal broker_require_admin(const Broker *b, Caller *c, const char *method, char **message);
 
 /* Reserve a slot for a domain until now + ReservationTimeoutSec. A retried reservation
  * by the same account for the same domain gets the same slot with a fresh timeout; root

@@ -107,6 +107,14 @@ static int property_get_kernel_capability(sd_bus *bus, const char *path, const c
         return sd_bus_message_append(reply, "u", broker_of(userdata)->backend->kernel_capability);
 }
 
+static int property_get_pending_pool_change(sd_bus *bus, const char *path, const char *interface,
+                                            const char *property, sd_bus_message *reply, void *userdata,
+                                            sd_bus_error *error) {
+        const char *change = ((BusOrigin *) userdata)->manager->pending_pool_change;
+
+        return sd_bus_message_append(reply, "s", change ? change : "");
+}
+
 static int property_get_rma_size(sd_bus *bus, const char *path, const char *interface, const char *property,
                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         return sd_bus_message_append(reply, "t", broker_of(userdata)->backend->region_size);
@@ -245,7 +253,7 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         r = caller_get(userdata, msg, &caller, error);
         if (r < 0)
                 return r;
-        refusal = broker_require_root(&caller, "Reload", &message);
+        refusal = broker_require_admin(m->broker, &caller, "Reload", &message);
         if (refusal)
                 return reply_refusal(error, refusal, message);
         if (manager_reload_policy(m, errors) < 0) {
@@ -316,6 +324,8 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
         SD_BUS_PROPERTY("LeasedRmas", "u", property_get_leased, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),             \
         SD_BUS_PROPERTY("ScrubbingRmas", "u", property_get_scrubbing, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),       \
         SD_BUS_PROPERTY("HeldElsewhereRmas", "u", property_get_held_elsewhere, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE), \
+        SD_BUS_PROPERTY("PendingPoolChange", "s", property_get_pending_pool_change, 0,                                \
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),                                                        \
         SD_BUS_METHOD_WITH_ARGS("Reserve", SD_BUS_ARGS("s", uuid, "s", domain, "s", tenant), SD_BUS_RESULT("u", slot), \
                                 method_reserve, SD_BUS_VTABLE_UNPRIVILEGED),                                         \
         SD_BUS_METHOD_WITH_ARGS("Release", SD_BUS_ARGS("s", uuid), SD_BUS_NO_RESULT, method_release,                 \

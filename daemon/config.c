@@ -1,5 +1,6 @@
 /* rma-brokerd configuration: [Broker] in rma-brokerd.conf, overridden by the command line. */
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,6 +43,7 @@ void broker_config_free(BrokerConfig *c) {
         g_free(c->qemu_uids);
         g_strfreev(c->policy_dirs);
         g_free(c->metrics_file);
+        g_free(c->admin_group);
         g_free(c);
 }
 
@@ -134,6 +136,37 @@ static int set_connection_timeout(BrokerConfig *c, const char *where, const char
         return r;
 }
 
+static int set_admin_group(BrokerConfig *c, const char *where, const char *value, GError **error) {
+        g_clear_pointer(&c->admin_group, g_free);
+        if (value[0] == '\0')
+                return 0;
+        if (!rma_name_is_valid(value) || strchr(value, ';') || strchr(value, ' ')) {
+                g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                            "%s: AdminGroup=%s is invalid; allowed: one group name or gid, or empty for none", where,
+                            value);
+                return -EINVAL;
+        }
+        c->admin_group = g_strdup(value);
+        return 0;
+}
+
+static void resolve_admin_group(BrokerConfig *c) {
+        struct group *gr;
+        guint64 numeric;
+
+        c->admin_gid = (gid_t) -1;
+        if (!c->admin_group)
+                return;
+        gr = getgrnam(c->admin_group);
+        if (gr)
+                c->admin_gid = gr->gr_gid;
+        else if (g_ascii_string_to_unsigned(c->admin_group, 10, 0, UINT32_MAX - 1, &numeric, NULL))
+                c->admin_gid = (gid_t) numeric;
+        else
+                log_warning("AdminGroup: no group named '%s' on this host; only root may Reserve, Release and Reload",
+                            c->admin_group);
+}
+
 static int set_metrics_file(BrokerConfig *c, const char *where, const char *value, GError **error) {
         g_clear_pointer(&c->metrics_file, g_free);
         if (value[0] == '\0')
@@ -195,6 +228,7 @@ static const struct {
         { "ConnectionTimeoutSec", set_connection_timeout },
         { "MaxQueuedReplies", set_max_queued_replies },
         { "MetricsFile", set_metrics_file },
+        { "AdminGroup", set_admin_group },
 };
 
 static KeySetter find_setter(const char *key) {
@@ -228,7 +262,7 @@ static int load_file(BrokerConfig *c, const char *path, bool must_exist, GError 
                 if (!set) {
                         log_warning("%s: [" SECTION "] unknown key %s ignored; known keys: Backend, Count, Size, "
                                     "QemuUsers, ReservationTimeoutSec, CheckCgroup, MaxConnections, "
-                                    "MaxConnectionsPerUser, ConnectionTimeoutSec, MaxQueuedReplies, MetricsFile", path, *k);
+                                    "MaxConnectionsPerUser, ConnectionTimeoutSec, MaxQueuedReplies, MetricsFile, AdminGroup", path, *k);
                         continue;
                 }
                 value = g_key_file_get_value(kf, SECTION, *k, NULL);
@@ -244,6 +278,33 @@ static int load_file(BrokerConfig *c, const char *path, bool must_exist, GError 
                         return -EINVAL;
         }
         return 0;
+}
+
+/* The pool that a config file asks for (Backend, Count, Size; defaults where unset). */
+static int read_pool(const char *path, BrokerConfig *scratch, GError **error) {
+        scratch->backend = BACKEND_AUTO;
+        scratch->count = RMA_DEFAULT_COUNT;
+        scratch->size = RMA_DEFAULT_SIZE;
+        return path ? load_file(scratch, path, false, error) : 0;
+}
+
+char *broker_config_pool_change(const BrokerConfig *running, unsigned running_count, uint64_t running_size) {
+        g_autoptr(BrokerConfig) file = g_new0(BrokerConfig, 1);
+        g_autoptr(GError) error = NULL;
+        char a[32], b[32];
+
+        if (!running->config_file || read_pool(running->config_file, file, &error) < 0)
+                return NULL;
+        if (file->count != running_count)
+                return g_strdup_printf("Count=%u in %s, but the running pool has %u RMAs: a pool change takes effect "
+                                       "when rma-brokerd restarts (systemctl restart rma-brokerd)", file->count,
+                                       running->config_file, running_count);
+        if (file->size != running_size)
+                return g_strdup_printf("Size=%s in %s, but the running pool has RMAs of %s: a pool change takes effect "
+                                       "when rma-brokerd restarts (systemctl restart rma-brokerd)",
+                                       rma_format_size(file->size, a, sizeof(a)), running->config_file,
+                                       rma_format_size(running_size, b, sizeof(b)));
+        return NULL;
 }
 
 static void resolve_qemu_users(BrokerConfig *c) {
@@ -277,7 +338,7 @@ int broker_config_load(int *argc, char ***argv, BrokerConfig **ret, GError **err
         g_auto(GStrv) opt_policy_dirs = NULL;
         const GOptionEntry entries[] = {
                 { "config", 0, 0, G_OPTION_ARG_FILENAME, &opt_config, "Configuration file (default " DEFAULT_CONFIG_FILE ")", "FILE" },
-                { "backend", 0, 0, G_OPTION_ARG_STRING, &opt_backend, "Region backend: auto, kvm, hugetlb or memfd", "NAME" },
+                { "backend", 0, 0, G_OPTION_ARG_STRING, &opt_backend, "Region backend: auto or memfd (kvm and hugetlb are not in this version)", "NAME" },
                 { "count", 0, 0, G_OPTION_ARG_STRING, &opt_count, "Number of RMAs in the pool (default 8)", "N" },
                 { "size", 0, 0, G_OPTION_ARG_STRING, &opt_size, "Size of each RMA (default 256M)", "BYTES" },
                 { "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_runtime_dir, "Directory for broker.sock (default " RMA_RUNTIME_DIR ")", "DIR" },
@@ -334,6 +395,7 @@ int broker_config_load(int *argc, char ***argv, BrokerConfig **ret, GError **err
         c->check_policy = opt_check_policy;
 
         resolve_qemu_users(c);
+        resolve_admin_group(c);
         *ret = g_steal_pointer(&c);
         return 0;
 }

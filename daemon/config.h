@@ -39,6 +39,8 @@ typedef struct BrokerConfig {
         char **qemu_users;          /* names as configured */
         uid_t *qemu_uids;           /* resolved; unknown names are skipped with a warning */
         size_t n_qemu_uids;
+        char *admin_group;          /* AdminGroup=: its members may Reserve, Release and Reload like root */
+        gid_t admin_gid;            /* resolved; (gid_t) -1 when none or unknown */
         uint64_t reservation_timeout_usec;
         bool check_cgroup;          /* Claim requires the peer to sit in the domain's cgroup */
         unsigned max_connections;           /* per class: privileged (root, QemuUsers) and other */
@@ -60,3 +62,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(BrokerConfig, broker_config_free)
 const char *backend_kind_to_string(BackendKind k);
 int backend_kind_from_string(const char *s, BackendKind *ret);
 bool broker_config_uid_may_claim(const BrokerConfig *c, uid_t uid);
+/* The config file now asks for another pool than the one running (Count=, Size= are
+ * read at start only): a sentence saying so, or NULL. */
+char *broker_config_pool_change(const BrokerConfig *running, unsigned running_count, uint64_t running_size);

@@ -20,7 +20,7 @@ int main(int argc, char *argv[]) {
         if (r > 0)
                 return 0;
         if (config->check_policy) {
-                r = manager_check_policy(config);
+                r = manager_check_policy(config, NULL);
                 broker_config_free(config);
                 return r < 0 ? 1 : 0;
         }

@@ -76,6 +76,7 @@ Manager *manager_free(Manager *m) {
         m->bus = sd_bus_flush_close_unref(m->bus);
         broker_free(m->broker);
         g_free(m->socket_path);
+        g_free(m->pending_pool_change);
         sd_event_unref(m->event);
         g_free(m);
         return NULL;
@@ -191,15 +192,29 @@ void manager_pool_changed(Manager *m) {
 }
 
 int manager_reload_policy(Manager *m, GPtrArray *errors) {
+        g_autofree char *pool_change = NULL;
         int r = broker_reload_policy(m->broker, errors);
 
-        if (r < 0)
+        if (r < 0) {
                 for (guint i = 0; i < errors->len; i++)
                         log_error("%s", (char *) g_ptr_array_index(errors, i));
-        return r;
+                return r;
+        }
+        pool_change = broker_config_pool_change(m->config, m->broker->pool->n_slots, m->broker->backend->region_size);
+        if (pool_change)
+                log_warning("Tenant policy reloaded, the pool is unchanged: %s", pool_change);
+        if (g_strcmp0(pool_change, m->pending_pool_change) != 0) {
+                g_free(m->pending_pool_change);
+                m->pending_pool_change = TAKE_PTR(pool_change);
+                if (m->bus)
+                        (void) sd_bus_emit_properties_changed(m->bus, RMA_OBJECT_PATH, RMA_INTERFACE, "PendingPoolChange",
+                                                              NULL);
+        }
+        manager_pool_changed(m);   /* tenant limits are in the metrics */
+        return 0;
 }
 
-int manager_check_policy(const BrokerConfig *config) {
+int manager_check_policy(const BrokerConfig *config, const char *pool_source) {
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(Policy) p = NULL;
 
@@ -210,8 +225,8 @@ int manager_check_policy(const BrokerConfig *config) {
                         errors->len == 1 ? "" : "s");
                 return -EINVAL;
         }
-        printf("Policy valid for a pool of %u RMAs: %u tenants, default tenant %s\n", config->count,
-               p->tenants->len, p->default_tenant ? p->default_tenant : "(none)");
+        printf("Policy valid for %s of %u RMAs: %u tenants, default tenant %s\n", pool_source ? pool_source : "a pool",
+               config->count, p->tenants->len, p->default_tenant ? p->default_tenant : "(none)");
         for (guint i = 0; i < p->tenants->len; i++) {
                 const PolicyTenant *t = g_ptr_array_index(p->tenants, i);
                 if (t->max_rmas == POLICY_UNLIMITED)

@@ -36,6 +36,7 @@ struct Manager {
         sd_event_source *emit_source;    /* coalesces PropertiesChanged and metrics writes (10 ms window) */
         unsigned metrics_generation;     /* Broker.stats.generation that MetricsFile= shows */
         bool metrics_failing;
+        char *pending_pool_change;       /* PendingPoolChange: the config asks for another pool, or NULL */
 };
 
 int manager_new(BrokerConfig *config, Manager **ret);   /* takes ownership of config */
@@ -48,8 +49,9 @@ int manager_start_lease(Manager *m, Slot *s, pid_t pid, int pidfd);
 void manager_end_lease(Manager *m, Slot *s, LeaseEnd why);
 /* Reload the tenant policy, logging every problem when the new one is invalid. */
 int manager_reload_policy(Manager *m, GPtrArray *errors);
-/* Load and check config + policy without touching anything; for --check-policy. */
-int manager_check_policy(const BrokerConfig *config);
+/* Load and check config + policy without touching anything; for --check-policy.
+ * pool_source says where config->count came from ("the running pool"), NULL: "a pool". */
+int manager_check_policy(const BrokerConfig *config, const char *pool_source);
 
 /* The pool changed: re-arm the expiry timer, and tell the bus after the current reply
  * (coalesced: the changes of a 10 ms window give one signal). */

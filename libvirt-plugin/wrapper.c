@@ -77,5 +77,13 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "qemu-rma: domain %s: %s\n", uuid, gerror->message);
                 return 1;
         }
+        /* libvirt logs the command line it built (/var/log/libvirt/qemu/NAME.log), not
+         * ours: say in one line there what changed. */
+        for (size_t i = 1; argv[i] && new_argv[i]; i++)
+                if (strcmp(argv[i], new_argv[i]) != 0) {
+                        fprintf(stderr, "qemu-rma: domain %s: RMA of %llu bytes from rma-brokerd on fd %d; replaced %s with %s\n",
+                                uuid, (unsigned long long) size, fd, argv[i], new_argv[i]);
+                        break;
+                }
         return exec_qemu(new_argv);
 }

@@ -117,6 +117,9 @@ check_match "QEMU maps the broker's region (/proc/$QEMU_A/maps)" \
 map_line=$(grep "memfd:rma-broker-slot-$SLOT_A" "/proc/$QEMU_A/maps" | head -1)
 map_start=$((16#$(cut -d- -f1 <<<"$map_line"))) map_end=$((16#$(cut -d' ' -f1 <<<"$map_line" | cut -d- -f2)))
 check_eq "the mapping is the whole RMA" $RMA_BYTES $((map_end - map_start))
+check_match "the domain's log says what the wrapper rewrote, in one line" \
+    "qemu-rma: domain $UUID_A: RMA of $RMA_BYTES bytes from rma-brokerd on fd [0-9]+; replaced \\{\"qom-type\":\"memory-backend-ram\",\"id\":\"ram-node0\".* with \\{\"qom-type\":\"memory-backend-file\".*/proc/self/fd/" \
+    "$(grep '^qemu-rma:' "$(sandbox_domain_log "$DOM_A")")"
 
 # 2. Guest physical memory is the region: write through the broker's own fd, read in
 #    the guest. SLOF sits at address 0, so compare well away from it (192 MiB).

@@ -5,6 +5,7 @@
  *                                          and hold the lease until stdin reaches EOF
  *   rma-test-client reserve UUID DOMAIN [TENANT]
  *   rma-test-client release UUID
+ *   rma-test-client reload
  * Refusals print "error NAME: MESSAGE" and exit 1. */
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include "cleanup.h"
 #include "rma-client.h"
+#include "rma-names.h"
 
 #define PATTERN_OFFSET ((1u << 20) - 16)
 
@@ -57,8 +59,9 @@ int main(int argc, char *argv[]) {
         int r;
 
         setvbuf(stdout, NULL, _IOLBF, 0);
-        if (argc < 3) {
-                fprintf(stderr, "usage: %s claim UUID [PATTERN] | reserve UUID DOMAIN [TENANT] | release UUID\n", argv[0]);
+        if (argc < 2 || (argc < 3 && strcmp(argv[1], "reload") != 0)) {
+                fprintf(stderr, "usage: %s claim UUID [PATTERN] | reserve UUID DOMAIN [TENANT] | release UUID | reload\n",
+                        argv[0]);
                 return 2;
         }
         r = rma_client_open(NULL, &bus, &error);
@@ -86,6 +89,13 @@ int main(int argc, char *argv[]) {
                 if (r < 0)
                         return fail(&error, r);
                 printf("reserved %u\n", slot);
+                return 0;
+        }
+        if (strcmp(argv[1], "reload") == 0) {
+                r = sd_bus_call_method(bus, NULL, RMA_OBJECT_PATH, RMA_INTERFACE, "Reload", &error, NULL, "");
+                if (r < 0)
+                        return fail(&error, r);
+                printf("reloaded\n");
                 return 0;
         }
         if (strcmp(argv[1], "release") == 0) {

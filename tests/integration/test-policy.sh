@@ -152,7 +152,42 @@ check "rmactl check-policy accepts the fixed policy" eval "\"$RMACTL\" check-pol
 kill -HUP "$BROKER_PID"
 check "SIGHUP with a valid policy applies it" wait_until 5 tenant_is gamma 'suuuu "gamma" 2 0 0 0'
 
+# Options work after the verb too.
+check_match "rmactl status --json (option after the verb) prints JSON" '"TotalRmas" : 8' "$("$RMACTL" status --json)"
+# Without --count, check-policy checks against the pool that runs now.
+check_match "rmactl check-policy checks the running pool" "^Policy valid for the running pool of 8 RMAs" \
+    "$("$RMACTL" check-policy "$POLICY" 2>&1)"
+
 check "broker exits cleanly" stop_broker
+
+# Count= and Size= are read at start only: a reload says so, and the pool stays.
+printf '[Broker]\nCount=4\nSize=1M\n' >"$TEST_DIR/b.conf"
+start_broker --config="$TEST_DIR/b.conf" --qemu-users=nobody --no-check-cgroup --policy-dir="$POLICY"
+printf '[Broker]\nCount=6\nSize=1M\n' >"$TEST_DIR/b.conf"
+out=$("$RMACTL" reload 2>&1)
+check_match "a reload after changing Count= says the pool needs a restart" \
+    "Tenant policy reloaded.*The pool is unchanged: Count=6 in .*b.conf, but the running pool has 4 RMAs: a pool change takes effect when rma-brokerd restarts" \
+    "$(tr '\n' ' ' <<<"$out")"
+check_eq "... and the pool stays as it is" 4 "$(prop TotalRmas)"
+check_match "... the log says so too" "the pool is unchanged: Count=6" "$(cat "$TEST_DIR/broker.log")"
+printf '[Broker]\nCount=4\nSize=1M\n' >"$TEST_DIR/b.conf"
+"$RMACTL" reload >/dev/null
+check_eq "put back: nothing pending" '""' "$(prop PendingPoolChange)"
+check "broker exits cleanly after the reloads" stop_broker
+
+# AdminGroup=: its members may Reserve, Release and Reload like root (here over
+# broker.sock, where the groups come from SO_PEERGROUPS).
+printf '[Broker]\nCount=4\nSize=1M\nAdminGroup=4321\n' >"$TEST_DIR/b.conf"
+start_broker --config="$TEST_DIR/b.conf" --qemu-users=nobody --no-check-cgroup --policy-dir="$POLICY"
+admin() { setpriv --reuid=nobody --regid=nogroup --groups=4321 "$TEST_DIR/bin/rma-test-client" "$@" </dev/null; }
+stranger() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$TEST_DIR/bin/rma-test-client" "$@" </dev/null; }
+check_match "an AdminGroup member may Reserve for any tenant" "^reserved" "$(admin reserve "$(uuid 90)" beta-90 beta)"
+check_match "... and Release" "^released" "$(admin release "$(uuid 90)")"
+check_match "... and Reload" "^reloaded" "$(admin reload)"
+check_match "without the group: AccessDenied, naming the group" \
+    "AccessDenied: Reload changes the pool and is for root and the members of group 4321 \\(AdminGroup=\\)" \
+    "$(stranger reload)"
+check "broker exits cleanly with an admin group" stop_broker
 
 # A broker never starts on an invalid policy.
 printf '[Tenant x]\nGuaranteedRmas=1\n[Tenant x]\n' >"$POLICY/30-dup.conf"

@@ -213,6 +213,43 @@ static void test_tenant_views(Fixture *f, gconstpointer data) {
         g_assert_nonnull(policy_find_tenant(f->broker->policy, "other"));
 }
 
+/* AdminGroup=: its members Reserve, Release and Reload like root; others are told who may. */
+static void test_admin_group(Fixture *f, gconstpointer data) {
+        gid_t admins[] = { 100, 4321 }, others[] = { 100 };
+        Caller admin = { .uid = NOBODY, .gids = g_memdup2(admins, sizeof(admins)), .n_gids = 2, .gids_known = true,
+                         .cgroup_fd = -1 };
+        Caller other = { .uid = NOBODY, .gids = g_memdup2(others, sizeof(others)), .n_gids = 1, .gids_known = true,
+                         .cgroup_fd = -1 };
+        Slot *s = NULL, *held = NULL;
+
+        assert_refused(broker_require_admin(f->broker, &admin, "Reload", message), BROKER_ACCESS_DENIED,
+                       "Reload changes the pool and is for root only");
+        g_free(f->broker->config->admin_group);
+        f->broker->config->admin_group = g_strdup("rmaadmins");
+        f->broker->config->admin_gid = 4321;
+        {
+                g_autofree char *message = NULL;
+                g_assert_cmpint(broker_require_admin(f->broker, &admin, "Reload", &message), ==, BROKER_OK);
+        }
+        s = reserve_ok(f, &admin, UUID_A, "dom-a", "");
+        g_assert_cmpuint(s->reserved_by, ==, NOBODY);
+        assert_refused(broker_reserve(f->broker, &other, UUID_B, "dom-b", "", 0, &s, message), BROKER_ACCESS_DENIED,
+                       "uid 65534 may not call Reserve");
+        assert_refused(broker_require_admin(f->broker, &other, "Reload", message), BROKER_ACCESS_DENIED,
+                       "is for root and the members of group rmaadmins (AdminGroup=)");
+        {
+                g_autofree char *message = NULL;
+                g_assert_cmpint(broker_release(f->broker, &admin, UUID_A, &held, &message), ==, BROKER_OK);
+                g_assert_null(pool_find(f->broker->pool, UUID_A));
+        }
+        /* Root's takeover of a reservation stays root's: the hook speaks for libvirt. */
+        s = reserve_ok(f, &admin, UUID_A, "dom-a", "");
+        assert_refused(broker_reserve(f->broker, &admin, UUID_A, "dom-x", "", 0, &s, message), BROKER_ALREADY_RESERVED,
+                       "already reserved for domain dom-a");
+        caller_done(&admin);
+        caller_done(&other);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add("/broker/reserve-and-input", Fixture, NULL, fixture_set_up, test_reserve_and_input, fixture_tear_down);
@@ -224,6 +261,7 @@ int main(int argc, char *argv[]) {
         g_test_add("/broker/claim-checks", Fixture, NULL, fixture_set_up, test_claim_checks, fixture_tear_down);
         g_test_add("/broker/release", Fixture, NULL, fixture_set_up, test_release, fixture_tear_down);
         g_test_add("/broker/expiry", Fixture, NULL, fixture_set_up, test_expiry, fixture_tear_down);
+        g_test_add("/broker/admin-group", Fixture, NULL, fixture_set_up, test_admin_group, fixture_tear_down);
         g_test_add("/broker/tenant-views", Fixture, tenant_policy, fixture_set_up, test_tenant_views, fixture_tear_down);
         return g_test_run();
 }
