@@ -15,6 +15,8 @@ PACKAGES=(
     # fleet metrics tests: node_exporter's textfile collector, promtool (in prometheus),
     # a scraper, and a YAML parser for the Nova provider config
     prometheus-node-exporter prometheus curl python3 python3-yaml
+    # AppArmor rules for confined QEMUs: checked with apparmor_parser
+    apparmor
     # benchmarks (bench/run-bench.sh)
     valgrind bc
 )
