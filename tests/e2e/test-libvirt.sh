@@ -196,6 +196,56 @@ sandbox_virsh destroy "$DOM_O1" >/dev/null
 check "every slot is free again" wait_until 10 counts_are "free=3 reserved=0 leased=0"
 check "the broker kept serving" broker_alive
 
+# 8. Save, restore and managedsave. A saved guest gives up its region (libvirt runs the
+#    release hook and QEMU exits); restore runs prepare again, so it reserves and claims
+#    anew and the guest's memory comes back into the new region; a full pool at restore
+#    refuses with our message and keeps the image.
+slot_of() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListRmas |
+    grep -oE "[0-9]+ \"leased\" \"$1\"" | cut -d' ' -f1; }
+broker_fd_of() {
+    local fd
+    for fd in /proc/$BROKER_PID/fd/*; do
+        [[ "$(readlink "$fd")" == "/memfd:rma-broker-slot-$1 (deleted)" ]] && echo "$fd" && return 0
+    done
+    return 1
+}
+check "virsh start $DOM_A again" sandbox_virsh start "$DOM_A"
+BROKER_FD=$(broker_fd_of "$(slot_of "$UUID_A")")
+printf '\x5a\x5a\xa5\xa5\x12\x34\x56\x78' | dd of="$BROKER_FD" bs=1 seek=$OFFSET conv=notrunc status=none
+check_match "$DOM_A sees the bytes before the save" "0c000000: 0x5a5aa5a5 0x12345678" \
+    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_A" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
+SAVE=$SANDBOX/$DOM_A.save
+check "virsh save $DOM_A" sandbox_virsh save "$DOM_A" "$SAVE"
+check "the saved guest gave up its region" wait_until 10 counts_are "free=3 reserved=0 leased=0"
+check "virsh restore $DOM_A" sandbox_virsh restore "$SAVE"
+check "the restored guest holds a region again" wait_until 10 counts_are "free=2 reserved=0 leased=1"
+check_match "the restored guest reads its bytes at 0x0c000000, now from the new region" "0c000000: 0x5a5aa5a5 0x12345678" \
+    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_A" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
+check "virsh save $DOM_A once more" sandbox_virsh save "$DOM_A" "$SAVE"
+wait_until 10 counts_are "free=3 reserved=0 leased=0"
+sandbox_virsh start "$DOM_O1" >/dev/null && sandbox_virsh start "$DOM_O2" >/dev/null && sandbox_virsh start "$DOM_B" >/dev/null
+check "the pool is full again" wait_until 10 counts_are "free=0 reserved=0 leased=3"
+out=$(sandbox_virsh restore "$SAVE" 2>&1)
+status=$?
+check "virsh restore into a full pool fails" test $status -ne 0
+check_match "... with our message" "rma-broker: No free RMA for domain $DOM_A: all 3 RMAs" "$out"
+check "... and the image is kept" test -s "$SAVE"
+sandbox_virsh destroy "$DOM_O2" >/dev/null
+wait_until 10 counts_are "free=1 reserved=0 leased=2"
+check "once a slot is free, the same image restores" sandbox_virsh restore "$SAVE"
+check_match "... with the guest's bytes" "0c000000: 0x5a5aa5a5 0x12345678" \
+    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_A" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
+printf '\xb0\x0b\xb0\x0b\x00\x00\x00\x02' | dd of="$(broker_fd_of "$(slot_of "$UUID_B")")" bs=1 seek=$OFFSET \
+    conv=notrunc status=none
+check "virsh managedsave $DOM_B" sandbox_virsh managedsave "$DOM_B"
+check "the managed-saved guest gave up its region" wait_until 10 counts_are "free=1 reserved=0 leased=2"
+check "virsh start $DOM_B restores it from the managed save" sandbox_virsh start "$DOM_B"
+check "... holding a region again" wait_until 10 counts_are "free=0 reserved=0 leased=3"
+check_match "... and it was a restore, not a fresh boot: the guest's bytes are back" "0c000000: 0xb00bb00b 0x00000002" \
+    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_B" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
+for d in "$DOM_A" "$DOM_B" "$DOM_O1"; do sandbox_virsh destroy "$d" >/dev/null; done
+check "every slot is free after the lifecycle tests" wait_until 10 counts_are "free=3 reserved=0 leased=0"
+
 sandbox_procs=$(sandbox_pids 2>/dev/null | tr '\n' ' ')
 sandbox_stop
 gone() { for p in $sandbox_procs; do [ ! -d "/proc/$p" ] || return 1; done; }
