@@ -14,6 +14,7 @@
 #include "manager.h"
 #include "rma-names.h"
 #include "rma-util.h"
+#include "rmactl-domain.h"
 
 static bool arg_json;
 
@@ -397,12 +398,14 @@ static void usage(FILE *f) {
                    "       rmactl reload\n"
                    "       rmactl metrics [--http]\n"
                    "       rmactl export placement [--tenant=T] [--provider=NAME]\n"
+                   "       rmactl domain enable|disable|show DOMAIN [--tenant=T] [--connect=URI] [--dry-run]\n"
                    "       rmactl check-policy [--config=FILE] [--count=N] [DIR...]\n"
                    "status, list, tenants, reload, metrics and export ask rma-brokerd on the system bus;\n"
                    "check-policy validates the tenant policy offline (the standard directories, or DIRs).\n"
                    "metrics prints the Prometheus exposition; --http answers one HTTP request on\n"
                    "stdin/stdout (rma-brokerd-metrics.socket). export placement prints an OpenStack Nova\n"
-                   "provider config for the pool.\n");
+                   "provider config for the pool. domain opts a libvirt domain in or out (emulator,\n"
+                   "metadata, NUMA cell 0 of the RMA size) or shows how it stands.\n");
 }
 
 int main(int argc, char *argv[]) {
@@ -432,6 +435,12 @@ int main(int argc, char *argv[]) {
         cmd = argv[i];
         if (strcmp(cmd, "check-policy") == 0)
                 return cmd_check_policy(argc - i, argv + i);
+        if (strcmp(cmd, "domain") == 0) {
+                /* The bus is for RmaSize, the policy's pool and the lease; libvirt does the rest. */
+                if (sd_bus_open_system(&bus) < 0)
+                        bus = NULL;
+                return rmactl_domain(bus, argc - i, argv + i);
+        }
         if (strcmp(cmd, "status") != 0 && strcmp(cmd, "list") != 0 && strcmp(cmd, "tenants") != 0 &&
             strcmp(cmd, "reload") != 0 && strcmp(cmd, "metrics") != 0 && strcmp(cmd, "export") != 0) {
                 fprintf(stderr, "rmactl: unknown command %s\n", cmd);

@@ -102,8 +102,15 @@ void policy_validate(const Policy *p, uint32_t pool_size, GPtrArray *errors) {
 }
 
 const PolicyTenant *policy_tenant_for_domain(const Policy *p, const char *domain, const char *requested, char **why) {
+        return policy_tenant_for_domain_by(p, domain, requested, NULL, why);
+}
+
+const PolicyTenant *policy_tenant_for_domain_by(const Policy *p, const char *domain, const char *requested,
+                                                const char **ret_glob, char **why) {
         const PolicyTenant *t;
 
+        if (ret_glob)
+                *ret_glob = NULL;
         if (requested && *requested) {
                 t = policy_find_tenant(p, requested);
                 if (!t && why)
@@ -115,8 +122,11 @@ const PolicyTenant *policy_tenant_for_domain(const Policy *p, const char *domain
         for (guint i = 0; i < p->tenants->len; i++) {
                 t = g_ptr_array_index(p->tenants, i);
                 for (char **g = t->domains; g && *g; g++)
-                        if (fnmatch(*g, domain, 0) == 0)
+                        if (fnmatch(*g, domain, 0) == 0) {
+                                if (ret_glob)
+                                        *ret_glob = *g;
                                 return t;
+                        }
         }
         if (p->default_tenant)
                 return policy_find_tenant(p, p->default_tenant);

@@ -59,6 +59,10 @@ void policy_validate(const Policy *p, uint32_t pool_size, GPtrArray *errors);
  * the first tenant whose Domains= glob matches its name, else the default tenant.
  * NULL when none applies; *why then says what to set. */
 const PolicyTenant *policy_tenant_for_domain(const Policy *p, const char *domain, const char *requested, char **why);
+/* The same, and which rule chose: *ret_glob is the Domains= glob that matched (borrowed),
+ * NULL when the metadata or the default tenant did. */
+const PolicyTenant *policy_tenant_for_domain_by(const Policy *p, const char *domain, const char *requested,
+                                                const char **ret_glob, char **why);
 
 /* Whether a non-root caller may reserve and release for a tenant (Users=, Groups=). */
 bool policy_tenant_allows(const PolicyTenant *t, uid_t uid, const gid_t *gids, size_t n_gids);

@@ -34,7 +34,7 @@ Domains=web-*
 [Tenant shared]
 CONF
 sed 's/^/    /' "$TEST_DIR/policy.d/10-demo.conf"
-run "$BUILD_DIR/client/rmactl" check-policy "$TEST_DIR/policy.d"
+run "$BUILD_DIR/rmactl" check-policy "$TEST_DIR/policy.d"
 
 say "Start a private system bus (with rma-broker's real bus policy) and rma-brokerd on its defaults"
 start_private_bus
@@ -69,9 +69,9 @@ cat "$TEST_DIR"/*.out | sed 's/^/    claimer: /'
 run bus call "${OBJ[@]}" ListRmas
 printf 'FreeRmas   '; bus get-property "${OBJ[@]}" FreeRmas
 printf 'LeasedRmas '; bus get-property "${OBJ[@]}" LeasedRmas
-run "$BUILD_DIR/client/rmactl" status
-run "$BUILD_DIR/client/rmactl" list
-run "$BUILD_DIR/client/rmactl" tenants
+run "$BUILD_DIR/rmactl" status
+run "$BUILD_DIR/rmactl" list
+run "$BUILD_DIR/rmactl" tenants
 
 say "Refusals name the problem and leave the pool alone"
 run bus call "${OBJ[@]}" Reserve sss 11111111-2222-4333-8444-555555555555 web-02 "" || true

@@ -246,6 +246,47 @@ check_match "... and it was a restore, not a fresh boot: the guest's bytes are b
 for d in "$DOM_A" "$DOM_B" "$DOM_O1"; do sandbox_virsh destroy "$d" >/dev/null; done
 check "every slot is free after the lifecycle tests" wait_until 10 counts_are "free=3 reserved=0 leased=0"
 
+# 9. rmactl domain: opt a plain domain in through the libvirt API, start it with an RMA,
+#    show it, opt it out again.
+RMACTL=$BUILD_DIR/rmactl
+DOM_NEW=rma-e2e-$$-new UUID_NEW=6f1c2d3e-0000-4000-8000-0000000000ee
+sandbox_domain_xml "$DOM_NEW" "$UUID_NEW" "$(command -v qemu-system-ppc64)" 256 |
+    sed '/<metadata>/,/<\/metadata>/d; /<cpu>/,/<\/cpu>/d' >"$SANDBOX/$DOM_NEW.xml"
+check "define $DOM_NEW: stock emulator, no metadata, no NUMA cells" sandbox_virsh define "$SANDBOX/$DOM_NEW.xml"
+dom() { "$RMACTL" domain "$@" --connect="$SANDBOX_URI"; }
+check_match "rmactl domain show: not opted in" "Opted in: +no" "$(dom show "$DOM_NEW")"
+out=$(dom enable "$DOM_NEW" --tenant=e2e --emulator="$WRAPPER" --dry-run)
+check_match "--dry-run prints the change as a diff of the domain XML" \
+    "^--- $DOM_NEW \(now\).*-    <emulator>/usr/bin/qemu-system-ppc64</emulator>.*\+    <emulator>$WRAPPER</emulator>" \
+    "$(tr '\n' ' ' <<<"$out")"
+check_match "... and changes nothing" "<emulator>/usr/bin/qemu-system-ppc64</emulator>" "$(sandbox_virsh dumpxml "$DOM_NEW")"
+out=$(dom enable "$DOM_NEW" --tenant=e2e --emulator="$WRAPPER")
+check_match "enable says what it changed" \
+    "emulator: /usr/bin/qemu-system-ppc64 -> $WRAPPER.*NUMA: added cell 0 of 256 MiB \(the RMA\) and cell 1 of 256 MiB" \
+    "$(tr '\n' ' ' <<<"$out")"
+xml=$(sandbox_virsh dumpxml "$DOM_NEW")
+check_match "the definition has the wrapper, our metadata and cell 0 of the RMA size" \
+    "<rma:rma xmlns:rma=\"http://rmabroker.org/schemas/domain/1\" tenant=\"e2e\".*<cell id='0' cpus='0' memory='262144' unit='KiB'/>.*<emulator>$WRAPPER</emulator>" \
+    "$(tr '\n' ' ' <<<"$xml")"
+check "virsh start $DOM_NEW" sandbox_virsh start "$DOM_NEW"
+check "... gets an RMA" wait_until 10 counts_are "free=2 reserved=0 leased=1"
+out=$(dom show "$DOM_NEW" --policy-dir="$TEST_DIR/policy.d")
+check_match "show: opted in, tenant and rule, and the lease" \
+    "Opted in: +yes.*Tenant: +e2e, named by its rma:rma metadata.*Lease: +slot [0-9]+, leased by pid $(sandbox_qemu_pid "$DOM_NEW")" \
+    "$(tr '\n' ' ' <<<"$out")"
+check_match "show names the rule: a Domains= glob" "Tenant: +other, by its Domains=rma-e2e-\\*-other\\* \\(.*50-e2e.conf:[0-9]+\\)" \
+    "$(dom show "$DOM_O1" --policy-dir="$TEST_DIR/policy.d")"
+check_match "enable again: nothing to change" "already opted in" "$(dom enable "$DOM_NEW" --emulator="$WRAPPER")"
+out=$(dom disable "$DOM_NEW")
+check_match "disable on a running domain: for its next start, and it says so" \
+    "emulator: $WRAPPER -> /usr/bin/qemu-system-ppc64.*metadata: removed.*is running: the change applies at its next start" \
+    "$(tr '\n' ' ' <<<"$out")"
+sandbox_virsh destroy "$DOM_NEW" >/dev/null
+wait_until 10 counts_are "free=3 reserved=0 leased=0"
+check "the opted-out domain starts without an RMA" sandbox_virsh start "$DOM_NEW"
+check_eq "... and the pool is untouched" "free=3 reserved=0 leased=0" "$(counts)"
+sandbox_virsh destroy "$DOM_NEW" >/dev/null
+
 sandbox_procs=$(sandbox_pids 2>/dev/null | tr '\n' ' ')
 sandbox_stop
 gone() { for p in $sandbox_procs; do [ ! -d "/proc/$p" ] || return 1; done; }

@@ -35,7 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-RMACTL=$BUILD_DIR/client/rmactl
+RMACTL=$BUILD_DIR/rmactl
 TEXTFILE_DIR=$TEST_DIR/textfile
 PROM=$TEXTFILE_DIR/rma-broker.prom
 QEMU_UID=4243
