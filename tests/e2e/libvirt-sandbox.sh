@@ -82,6 +82,8 @@
 #   SANDBOX_HOOKS           extra hook scripts, space separated, installed like
 #                           the arguments of sandbox_start      (default: none)
 #   SANDBOX_NETNS           1: private network namespace       (default: 1)
+#   SANDBOX_LIBVIRTD_CONF_EXTRA  lines appended to libvirtd.conf (e.g. a host_uuid, so
+#                           that two sandboxes can migrate to each other)
 #   SANDBOX_VIRTLOGD        1: start a private virtlogd and use stdio_handler
 #                           "logd"; 0: stdio_handler "file"    (default: 0)
 #   SANDBOX_SECURITY_DRIVER value of qemu.conf security_driver; "" = libvirt's
@@ -297,6 +299,7 @@ _sandbox_write_config() {
 		auth_unix_ro = "none"
 		auth_unix_rw = "none"
 		log_outputs = "${SANDBOX_LOG_LEVEL:-3}:file:/var/log/libvirt/libvirtd.log"
+		${SANDBOX_LIBVIRTD_CONF_EXTRA:-}
 	EOF
 	{
 		echo '# written by libvirt-sandbox.sh'

@@ -6,6 +6,7 @@
  *   rma-test-client reserve UUID DOMAIN [TENANT]
  *   rma-test-client release UUID
  *   rma-test-client reload
+ *   rma-test-client find UUID              "STATE SLOT PID" of the domain's slot, or "none"
  * Refusals print "error NAME: MESSAGE" and exit 1. */
 #include <fcntl.h>
 #include <stdio.h>
@@ -89,6 +90,18 @@ int main(int argc, char *argv[]) {
                 if (r < 0)
                         return fail(&error, r);
                 printf("reserved %u\n", slot);
+                return 0;
+        }
+        if (strcmp(argv[1], "find") == 0) {
+                _cleanup_free_ char *state = NULL;
+                uint32_t slot = 0, pid = 0;
+                r = rma_client_find(bus, argv[2], &slot, &state, &pid, &error);
+                if (r < 0)
+                        return fail(&error, r);
+                if (state)
+                        printf("%s %u %u\n", state, slot, pid);
+                else
+                        printf("none\n");
                 return 0;
         }
         if (strcmp(argv[1], "reload") == 0) {
