@@ -226,8 +226,14 @@ int rmactl_domain(sd_bus *bus, int argc, char *argv[]) {
                 printf("%s is already %s; nothing changed.\n", name, strcmp(verb, "enable") == 0 ? "opted in" : "opted out");
                 return 0;
         }
-        if (opt_dry_run)
-                return print_diff(name, xml, new_xml) < 0 ? 1 : 0;
+        if (opt_dry_run) {
+                g_autofree char *before = NULL;
+                if (domain_edit_normalize(xml, &before, &error) < 0) {
+                        fprintf(stderr, "rmactl domain: %s\n", error->message);
+                        return 1;
+                }
+                return print_diff(name, before, new_xml) < 0 ? 1 : 0;
+        }
         {
                 virDomainPtr defined = virDomainDefineXML(conn, new_xml);
                 if (!defined)

@@ -268,3 +268,14 @@ int domain_edit_disable(const char *xml, char **ret_xml, GPtrArray *changes, GEr
         *ret_xml = serialize(doc);
         return 0;
 }
+
+int domain_edit_normalize(const char *xml, char **ret_xml, GError **error) {
+        g_autoptr(xmlDoc) doc = NULL;
+        xmlNode *domain;
+        int r = parse(xml, &doc, &domain, error);
+
+        if (r < 0)
+                return r;
+        *ret_xml = serialize(doc);
+        return 0;
+}

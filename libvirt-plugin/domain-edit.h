@@ -15,3 +15,6 @@ int domain_edit_enable(const char *xml, const char *wrapper, uint64_t rma_size, 
                        GPtrArray *changes, GError **error);
 /* disable: the original <emulator> back, our metadata gone; NUMA cells stay. */
 int domain_edit_disable(const char *xml, char **ret_xml, GPtrArray *changes, GError **error);
+/* The XML as the edits write it (same quoting and indentation), so that a diff against an
+ * edited version shows only what the edit changed. */
+int domain_edit_normalize(const char *xml, char **ret_xml, GError **error);

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The main job, watchable: rma-brokerd on its embedded default backend (memfd, 8 x 256 MiB)
-# serving a scenario with real processes, read back with the real busctl.
-# Runs as root on a private D-Bus bus and a private runtime directory: it changes nothing
-# on the host and stops everything it started.
+# The main job, for real: rma-brokerd on its embedded default backend (memfd, 8 x 256 MiB)
+# and a private libvirtd with rma-broker's hook and qemu-rma wrapper; `virsh start` of a
+# ppc64 pseries guest (QEMU under TCG) gets its RMA automatically, the guest reads a value
+# written through the region, a tenant at its cap is refused through `virsh start`.
+# Runs as root on a private D-Bus bus, a private libvirtd (its own mount namespace) and a
+# private runtime directory: it changes nothing on the host and stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,16 +13,17 @@ cd "$(dirname "$0")/.."
 export BUILD_DIR=$PWD/build SOURCE_DIR=$PWD
 . tests/lib/tap.sh
 . tests/lib/broker.sh
+. tests/e2e/libvirt-sandbox.sh
 
 make_test_dir demo
-trap 'stop_broker; stop_private_bus; rm -rf "$TEST_DIR"' EXIT
+trap 'sandbox_stop; stop_broker; stop_private_bus; rm -rf "$TEST_DIR"' EXIT
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
-bus() { busctl --system "$@"; }
 OBJ=(org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1)
+RMACTL=$BUILD_DIR/rmactl
 
-say "A tenant policy: acme may hold 1 RMA and is guaranteed 1; everyone else is 'shared'"
+say "A tenant policy: acme (domains web-*) may hold 1 RMA and is guaranteed 1; the rest is 'shared'"
 mkdir -p "$TEST_DIR/policy.d"
 cat >"$TEST_DIR/policy.d/10-demo.conf" <<'CONF'
 [Defaults]
@@ -34,59 +37,63 @@ Domains=web-*
 [Tenant shared]
 CONF
 sed 's/^/    /' "$TEST_DIR/policy.d/10-demo.conf"
-run "$BUILD_DIR/rmactl" check-policy "$TEST_DIR/policy.d"
+run "$RMACTL" check-policy "$TEST_DIR/policy.d"
 
-say "Start a private system bus (with rma-broker's real bus policy) and rma-brokerd on its defaults"
+say "rma-brokerd on its defaults (memfd, 8 x 256 MiB), on a private system bus with our real bus policy"
 start_private_bus
-start_broker --qemu-users=nobody --no-check-cgroup --policy-dir="$TEST_DIR/policy.d"
+start_broker --qemu-users=libvirt-qemu --policy-dir="$TEST_DIR/policy.d"
 sed 's/^/    /' "$TEST_DIR/broker.log"
-run busctl --system introspect "${OBJ[@]}"
+run busctl --system get-property "${OBJ[@]}" FreeRmas
 
-say "Capacity, readable by anyone (here as user nobody)"
-for p in Backend RmaSize TotalRmas FreeRmas; do
-    printf '%-10s ' "$p"; setpriv --reuid=nobody --regid=nogroup --clear-groups busctl --system get-property "${OBJ[@]}" "$p"
+say "A private libvirtd with the rma-broker hook (qemu.d/50-rma-broker) and the qemu-rma wrapper"
+# libvirt gives the hook and QEMU no environment of ours, so two one-line shims name this
+# demo's broker.sock; installed for real they use /run/rma-broker/broker.sock as they are.
+install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" "$TEST_DIR/bin/"
+printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s RMA_QEMU_BINARY=%s exec %s "$@"\n' "$TEST_DIR/run/broker.sock" \
+    "$(command -v qemu-system-ppc64)" "$TEST_DIR/bin/qemu-rma" >"$TEST_DIR/bin/qemu-rma-demo"
+printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s exec %s "$@"\n' "$TEST_DIR/run/broker.sock" "$TEST_DIR/bin/rma-broker-hook" \
+    >"$TEST_DIR/bin/50-rma-broker"
+chmod 0755 "$TEST_DIR/bin/qemu-rma-demo" "$TEST_DIR/bin/50-rma-broker"
+export SANDBOX_VIRTLOGD=1
+sandbox_start "$TEST_DIR/bin/50-rma-broker"
+vsh() { printf '$ virsh %s\n' "$*"; sandbox_virsh "$@"; }
+
+say "Two plain ppc64 pseries guests (512 MiB, 2 vCPUs), opted in with rmactl domain enable"
+for d in web-01:6a1c2d3e-0000-4000-8000-0000000000a1 web-02:6a1c2d3e-0000-4000-8000-0000000000a2; do
+    sandbox_domain_xml "${d%%:*}" "${d#*:}" "$(command -v qemu-system-ppc64)" 256 |
+        sed '/<metadata>/,/<\/metadata>/d; /<cpu>/,/<\/cpu>/d' >"$TEST_DIR/${d%%:*}.xml"
+    vsh define "$TEST_DIR/${d%%:*}.xml"
 done
+run "$RMACTL" domain enable web-01 --emulator="$TEST_DIR/bin/qemu-rma-demo" --connect="$SANDBOX_URI" --dry-run
+run "$RMACTL" domain enable web-01 --emulator="$TEST_DIR/bin/qemu-rma-demo" --connect="$SANDBOX_URI"
+run "$RMACTL" domain enable web-02 --emulator="$TEST_DIR/bin/qemu-rma-demo" --connect="$SANDBOX_URI"
 
-U1=3c1f0e6a-7a43-4bd8-9a39-0f1f4f7c2a11
-U2=8d6b9b52-3f4e-4c6e-9d43-2b8c7f1e0a22
-say "root reserves RMAs for two domains (what the libvirt hook does at 'prepare begin')"
-echo "(web-01 is acme's by its Domains= glob; build-07 goes to the default tenant)"
-run bus call "${OBJ[@]}" Reserve sss $U1 web-01 ""
-run bus call "${OBJ[@]}" Reserve sss $U2 build-07 ""
+say "virsh start web-01: the hook reserves, the wrapper claims, QEMU's RAM node 0 is the RMA"
+vsh start web-01
+run "$RMACTL" list
+run busctl --system get-property "${OBJ[@]}" FreeRmas
+run "$RMACTL" domain show web-01 --connect="$SANDBOX_URI" --policy-dir="$TEST_DIR/policy.d"
+grep '^qemu-rma:' "$(sandbox_domain_log web-01)" | sed 's/^/    (domain log) /'
 
-say "Two unprivileged processes (user nobody, as QEMU would be) claim their region fds over broker.sock"
-# claim UUID FD: a claimer as nobody that holds its lease until fd FD of this shell closes.
-claim() {
-    mkfifo "$TEST_DIR/$1.fifo"
-    setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$TEST_CLIENT" claim "$1" "hello" \
-        <"$TEST_DIR/$1.fifo" >"$TEST_DIR/$1.out" 2>&1 8>&- 9>&- &
-    eval "exec $2>\"$TEST_DIR/$1.fifo\""
-}
-claim $U1 8
-claim $U2 9
-wait_until 10 prop_is LeasedRmas 2
-cat "$TEST_DIR"/*.out | sed 's/^/    claimer: /'
-run bus call "${OBJ[@]}" ListRmas
-printf 'FreeRmas   '; bus get-property "${OBJ[@]}" FreeRmas
-printf 'LeasedRmas '; bus get-property "${OBJ[@]}" LeasedRmas
-run "$BUILD_DIR/rmactl" status
-run "$BUILD_DIR/rmactl" list
-run "$BUILD_DIR/rmactl" tenants
+say "The guest reads what is written through the region: 'RMA!' at offset 192 MiB = guest address 0x0c000000"
+slot=$(busctl --system call "${OBJ[@]}" ListRmas | grep -oE '[0-9]+ "leased"' | cut -d' ' -f1)
+for fd in /proc/$BROKER_PID/fd/*; do
+    [[ "$(readlink "$fd")" == "/memfd:rma-broker-slot-$slot (deleted)" ]] && region=$fd
+done
+printf 'RMA!' | dd of="$region" bs=1 seek=$((192 << 20)) conv=notrunc status=none
+vsh qemu-monitor-command --hmp web-01 'xp /4cb 0x0c000000'
 
-say "Refusals name the problem and leave the pool alone"
-run bus call "${OBJ[@]}" Reserve sss 11111111-2222-4333-8444-555555555555 web-02 "" || true
-run setpriv --reuid=nobody --regid=nogroup --clear-groups "$TEST_CLIENT" claim $U1 </dev/null || true
-run "$TEST_CLIENT" claim 00000000-0000-0000-0000-000000000000 </dev/null || true
+say "virsh start web-02: acme is at its cap (MaxRmas=1), refused through virsh with the broker's reason"
+vsh start web-02 || true
+run "$RMACTL" tenants
 
-say "The first claimer exits: its lease ends and the slot is free again, with a fresh region"
-exec 8>&-
-wait_until 10 prop_is LeasedRmas 1
-printf 'FreeRmas   '; bus get-property "${OBJ[@]}" FreeRmas
-printf 'LeasedRmas '; bus get-property "${OBJ[@]}" LeasedRmas
-exec 9>&-
-wait_until 10 prop_is LeasedRmas 0
+say "virsh destroy web-01: its QEMU exits, the lease ends, the slot comes back"
+vsh destroy web-01
+wait_until 10 prop_is FreeRmas 8
+run busctl --system get-property "${OBJ[@]}" FreeRmas
+run "$RMACTL" metrics | grep -E '^rma_broker_(regions|reserve_requests_total)'
 
 say "Broker log"
 sed 's/^/    /' "$TEST_DIR/broker.log"
 echo
-echo "Done: everything the demo started is stopped. See tests/e2e for the same flow driven by virsh start."
+echo "Done: the private libvirtd, bus and broker are stopped and their files removed."
