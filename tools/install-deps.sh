@@ -17,6 +17,8 @@ PACKAGES=(
     prometheus-node-exporter prometheus curl python3 python3-yaml
     # AppArmor rules for confined QEMUs: checked with apparmor_parser
     apparmor
+    # the installed man pages and bash completion are checked with these
+    groff-base bash-completion
     # benchmarks (bench/run-bench.sh)
     valgrind bc
 )
