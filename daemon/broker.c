@@ -285,7 +285,9 @@ static BrokerRefusal reserve(Broker *b, Caller *c, const char *raw_uuid, const c
         verdict = policy_decide_reserve(b->policy, t, (const TenantUsage *) (void *) usage->data, usage->len,
                                         pool_count(p, SLOT_FREE), p->n_slots, &why);
         if (verdict == POLICY_POOL_EXHAUSTED && pool_count(p, SLOT_FREE) == 0) {
-                log_info("Refused RMA for domain %s (%s), tenant %s: pool exhausted", domain, uuid, t->name);
+                log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_REFUSED, .slot = -1, .uuid = uuid,
+                                                   .domain = domain, .tenant = t->name, .result = "pool_exhausted" },
+                          "Refused RMA for domain %s (%s), tenant %s: pool exhausted", domain, uuid, t->name);
                 return refuse(BROKER_POOL_EXHAUSTED, message,
                               "No free RMA for domain %s: all %u RMAs of %s are taken (%u reserved, %u leased, %u being "
                               "scrubbed). Stop a domain that holds one, or raise Count= in rma-brokerd.conf",
@@ -294,7 +296,10 @@ static BrokerRefusal reserve(Broker *b, Caller *c, const char *raw_uuid, const c
                               pool_count(p, SLOT_SCRUBBING) + pool_count(p, SLOT_HELD_ELSEWHERE));
         }
         if (verdict != POLICY_ALLOW) {
-                log_info("Refused RMA for domain %s (%s): %s", domain, uuid, why);
+                log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_REFUSED, .slot = -1, .uuid = uuid,
+                                                   .domain = domain, .tenant = t->name,
+                                                   .result = verdict == POLICY_QUOTA_EXCEEDED ? "quota" : "pool_exhausted" },
+                          "Refused RMA for domain %s (%s): %s", domain, uuid, why);
                 return refuse(verdict == POLICY_QUOTA_EXCEEDED ? BROKER_QUOTA_EXCEEDED : BROKER_POOL_EXHAUSTED,
                               message, "No RMA for domain %s: %s", domain, why);
         }
@@ -302,7 +307,9 @@ static BrokerRefusal reserve(Broker *b, Caller *c, const char *raw_uuid, const c
         r = pool_reserve(p, uuid, domain, t->name, c->uid, expires, &s);
         if (r < 0)   /* the policy saw a free slot, so this cannot happen */
                 return refuse(BROKER_POOL_EXHAUSTED, message, "No free RMA for domain %s", domain);
-        log_info("RMA slot %u reserved for domain %s (%s), tenant %s", s->index, domain, uuid, t->name);
+        log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_RESERVED, .slot = (int) s->index, .uuid = uuid,
+                                           .domain = domain, .tenant = t->name, .result = "granted" },
+                  "RMA slot %u reserved for domain %s (%s), tenant %s", s->index, domain, uuid, t->name);
         *ret = s;
         return BROKER_OK;
 }
@@ -352,14 +359,20 @@ int broker_start_lease(Broker *b, Slot *s, pid_t pid) {
 }
 
 void broker_log_lease(const Slot *s) {
-        log_info("RMA slot %u leased to pid %d for domain %s (%s), tenant %s", s->index, (int) s->pid, s->domain,
-                 s->uuid, s->tenant);
+        log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_LEASED, .slot = (int) s->index, .uuid = s->uuid,
+                                           .domain = s->domain, .tenant = s->tenant, .pid = (int) s->pid,
+                                           .result = "leased" },
+                  "RMA slot %u leased to pid %d for domain %s (%s), tenant %s", s->index, (int) s->pid, s->domain,
+                  s->uuid, s->tenant);
 }
 
 void broker_end_lease(Broker *b, Slot *s, LeaseEnd why, int *ret_old_fd) {
-        log_info("RMA slot %u: lease of domain %s (pid %d) ended: %s; the slot is free once its memory is back",
-                 s->index, s->domain, (int) s->pid,
-                 why == LEASE_END_RELEASED ? "the domain was released and its process is gone" : "its process exited");
+        log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_LEASE_ENDED, .slot = (int) s->index, .uuid = s->uuid,
+                                           .domain = s->domain, .tenant = s->tenant, .pid = (int) s->pid,
+                                           .result = lease_end_to_string(why) },
+                  "RMA slot %u: lease of domain %s (pid %d) ended: %s; the slot is free once its memory is back",
+                  s->index, s->domain, (int) s->pid,
+                  why == LEASE_END_RELEASED ? "the domain was released and its process is gone" : "its process exited");
         b->stats.lease_ends[why]++;
         b->stats.generation++;
         pool_end_lease(b->pool, s, ret_old_fd);
@@ -389,7 +402,10 @@ BrokerRefusal broker_release(Broker *b, Caller *c, const char *raw_uuid, Slot **
         if (refusal)
                 return refusal;
         if (s->state == SLOT_RESERVED) {
-                log_info("RMA slot %u: reservation for domain %s (%s) released unclaimed", s->index, s->domain, uuid);
+                log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_RELEASED, .slot = (int) s->index,
+                                                   .uuid = s->uuid, .domain = s->domain, .tenant = s->tenant,
+                                                   .result = "unclaimed" },
+                          "RMA slot %u: reservation for domain %s (%s) released unclaimed", s->index, s->domain, uuid);
                 pool_unreserve(b->pool, s);
                 return BROKER_OK;
         }

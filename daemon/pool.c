@@ -271,8 +271,11 @@ unsigned pool_expire(Pool *p, uint64_t now_usec) {
                 Slot *s = p->expiry.head->data;
                 if (s->expires_usec > now_usec)
                         break;
-                log_info("Reservation of RMA slot %u for domain %s (%s) expired unclaimed; slot is free again",
-                         s->index, s->domain, s->uuid);
+                log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_EXPIRED, .slot = (int) s->index,
+                                                   .uuid = s->uuid, .domain = s->domain, .tenant = s->tenant,
+                                                   .result = "expired" },
+                          "Reservation of RMA slot %u for domain %s (%s) expired unclaimed; slot is free again",
+                          s->index, s->domain, s->uuid);
                 pool_unreserve(p, s);
                 n++;
         }
