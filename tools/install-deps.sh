@@ -8,7 +8,9 @@ PACKAGES=(
     meson ninja-build pkg-config gcc
     # sanitizer and fuzzing build (libFuzzer ships in libclang-rt)
     clang libclang-rt-14-dev
-    libsystemd-dev libglib2.0-dev libjson-glib-dev libvirt-dev
+    libsystemd-dev libglib2.0-dev libjson-glib-dev libvirt-dev libxml2-dev
+    # the Debian package: build, lint, and install into a fresh Debian 12 tree
+    debhelper fakeroot lintian debootstrap
     # run and test: the bus tools, libvirt, and the QEMU the wrapper execs
     dbus systemd libglib2.0-bin util-linux procps
     libvirt-daemon-system libvirt-clients qemu-system-ppc qemu-utils

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The Debian package, as an admin gets it: built with dpkg-buildpackage from a copy of the
+# tree, checked with lintian, installed with `apt install ./rma-broker_*.deb` into a
+# fresh Debian 12 tree made by debootstrap (minbase), run there, and purged. Everything
+# happens under a temporary directory, in a private mount namespace: the host's packages
+# and mounts are untouched.
+set -uo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP needs root: debootstrap and chroot"
+    exit 0
+fi
+if [ -z "${RMA_PACKAGE_NS:-}" ]; then
+    exec unshare --mount --propagation private env RMA_PACKAGE_NS=1 "$0" "$@"
+fi
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/tap.sh"
+
+for cmd in dpkg-buildpackage dh lintian debootstrap fakeroot; do
+    if ! command -v "$cmd" >/dev/null; then
+        echo "not ok 1 - prerequisites: missing $cmd; run tools/install-deps.sh"
+        echo "1..1"
+        exit 1
+    fi
+done
+T=$(mktemp -d /tmp/rma-package.XXXXXX)
+ROOT=$T/root
+cleanup() {
+    for m in proc dev/pts dev; do umount -l "$ROOT/$m" 2>/dev/null; done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+# 1. Build from exactly what git tracks (what a release tarball holds).
+mkdir "$T/src"
+git -C "$SOURCE_DIR" ls-files -z | (cd "$SOURCE_DIR" && xargs -0 tar -c) | tar -x -C "$T/src"
+out=$(cd "$T/src" && dpkg-buildpackage -us -uc -b 2>&1)
+check "dpkg-buildpackage -us -uc -b builds the package" test $? -eq 0 || diag "$(tail -30 <<<"$out")"
+DEB=$(ls "$T"/rma-broker_*.deb 2>/dev/null | head -1)
+check "... rma-broker_VERSION_ARCH.deb" test -f "$DEB"
+
+# 2. lintian: nothing to fix (it notes that it runs as root here, which is the test's doing).
+out=$(lintian --tag-display-limit 0 "$DEB" 2>&1 | grep -v 'running with root privileges')
+check_eq "lintian has no error and no warning" "" "$(grep -E '^[EW]:' <<<"$out")"
+[ -z "$out" ] || diag "$out"
+
+# 3. A clean Debian 12 tree, from the mirror apt uses here.
+mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+mirror=${mirror:-http://deb.debian.org/debian}
+out=$(debootstrap --variant=minbase bookworm "$ROOT" "$mirror" 2>&1)
+check "debootstrap --variant=minbase bookworm" test $? -eq 0 || diag "$(tail -20 <<<"$out")"
+mount -t proc proc "$ROOT/proc"
+mount --bind /dev "$ROOT/dev"
+cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null
+cp "$DEB" "$ROOT/tmp/"
+in_root() { chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }
+
+# 4. apt install ./rma-broker_*.deb, with its dependencies from the mirror.
+out=$(in_root apt-get update -q 2>&1 && in_root apt-get install -y -q --no-install-recommends "/tmp/$(basename "$DEB")" 2>&1)
+check "apt install ./$(basename "$DEB") in the fresh tree" test $? -eq 0 || diag "$(tail -30 <<<"$out")"
+for f in /usr/sbin/rma-brokerd /usr/bin/rmactl /usr/bin/qemu-rma /etc/rma-broker/rma-brokerd.conf \
+         /usr/share/dbus-1/system.d/org.rmabroker.Broker1.conf /lib/systemd/system/rma-brokerd.service \
+         /usr/share/man/man8/rma-brokerd.8.gz; do
+    check "installed $f" test -e "$ROOT$f"
+done
+check "the hook is in libvirt's qemu.d" in_root test -x /etc/libvirt/hooks/qemu.d/50-rma-broker
+check "the service is enabled (the link systemd would follow at boot)" \
+    test -L "$ROOT/etc/systemd/system/multi-user.target.wants/rma-brokerd.service"
+check "the metrics socket is not" test ! -e "$ROOT/etc/systemd/system/sockets.target.wants/rma-brokerd-metrics.socket"
+out=$(in_root sh -c 'rma-brokerd --runtime-dir=/tmp/rb --count=2 --size=4M 2>/tmp/rb.log & pid=$!
+    for i in $(seq 50); do [ -S /tmp/rb/broker.sock ] && break; sleep 0.1; done
+    ls /tmp/rb; kill $pid; wait $pid; echo "exit=$?"' 2>&1)
+check_match "the installed broker runs in the new tree and serves broker.sock" "broker.sock.*exit=0" "$(tr '\n' ' ' <<<"$out")"
+check_match "rmactl runs" "Usage: rmactl" "$(in_root rmactl --help 2>&1)"
+
+# 5. apt purge leaves nothing of ours.
+out=$(in_root apt-get purge -y -q rma-broker 2>&1)
+check "apt purge rma-broker" test $? -eq 0 || diag "$(tail -20 <<<"$out")"
+left=$(cd "$ROOT" && ls -d etc/rma-broker usr/sbin/rma-brokerd usr/bin/rmactl etc/libvirt/hooks/qemu.d/50-rma-broker \
+    lib/systemd/system/rma-brokerd.service etc/systemd/system/multi-user.target.wants/rma-brokerd.service 2>/dev/null)
+check_eq "... nothing of the package is left" "" "$left"
+tap_done
