@@ -94,6 +94,8 @@ static void journal_send(int level, const LogEvent *e, const char *message) {
         (void) !write(STDERR_FILENO, "\n", 1);
 }
 
+static void log_emit(int level, int error, const LogEvent *e, const char *fmt, va_list ap)
+        __attribute__((format(printf, 4, 0)));
 static void log_emit(int level, int error, const LogEvent *e, const char *fmt, va_list ap) {
         char buf[2048];
         size_t n, ident = strlen(log_ident);
