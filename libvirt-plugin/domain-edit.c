@@ -151,13 +151,14 @@ static int make_cell0(xmlNode *domain, uint64_t rma, GPtrArray *changes, GError 
                                     total / MIB, rma / MIB);
                 cpu = child_or_new(domain, "cpu");
                 numa = child_or_new(cpu, "numa");
+                /* One cell: it takes every vCPU. Two: vCPU 0 in cell 0, the rest in cell 1. */
+                if (total == rma && vcpus > 1)
+                        snprintf(cpus, sizeof(cpus), "0-%" G_GUINT64_FORMAT, vcpus - 1);
+                else
+                        snprintf(cpus, sizeof(cpus), "0");
                 cell0 = xmlNewChild(numa, NULL, BAD_CAST "cell", NULL);
                 xmlSetProp(cell0, BAD_CAST "id", BAD_CAST "0");
-                xmlSetProp(cell0, BAD_CAST "cpus", BAD_CAST(total > rma ? "0" : vcpus > 1 ? "0-" : "0"));
-                if (total == rma && vcpus > 1) {
-                        snprintf(cpus, sizeof(cpus), "0-%" G_GUINT64_FORMAT, vcpus - 1);
-                        xmlSetProp(cell0, BAD_CAST "cpus", BAD_CAST cpus);
-                }
+                xmlSetProp(cell0, BAD_CAST "cpus", BAD_CAST cpus);
                 set_cell_memory(cell0, rma);
                 if (total > rma) {
                         cell1 = xmlNewChild(numa, NULL, BAD_CAST "cell", NULL);
