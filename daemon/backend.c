@@ -5,9 +5,10 @@
 #include "backend.h"
 #include "log.h"
 
-/* In order of preference for Backend=auto. The kvm and hugetlb backends of the design
- * (docs/architecture.md) are not built yet; naming them is refused plainly. */
+/* In order of preference for Backend=auto. The kvm backend of the design
+ * (docs/architecture.md) is not built yet; naming it is refused plainly. */
 static const BackendOps *const backends[] = {
+        &backend_hugetlb_ops,
         &backend_memfd_ops,
 };
 
@@ -45,7 +46,7 @@ int backend_open(const BrokerConfig *config, Backend **ret) {
                 ops = find_backend(config->backend);
                 if (!ops)
                         return log_error_errno(EOPNOTSUPP, "Backend=%s is not available in this version of rma-brokerd; "
-                                               "use Backend=memfd or Backend=auto", backend_kind_to_string(config->backend));
+                                               "use Backend=hugetlb, memfd or auto", backend_kind_to_string(config->backend));
                 r = ops->probe(config, &why);
                 if (r < 0)
                         return log_error_errno(r, "Backend=%s cannot serve this host: %s", ops->name, why);

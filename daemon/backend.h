@@ -47,6 +47,7 @@ int backend_new_region(Backend *b, unsigned index, int *ret_fd);
 int backend_adopt_region(Backend *b, int fd);
 
 extern const BackendOps backend_memfd_ops;
+extern const BackendOps backend_hugetlb_ops;
 
 /* KVM_CHECK_EXTENSION(KVM_CAP_PPC_RMA) on /dev/kvm; 0 when KVM is absent (kvm-rma.c). */
 uint32_t kvm_rma_capability(void);

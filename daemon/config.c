@@ -115,6 +115,19 @@ static int parse_limit(const char *where, const char *key, const char *value, un
         return 0;
 }
 
+static int set_huge_page_size(BrokerConfig *c, const char *where, const char *value, GError **error) {
+        uint64_t size = 0;
+
+        if (value[0] != '\0' && (rma_parse_size(value, &size) < 0 || size < 4096 || (size & (size - 1)) != 0)) {
+                g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                            "%s: HugePageSize=%s is invalid; allowed: a huge page size such as 2M, 16M or 1G, or empty "
+                            "for none", where, value);
+                return -EINVAL;
+        }
+        c->huge_page_size = size;
+        return 0;
+}
+
 static int set_max_connections(BrokerConfig *c, const char *where, const char *value, GError **error) {
         return parse_limit(where, "MaxConnections", value, 1, 65536, &c->max_connections, error);
 }
@@ -229,6 +242,7 @@ static const struct {
         { "MaxQueuedReplies", set_max_queued_replies },
         { "MetricsFile", set_metrics_file },
         { "AdminGroup", set_admin_group },
+        { "HugePageSize", set_huge_page_size },
 };
 
 static KeySetter find_setter(const char *key) {
@@ -262,7 +276,7 @@ static int load_file(BrokerConfig *c, const char *path, bool must_exist, GError 
                 if (!set) {
                         log_warning("%s: [" SECTION "] unknown key %s ignored; known keys: Backend, Count, Size, "
                                     "QemuUsers, ReservationTimeoutSec, CheckCgroup, MaxConnections, "
-                                    "MaxConnectionsPerUser, ConnectionTimeoutSec, MaxQueuedReplies, MetricsFile, AdminGroup", path, *k);
+                                    "MaxConnectionsPerUser, ConnectionTimeoutSec, MaxQueuedReplies, MetricsFile, AdminGroup, HugePageSize", path, *k);
                         continue;
                 }
                 value = g_key_file_get_value(kf, SECTION, *k, NULL);
@@ -338,7 +352,7 @@ int broker_config_load(int *argc, char ***argv, BrokerConfig **ret, GError **err
         g_auto(GStrv) opt_policy_dirs = NULL;
         const GOptionEntry entries[] = {
                 { "config", 0, 0, G_OPTION_ARG_FILENAME, &opt_config, "Configuration file (default " DEFAULT_CONFIG_FILE ")", "FILE" },
-                { "backend", 0, 0, G_OPTION_ARG_STRING, &opt_backend, "Region backend: auto or memfd (kvm and hugetlb are not in this version)", "NAME" },
+                { "backend", 0, 0, G_OPTION_ARG_STRING, &opt_backend, "Region backend: auto, hugetlb or memfd (kvm is not in this version)", "NAME" },
                 { "count", 0, 0, G_OPTION_ARG_STRING, &opt_count, "Number of RMAs in the pool (default 8)", "N" },
                 { "size", 0, 0, G_OPTION_ARG_STRING, &opt_size, "Size of each RMA (default 256M)", "BYTES" },
                 { "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_runtime_dir, "Directory for broker.sock (default " RMA_RUNTIME_DIR ")", "DIR" },

@@ -35,6 +35,7 @@ typedef struct BrokerConfig {
         BackendKind backend;
         unsigned count;
         uint64_t size;
+        uint64_t huge_page_size;    /* HugePageSize=: the hugetlb backend's page size, 0 when unset */
         char *runtime_dir;
         char **qemu_users;          /* names as configured */
         uid_t *qemu_uids;           /* resolved; unknown names are skipped with a warning */

@@ -144,7 +144,9 @@ int pool_new(Backend *backend, Pool **ret) {
         }
         for (unsigned i = p->n_slots; i-- > 0;) {   /* so that slot 0 is handed out first */
                 r = slot_refill(p, &p->slots[i]);
-                if (r < 0)
+                /* Memory the host does not have now (huge pages not reserved yet) leaves
+                 * the slot held-elsewhere; anything else is an error worth stopping for. */
+                if (r < 0 && r != -ENOSPC && r != -ENOMEM)
                         return r;
         }
         p->changed = 0;

@@ -37,7 +37,7 @@ mkdir -p "$D/no-policy"
 default=$("$BUILD_DIR/daemon/rma-brokerd" --config="$conf" --policy-dir="$D/no-policy" --check-policy 2>&1)
 check_match "the installed config is valid as it is" "^Policy valid for a pool of 8 RMAs" "$default"
 sed 's/^#\([A-Z][A-Za-z]*=\)/\1/' "$conf" >"$D/uncommented.conf"
-check "every key of the installed config is shown (12)" test "$(grep -c '^[A-Z][A-Za-z]*=' "$D/uncommented.conf")" -eq 12
+check "every key of the installed config is shown (13)" test "$(grep -c '^[A-Z][A-Za-z]*=' "$D/uncommented.conf")" -eq 13
 out=$("$BUILD_DIR/daemon/rma-brokerd" --config="$D/uncommented.conf" --policy-dir="$D/no-policy" --check-policy 2>&1)
 check_eq "uncommented, it is valid and means the same" "$default" "$out"
 

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# End to end: the hugetlb backend. The test reserves 2 MiB huge pages through
+# /proc/sys/vm/nr_hugepages (and puts the old value back), runs the built broker with
+# Backend=hugetlb on a pool larger than the pages allow (the missing slot is shown as
+# held-elsewhere), and `virsh start` of a ppc64 pseries guest gets a hugetlb region: QEMU
+# maps it with 2 MiB pages, the guest reads bytes written through it, and the next tenant
+# of the slot reads zeros.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/tap.sh"
+. "$HERE/../lib/broker.sh"
+. "$HERE/libvirt-sandbox.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP needs root to reserve huge pages and run libvirtd"
+    exit 0
+fi
+if [ ! -d /sys/kernel/mm/hugepages/hugepages-2048kB ]; then
+    echo "not ok 1 - this kernel has no 2 MiB huge pages"
+    echo "1..1"
+    exit 1
+fi
+
+make_test_dir huge
+OLD_NR=$(cat /proc/sys/vm/nr_hugepages)
+cleanup() {
+    sandbox_stop
+    stop_broker
+    stop_private_bus
+    echo "$OLD_NR" >/proc/sys/vm/nr_hugepages
+    rm -rf "$TEST_DIR"
+}
+trap cleanup EXIT
+
+RMA_MIB=256 OFFSET=$((192 << 20))
+DOM=rma-huge-$$ UUID=8e1c2d3e-0000-4000-8000-00000000000a
+free_pages() { cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages; }
+# Pages for exactly one region of the two the pool is configured for.
+echo $((OLD_NR + RMA_MIB / 2)) >/proc/sys/vm/nr_hugepages
+check "the test reserved 128 more huge pages of 2 MiB" test "$(free_pages)" -ge $((RMA_MIB / 2))
+printf '[Broker]\nHugePageSize=2M\n' >"$TEST_DIR/broker.conf"
+start_private_bus
+start_broker --config="$TEST_DIR/broker.conf" --backend=hugetlb --count=2 --size=${RMA_MIB}M --qemu-users=libvirt-qemu
+check_eq "Backend is hugetlb" '"hugetlb"' "$(prop Backend)"
+check_eq "TotalRmas shows the configured pool" 2 "$(prop TotalRmas)"
+check_eq "the slot without pages is held-elsewhere, not hidden" "1 1" "$(prop FreeRmas) $(prop HeldElsewhereRmas)"
+check_match "the log says the pool is smaller than configured" "the free huge pages hold 1 now; the other 1 slots stay held-elsewhere" \
+    "$(cat "$TEST_DIR/broker.log")"
+
+install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" "$TEST_DIR/bin/"
+printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s RMA_QEMU_BINARY=%s exec %s "$@"\n' "$TEST_DIR/run/broker.sock" \
+    "$(command -v qemu-system-ppc64)" "$TEST_DIR/bin/qemu-rma" >"$TEST_DIR/bin/qemu-rma-huge"
+printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s exec %s "$@"\n' "$TEST_DIR/run/broker.sock" "$TEST_DIR/bin/rma-broker-hook" \
+    >"$TEST_DIR/bin/50-rma-broker"
+chmod 0755 "$TEST_DIR/bin/qemu-rma-huge" "$TEST_DIR/bin/50-rma-broker"
+export SANDBOX_VIRTLOGD=1
+check "private libvirtd starts" sandbox_start "$TEST_DIR/bin/50-rma-broker"
+sandbox_domain_xml "$DOM" "$UUID" "$TEST_DIR/bin/qemu-rma-huge" $RMA_MIB | sed 's/ tenant="e2e"//' >"$TEST_DIR/$DOM.xml"
+sandbox_virsh define "$TEST_DIR/$DOM.xml" >/dev/null
+
+check "virsh start $DOM gets a hugetlb region" sandbox_virsh start "$DOM"
+qemu=$(sandbox_qemu_pid "$DOM")
+smaps=$(awk '/rma-broker-slot-/ {found = 1} found && /^KernelPageSize:/ {print; exit}' "/proc/$qemu/smaps")
+check_match "QEMU maps the region with 2 MiB pages (/proc/$qemu/smaps)" "KernelPageSize: +2048 kB" "$smaps"
+slot=$(busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListRmas |
+    grep -oE '[0-9]+ "leased"' | cut -d' ' -f1)
+region=
+for fd in /proc/$BROKER_PID/fd/*; do
+    [[ "$(readlink "$fd")" == "/memfd:rma-broker-slot-$slot (deleted)" ]] && region=$fd
+done
+# hugetlbfs files take no write(2): map the region, as QEMU does.
+python3 -c 'import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+m = mmap.mmap(fd, int(sys.argv[2]))
+m[int(sys.argv[3]):int(sys.argv[3]) + 8] = b"HUGEpage"' "$region" $((RMA_MIB << 20)) $OFFSET
+xp() { sandbox_virsh qemu-monitor-command --hmp "$DOM" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1; }
+check_match "the guest reads at 0x0c000000 what was written through the region" "0c000000: 0x48554745 0x70616765" "$(xp)"
+check "virsh destroy $DOM" sandbox_virsh destroy "$DOM"
+check "its slot comes back with a fresh region of fresh pages" wait_until 10 prop_is FreeRmas 1
+check "virsh start $DOM again" sandbox_virsh start "$DOM"
+check_match "the next tenant of the slot reads zeros there" "0c000000: 0x00000000 0x00000000" "$(xp)"
+sandbox_virsh destroy "$DOM" >/dev/null
+check "broker exits cleanly" stop_broker
+tap_done
