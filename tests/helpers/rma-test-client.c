@@ -33,8 +33,17 @@ static int check_region(int fd, uint64_t size, const char *pattern) {
                 printf("region not sealed (seals=0x%x)\n", seals);
                 return 1;
         }
+        /* The kernel refuses a claimant that tries to resize its region (the seals). */
         if (ftruncate(fd, (off_t) size * 2) == 0) {
                 printf("region could be grown\n");
+                return 1;
+        }
+        if (ftruncate(fd, (off_t) size / 2) == 0) {
+                printf("region could be shrunk\n");
+                return 1;
+        }
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) == 0) {
+                printf("region seals could be changed\n");
                 return 1;
         }
         p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
