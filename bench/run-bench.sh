@@ -277,15 +277,11 @@ part_virsh() {
     . "$SOURCE_DIR/tests/e2e/libvirt-sandbox.sh"
     echo "== virsh start: pseries TCG guest, 256 MiB cell 0 + 256 MiB, with and without an RMA, $runs interleaved runs"
     start -- --count=2 --size=256M --qemu-users=libvirt-qemu
-    install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" "$TEST_DIR/bin/"
     # libvirt passes the hook and QEMU no environment of ours: two shims name the socket.
-    printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s RMA_QEMU_BINARY=%s exec %s "$@"\n' "$SOCK" "$(command -v qemu-system-ppc64)" \
-        "$TEST_DIR/bin/qemu-rma" >"$TEST_DIR/bin/qemu-rma-bench"
-    printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s exec %s "$@"\n' "$SOCK" "$TEST_DIR/bin/rma-broker-hook" >"$TEST_DIR/bin/50-rma-broker"
-    chmod 0755 "$TEST_DIR/bin/qemu-rma-bench" "$TEST_DIR/bin/50-rma-broker"
+    write_libvirt_shims "$SOCK"
     trap 'sandbox_stop; cleanup' EXIT
     sandbox_start "$TEST_DIR/bin/50-rma-broker" >/dev/null
-    sandbox_domain_xml rma-bench-rma 7b1c2d3e-0000-4000-8000-00000000000a "$TEST_DIR/bin/qemu-rma-bench" 256 |
+    sandbox_domain_xml rma-bench-rma 7b1c2d3e-0000-4000-8000-00000000000a "$WRAPPER" 256 |
         sed 's/ tenant="e2e"//' >"$SANDBOX/rma.xml"   # no policy here: the default tenant
     sandbox_domain_xml rma-bench-plain 7b1c2d3e-0000-4000-8000-00000000000b "$(command -v qemu-system-ppc64)" 256 |
         sed '/<metadata>/,/<\/metadata>/d' >"$SANDBOX/plain.xml"

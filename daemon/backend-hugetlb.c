@@ -104,15 +104,7 @@ static int hugetlb_new_region(Backend *b, unsigned index, int *ret_fd) {
 }
 
 static int hugetlb_adopt(Backend *b, int fd) {
-        const int want = F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL;
-        struct stat st;
-        int seals = fcntl(fd, F_GET_SEALS);
-
-        if (seals < 0 || (seals & want) != want)
-                return log_warning_errno(EINVAL, "fd %d is not a sealed hugetlb region", fd);
-        if (fstat(fd, &st) < 0 || (uint64_t) st.st_size != b->region_size)
-                return log_warning_errno(EINVAL, "fd %d is not a region of this pool's size", fd);
-        return 0;
+        return backend_check_sealed_region(b, fd);
 }
 
 const BackendOps backend_hugetlb_ops = {

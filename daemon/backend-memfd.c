@@ -67,20 +67,7 @@ static int memfd_init(Backend *b, const BrokerConfig *config) {
 
 /* A region that outlived a broker: a sealed memfd of the pool's size. */
 static int memfd_adopt(Backend *b, int fd) {
-        const int want = F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL;
-        struct stat st;
-        int seals = fcntl(fd, F_GET_SEALS);
-
-        if (seals < 0)
-                return log_warning_errno(errno == EINVAL ? EINVAL : errno, "fd %d is not a memfd region (%m)", fd);
-        if ((seals & want) != want)
-                return log_warning_errno(EINVAL, "fd %d is a memfd without the pool's seals (0x%x)", fd, seals);
-        if (fstat(fd, &st) < 0)
-                return log_warning_errno(errno, "fstat of fd %d failed: %m", fd);
-        if ((uint64_t) st.st_size != b->region_size)
-                return log_warning_errno(EINVAL, "fd %d is a region of %lld bytes, not of this pool's %llu", fd,
-                                         (long long) st.st_size, (unsigned long long) b->region_size);
-        return 0;
+        return backend_check_sealed_region(b, fd);
 }
 
 const BackendOps backend_memfd_ops = {

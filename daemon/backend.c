@@ -1,6 +1,8 @@
 /* Backend selection: Backend=auto|kvm|hugetlb|memfd, by walking the backends built in. */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
+#include <sys/stat.h>
 
 #include "backend.h"
 #include "log.h"
@@ -70,6 +72,24 @@ Backend *backend_free(Backend *b) {
 
 int backend_new_region(Backend *b, unsigned index, int *ret_fd) {
         return b->ops->new_region(b, index, ret_fd);
+}
+
+int backend_check_sealed_region(const Backend *b, int fd) {
+        const int want = F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL;
+        struct stat st;
+        int seals = fcntl(fd, F_GET_SEALS);
+
+        if (seals < 0)
+                return log_warning_errno(errno, "fd %d is not a %s region (%m)", fd, b->ops->name);
+        if ((seals & want) != want)
+                return log_warning_errno(EINVAL, "fd %d is a %s region without the pool's seals (0x%x)", fd,
+                                         b->ops->name, seals);
+        if (fstat(fd, &st) < 0)
+                return log_warning_errno(errno, "fstat of fd %d failed: %m", fd);
+        if ((uint64_t) st.st_size != b->region_size)
+                return log_warning_errno(EINVAL, "fd %d is a region of %lld bytes, not of this pool's %llu", fd,
+                                         (long long) st.st_size, (unsigned long long) b->region_size);
+        return 0;
 }
 
 int backend_adopt_region(Backend *b, int fd) {

@@ -45,6 +45,9 @@ Backend *backend_free(Backend *b);
 
 int backend_new_region(Backend *b, unsigned index, int *ret_fd);
 int backend_adopt_region(Backend *b, int fd);
+/* For backends whose regions are sealed files (memfd, hugetlb): 0 when fd carries the
+ * grow, shrink and seal seals and has this pool's region size; else -errno, logged. */
+int backend_check_sealed_region(const Backend *b, int fd);
 
 extern const BackendOps backend_memfd_ops;
 extern const BackendOps backend_hugetlb_ops;

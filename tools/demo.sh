@@ -48,12 +48,7 @@ run busctl --system get-property "${OBJ[@]}" FreeRmas
 say "A private libvirtd with the rma-broker hook (qemu.d/50-rma-broker) and the qemu-rma wrapper"
 # libvirt gives the hook and QEMU no environment of ours, so two one-line shims name this
 # demo's broker.sock; installed for real they use /run/rma-broker/broker.sock as they are.
-install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" "$TEST_DIR/bin/"
-printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s RMA_QEMU_BINARY=%s exec %s "$@"\n' "$TEST_DIR/run/broker.sock" \
-    "$(command -v qemu-system-ppc64)" "$TEST_DIR/bin/qemu-rma" >"$TEST_DIR/bin/qemu-rma-demo"
-printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s exec %s "$@"\n' "$TEST_DIR/run/broker.sock" "$TEST_DIR/bin/rma-broker-hook" \
-    >"$TEST_DIR/bin/50-rma-broker"
-chmod 0755 "$TEST_DIR/bin/qemu-rma-demo" "$TEST_DIR/bin/50-rma-broker"
+write_libvirt_shims "$TEST_DIR/run/broker.sock"
 export SANDBOX_VIRTLOGD=1
 sandbox_start "$TEST_DIR/bin/50-rma-broker"
 vsh() { printf '$ virsh %s\n' "$*"; sandbox_virsh "$@"; }
@@ -64,9 +59,9 @@ for d in web-01:6a1c2d3e-0000-4000-8000-0000000000a1 web-02:6a1c2d3e-0000-4000-8
         sed '/<metadata>/,/<\/metadata>/d; /<cpu>/,/<\/cpu>/d' >"$TEST_DIR/${d%%:*}.xml"
     vsh define "$TEST_DIR/${d%%:*}.xml"
 done
-run "$RMACTL" domain enable web-01 --emulator="$TEST_DIR/bin/qemu-rma-demo" --connect="$SANDBOX_URI" --dry-run
-run "$RMACTL" domain enable web-01 --emulator="$TEST_DIR/bin/qemu-rma-demo" --connect="$SANDBOX_URI"
-run "$RMACTL" domain enable web-02 --emulator="$TEST_DIR/bin/qemu-rma-demo" --connect="$SANDBOX_URI"
+run "$RMACTL" domain enable web-01 --emulator="$WRAPPER" --connect="$SANDBOX_URI" --dry-run
+run "$RMACTL" domain enable web-01 --emulator="$WRAPPER" --connect="$SANDBOX_URI"
+run "$RMACTL" domain enable web-02 --emulator="$WRAPPER" --connect="$SANDBOX_URI"
 
 say "virsh start web-01: the hook reserves, the wrapper claims, QEMU's RAM node 0 is the RMA"
 vsh start web-01

@@ -48,15 +48,10 @@ check_eq "the slot without pages is held-elsewhere, not hidden" "1 1" "$(prop Fr
 check_match "the log says the pool is smaller than configured" "the free huge pages hold 1 now; the other 1 slots stay held-elsewhere" \
     "$(cat "$TEST_DIR/broker.log")"
 
-install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" "$TEST_DIR/bin/"
-printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s RMA_QEMU_BINARY=%s exec %s "$@"\n' "$TEST_DIR/run/broker.sock" \
-    "$(command -v qemu-system-ppc64)" "$TEST_DIR/bin/qemu-rma" >"$TEST_DIR/bin/qemu-rma-huge"
-printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s exec %s "$@"\n' "$TEST_DIR/run/broker.sock" "$TEST_DIR/bin/rma-broker-hook" \
-    >"$TEST_DIR/bin/50-rma-broker"
-chmod 0755 "$TEST_DIR/bin/qemu-rma-huge" "$TEST_DIR/bin/50-rma-broker"
+write_libvirt_shims "$TEST_DIR/run/broker.sock"
 export SANDBOX_VIRTLOGD=1
 check "private libvirtd starts" sandbox_start "$TEST_DIR/bin/50-rma-broker"
-sandbox_domain_xml "$DOM" "$UUID" "$TEST_DIR/bin/qemu-rma-huge" $RMA_MIB | sed 's/ tenant="e2e"//' >"$TEST_DIR/$DOM.xml"
+sandbox_domain_xml "$DOM" "$UUID" "$WRAPPER" $RMA_MIB | sed 's/ tenant="e2e"//' >"$TEST_DIR/$DOM.xml"
 sandbox_virsh define "$TEST_DIR/$DOM.xml" >/dev/null
 
 check "virsh start $DOM gets a hugetlb region" sandbox_virsh start "$DOM"

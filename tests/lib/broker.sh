@@ -89,3 +89,17 @@ prop() {
 
 # prop_is NAME VALUE: for polling with wait_until.
 prop_is() { [ "$(prop "$1")" = "$2" ]; }
+
+# write_libvirt_shims SOCKET: the hook and the qemu-rma wrapper in $TEST_DIR/bin, each
+# behind a one-line shim that names SOCKET (libvirt gives the hook and QEMU no environment
+# of ours; installed for real they use /run/rma-broker/broker.sock as they are). Sets
+# WRAPPER to the wrapper's shim, for <emulator>; the hook's shim is $TEST_DIR/bin/50-rma-broker.
+write_libvirt_shims() {
+    install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" "$TEST_DIR/bin/"
+    printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s RMA_QEMU_BINARY=%s exec %s "$@"\n' "$1" \
+        "$(command -v qemu-system-ppc64)" "$TEST_DIR/bin/qemu-rma" >"$TEST_DIR/bin/qemu-rma-shim"
+    printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s exec %s "$@"\n' "$1" "$TEST_DIR/bin/rma-broker-hook" \
+        >"$TEST_DIR/bin/50-rma-broker"
+    chmod 0755 "$TEST_DIR/bin/qemu-rma-shim" "$TEST_DIR/bin/50-rma-broker"
+    WRAPPER=$TEST_DIR/bin/qemu-rma-shim
+}
