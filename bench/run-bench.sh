@@ -12,7 +12,7 @@
 #               4096 slots, with 0 and 4000 leases held
 #   throughput  Reserve+Claim with 1, 8 and 64 concurrent clients on 4096 slots, vs the
 #               minimal server; final counts checked exact
-#   reclaim     holder exit -> slot free for a touched 256 MiB region, per backend (memfd,
+#   reclaim     holder exit -> slot free for a touched 256 MiB region, per backend (kvm, memfd,
 #               hugetlb with 2 MiB pages reserved for the run), vs memset of 256 MiB
 #   idle        context switches in 30 s without clients, RSS at 8 and 4096 slots
 #   virsh       virsh start of a pseries TCG guest with and without an RMA, interleaved
@@ -228,7 +228,14 @@ part_throughput() {
 # reclaim_runs BACKEND-ARGS...: five holders of a touched 256 MiB region exit; each prints
 # "reclaim_ms memset_ms".
 reclaim_runs() {
-    start -- --count=4 --size=256M "$@"
+    reclaim_runs_under -- --count=4 --size=256M "$@"
+}
+# reclaim_runs_under PREFIX... -- BROKER-ARGS...: the same, the broker under PREFIX.
+reclaim_runs_under() {
+    local prefix=()
+    while [ "$1" != "--" ]; do prefix+=("$1"); shift; done
+    shift
+    start "${prefix[@]}" -- --count=4 --size=256M "$@"
     local i
     for i in 1 2 3 4 5; do in_domain_cgroup "$OPS" reclaim "$SOCK" $((256 << 20)); done
     stop
@@ -255,6 +262,16 @@ part_reclaim() {
         reclaim_runs --backend=hugetlb --config="$TEST_DIR/huge.conf" | summarize hugetlb
         echo "$old" >/proc/sys/vm/nr_hugepages
     fi
+    # kvm: the kernel's pool played by the fake POWER kernel (tests/helpers), which never
+    # zeroes: the time includes the broker's close, a new KVM_ALLOCATE_RMA (a seccomp
+    # round trip and the fake kernel's /proc scan) and its zeroing of the whole RMA.
+    printf '#!/bin/sh\nexec %s --count 4 --size 256M -- "$@"\n' "$BUILD_DIR/tests/rma-fake-power-kernel" \
+        >"$TEST_DIR/bin/fake-power-kernel"
+    chmod 0755 "$TEST_DIR/bin/fake-power-kernel"
+    local kvm
+    kvm=$(reclaim_runs_under "$TEST_DIR/bin/fake-power-kernel" --backend=kvm --count=auto)
+    summarize kvm <<<"$kvm"
+    awk '{print $1 * 4}' <<<"$kvm" | sort -n | awk '{r[NR] = $1} END {printf "  kvm scrub, holder exit -> slot free, per GiB: min %.1f median %.1f max %.1f ms\n", r[1], r[3], r[5]}'
 }
 
 part_idle() {

@@ -65,13 +65,20 @@ static int hugetlb_probe(const BrokerConfig *config, char **why) {
 
 static int hugetlb_init(Backend *b, const BrokerConfig *config) {
         uint64_t free_pages = 0, fits;
-        char a[32];
+        char a[32], a2[32];
 
-        b->region_count = config->count;
         b->region_size = config->size;
         b->data = GSIZE_TO_POINTER(config->huge_page_size);
         (void) read_sys_count(config->huge_page_size, "free_hugepages", &free_pages);
         fits = free_pages * config->huge_page_size / config->size;
+        if (config->count == RMA_COUNT_AUTO) {
+                /* The probe saw room for one region at least. */
+                b->region_count = (unsigned) MIN(MAX(fits, 1), RMA_MAX_COUNT);
+                log_info("Count=auto: the free huge pages of %s hold %u regions of %s", rma_format_size(config->huge_page_size, a, sizeof(a)),
+                         b->region_count, rma_format_size(config->size, a2, sizeof(a2)));
+                return 0;
+        }
+        b->region_count = config->count;
         if (fits < config->count)
                 /* Never hidden: the missing slots count as held-elsewhere (HeldElsewhereRmas). */
                 log_warning("Count=%u regions of %s configured, but the free huge pages hold %" G_GUINT64_FORMAT
@@ -110,6 +117,7 @@ static int hugetlb_adopt(Backend *b, int fd) {
 const BackendOps backend_hugetlb_ops = {
         .name = "hugetlb",
         .kind = BACKEND_HUGETLB,
+        .release_is_watchable = true,
         .probe = hugetlb_probe,
         .init = hugetlb_init,
         .new_region = hugetlb_new_region,

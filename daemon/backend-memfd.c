@@ -45,6 +45,11 @@ static int memfd_probe(const BrokerConfig *config, char **why) {
         uint64_t total, host;
         char a[32], b[32];
 
+        if (config->count == RMA_COUNT_AUTO) {
+                *why = g_strdup("Count=auto needs a pool the host fixes (kvm, or hugetlb with HugePageSize=); "
+                                "an emulated memfd pool needs Count=N");
+                return -EINVAL;
+        }
         if (sysinfo(&si) < 0) {
                 *why = g_strdup_printf("sysinfo() failed: %s", g_strerror(errno));
                 return -errno;
@@ -73,6 +78,7 @@ static int memfd_adopt(Backend *b, int fd) {
 const BackendOps backend_memfd_ops = {
         .name = "memfd",
         .kind = BACKEND_MEMFD,
+        .release_is_watchable = true,
         .probe = memfd_probe,
         .init = memfd_init,
         .new_region = memfd_new_region,

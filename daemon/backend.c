@@ -5,11 +5,13 @@
 #include <sys/stat.h>
 
 #include "backend.h"
+#include "kvm-rma.h"
 #include "log.h"
 
-/* In order of preference for Backend=auto. The kvm backend of the design
- * (docs/architecture.md) is not built yet; naming it is refused plainly. */
+/* In order of preference for Backend=auto: the kernel's own pool, then boot-reserved
+ * huge pages, then the emulated pool that runs anywhere. */
 static const BackendOps *const backends[] = {
+        &backend_kvm_ops,
         &backend_hugetlb_ops,
         &backend_memfd_ops,
 };
@@ -55,8 +57,10 @@ int backend_open(const BrokerConfig *config, Backend **ret) {
         }
         b->ops = ops;
         r = ops->init(b, config);
-        if (r < 0)
+        if (r < 0) {
+                backend_free(g_steal_pointer(&b));   /* what init took (kvm: RMAs) goes back */
                 return r;
+        }
         *ret = g_steal_pointer(&b);
         return 0;
 }

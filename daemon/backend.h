@@ -7,6 +7,7 @@
  * everything specific to a kind of region lives in the backend's own file. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -16,13 +17,20 @@ typedef struct Backend Backend;
 typedef struct BackendOps {
         const char *name;
         BackendKind kind;
+        /* The regions are files whose end the kernel reports through inotify
+         * (IN_DELETE_SELF once no fd and no mapping is left anywhere): memfd and hugetlb.
+         * A kvm RMA is one of many anonymous inodes; the kernel tells its return only by
+         * KVM_ALLOCATE_RMA succeeding again. */
+        bool release_is_watchable;
         /* Can this host serve the pool the config asks for? 0 when it can; else a negative
          * errno and *why, one sentence for the log saying what is missing. */
         int (*probe)(const BrokerConfig *config, char **why);
         /* Size the pool (region_count, region_size) and set up what the backend needs. */
         int (*init)(Backend *b, const BrokerConfig *config);
         /* Make a fresh, zeroed region for pool slot `index`; *ret_fd is owned by the caller.
-         * -ENOMEM/-ENOSPC: the host cannot supply one now (slot stays held-elsewhere). */
+         * -ENOMEM/-ENOSPC: the host cannot supply one now (slot stays held-elsewhere).
+         * Runs on the reclaim worker thread (it may zero hundreds of MiB), and on the
+         * event loop only while the pool is first filled. */
         int (*new_region)(Backend *b, unsigned index, int *ret_fd);
         /* Check that an fd that outlived a broker (fd store, pidfd_getfd) is one of this
          * backend's regions of this pool's size: 0, or -EINVAL/-EBADF with a log line. */
@@ -49,8 +57,6 @@ int backend_adopt_region(Backend *b, int fd);
  * grow, shrink and seal seals and has this pool's region size; else -errno, logged. */
 int backend_check_sealed_region(const Backend *b, int fd);
 
-extern const BackendOps backend_memfd_ops;
+extern const BackendOps backend_kvm_ops;
 extern const BackendOps backend_hugetlb_ops;
-
-/* KVM_CHECK_EXTENSION(KVM_CAP_PPC_RMA) on /dev/kvm; 0 when KVM is absent (kvm-rma.c). */
-uint32_t kvm_rma_capability(void);
+extern const BackendOps backend_memfd_ops;

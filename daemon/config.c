@@ -66,9 +66,14 @@ static int set_backend(BrokerConfig *c, const char *where, const char *value, GE
 static int set_count(BrokerConfig *c, const char *where, const char *value, GError **error) {
         guint64 n;
 
+        if (g_str_equal(value, "auto")) {
+                c->count = RMA_COUNT_AUTO;
+                return 0;
+        }
         if (!g_ascii_string_to_unsigned(value, 10, 1, RMA_MAX_COUNT, &n, NULL)) {
                 g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                            "%s: Count=%s is invalid; allowed: a whole number from 1 to %u", where, value, RMA_MAX_COUNT);
+                            "%s: Count=%s is invalid; allowed: auto (as many as the kvm or hugetlb pool holds), "
+                            "or a whole number from 1 to %u", where, value, RMA_MAX_COUNT);
                 return -EINVAL;
         }
         c->count = (unsigned) n;
@@ -309,11 +314,12 @@ char *broker_config_pool_change(const BrokerConfig *running, unsigned running_co
 
         if (!running->config_file || read_pool(running->config_file, file, &error) < 0)
                 return NULL;
-        if (file->count != running_count)
+        /* Count=auto and the kvm backend's kernel-given size follow the host, not the file. */
+        if (file->count != RMA_COUNT_AUTO && file->count != running_count)
                 return g_strdup_printf("Count=%u in %s, but the running pool has %u RMAs: a pool change takes effect "
                                        "when rma-brokerd restarts (systemctl restart rma-brokerd)", file->count,
                                        running->config_file, running_count);
-        if (file->size != running_size)
+        if (running_size != 0 && file->size != running_size)
                 return g_strdup_printf("Size=%s in %s, but the running pool has RMAs of %s: a pool change takes effect "
                                        "when rma-brokerd restarts (systemctl restart rma-brokerd)",
                                        rma_format_size(file->size, a, sizeof(a)), running->config_file,
@@ -352,8 +358,8 @@ int broker_config_load(int *argc, char ***argv, BrokerConfig **ret, GError **err
         g_auto(GStrv) opt_policy_dirs = NULL;
         const GOptionEntry entries[] = {
                 { "config", 0, 0, G_OPTION_ARG_FILENAME, &opt_config, "Configuration file (default " DEFAULT_CONFIG_FILE ")", "FILE" },
-                { "backend", 0, 0, G_OPTION_ARG_STRING, &opt_backend, "Region backend: auto, hugetlb or memfd (kvm is not in this version)", "NAME" },
-                { "count", 0, 0, G_OPTION_ARG_STRING, &opt_count, "Number of RMAs in the pool (default 8)", "N" },
+                { "backend", 0, 0, G_OPTION_ARG_STRING, &opt_backend, "Region backend: auto, kvm, hugetlb or memfd", "NAME" },
+                { "count", 0, 0, G_OPTION_ARG_STRING, &opt_count, "Number of RMAs in the pool, or auto (default 8)", "N" },
                 { "size", 0, 0, G_OPTION_ARG_STRING, &opt_size, "Size of each RMA (default 256M)", "BYTES" },
                 { "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_runtime_dir, "Directory for broker.sock (default " RMA_RUNTIME_DIR ")", "DIR" },
                 { "qemu-users", 0, 0, G_OPTION_ARG_STRING, &opt_qemu_users, "Users allowed to Claim, ;-separated", "USERS" },

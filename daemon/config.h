@@ -16,6 +16,8 @@ typedef enum BackendKind {
 #define RMA_DEFAULT_COUNT 8u
 #define RMA_DEFAULT_SIZE (UINT64_C(256) << 20)
 #define RMA_MAX_COUNT 65536u
+/* Count=auto: as many regions as the kernel's pool (kvm) or the reserved huge pages hold. */
+#define RMA_COUNT_AUTO 0u
 #define RMA_MIN_SIZE (UINT64_C(1) << 20)
 /* No RMA ever was larger; a larger value is a typo (8388608T), not a pool. */
 #define RMA_MAX_SIZE (UINT64_C(1) << 40)
@@ -64,5 +66,6 @@ const char *backend_kind_to_string(BackendKind k);
 int backend_kind_from_string(const char *s, BackendKind *ret);
 bool broker_config_uid_may_claim(const BrokerConfig *c, uid_t uid);
 /* The config file now asks for another pool than the one running (Count=, Size= are
- * read at start only): a sentence saying so, or NULL. */
+ * read at start only): a sentence saying so, or NULL. running_size 0: the size is the
+ * kernel's (kvm), not the config's. */
 char *broker_config_pool_change(const BrokerConfig *running, unsigned running_count, uint64_t running_size);

@@ -21,7 +21,7 @@
  * changes in that window in one PropertiesChanged: a signal costs more than a Claim. */
 #define PROPERTIES_CHANGED_DELAY_USEC (10 * 1000)
 
-static void on_reclaimed(unsigned index, void *userdata);
+static void on_regions_changed(void *userdata);
 static int on_emit_changes(sd_event_source *source, uint64_t usec, void *userdata);
 
 static void peer_destroy(gpointer p) {
@@ -45,9 +45,9 @@ int manager_new(BrokerConfig *config, Manager **ret) {
         r = sd_event_default(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Cannot allocate event loop: %m");
-        r = reclaimer_new(m->event, on_reclaimed, m, &m->reclaimer);
+        r = recycler_new(m->event, m->broker->pool, on_regions_changed, m, &m->recycler);
         if (r < 0)
-                return log_error_errno(r, "Cannot start the region teardown worker: %m");
+                return r;
         r = sd_event_add_time_relative(m->event, &m->emit_source, CLOCK_MONOTONIC, PROPERTIES_CHANGED_DELAY_USEC,
                                        PROPERTIES_CHANGED_DELAY_USEC / 4, on_emit_changes, m);
         if (r < 0)
@@ -70,7 +70,7 @@ Manager *manager_free(Manager *m) {
         if (pool)
                 for (unsigned i = 0; i < pool->n_slots; i++)
                         pool->slots[i].lease = lease_free(pool->slots[i].lease);
-        m->reclaimer = reclaimer_free(m->reclaimer);
+        m->recycler = recycler_free(m->recycler);
         m->expiry_source = sd_event_source_disable_unref(m->expiry_source);
         m->emit_source = sd_event_source_disable_unref(m->emit_source);
         m->bus = sd_bus_flush_close_unref(m->bus);
@@ -104,17 +104,12 @@ void manager_end_lease(Manager *m, Slot *s, LeaseEnd why) {
 
         lease_free(s->lease);
         broker_end_lease(m->broker, s, why, &old_fd);
-        reclaimer_submit(m->reclaimer, s->index, old_fd);
+        recycler_lease_ended(m->recycler, s, old_fd);
         manager_pool_changed(m);
 }
 
-static void on_reclaimed(unsigned index, void *userdata) {
-        Manager *m = userdata;
-        Slot *s = &m->broker->pool->slots[index];
-
-        pool_reclaimed(m->broker->pool, s);
-        log_debug("RMA slot %u: region torn down; slot is %s", index, slot_state_to_string(s->state));
-        manager_pool_changed(m);
+static void on_regions_changed(void *userdata) {
+        manager_pool_changed(userdata);
 }
 
 static void manager_write_metrics(Manager *m) {
@@ -178,8 +173,7 @@ static void manager_arm_expiry(Manager *m) {
 void manager_pool_changed(Manager *m) {
         Pool *pool = m->broker->pool;
 
-        if (pool_count(pool, SLOT_HELD_ELSEWHERE) > 0)
-                (void) pool_refill(pool);
+        recycler_kick(m->recycler);
         manager_arm_expiry(m);
         if (((pool->changed && m->bus) ||
              (m->config->metrics_file && (pool->changed || m->metrics_generation != m->broker->stats.generation))) &&
@@ -200,7 +194,8 @@ int manager_reload_policy(Manager *m, GPtrArray *errors) {
                         log_error("%s", (char *) g_ptr_array_index(errors, i));
                 return r;
         }
-        pool_change = broker_config_pool_change(m->config, m->broker->pool->n_slots, m->broker->backend->region_size);
+        pool_change = broker_config_pool_change(m->config, m->broker->pool->n_slots,
+                                                m->broker->backend->ops->kind == BACKEND_KVM ? 0 : m->broker->backend->region_size);
         if (pool_change)
                 log_warning("Tenant policy reloaded, the pool is unchanged: %s", pool_change);
         if (g_strcmp0(pool_change, m->pending_pool_change) != 0) {

@@ -8,7 +8,7 @@
 
 #include "broker.h"
 #include "bus-object.h"
-#include "reclaim.h"
+#include "recycle.h"
 
 typedef struct Peer Peer;
 
@@ -31,7 +31,7 @@ struct Manager {
         GHashTable *peers_per_pid;       /* pid -> open connections, all but root */
         unsigned next_peer_id;
 
-        Reclaimer *reclaimer;            /* tears down the regions of ended leases */
+        Recycler *recycler;              /* brings the slots of ended leases back to free */
         sd_event_source *expiry_source;  /* armed only while a reservation waits */
         sd_event_source *emit_source;    /* coalesces PropertiesChanged and metrics writes (10 ms window) */
         unsigned metrics_generation;     /* Broker.stats.generation that MetricsFile= shows */

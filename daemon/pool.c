@@ -107,21 +107,35 @@ static void slot_clear_owner(Pool *p, Slot *s) {
         s->lease = NULL;
 }
 
+void pool_region_owed(Pool *p, Slot *s, int error) {
+        s->refilling = false;
+        if (s->state == SLOT_HELD_ELSEWHERE)
+                return;
+        g_return_if_fail(s->state == SLOT_SCRUBBING);
+        if (error < 0)
+                log_warning_errno(error, "RMA slot %u: no fresh region from the %s backend (%m); counted "
+                                  "held-elsewhere until one is available", s->index, p->backend->ops->name);
+        slot_set_state(p, s, SLOT_HELD_ELSEWHERE);
+}
+
+void pool_region_ready(Pool *p, Slot *s, int fd) {
+        g_return_if_fail(s->state == SLOT_SCRUBBING || s->state == SLOT_HELD_ELSEWHERE);
+        g_return_if_fail(s->region_fd < 0);
+        s->refilling = false;
+        s->region_fd = fd;
+        slot_set_state(p, s, SLOT_FREE);
+}
+
 /* Ask the backend for a fresh region; the slot is free once it has one. */
 static int slot_refill(Pool *p, Slot *s) {
         int fd = -EBADF, r;
 
         r = backend_new_region(p->backend, s->index, &fd);
         if (r < 0) {
-                if (s->state != SLOT_HELD_ELSEWHERE) {
-                        log_warning_errno(r, "RMA slot %u: no fresh region from the %s backend (%m); "
-                                          "counted held-elsewhere until one is available", s->index, p->backend->ops->name);
-                        slot_set_state(p, s, SLOT_HELD_ELSEWHERE);
-                }
+                pool_region_owed(p, s, r);
                 return r;
         }
-        s->region_fd = fd;
-        slot_set_state(p, s, SLOT_FREE);
+        pool_region_ready(p, s, fd);
         return 0;
 }
 
@@ -245,25 +259,6 @@ void pool_end_lease(Pool *p, Slot *s, int *ret_old_fd) {
          * dies); the slot only returns to free with a fresh one. */
         *ret_old_fd = TAKE_FD(s->region_fd);
         slot_set_state(p, s, SLOT_SCRUBBING);
-}
-
-void pool_reclaimed(Pool *p, Slot *s) {
-        g_return_if_fail(s->state == SLOT_SCRUBBING);
-        (void) slot_refill(p, s);
-}
-
-unsigned pool_refill(Pool *p) {
-        unsigned n = 0, owed = g_queue_get_length(&p->owed);
-
-        /* Each slot is tried once: a failed one goes back to the tail. */
-        for (unsigned i = 0; i < owed; i++) {
-                Slot *s = p->owed.head->data;
-                g_queue_unlink(&p->owed, &s->link);
-                g_queue_push_tail_link(&p->owed, &s->link);
-                if (slot_refill(p, s) >= 0)
-                        n++;
-        }
-        return n;
 }
 
 unsigned pool_expire(Pool *p, uint64_t now_usec) {

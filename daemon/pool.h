@@ -1,7 +1,8 @@
 /* The fixed pool of RMA slots and their state machine:
  *
  *   free -> reserved (uuid, domain, tenant, expiry) -> leased (pid) -> scrubbing -> free
- *   scrubbing -> held-elsewhere (the backend could not make a fresh region yet) -> free
+ *   scrubbing -> held-elsewhere (the old region may still be held by some process, or
+ *                the backend has no fresh region yet) -> free
  *
  * Every operation costs the same at 8 and at 4096 slots: counts are kept per state and
  * per tenant, uuids are indexed, and free, reserved (in expiry order) and held-elsewhere
@@ -10,6 +11,7 @@
 #pragma once
 
 #include <glib.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -39,6 +41,7 @@ typedef struct Slot {
         uid_t reserved_by;                   /* who called Reserve */
         pid_t pid;                           /* leased only */
         Lease *lease;                        /* leased only; owned by the manager */
+        bool refilling;                      /* a fresh region is being made off the loop */
         GList link;                          /* on the free, expiry or owed list, by state */
 } Slot;
 
@@ -82,12 +85,14 @@ int pool_lease(Pool *p, Slot *s, pid_t pid);
 void pool_unreserve(Pool *p, Slot *s);
 /* leased -> scrubbing. The slot's old region fd goes to *ret_old_fd: its holder may
  * still map it, and closing the last reference may take long (the memory is freed), so
- * the caller disposes of it and then calls pool_reclaimed(). */
+ * the caller disposes of it off the event loop, has the backend make a fresh region
+ * there too, and reports back with pool_region_ready() or pool_region_owed(). */
 void pool_end_lease(Pool *p, Slot *s, int *ret_old_fd);
-/* scrubbing -> free with a fresh region, or held-elsewhere when the backend has none. */
-void pool_reclaimed(Pool *p, Slot *s);
-/* held-elsewhere -> free for every slot the backend can now fill; returns how many. */
-unsigned pool_refill(Pool *p);
+/* scrubbing or held-elsewhere -> free, with a fresh region fd the pool now owns. */
+void pool_region_ready(Pool *p, Slot *s, int fd);
+/* scrubbing -> held-elsewhere: the old region may still be held by some process, or the
+ * backend has no fresh one now (error, -errno, for the log). Logged once per slot. */
+void pool_region_owed(Pool *p, Slot *s, int error);
 /* Free reservations whose expiry is <= now; returns how many. */
 unsigned pool_expire(Pool *p, uint64_t now_usec);
 /* Earliest reservation expiry, or UINT64_MAX when none is pending. */

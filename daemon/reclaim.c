@@ -1,27 +1,37 @@
-/* Region teardown on a worker thread, reported back to the event loop through a pipe. */
+/* Region work on a worker thread, reported back to the event loop through an eventfd. */
 #include <errno.h>
-#include <fcntl.h>
 #include <glib.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "log.h"
 #include "reclaim.h"
 
+typedef enum JobKind {
+        JOB_CLOSE,
+        JOB_REFILL,
+        JOB_STOP,
+} JobKind;
+
 typedef struct Job {
+        JobKind kind;
         unsigned slot_index;
-        int fd;              /* -1: stop the worker */
+        int fd;              /* old region to close, or -EBADF */
+        int result;          /* filled in by the worker */
 } Job;
 
 struct Reclaimer {
+        Backend *backend;    /* not owned */
         GAsyncQueue *jobs;
+        GAsyncQueue *results;
         GThread *worker;
-        int done_pipe[2];    /* worker writes slot indices, the loop reads them */
-        sd_event_source *done_source;
+        int wake_fd;         /* eventfd: the worker counts results in, the loop drains */
+        sd_event_source *wake_source;
         ReclaimDoneFn done;
         void *userdata;
 };
@@ -31,48 +41,59 @@ static gpointer worker_main(gpointer data) {
 
         for (;;) {
                 Job *job = g_async_queue_pop(r->jobs);
-                uint32_t index = job->slot_index;
-                bool stop = job->fd < 0;
+                uint64_t one = 1;
 
-                if (!stop)
-                        safe_close(job->fd);
-                g_free(job);
-                if (stop)
+                if (job->kind == JOB_STOP) {
+                        g_free(job);
                         return NULL;
-                /* A pipe write of 4 bytes is atomic; the pipe holds 16k of them, more
-                 * than the largest pool, so this never blocks for long. */
-                while (write(r->done_pipe[1], &index, sizeof(index)) < 0 && errno == EINTR)
-                        ;
+                }
+                job->fd = safe_close(job->fd);
+                job->result = RECLAIM_CLOSED;
+                if (job->kind == JOB_REFILL) {
+                        int fd = -EBADF, k = backend_new_region(r->backend, job->slot_index, &fd);
+                        job->result = k < 0 ? k : fd;
+                }
+                g_async_queue_push(r->results, job);
+                /* An eventfd write only fails at a counter of 2^64 - 1. */
+                if (write(r->wake_fd, &one, sizeof(one)) < 0)
+                        log_debug_errno(errno, "Cannot wake the event loop: %m");
         }
 }
 
-static int on_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Reclaimer *r = userdata;
-        uint32_t indices[256];
-        ssize_t n = read(fd, indices, sizeof(indices));
+        uint64_t n;
+        Job *job;
 
-        for (ssize_t i = 0; i < n / (ssize_t) sizeof(uint32_t); i++)
-                r->done(indices[i], r->userdata);
+        if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+                return log_error_errno(errno, "Reading the reclaim eventfd failed: %m");
+        while ((job = g_async_queue_try_pop(r->results))) {
+                unsigned index = job->slot_index;
+                int result = job->result;
+                g_free(job);
+                r->done(index, result, r->userdata);
+        }
         return 0;
 }
 
-int reclaimer_new(sd_event *event, ReclaimDoneFn done, void *userdata, Reclaimer **ret) {
+int reclaimer_new(sd_event *event, Backend *backend, ReclaimDoneFn done, void *userdata, Reclaimer **ret) {
         Reclaimer *r = g_new0(Reclaimer, 1);
         sigset_t all, old;
         int k;
 
+        r->backend = backend;
         r->done = done;
         r->userdata = userdata;
-        r->done_pipe[0] = r->done_pipe[1] = -EBADF;
-        if (pipe2(r->done_pipe, O_CLOEXEC) < 0) {
+        r->jobs = g_async_queue_new();
+        r->results = g_async_queue_new();
+        r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (r->wake_fd < 0) {
                 k = -errno;
                 goto fail;
         }
-        (void) fcntl(r->done_pipe[0], F_SETFL, O_NONBLOCK);
-        k = sd_event_add_io(event, &r->done_source, r->done_pipe[0], EPOLLIN, on_done, r);
+        k = sd_event_add_io(event, &r->wake_source, r->wake_fd, EPOLLIN, on_wake, r);
         if (k < 0)
                 goto fail;
-        r->jobs = g_async_queue_new();
         /* The worker inherits a mask that blocks every signal: SIGTERM and SIGHUP must
          * reach the event loop's signalfd, never this thread. */
         sigfillset(&all);
@@ -86,28 +107,42 @@ fail:
         return k;
 }
 
+static void submit(Reclaimer *r, JobKind kind, unsigned slot_index, int fd) {
+        Job *job = g_new0(Job, 1);
+
+        job->kind = kind;
+        job->slot_index = slot_index;
+        job->fd = fd;
+        g_async_queue_push(r->jobs, job);
+}
+
 Reclaimer *reclaimer_free(Reclaimer *r) {
+        Job *job;
+
         if (!r)
                 return NULL;
         if (r->worker) {
-                Job *stop = g_new0(Job, 1);
-                stop->fd = -1;
-                g_async_queue_push(r->jobs, stop);
+                submit(r, JOB_STOP, 0, -EBADF);
                 g_thread_join(r->worker);
         }
-        if (r->jobs)
-                g_async_queue_unref(r->jobs);
-        r->done_source = sd_event_source_disable_unref(r->done_source);
-        safe_close(r->done_pipe[0]);
-        safe_close(r->done_pipe[1]);
+        /* Results nobody will take: their fresh regions go back to the host. */
+        while (r->results && (job = g_async_queue_try_pop(r->results))) {
+                if (job->result >= 0)
+                        safe_close(job->result);
+                g_free(job);
+        }
+        g_clear_pointer(&r->jobs, g_async_queue_unref);
+        g_clear_pointer(&r->results, g_async_queue_unref);
+        r->wake_source = sd_event_source_disable_unref(r->wake_source);
+        safe_close(r->wake_fd);
         g_free(r);
         return NULL;
 }
 
-void reclaimer_submit(Reclaimer *r, unsigned slot_index, int fd) {
-        Job *job = g_new0(Job, 1);
+void reclaimer_close(Reclaimer *r, unsigned slot_index, int fd) {
+        submit(r, JOB_CLOSE, slot_index, fd);
+}
 
-        job->slot_index = slot_index;
-        job->fd = fd;
-        g_async_queue_push(r->jobs, job);
+void reclaimer_refill(Reclaimer *r, unsigned slot_index, int old_fd) {
+        submit(r, JOB_REFILL, slot_index, old_fd);
 }

@@ -25,6 +25,37 @@ static const char *real_qemu(void) {
         return env && *env ? env : RMA_QEMU_BINARY;
 }
 
+static const char *qemu_preload(void) {
+        const char *env = getenv("RMA_QEMU_PRELOAD");
+
+        return env && *env ? env : RMA_QEMU_PRELOAD;
+}
+
+/* QEMU opens its memory backend by path, as /proc/self/fd/N. That reopens a memfd or
+ * hugetlb region; a real RMA (an anonymous inode) refuses it. Then, and only then, QEMU
+ * gets librma-qemu-fd.so, which answers that one open() with the fd itself. Returns the
+ * errno of the reopen (0: it works, no preload needed). */
+static int prepare_handoff(int fd) {
+        char path[32];
+        int probe, error;
+        const char *old;
+        g_autofree char *preload = NULL;
+
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        probe = open(path, O_RDWR | O_CLOEXEC);
+        if (probe >= 0) {
+                close(probe);
+                return 0;
+        }
+        error = errno;
+        old = getenv("LD_PRELOAD");
+        preload = old && *old ? g_strdup_printf("%s %s", qemu_preload(), old) : g_strdup(qemu_preload());
+        snprintf(path, sizeof(path), "%d", fd);
+        setenv("RMA_BROKER_REGION_FD", path, 1);
+        setenv("LD_PRELOAD", preload, 1);
+        return error;
+}
+
 static int exec_qemu(char **argv) {
         const char *qemu = real_qemu();
 
@@ -43,7 +74,7 @@ int main(int argc, char *argv[]) {
         _cleanup_close_ int claimed = -EBADF;
         const char *raw_uuid;
         uint64_t size;
-        int fd, r;
+        int fd, r, reopen_error;
 
         (void) argc;
         raw_uuid = qemu_cmdline_find_uuid(argv);
@@ -72,6 +103,7 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
 
+        reopen_error = prepare_handoff(fd);
         new_argv = qemu_cmdline_rewrite_ram(argv, fd, size, &gerror);
         if (!new_argv) {
                 fprintf(stderr, "qemu-rma: domain %s: %s\n", uuid, gerror->message);
@@ -81,8 +113,11 @@ int main(int argc, char *argv[]) {
          * ours: say in one line there what changed. */
         for (size_t i = 1; argv[i] && new_argv[i]; i++)
                 if (strcmp(argv[i], new_argv[i]) != 0) {
-                        fprintf(stderr, "qemu-rma: domain %s: RMA of %llu bytes from rma-brokerd on fd %d; replaced %s with %s\n",
-                                uuid, (unsigned long long) size, fd, argv[i], new_argv[i]);
+                        fprintf(stderr, "qemu-rma: domain %s: RMA of %llu bytes from rma-brokerd on fd %d%s%s%s; "
+                                "replaced %s with %s\n", uuid, (unsigned long long) size, fd,
+                                reopen_error ? " (not reopenable by path: " : "",
+                                reopen_error ? strerror(reopen_error) : "",
+                                reopen_error ? "; QEMU opens it through librma-qemu-fd.so)" : "", argv[i], new_argv[i]);
                         break;
                 }
         return exec_qemu(new_argv);

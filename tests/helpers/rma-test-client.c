@@ -3,6 +3,11 @@
  *   rma-test-client claim UUID [PATTERN]   claim, check the region is sealed and zeroed,
  *                                          write PATTERN at 1 MiB - 16, print "held SIZE",
  *                                          and hold the lease until stdin reaches EOF
+ *   rma-test-client handoff UUID PATTERN   claim and write PATTERN as above, pass the region
+ *                                          to a child that keeps it mapped, print "child PID",
+ *                                          and exit at once (ending the lease); the child
+ *                                          prints what it reads at the pattern's place
+ *                                          ("old-region-reads TEXT") when stdin reaches EOF
  *   rma-test-client reserve UUID DOMAIN [TENANT]
  *   rma-test-client release UUID
  *   rma-test-client reload
@@ -70,7 +75,8 @@ int main(int argc, char *argv[]) {
 
         setvbuf(stdout, NULL, _IOLBF, 0);
         if (argc < 2 || (argc < 3 && strcmp(argv[1], "reload") != 0)) {
-                fprintf(stderr, "usage: %s claim UUID [PATTERN] | reserve UUID DOMAIN [TENANT] | release UUID | reload\n",
+                fprintf(stderr, "usage: %s claim UUID [PATTERN] | handoff UUID PATTERN | reserve UUID DOMAIN [TENANT] | "
+                        "release UUID | reload\n",
                         argv[0]);
                 return 2;
         }
@@ -91,6 +97,35 @@ int main(int argc, char *argv[]) {
                 printf("held %llu\n", (unsigned long long) size);
                 while (read(STDIN_FILENO, &c, 1) > 0)
                         ;
+                return 0;
+        }
+        if (strcmp(argv[1], "handoff") == 0 && argc >= 4) {
+                _cleanup_close_ int fd = -EBADF;
+                uint64_t size;
+                pid_t child;
+                char c;
+
+                r = rma_client_claim(bus, argv[2], &fd, &size, &error);
+                if (r < 0)
+                        return fail(&error, r);
+                if (check_region(fd, size, argv[3]) != 0)
+                        return 1;
+                bus = sd_bus_flush_close_unref(bus);
+                child = fork();
+                if (child < 0)
+                        return 1;
+                if (child == 0) {
+                        /* The region lives on here, mapped, after its claimant is gone. */
+                        char *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+                        if (p == MAP_FAILED)
+                                return 1;
+                        fd = safe_close(fd);
+                        while (read(STDIN_FILENO, &c, 1) > 0)
+                                ;
+                        printf("old-region-reads %.*s\n", (int) strnlen(p + PATTERN_OFFSET, 16), p + PATTERN_OFFSET);
+                        return 0;
+                }
+                printf("child %d\n", (int) child);
                 return 0;
         }
         if (strcmp(argv[1], "reserve") == 0 && argc >= 4) {

@@ -25,6 +25,8 @@ done
 for d in etc/rma-broker/policy.d usr/share/rma-broker/policy.d; do
     check "creates /$d" test -d "$D/$d"
 done
+check "installs librma-qemu-fd.so (QEMU's hand-off of an RMA) under libdir/rma-broker" \
+    test -n "$(find "$D" -path '*/lib*/rma-broker/librma-qemu-fd.so')"
 check "the hook is linked into libvirt's qemu.d" test -L "$D/etc/libvirt/hooks/qemu.d/50-rma-broker"
 unitdir=$(find "$D" -name rma-brokerd.service -printf '%h\n' | head -1)
 check "installs the service, the metrics socket and its template" \

@@ -54,8 +54,10 @@ CONF
 }
 
 # start_broker ARGS...: run rma-brokerd on $TEST_DIR/run and wait for the bus name.
+# BROKER_WRAP (an array, optional): a command that runs the broker, e.g. the fake
+# POWER kernel; BROKER_PID is then that command's pid (it passes signals on).
 start_broker() {
-    "$BROKERD" --runtime-dir="$TEST_DIR/run" "$@" >>"$TEST_DIR/broker.log" 2>&1 &
+    ${BROKER_WRAP[@]+"${BROKER_WRAP[@]}"} "$BROKERD" --runtime-dir="$TEST_DIR/run" "$@" >>"$TEST_DIR/broker.log" 2>&1 &
     BROKER_PID=$!
     export RMA_BROKER_SOCKET=$TEST_DIR/run/broker.sock
     wait_until 10 busctl --system status org.rmabroker.Broker1 >/dev/null 2>&1
@@ -95,11 +97,32 @@ prop_is() { [ "$(prop "$1")" = "$2" ]; }
 # of ours; installed for real they use /run/rma-broker/broker.sock as they are). Sets
 # WRAPPER to the wrapper's shim, for <emulator>; the hook's shim is $TEST_DIR/bin/50-rma-broker.
 write_libvirt_shims() {
-    install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" "$TEST_DIR/bin/"
-    printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s RMA_QEMU_BINARY=%s exec %s "$@"\n' "$1" \
-        "$(command -v qemu-system-ppc64)" "$TEST_DIR/bin/qemu-rma" >"$TEST_DIR/bin/qemu-rma-shim"
+    install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" \
+        "$BUILD_DIR/libvirt-plugin/librma-qemu-fd.so" "$TEST_DIR/bin/"
+    printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s RMA_QEMU_BINARY=%s RMA_QEMU_PRELOAD=%s exec %s "$@"\n' "$1" \
+        "$(command -v qemu-system-ppc64)" "$TEST_DIR/bin/librma-qemu-fd.so" "$TEST_DIR/bin/qemu-rma" \
+        >"$TEST_DIR/bin/qemu-rma-shim"
     printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s exec %s "$@"\n' "$1" "$TEST_DIR/bin/rma-broker-hook" \
         >"$TEST_DIR/bin/50-rma-broker"
     chmod 0755 "$TEST_DIR/bin/qemu-rma-shim" "$TEST_DIR/bin/50-rma-broker"
     WRAPPER=$TEST_DIR/bin/qemu-rma-shim
 }
+
+# as_nobody_fifo NAME ARGS...: the test client as nobody, its stdin a fifo that this
+# script holds open until close_fifo NAME (EOF tells the client to let go), its output in
+# $TEST_DIR/NAME.out. Sets CLIENT_PID. close_all_fifos belongs in the cleanup trap.
+FIFOS=()
+as_nobody_fifo() {
+    local name=$1 fifo=$TEST_DIR/$1.fifo fd close_others=""; shift
+    mkfifo "$fifo"; chmod 0666 "$fifo"
+    # The child must not inherit the other fifos' write ends, or their EOF never comes.
+    for fd in "${FIFOS[@]}"; do close_others+=" $fd>&-"; done
+    eval 'setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$TEST_CLIENT" "$@" \
+        <"$fifo" >"$TEST_DIR/$name.out" 2>&1 '"$close_others"' &'
+    CLIENT_PID=$!
+    exec {fd}>"$fifo"
+    FIFOS+=("$fd")
+    eval "FIFO_$name=$fd"
+}
+close_fifo() { local var="FIFO_$1"; eval "exec ${!var}>&-"; }
+close_all_fifos() { local fd; for fd in "${FIFOS[@]}"; do eval "exec $fd>&-" 2>/dev/null || true; done; }

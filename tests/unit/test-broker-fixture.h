@@ -2,6 +2,7 @@
  * no cgroup check, and the policy file text given as the test's data (NULL: none). */
 #pragma once
 
+#include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <stdlib.h>
@@ -52,3 +53,10 @@ static inline void fixture_tear_down(Fixture *f, gconstpointer data) {
         g_free(f->dir);
 }
 
+/* What the region worker does once the old region is gone: a fresh one from the backend. */
+static inline void refill_now(Pool *pool, Slot *s) {
+        int fd = -EBADF;
+
+        g_assert_cmpint(backend_new_region(pool->backend, s->index, &fd), ==, 0);
+        pool_region_ready(pool, s, fd);
+}

@@ -168,7 +168,7 @@ static void test_release(Fixture *f, gconstpointer data) {
         broker_end_lease(f->broker, s, LEASE_END_PROCESS_EXITED, &old_fd);
         g_assert_cmpint(old_fd, >=, 0);
         close(old_fd);
-        pool_reclaimed(f->broker->pool, s);
+        refill_now(f->broker->pool, s);
         g_assert_cmpuint(pool_count(f->broker->pool, SLOT_FREE), ==, 3);
 }
 

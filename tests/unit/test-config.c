@@ -50,6 +50,18 @@ static void test_file_and_cmdline(void) {
         g_unlink(path);
 }
 
+static void test_count_auto(void) {
+        g_autofree char *path = write_conf("[Broker]\nBackend=hugetlb\nCount=auto\nHugePageSize=2M\n");
+        g_autofree char *opt = g_strdup_printf("--config=%s", path);
+        const char *args[] = { "rma-brokerd", opt, NULL };
+        g_autoptr(BrokerConfig) c = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_cmpint(load(args, &c, &error), ==, 0);
+        g_assert_cmpuint(c->count, ==, RMA_COUNT_AUTO);
+        g_unlink(path);
+}
+
 static void test_defaults(void) {
         const char *args[] = { "rma-brokerd", "--config=/nonexistent/rma-brokerd.conf", NULL };
         const char *args_missing_ok[] = { "rma-brokerd", NULL };
@@ -77,7 +89,7 @@ static void test_errors_name_file_and_key(void) {
                 const char *text;
                 const char *want;
         } cases[] = {
-                { "[Broker]\nCount=0\n", "Count=0 is invalid; allowed: a whole number from 1 to 65536" },
+                { "[Broker]\nCount=0\n", "Count=0 is invalid; allowed: auto (as many as the kvm or hugetlb pool holds), or a whole number from 1 to 65536" },
                 { "[Broker]\nCount=lots\n", "Count=lots" },
                 { "[Broker]\nSize=300M\n", "Size=300M is invalid; allowed: a power of two" },
                 { "[Broker]\nSize=4K\n", "Size=4K" },
@@ -149,6 +161,7 @@ int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/config/file-and-cmdline", test_file_and_cmdline);
         g_test_add_func("/config/defaults", test_defaults);
+        g_test_add_func("/config/count-auto", test_count_auto);
         g_test_add_func("/config/errors-name-file-and-key", test_errors_name_file_and_key);
         g_test_add_func("/config/connection-limits", test_connection_limits);
         g_test_add_func("/config/cmdline-errors", test_cmdline_errors);

@@ -31,7 +31,7 @@ static void test_exposition(Fixture *f, gconstpointer data) {
         g_assert_cmpint(broker_start_lease(f->broker, s, getpid()), ==, 0);
         broker_end_lease(f->broker, s, LEASE_END_PROCESS_EXITED, &old_fd);
         close(old_fd);
-        pool_reclaimed(f->broker->pool, s);
+        refill_now(f->broker->pool, s);
 
         text = metrics_format(f->broker);
         g_assert_true(g_str_has_prefix(text, "# HELP rma_broker_build_info "));

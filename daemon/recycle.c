@@ -1,0 +1,143 @@
+/* Ended lease -> old region gone -> fresh region -> free slot. */
+#include <errno.h>
+#include <glib.h>
+#include <time.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "reclaim.h"
+#include "recycle.h"
+#include "region-watch.h"
+
+#define RETRY_MIN_USEC (1 * G_USEC_PER_SEC)
+#define RETRY_MAX_USEC (10 * G_USEC_PER_SEC)
+
+struct Recycler {
+        Pool *pool;                  /* not owned */
+        Reclaimer *reclaimer;
+        RegionWatch *watch;          /* NULL unless the backend's releases are watchable */
+        sd_event_source *retry_source;
+        uint64_t retry_usec;         /* backoff: doubles while refills keep failing */
+        RecyclerChangedFn changed;
+        void *userdata;
+};
+
+static void refill(Recycler *r, Slot *s, int old_fd) {
+        s->refilling = true;
+        reclaimer_refill(r->reclaimer, s->index, old_fd);
+}
+
+static void on_done(unsigned index, int result, void *userdata) {
+        Recycler *r = userdata;
+        Slot *s = &r->pool->slots[index];
+
+        if (result == RECLAIM_CLOSED) {
+                /* The broker's copy is closed: if nothing else held the region, the
+                 * kernel has reported it gone by now. */
+                region_watch_flush(r->watch);
+                if (s->state == SLOT_SCRUBBING && region_watch_pending(r->watch, index)) {
+                        log_info("RMA slot %u: its old region is still open or mapped in another process; the slot "
+                                 "is held-elsewhere until that process lets go of it", index);
+                        pool_region_owed(r->pool, s, 0);
+                }
+        } else if (result >= 0) {
+                pool_region_ready(r->pool, s, result);
+                r->retry_usec = RETRY_MIN_USEC;
+                log_debug("RMA slot %u: fresh region ready; slot is free", index);
+        } else {
+                bool first = s->state == SLOT_SCRUBBING;
+
+                if (first && (result == -ENOMEM || result == -ENOSPC))
+                        log_info("RMA slot %u: the %s backend has no region to give now (the old one is still "
+                                 "held by some process, or the host's pool is short); held-elsewhere, retried",
+                                 index, r->pool->backend->ops->name);
+                pool_region_owed(r->pool, s, result == -ENOMEM || result == -ENOSPC ? 0 : result);
+                r->retry_usec = MIN(r->retry_usec * 2, RETRY_MAX_USEC);
+        }
+        r->changed(r->userdata);
+}
+
+static void on_gone(unsigned index, void *userdata) {
+        Recycler *r = userdata;
+        Slot *s = &r->pool->slots[index];
+
+        if ((s->state != SLOT_SCRUBBING && s->state != SLOT_HELD_ELSEWHERE) || s->refilling)
+                return;
+        if (s->state == SLOT_HELD_ELSEWHERE)
+                log_info("RMA slot %u: its old region was released by its last holder; refilling the slot", index);
+        refill(r, s, -EBADF);
+}
+
+static int on_retry(sd_event_source *source, uint64_t usec, void *userdata) {
+        Recycler *r = userdata;
+
+        for (GList *l = r->pool->owed.head; l; l = l->next) {
+                Slot *s = l->data;
+                if (!s->refilling && !region_watch_pending(r->watch, s->index))
+                        refill(r, s, -EBADF);
+        }
+        return 0;
+}
+
+int recycler_new(sd_event *event, Pool *pool, RecyclerChangedFn changed, void *userdata, Recycler **ret) {
+        g_autofree Recycler *r = g_new0(Recycler, 1);
+        int k;
+
+        r->pool = pool;
+        r->changed = changed;
+        r->userdata = userdata;
+        r->retry_usec = RETRY_MIN_USEC;
+        k = reclaimer_new(event, pool->backend, on_done, r, &r->reclaimer);
+        if (k < 0)
+                return log_error_errno(k, "Cannot start the region worker: %m");
+        if (pool->backend->ops->release_is_watchable) {
+                k = region_watch_new(event, pool->n_slots, on_gone, r, &r->watch);
+                if (k < 0) {
+                        reclaimer_free(r->reclaimer);
+                        return k;
+                }
+        }
+        k = sd_event_add_time_relative(event, &r->retry_source, CLOCK_MONOTONIC, RETRY_MIN_USEC, G_USEC_PER_SEC / 10,
+                                       on_retry, r);
+        if (k < 0) {
+                region_watch_free(r->watch);
+                reclaimer_free(r->reclaimer);
+                return log_error_errno(k, "Cannot allocate an event source: %m");
+        }
+        (void) sd_event_source_set_enabled(r->retry_source, SD_EVENT_OFF);
+        *ret = g_steal_pointer(&r);
+        return 0;
+}
+
+Recycler *recycler_free(Recycler *r) {
+        if (!r)
+                return NULL;
+        r->reclaimer = reclaimer_free(r->reclaimer);
+        r->watch = region_watch_free(r->watch);
+        r->retry_source = sd_event_source_disable_unref(r->retry_source);
+        g_free(r);
+        return NULL;
+}
+
+void recycler_lease_ended(Recycler *r, Slot *s, int old_fd) {
+        if (r->watch && region_watch_add(r->watch, s->index, old_fd) >= 0) {
+                reclaimer_close(r->reclaimer, s->index, old_fd);
+                return;
+        }
+        /* kvm: the kernel itself says when an RMA is back, by the next KVM_ALLOCATE_RMA.
+         * (Should inotify refuse a watch, the slot is refilled once the broker's copy
+         * is closed, as logged.) */
+        refill(r, s, old_fd);
+}
+
+void recycler_kick(Recycler *r) {
+        int enabled = SD_EVENT_OFF;
+
+        if (g_queue_is_empty(&r->pool->owed))
+                return;
+        (void) sd_event_source_get_enabled(r->retry_source, &enabled);
+        if (enabled != SD_EVENT_OFF)
+                return;
+        (void) sd_event_source_set_time_relative(r->retry_source, r->retry_usec);
+        (void) sd_event_source_set_enabled(r->retry_source, SD_EVENT_ONESHOT);
+}

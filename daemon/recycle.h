@@ -1,0 +1,25 @@
+/* From an ended lease back to a free slot, without ever exceeding the pool.
+ *
+ * The old region is closed off the event loop (reclaim.c). Where the backend's regions
+ * are files (memfd, hugetlb) the slot waits, held-elsewhere, until the kernel reports the
+ * old region gone (region-watch.c): a claimant that passed its region on cannot make the
+ * broker hand out a second one in its place. Then the backend makes a fresh region, also
+ * off the loop. Where it is the kernel's own pool (kvm), the kernel answers that question
+ * itself: a new KVM_ALLOCATE_RMA succeeds only once some RMA is back. Slots that could not
+ * be refilled are retried with backoff, never in a busy loop. */
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include "pool.h"
+
+typedef struct Recycler Recycler;
+typedef void (*RecyclerChangedFn)(void *userdata);
+
+int recycler_new(sd_event *event, Pool *pool, RecyclerChangedFn changed, void *userdata, Recycler **ret);
+/* Finishes the jobs in flight, then stops. */
+Recycler *recycler_free(Recycler *r);
+/* A lease ended (the slot is scrubbing): takes ownership of the old region fd. */
+void recycler_lease_ended(Recycler *r, Slot *s, int old_fd);
+/* Held-elsewhere slots that nothing will wake up get retried soon. */
+void recycler_kick(Recycler *r);
