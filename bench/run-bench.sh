@@ -269,7 +269,7 @@ part_reclaim() {
         >"$TEST_DIR/bin/fake-power-kernel"
     chmod 0755 "$TEST_DIR/bin/fake-power-kernel"
     local kvm
-    kvm=$(reclaim_runs_under "$TEST_DIR/bin/fake-power-kernel" --backend=kvm --count=auto)
+    kvm=$(reclaim_runs_under "$TEST_DIR/bin/fake-power-kernel" -- --backend=kvm --count=auto)
     summarize kvm <<<"$kvm"
     awk '{print $1 * 4}' <<<"$kvm" | sort -n | awk '{r[NR] = $1} END {printf "  kvm scrub, holder exit -> slot free, per GiB: min %.1f median %.1f max %.1f ms\n", r[1], r[3], r[5]}'
 }

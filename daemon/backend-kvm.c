@@ -89,7 +89,8 @@ static int kvm_init(Backend *b, const BrokerConfig *config) {
                         return r;
                 b->region_size = size;
         }
-        if (k->drained->len == 0)
+        /* A restarted broker's RMAs may all be in running QEMUs and in the fd store. */
+        if (k->drained->len == 0 && b->min_count == 0)
                 return log_error_errno(ENOSPC, "The kernel's RMA pool is empty (KVM_ALLOCATE_RMA: ENOMEM): every RMA "
                                        "is held by another process, another rma-brokerd or a QEMU that took its own; "
                                        "the pool is sized at boot with kvm_rma_count=");

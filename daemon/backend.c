@@ -35,7 +35,7 @@ static const BackendOps *choose_auto(const BrokerConfig *config, uint32_t capabi
         return NULL;
 }
 
-int backend_open(const BrokerConfig *config, Backend **ret) {
+int backend_open(const BrokerConfig *config, unsigned min_count, Backend **ret) {
         g_autofree Backend *b = g_new0(Backend, 1);
         g_autofree char *why = NULL;
         const BackendOps *ops;
@@ -56,10 +56,16 @@ int backend_open(const BrokerConfig *config, Backend **ret) {
                         return log_error_errno(r, "Backend=%s cannot serve this host: %s", ops->name, why);
         }
         b->ops = ops;
+        b->min_count = config->count == RMA_COUNT_AUTO ? min_count : 0;
         r = ops->init(b, config);
         if (r < 0) {
                 backend_free(g_steal_pointer(&b));   /* what init took (kvm: RMAs) goes back */
                 return r;
+        }
+        if (b->region_count < b->min_count) {
+                log_info("Count=auto: keeping the %u slots of the pool before the restart (the host's pool holds %u "
+                         "now, without what running QEMUs hold)", b->min_count, b->region_count);
+                b->region_count = b->min_count;
         }
         *ret = g_steal_pointer(&b);
         return 0;

@@ -43,12 +43,15 @@ struct Backend {
         uint64_t region_size;
         unsigned region_count;
         uint32_t kernel_capability;   /* KVM_CAP_PPC_RMA as the host answered: 0, 1 or 2 */
+        unsigned min_count;           /* backend_open()'s: a restarted pool's size */
         void *data;
 };
 
 /* Choose and open the backend that the config asks for (auto: the first in order of
- * preference whose probe succeeds, logging which and why). */
-int backend_open(const BrokerConfig *config, Backend **ret);
+ * preference whose probe succeeds, logging which and why). min_count: with Count=auto,
+ * the pool a restarted broker must keep (regions its QEMUs hold are not in the host's
+ * pool now), 0 on a fresh start. */
+int backend_open(const BrokerConfig *config, unsigned min_count, Backend **ret);
 Backend *backend_free(Backend *b);
 
 int backend_new_region(Backend *b, unsigned index, int *ret_fd);

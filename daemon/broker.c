@@ -23,16 +23,22 @@ static void log_policy(const Policy *p, const char *what) {
                  p->default_tenant ? p->default_tenant : "(none: domains must name or match a tenant)");
 }
 
-int broker_new(BrokerConfig *config, Broker **ret) {
+int broker_new(BrokerConfig *config, const BrokerTakeover *takeover, Broker **ret) {
         g_autoptr(Broker) b = g_new0(Broker, 1);
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+        g_autofree bool *hold_back = NULL;
         int r;
 
         b->config = config;            /* owned from here on, also if we fail */
-        r = backend_open(config, &b->backend);
+        r = backend_open(config, takeover ? takeover->pool_count : 0, &b->backend);
         if (r < 0)
                 return r;
-        r = pool_new(b->backend, &b->pool);
+        if (takeover && takeover->hold_back) {
+                hold_back = g_new0(bool, b->backend->region_count ? b->backend->region_count : 1);
+                for (unsigned i = 0; i < b->backend->region_count; i++)
+                        hold_back[i] = takeover->hold_back(i, takeover->userdata);
+        }
+        r = pool_new(b->backend, hold_back, &b->pool);
         if (r < 0)
                 return log_error_errno(r, "Cannot fill the pool of %u RMAs: %m", b->backend->region_count);
         r = broker_reload_policy(b, errors);
@@ -354,8 +360,8 @@ BrokerRefusal broker_check_claim(Broker *b, const Caller *c, const char *raw_uui
         return BROKER_OK;
 }
 
-int broker_start_lease(Broker *b, Slot *s, pid_t pid) {
-        return pool_lease(b->pool, s, pid);
+int broker_start_lease(Broker *b, Slot *s, pid_t pid, uint64_t pid_start) {
+        return pool_lease(b->pool, s, pid, pid_start);
 }
 
 void broker_log_lease(const Slot *s) {

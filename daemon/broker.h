@@ -75,9 +75,17 @@ typedef struct Broker {
         BrokerStats stats;
 } Broker;
 
+/* What a restarted broker takes over from the last one (restore.c decides). */
+typedef struct BrokerTakeover {
+        unsigned pool_count;     /* the pool the last broker ran: Count=auto keeps at least this */
+        /* Slots not to fill now: a restore puts back their lease or stored region. */
+        bool (*hold_back)(unsigned index, void *userdata);
+        void *userdata;
+} BrokerTakeover;
+
 /* Open the backend, fill the pool and load the policy; takes ownership of config, also
- * on failure. */
-int broker_new(BrokerConfig *config, Broker **ret);
+ * on failure. takeover: NULL on a fresh start. */
+int broker_new(BrokerConfig *config, const BrokerTakeover *takeover, Broker **ret);
 Broker *broker_free(Broker *b);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Broker, broker_free)
 
@@ -100,7 +108,7 @@ BrokerRefusal broker_reserve(Broker *b, Caller *c, const char *uuid, const char 
 BrokerRefusal broker_check_claim(Broker *b, const Caller *c, const char *uuid, Slot **ret, char **message);
 
 /* A reservation becomes a lease bound to pid. */
-int broker_start_lease(Broker *b, Slot *s, pid_t pid);
+int broker_start_lease(Broker *b, Slot *s, pid_t pid, uint64_t pid_start);
 /* The audit line of a lease that started; the transport writes it once the region is
  * on its way, so that the claimer does not wait for it. */
 void broker_log_lease(const Slot *s);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "adopt.h"
 #include "bus-object.h"
 #include "cleanup.h"
 #include "lease.h"
@@ -13,6 +14,7 @@
 #include "manager.h"
 #include "peer.h"
 #include "policy-load.h"
+#include "restore.h"
 #include "rma-names.h"
 #include "rma-util.h"
 #include "socket-server.h"
@@ -28,8 +30,19 @@ static void peer_destroy(gpointer p) {
         peer_free(p);
 }
 
+/* Every change of a slot, before any reply: the registry record, and the fd store. */
+static void on_slot_changed(const Slot *s, void *userdata) {
+        Manager *m = userdata;
+
+        registry_write_slot(m->registry, s);
+        fd_store_sync_slot(m->fd_store, s->index, s->region_fd, s->region_ino);
+}
+
 int manager_new(BrokerConfig *config, Manager **ret) {
         g_autoptr(Manager) m = g_new0(Manager, 1);
+        RestorePlan *plan = NULL;
+        BrokerTakeover takeover;
+        Pool *pool;
         int r;
 
         m->listen_fd = -EBADF;
@@ -38,16 +51,33 @@ int manager_new(BrokerConfig *config, Manager **ret) {
         m->peers_per_uid = g_hash_table_new(g_direct_hash, g_direct_equal);
         m->peers_per_pid = g_hash_table_new(g_direct_hash, g_direct_equal);
 
-        r = broker_new(config, &m->broker);   /* consumes config, also on failure */
-        if (r < 0)
+        /* What the last broker left (fd store, registry) is read before the pool is
+         * made, and put back before anything is served. */
+        (void) fd_store_new(&m->fd_store);
+        (void) restore_plan_new(config, m->fd_store, &plan);
+        takeover = restore_plan_takeover(plan);
+        r = broker_new(config, &takeover, &m->broker);   /* consumes config, also on failure */
+        if (r < 0) {
+                restore_plan_free(plan);
                 return r;
+        }
         m->config = m->broker->config;
+        pool = m->broker->pool;
         r = sd_event_default(&m->event);
+        if (r >= 0)
+                r = recycler_new(m->event, pool, on_regions_changed, m, &m->recycler);
+        if (r >= 0)
+                r = restore_apply(plan, m);
+        restore_plan_free(plan);
         if (r < 0)
-                return log_error_errno(r, "Cannot allocate event loop: %m");
-        r = recycler_new(m->event, m->broker->pool, on_regions_changed, m, &m->recycler);
+                return log_error_errno(r, "Cannot take over from the last rma-brokerd: %m");
+        r = registry_open(m->config->runtime_dir, pool, &m->registry);
         if (r < 0)
                 return r;
+        for (unsigned i = 0; i < pool->n_slots; i++)
+                fd_store_sync_slot(m->fd_store, i, pool->slots[i].region_fd, pool->slots[i].region_ino);
+        pool->slot_changed = on_slot_changed;
+        pool->slot_changed_userdata = m;
         r = sd_event_add_time_relative(m->event, &m->emit_source, CLOCK_MONOTONIC, PROPERTIES_CHANGED_DELAY_USEC,
                                        PROPERTIES_CHANGED_DELAY_USEC / 4, on_emit_changes, m);
         if (r < 0)
@@ -71,6 +101,8 @@ Manager *manager_free(Manager *m) {
                 for (unsigned i = 0; i < pool->n_slots; i++)
                         pool->slots[i].lease = lease_free(pool->slots[i].lease);
         m->recycler = recycler_free(m->recycler);
+        m->registry = registry_free(m->registry);
+        m->fd_store = fd_store_free(m->fd_store);
         m->expiry_source = sd_event_source_disable_unref(m->expiry_source);
         m->emit_source = sd_event_source_disable_unref(m->emit_source);
         m->bus = sd_bus_flush_close_unref(m->bus);
@@ -83,13 +115,18 @@ Manager *manager_free(Manager *m) {
 }
 
 int manager_start_lease(Manager *m, Slot *s, pid_t pid, int pidfd) {
+        uint64_t start = 0;
         Lease *l = NULL;
         int r;
 
         r = lease_new(m, s, pid, pidfd, &l);
         if (r < 0)
                 return r;
-        r = broker_start_lease(m->broker, s, pid);
+        /* The pid's identity for a restarted broker. (Were the pid reused already, the
+         * pidfd is readable and the lease ends at once.) */
+        if (proc_start_time(pid, &start) < 0)
+                start = 0;
+        r = broker_start_lease(m->broker, s, pid, start);
         if (r < 0) {
                 lease_free(l);
                 return r;

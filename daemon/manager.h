@@ -8,7 +8,9 @@
 
 #include "broker.h"
 #include "bus-object.h"
+#include "fd-store.h"
 #include "recycle.h"
+#include "registry.h"
 
 typedef struct Peer Peer;
 
@@ -32,6 +34,9 @@ struct Manager {
         unsigned next_peer_id;
 
         Recycler *recycler;              /* brings the slots of ended leases back to free */
+        Registry *registry;              /* the lease registry under the runtime dir */
+        FdStore *fd_store;               /* systemd's fd store: regions survive a restart */
+        bool socket_activated;           /* broker.sock came from rma-brokerd.socket */
         sd_event_source *expiry_source;  /* armed only while a reservation waits */
         sd_event_source *emit_source;    /* coalesces PropertiesChanged and metrics writes (10 ms window) */
         unsigned metrics_generation;     /* Broker.stats.generation that MetricsFile= shows */

@@ -1,6 +1,7 @@
 /* The fixed pool of RMA slots and their state machine, with O(1) bookkeeping. */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cleanup.h"
 #include "log.h"
@@ -49,6 +50,11 @@ static void slot_set_state(Pool *p, Slot *s, SlotState state) {
         default:
                 break;   /* reserved: placed by expiry in expiry_insert() */
         }
+}
+
+static void slot_changed(Pool *p, const Slot *s) {
+        if (p->slot_changed)
+                p->slot_changed(s, p->slot_changed_userdata);
 }
 
 /* Reservations almost always arrive in expiry order (one timeout for all), so this walks
@@ -116,14 +122,24 @@ void pool_region_owed(Pool *p, Slot *s, int error) {
                 log_warning_errno(error, "RMA slot %u: no fresh region from the %s backend (%m); counted "
                                   "held-elsewhere until one is available", s->index, p->backend->ops->name);
         slot_set_state(p, s, SLOT_HELD_ELSEWHERE);
+        slot_changed(p, s);
 }
 
 void pool_region_ready(Pool *p, Slot *s, int fd) {
+        struct stat st;
+
         g_return_if_fail(s->state == SLOT_SCRUBBING || s->state == SLOT_HELD_ELSEWHERE);
         g_return_if_fail(s->region_fd < 0);
         s->refilling = false;
         s->region_fd = fd;
+        s->region_dev = s->region_ino = 0;
+        if (fstat(fd, &st) == 0) {
+                s->region_dev = st.st_dev;
+                s->region_ino = st.st_ino;
+        }
+        s->old_region_dev = s->old_region_ino = 0;
         slot_set_state(p, s, SLOT_FREE);
+        slot_changed(p, s);
 }
 
 /* Ask the backend for a fresh region; the slot is free once it has one. */
@@ -139,7 +155,7 @@ static int slot_refill(Pool *p, Slot *s) {
         return 0;
 }
 
-int pool_new(Backend *backend, Pool **ret) {
+int pool_new(Backend *backend, const bool *hold_back, Pool **ret) {
         g_autoptr(Pool) p = g_new0(Pool, 1);
         int r;
 
@@ -157,6 +173,8 @@ int pool_new(Backend *backend, Pool **ret) {
                 s->link.data = s;
         }
         for (unsigned i = p->n_slots; i-- > 0;) {   /* so that slot 0 is handed out first */
+                if (hold_back && hold_back[i])
+                        continue;
                 r = slot_refill(p, &p->slots[i]);
                 /* Memory the host does not have now (huge pages not reserved yet) leaves
                  * the slot held-elsewhere; anything else is an error worth stopping for. */
@@ -201,6 +219,20 @@ unsigned pool_take_changes(Pool *p) {
         return changed;
 }
 
+static void reserve_slot(Pool *p, Slot *s, const char *uuid, const char *domain, const char *tenant, uid_t owner,
+                         uint64_t expires_usec) {
+        slot_set_state(p, s, SLOT_RESERVED);
+        g_strlcpy(s->uuid, uuid, sizeof(s->uuid));
+        s->domain = g_strdup(domain);
+        s->tenant = g_strdup(tenant);
+        s->expires_usec = expires_usec;
+        s->reserved_by = owner;
+        expiry_insert(p, s);
+        g_hash_table_insert(p->by_uuid, s->uuid, s);
+        tenant_usage(p, tenant)->reserved++;
+        slot_changed(p, s);
+}
+
 int pool_reserve(Pool *p, const char *uuid, const char *domain, const char *tenant, uid_t owner,
                  uint64_t expires_usec, Slot **ret) {
         Slot *s = pool_find(p, uuid);
@@ -212,17 +244,30 @@ int pool_reserve(Pool *p, const char *uuid, const char *domain, const char *tena
         if (g_queue_is_empty(&p->free))
                 return -ENOSPC;
         s = p->free.head->data;
-        slot_set_state(p, s, SLOT_RESERVED);
-        g_strlcpy(s->uuid, uuid, sizeof(s->uuid));
-        s->domain = g_strdup(domain);
-        s->tenant = g_strdup(tenant);
-        s->expires_usec = expires_usec;
-        s->reserved_by = owner;
-        expiry_insert(p, s);
-        g_hash_table_insert(p->by_uuid, s->uuid, s);
-        tenant_usage(p, tenant)->reserved++;
+        reserve_slot(p, s, uuid, domain, tenant, owner, expires_usec);
         *ret = s;
         return 0;
+}
+
+int pool_restore_reservation(Pool *p, Slot *s, const char *uuid, const char *domain, const char *tenant, uid_t owner,
+                             uint64_t expires_usec) {
+        if (s->state != SLOT_FREE)
+                return -EBUSY;
+        if (pool_find(p, uuid))
+                return -EEXIST;
+        reserve_slot(p, s, uuid, domain, tenant, owner, expires_usec);
+        return 0;
+}
+
+int pool_restore_lease(Pool *p, Slot *s, const char *uuid, const char *domain, const char *tenant, uid_t owner,
+                       pid_t pid, uint64_t pid_start, int region_fd) {
+        if (s->state != SLOT_SCRUBBING || s->region_fd >= 0)
+                return -EBUSY;
+        if (pool_find(p, uuid))
+                return -EEXIST;
+        pool_region_ready(p, s, region_fd);
+        reserve_slot(p, s, uuid, domain, tenant, owner, 0);
+        return pool_lease(p, s, pid, pid_start);
 }
 
 void pool_refresh(Pool *p, Slot *s, uint64_t expires_usec) {
@@ -230,9 +275,10 @@ void pool_refresh(Pool *p, Slot *s, uint64_t expires_usec) {
         g_queue_unlink(&p->expiry, &s->link);
         s->expires_usec = expires_usec;
         expiry_insert(p, s);
+        slot_changed(p, s);
 }
 
-int pool_lease(Pool *p, Slot *s, pid_t pid) {
+int pool_lease(Pool *p, Slot *s, pid_t pid, uint64_t pid_start) {
         TenantUsage *u;
 
         if (s->state != SLOT_RESERVED)
@@ -242,7 +288,9 @@ int pool_lease(Pool *p, Slot *s, pid_t pid) {
         u->reserved--;
         u->leased++;
         s->pid = pid;
+        s->pid_start = pid_start;
         s->expires_usec = 0;
+        slot_changed(p, s);
         return 0;
 }
 
@@ -250,6 +298,7 @@ void pool_unreserve(Pool *p, Slot *s) {
         g_return_if_fail(s->state == SLOT_RESERVED);
         slot_clear_owner(p, s);
         slot_set_state(p, s, SLOT_FREE);
+        slot_changed(p, s);
 }
 
 void pool_end_lease(Pool *p, Slot *s, int *ret_old_fd) {
@@ -258,7 +307,11 @@ void pool_end_lease(Pool *p, Slot *s, int *ret_old_fd) {
         /* The old tenant may still map the old region (its last holder decides when it
          * dies); the slot only returns to free with a fresh one. */
         *ret_old_fd = TAKE_FD(s->region_fd);
+        s->old_region_dev = s->region_dev;
+        s->old_region_ino = s->region_ino;
+        s->region_dev = s->region_ino = 0;
         slot_set_state(p, s, SLOT_SCRUBBING);
+        slot_changed(p, s);
 }
 
 unsigned pool_expire(Pool *p, uint64_t now_usec) {

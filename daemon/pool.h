@@ -40,6 +40,9 @@ typedef struct Slot {
         uint64_t expires_usec;               /* CLOCK_MONOTONIC; reserved only */
         uid_t reserved_by;                   /* who called Reserve */
         pid_t pid;                           /* leased only */
+        uint64_t pid_start;                  /* leased only: its start time, the pid's identity */
+        uint64_t region_dev, region_ino;     /* the region's inode, for the registry (0: none) */
+        uint64_t old_region_dev, old_region_ino;  /* held-elsewhere: the old tenant's region */
         Lease *lease;                        /* leased only; owned by the manager */
         bool refilling;                      /* a fresh region is being made off the loop */
         GList link;                          /* on the free, expiry or owed list, by state */
@@ -56,10 +59,14 @@ typedef struct Pool {
         GQueue free;                         /* free slots, the next to hand out first */
         GQueue expiry;                       /* reserved slots, earliest expiry first */
         GQueue owed;                         /* held-elsewhere slots, waiting for a region */
+        /* Told after every change of a slot (the lease registry): before any reply. */
+        void (*slot_changed)(const Slot *s, void *userdata);
+        void *slot_changed_userdata;
 } Pool;
 
-/* Fill every slot with a region from the backend. */
-int pool_new(Backend *backend, Pool **ret);
+/* Fill every slot with a region from the backend, except those hold_back (may be NULL)
+ * marks: they stay scrubbing, without a region, for a restart to restore. */
+int pool_new(Backend *backend, const bool *hold_back, Pool **ret);
 Pool *pool_free(Pool *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Pool, pool_free)
 
@@ -77,10 +84,17 @@ unsigned pool_take_changes(Pool *p);
  * -ENOSPC: no slot is free. Strings are copied. */
 int pool_reserve(Pool *p, const char *uuid, const char *domain, const char *tenant, uid_t owner,
                  uint64_t expires_usec, Slot **ret);
+/* A restart puts back what the registry recorded: a reservation on a free slot, or a
+ * lease (with the region fd it re-adopted, owned from now on) on a held-back slot.
+ * -EBUSY: the slot is not in the state for it; -EEXIST: the uuid holds another slot. */
+int pool_restore_reservation(Pool *p, Slot *s, const char *uuid, const char *domain, const char *tenant, uid_t owner,
+                             uint64_t expires_usec);
+int pool_restore_lease(Pool *p, Slot *s, const char *uuid, const char *domain, const char *tenant, uid_t owner,
+                       pid_t pid, uint64_t pid_start, int region_fd);
 /* A retried reservation: a new expiry. */
 void pool_refresh(Pool *p, Slot *s, uint64_t expires_usec);
-/* Turn a reservation into a lease bound to pid. */
-int pool_lease(Pool *p, Slot *s, pid_t pid);
+/* Turn a reservation into a lease bound to pid (started at pid_start, clock ticks). */
+int pool_lease(Pool *p, Slot *s, pid_t pid, uint64_t pid_start);
 /* reserved -> free. */
 void pool_unreserve(Pool *p, Slot *s);
 /* leased -> scrubbing. The slot's old region fd goes to *ret_old_fd: its holder may

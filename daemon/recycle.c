@@ -130,6 +130,26 @@ void recycler_lease_ended(Recycler *r, Slot *s, int old_fd) {
         refill(r, s, old_fd);
 }
 
+void recycler_refill_held_back(Recycler *r, Slot *s) {
+        refill(r, s, -EBADF);
+}
+
+int recycler_watch_held(Recycler *r, Slot *s, const char *path) {
+        int k;
+
+        if (!r->watch)
+                return -EOPNOTSUPP;
+        k = region_watch_add_path(r->watch, s->index, path);
+        if (k < 0)
+                return k;
+        pool_region_owed(r->pool, s, 0);
+        return 0;
+}
+
+bool recycler_owns(const Recycler *r, const Slot *s) {
+        return s->refilling || region_watch_pending(r->watch, s->index);
+}
+
 void recycler_kick(Recycler *r) {
         int enabled = SD_EVENT_OFF;
 

@@ -21,5 +21,12 @@ int recycler_new(sd_event *event, Pool *pool, RecyclerChangedFn changed, void *u
 Recycler *recycler_free(Recycler *r);
 /* A lease ended (the slot is scrubbing): takes ownership of the old region fd. */
 void recycler_lease_ended(Recycler *r, Slot *s, int old_fd);
+/* Restart: a held-back slot (no region, no lease) gets a fresh region. */
+void recycler_refill_held_back(Recycler *r, Slot *s);
+/* Restart: the slot's old region is still open at path (/proc/PID/fd/N): held-elsewhere,
+ * watched until it is gone. */
+int recycler_watch_held(Recycler *r, Slot *s, const char *path);
+/* A job or a watch of the recycler's will bring this slot back. */
+bool recycler_owns(const Recycler *r, const Slot *s);
 /* Held-elsewhere slots that nothing will wake up get retried soon. */
 void recycler_kick(Recycler *r);

@@ -19,6 +19,8 @@ RegionWatch *region_watch_free(RegionWatch *w);
 /* Watch the region that fd (still open) refers to, for slot_index. */
 int region_watch_add(RegionWatch *w, unsigned slot_index, int fd);
 /* Both accept NULL (no watch: nothing pending). */
+/* The same for a region reached by path (a holder's /proc/PID/fd/N, after a restart). */
+int region_watch_add_path(RegionWatch *w, unsigned slot_index, const char *path);
 bool region_watch_pending(const RegionWatch *w, unsigned slot_index);
 /* Deliver the events queued now, without waiting for the loop to get to them. */
 void region_watch_flush(RegionWatch *w);

@@ -1,9 +1,11 @@
 /* broker.sock: the AF_UNIX listening socket that the hook and the wrapper connect to. */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -153,19 +155,30 @@ int socket_server_start(Manager *m) {
         memcpy(sa.sun_path, m->socket_path, strlen(m->socket_path));
         salen = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + strlen(m->socket_path) + 1);
 
-        r = check_existing_socket(&sa, salen, m->socket_path);
-        if (r < 0)
-                return r;
-
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return log_error_errno(errno, "socket(AF_UNIX) failed: %m");
-        if (bind(fd, (struct sockaddr *) &sa, salen) < 0)
-                return log_error_errno(errno, "Cannot bind %s: %m", m->socket_path);
-        /* Anyone may connect: QEMU runs unprivileged. Every method checks the peer's
-         * credentials itself, so the file mode is not the access control. */
-        if (chmod(m->socket_path, 0666) < 0)
-                return log_error_errno(errno, "chmod %s failed: %m", m->socket_path);
+        /* rma-brokerd.socket: systemd holds broker.sock, so a claim made while the
+         * broker restarts waits in the backlog instead of failing. */
+        fd = fd_store_take_listener(m->fd_store);
+        if (fd >= 0) {
+                m->socket_activated = true;
+                if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
+                        return log_error_errno(EINVAL, "The fd systemd passed as broker.sock is not a listening "
+                                               "AF_UNIX stream socket; check rma-brokerd.socket");
+                if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+                        return log_error_errno(errno, "Cannot make broker.sock non-blocking: %m");
+        } else {
+                r = check_existing_socket(&sa, salen, m->socket_path);
+                if (r < 0)
+                        return r;
+                fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                if (fd < 0)
+                        return log_error_errno(errno, "socket(AF_UNIX) failed: %m");
+                if (bind(fd, (struct sockaddr *) &sa, salen) < 0)
+                        return log_error_errno(errno, "Cannot bind %s: %m", m->socket_path);
+                /* Anyone may connect: QEMU runs unprivileged. Every method checks the
+                 * peer's credentials itself, so the file mode is not the access control. */
+                if (chmod(m->socket_path, 0666) < 0)
+                        return log_error_errno(errno, "chmod %s failed: %m", m->socket_path);
+        }
         /* Linux 6.16+: the kernel refuses any fd a client sends (EPERM at its sendmsg),
          * for every connection, from before accept on. Elsewhere each peer relays. */
         m->kernel_refuses_fds = setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &(int) { 0 }, sizeof(int)) == 0;
@@ -176,7 +189,7 @@ int socket_server_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot watch %s: %m", m->socket_path);
         m->listen_fd = TAKE_FD(fd);
-        log_info("Serving %s (%s)", m->socket_path,
+        log_info("Serving %s%s (%s)", m->socket_path, m->socket_activated ? " from rma-brokerd.socket" : "",
                  m->kernel_refuses_fds ? "the kernel refuses fds from clients: SO_PASSRIGHTS"
                                        : "no SO_PASSRIGHTS in this kernel: fds from clients are stripped by a relay");
         return 0;
@@ -187,7 +200,8 @@ void socket_server_stop(Manager *m) {
         m->accept_retry_source = sd_event_source_disable_unref(m->accept_retry_source);
         if (m->listen_fd >= 0) {
                 m->listen_fd = safe_close(m->listen_fd);
-                if (m->socket_path)
+                /* An activated socket is systemd's: it stays, and queues the next claims. */
+                if (m->socket_path && !m->socket_activated)
                         (void) unlink(m->socket_path);
         }
 }

@@ -9,6 +9,7 @@ BROKERD=$BUILD_DIR/daemon/rma-brokerd
 TEST_CLIENT=$BUILD_DIR/tests/rma-test-client
 BUS_PID=
 BROKER_PID=
+FIFOS=()
 
 # make_test_dir NAME: a private 0755 directory under /tmp in $TEST_DIR, holding copies of
 # the binaries that unprivileged users run (the source tree may sit below a 0700
@@ -57,7 +58,11 @@ CONF
 # BROKER_WRAP (an array, optional): a command that runs the broker, e.g. the fake
 # POWER kernel; BROKER_PID is then that command's pid (it passes signals on).
 start_broker() {
-    ${BROKER_WRAP[@]+"${BROKER_WRAP[@]}"} "$BROKERD" --runtime-dir="$TEST_DIR/run" "$@" >>"$TEST_DIR/broker.log" 2>&1 &
+    local fd close_fifos=""
+    # The broker must not hold the test's fifos open (as_nobody_fifo).
+    for fd in ${FIFOS[@]+"${FIFOS[@]}"}; do close_fifos+=" $fd>&-"; done
+    eval '${BROKER_WRAP[@]+"${BROKER_WRAP[@]}"} "$BROKERD" --runtime-dir="$TEST_DIR/run" "$@" \
+        >>"$TEST_DIR/broker.log" 2>&1 '"$close_fifos"' &'
     BROKER_PID=$!
     export RMA_BROKER_SOCKET=$TEST_DIR/run/broker.sock
     wait_until 10 busctl --system status org.rmabroker.Broker1 >/dev/null 2>&1
@@ -111,7 +116,6 @@ write_libvirt_shims() {
 # as_nobody_fifo NAME ARGS...: the test client as nobody, its stdin a fifo that this
 # script holds open until close_fifo NAME (EOF tells the client to let go), its output in
 # $TEST_DIR/NAME.out. Sets CLIENT_PID. close_all_fifos belongs in the cleanup trap.
-FIFOS=()
 as_nobody_fifo() {
     local name=$1 fifo=$TEST_DIR/$1.fifo fd close_others=""; shift
     mkfifo "$fifo"; chmod 0666 "$fifo"

@@ -43,7 +43,7 @@ static inline void fixture_set_up(Fixture *f, gconstpointer data) {
 
                 g_assert_cmpint(broker_config_load(&argc, &a, &config, &error), ==, 0);
         }
-        g_assert_cmpint(broker_new(config, &f->broker), ==, 0);
+        g_assert_cmpint(broker_new(config, NULL, &f->broker), ==, 0);
 }
 
 static inline void fixture_tear_down(Fixture *f, gconstpointer data) {

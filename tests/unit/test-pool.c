@@ -36,7 +36,7 @@ static void fixture_set_up(Fixture *f, gconstpointer data) {
         f->backend.region_size = 1u << 20;
         f->backend.ops = &flaky_ops;
         f->backend.data = f;
-        g_assert_cmpint(pool_new(&f->backend, &f->pool), ==, 0);
+        g_assert_cmpint(pool_new(&f->backend, NULL, &f->pool), ==, 0);
 }
 
 /* What the region worker does after a teardown: ask the backend, report to the pool. */
@@ -105,12 +105,12 @@ static void test_reserve_lease_end(Fixture *f, gconstpointer data) {
         g_assert_true(again == s);
 
         before = inode_of(s->region_fd);
-        g_assert_cmpint(pool_lease(f->pool, s, getpid()), ==, 0);
+        g_assert_cmpint(pool_lease(f->pool, s, getpid(), 0), ==, 0);
         g_assert_cmpint(s->state, ==, SLOT_LEASED);
         g_assert_cmpint(s->pid, ==, getpid());
         g_assert_cmpuint(pool_count(f->pool, SLOT_LEASED), ==, 1);
         /* A lease cannot be taken twice. */
-        g_assert_cmpint(pool_lease(f->pool, s, getpid()), ==, -EBUSY);
+        g_assert_cmpint(pool_lease(f->pool, s, getpid(), 0), ==, -EBUSY);
 
         end_lease(f, s);
         g_assert_cmpint(s->state, ==, SLOT_FREE);
@@ -140,7 +140,7 @@ static void test_expiry(Fixture *f, gconstpointer data) {
         g_assert_cmpint(pool_reserve(f->pool, UUID_A, "a", "t", 0, 500, &s), ==, 0);
         g_assert_cmpint(pool_reserve(f->pool, UUID_B, "b", "t", 0, 200, &s), ==, 0);
         g_assert_cmpint(pool_reserve(f->pool, UUID_C, "c", "t", 0, 300, &s), ==, 0);
-        g_assert_cmpint(pool_lease(f->pool, s, getpid()), ==, 0);
+        g_assert_cmpint(pool_lease(f->pool, s, getpid(), 0), ==, 0);
         g_assert_cmpuint(pool_next_expiry(f->pool), ==, 200);
         g_assert_cmpuint(pool_expire(f->pool, 199), ==, 0);
         g_assert_cmpuint(pool_expire(f->pool, 200), ==, 1);
@@ -156,7 +156,7 @@ static void test_held_elsewhere(Fixture *f, gconstpointer data) {
         Slot *s = NULL;
 
         g_assert_cmpint(pool_reserve(f->pool, UUID_A, "a", "t", 0, 100, &s), ==, 0);
-        g_assert_cmpint(pool_lease(f->pool, s, getpid()), ==, 0);
+        g_assert_cmpint(pool_lease(f->pool, s, getpid(), 0), ==, 0);
         f->fail_next = true;
         end_lease(f, s);
         /* No fresh region: the slot is not free, and it is never handed out. */
@@ -186,7 +186,7 @@ static void test_counts_and_changes(Fixture *f, gconstpointer data) {
         pool_tenant_holds(f->pool, "acme", &leased, &reserved);
         g_assert_cmpuint(leased, ==, 0);
         g_assert_cmpuint(reserved, ==, 2);
-        g_assert_cmpint(pool_lease(f->pool, a, getpid()), ==, 0);
+        g_assert_cmpint(pool_lease(f->pool, a, getpid(), 0), ==, 0);
         g_assert_cmpuint(pool_take_changes(f->pool), ==, (1u << SLOT_RESERVED) | (1u << SLOT_LEASED));
         pool_tenant_holds(f->pool, "acme", &leased, &reserved);
         g_assert_cmpuint(leased, ==, 1);

@@ -1,0 +1,26 @@
+/* Finding a process and a region again after a restart: the pieces re-adoption needs.
+ *
+ * A pid alone names nothing after a restart (pids are reused), so a process is known by
+ * its pid and its start time. Its region is found among its fds by inode, and taken with
+ * pidfd_getfd() (CAP_SYS_PTRACE over other users' processes): the region fd that the
+ * broker held died with the old broker unless the fd store kept it. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Start time of pid (field 22 of /proc/PID/stat, clock ticks after boot). */
+int proc_start_time(pid_t pid, uint64_t *ret);
+/* A pidfd for pid, if it is still the process that started at start_time: 0, or -ESRCH
+ * when it is gone (or another process has its pid now). */
+int pidfd_open_checked(pid_t pid, uint64_t start_time, int *ret_pidfd);
+/* Which fd of pid refers to the inode (dev, ino): its number, or -ENOENT. Anonymous
+ * inodes (one inode for all) match only when named anon_inode:kvm-rma. */
+int proc_find_fd(pid_t pid, uint64_t dev, uint64_t ino, int *ret_fdnum);
+/* A mapping of the inode (dev, ino) in pid, as a path that reaches the file:
+ * /proc/PID/map_files/START-END (following it needs CAP_SYS_ADMIN or
+ * CAP_CHECKPOINT_RESTORE). -ENOENT when pid maps no such file. */
+int proc_find_mapping(pid_t pid, uint64_t dev, uint64_t ino, char **ret_path);
+/* A copy of fd fdnum of the process behind pidfd (close-on-exec). */
+int pidfd_take_fd(int pidfd, int fdnum, int *ret_fd);

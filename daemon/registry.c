@@ -1,0 +1,326 @@
+/* The lease registry: fixed-size checksummed text records, one pwrite() per change. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "registry.h"
+#include "rma-util.h"
+
+/* A record is one line padded with spaces to this size, so `cat` shows the file. Names
+ * longer than fit are cut: the uuid is the key, the names are for people. */
+#define RECORD_SIZE 512
+#define NAME_MAX_ESCAPED 160
+
+struct Registry {
+        int fd;
+        char *path;
+        bool failing;
+};
+
+static uint64_t fnv1a(const char *data, size_t n) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+        for (size_t i = 0; i < n; i++) {
+                h ^= (unsigned char) data[i];
+                h *= UINT64_C(0x100000001b3);
+        }
+        return h;
+}
+
+/* "BODY sum=HEX" padded to RECORD_SIZE, ending in '\n'. */
+static bool seal_record(char *rec, size_t body_len) {
+        int n;
+
+        if (body_len + 22 + 1 > RECORD_SIZE)
+                return false;
+        n = snprintf(rec + body_len, RECORD_SIZE - body_len, " sum=%016" PRIx64, fnv1a(rec, body_len));
+        memset(rec + body_len + n, ' ', RECORD_SIZE - body_len - (size_t) n - 1);
+        rec[RECORD_SIZE - 1] = '\n';
+        return true;
+}
+
+/* The body of a record, if its checksum holds; NULL otherwise. */
+static char *open_record(const char *rec) {
+        const char *end = memchr(rec, '\n', RECORD_SIZE), *sum;
+        g_autofree char *line = NULL;
+        guint64 want;
+
+        if (!end)
+                return NULL;
+        line = g_strndup(rec, (gsize) (end - rec));
+        g_strchomp(line);
+        sum = g_strrstr(line, " sum=");
+        if (!sum || !g_ascii_string_to_unsigned(sum + 5, 16, 0, G_MAXUINT64, &want, NULL) ||
+            fnv1a(line, (size_t) (sum - line)) != want)
+                return NULL;
+        return g_strndup(line, (gsize) (sum - line));
+}
+
+static char *escape_name(const char *s) {
+        char *e = g_uri_escape_string(s ? s : "", NULL, FALSE);
+
+        if (strlen(e) > NAME_MAX_ESCAPED) {
+                /* Never cut an escape in half. */
+                size_t n = NAME_MAX_ESCAPED;
+                while (n > 0 && (e[n - 1] == '%' || (n > 1 && e[n - 2] == '%')))
+                        n--;
+                e[n] = '\0';
+        }
+        return e;
+}
+
+static uint64_t realtime_of(uint64_t monotonic_usec) {
+        struct timespec mono, real;
+        uint64_t now_mono, now_real;
+
+        clock_gettime(CLOCK_MONOTONIC, &mono);
+        clock_gettime(CLOCK_REALTIME, &real);
+        now_mono = (uint64_t) mono.tv_sec * 1000000 + (uint64_t) mono.tv_nsec / 1000;
+        now_real = (uint64_t) real.tv_sec * 1000000 + (uint64_t) real.tv_nsec / 1000;
+        return monotonic_usec > now_mono ? now_real + (monotonic_usec - now_mono) : now_real;
+}
+
+static const char *boot_id(void) {
+        static char id[40];
+
+        if (!id[0]) {
+                g_autofree char *text = NULL;
+                if (g_file_get_contents("/proc/sys/kernel/random/boot_id", &text, NULL, NULL))
+                        g_strlcpy(id, g_strstrip(text), sizeof(id));
+                else
+                        g_strlcpy(id, "unknown", sizeof(id));
+        }
+        return id;
+}
+
+static void write_record(Registry *r, unsigned index, const char *rec) {
+        ssize_t n = pwrite(r->fd, rec, RECORD_SIZE, (off_t) (index + 1) * RECORD_SIZE);
+
+        if (n == RECORD_SIZE) {
+                r->failing = false;
+                return;
+        }
+        if (!r->failing)
+                log_error_errno(n < 0 ? errno : EIO, "Cannot write the lease registry %s (%m): a restart of "
+                                "rma-brokerd now may lose leases", r->path);
+        r->failing = true;
+}
+
+void registry_write_slot(Registry *r, const Slot *s) {
+        char rec[RECORD_SIZE];
+        g_autofree char *domain = NULL, *tenant = NULL;
+        SlotState state = s->state == SLOT_SCRUBBING ? SLOT_HELD_ELSEWHERE : s->state;
+        int n;
+
+        if (!r)
+                return;
+        if (state == SLOT_FREE)
+                n = snprintf(rec, sizeof(rec), "slot=%u state=free region=%" PRIu64 ":%" PRIu64, s->index,
+                             (uint64_t) s->region_dev, (uint64_t) s->region_ino);
+        else if (state == SLOT_HELD_ELSEWHERE)
+                /* The region is the one that may still be held: the old tenant's. */
+                n = snprintf(rec, sizeof(rec), "slot=%u state=held-elsewhere region=%" PRIu64 ":%" PRIu64, s->index,
+                             (uint64_t) s->old_region_dev, (uint64_t) s->old_region_ino);
+        else {
+                domain = escape_name(s->domain);
+                tenant = escape_name(s->tenant);
+                n = snprintf(rec, sizeof(rec),
+                             "slot=%u state=%s uuid=%s domain=%s tenant=%s by=%u pid=%d start=%" PRIu64
+                             " expires=%" PRIu64 " region=%" PRIu64 ":%" PRIu64,
+                             s->index, slot_state_to_string(state), s->uuid, domain, tenant, (unsigned) s->reserved_by,
+                             state == SLOT_LEASED ? (int) s->pid : 0, state == SLOT_LEASED ? s->pid_start : 0,
+                             state == SLOT_RESERVED ? realtime_of(s->expires_usec) : 0, (uint64_t) s->region_dev,
+                             (uint64_t) s->region_ino);
+        }
+        if (n < 0 || !seal_record(rec, (size_t) n))
+                return;
+        write_record(r, s->index, rec);
+}
+
+int registry_open(const char *runtime_dir, const Pool *pool, Registry **ret) {
+        g_autofree char *path = g_build_filename(runtime_dir, REGISTRY_FILE_NAME, NULL);
+        g_autofree char *tmp = g_strconcat(path, ".new", NULL);
+        _cleanup_close_ int fd = -EBADF;
+        char header[RECORD_SIZE];
+        int n;
+
+        if (mkdir(runtime_dir, 0755) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Cannot create runtime directory %s: %m", runtime_dir);
+        /* A new file, renamed over the old one once its header is there: the old
+         * registry stays whole until this broker has taken over from it. */
+        fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return log_error_errno(errno, "Cannot create the lease registry %s: %m", tmp);
+        n = snprintf(header, sizeof(header), "rma-broker-registry v1 backend=%s size=%" PRIu64 " count=%u boot=%s",
+                     pool->backend->ops->name, pool->backend->region_size, pool->n_slots, boot_id());
+        if (!seal_record(header, (size_t) n) || pwrite(fd, header, RECORD_SIZE, 0) != RECORD_SIZE ||
+            ftruncate(fd, (off_t) (pool->n_slots + 1) * RECORD_SIZE) < 0)
+                return log_error_errno(errno ? errno : EIO, "Cannot write the lease registry %s: %m", tmp);
+        *ret = g_new0(Registry, 1);
+        (*ret)->fd = TAKE_FD(fd);
+        (*ret)->path = g_steal_pointer(&path);
+        for (unsigned i = 0; i < pool->n_slots; i++)
+                registry_write_slot(*ret, &pool->slots[i]);
+        if (rename(tmp, (*ret)->path) < 0) {
+                int k = log_error_errno(errno, "Cannot put the lease registry in place at %s: %m", (*ret)->path);
+                *ret = registry_free(*ret);
+                return k;
+        }
+        return 0;
+}
+
+Registry *registry_free(Registry *r) {
+        if (!r)
+                return NULL;
+        safe_close(r->fd);
+        g_free(r->path);
+        g_free(r);
+        return NULL;
+}
+
+/* key=value words of a record body. */
+static const char *field(char **words, const char *key) {
+        size_t n = strlen(key);
+
+        for (char **w = words; *w; w++)
+                if (strncmp(*w, key, n) == 0 && (*w)[n] == '=')
+                        return *w + n + 1;
+        return NULL;
+}
+
+static bool parse_u64(const char *s, uint64_t *ret) {
+        guint64 v;
+
+        if (!s || !g_ascii_string_to_unsigned(s, 10, 0, G_MAXUINT64, &v, NULL))
+                return false;
+        *ret = v;
+        return true;
+}
+
+static bool parse_region(const char *s, uint64_t *dev, uint64_t *ino) {
+        g_auto(GStrv) parts = s ? g_strsplit(s, ":", 2) : NULL;
+
+        return parts && parts[0] && parts[1] && parse_u64(parts[0], dev) && parse_u64(parts[1], ino);
+}
+
+static bool parse_slot_record(const char *body, unsigned index, RegistryRecord *rec) {
+        g_auto(GStrv) words = g_strsplit(body, " ", -1);
+        const char *state = field(words, "state");
+        uint64_t slot, v;
+
+        if (!parse_u64(field(words, "slot"), &slot) || slot != index || !state ||
+            !parse_region(field(words, "region"), &rec->region_dev, &rec->region_ino))
+                return false;
+        if (g_str_equal(state, "free")) {
+                rec->state = SLOT_FREE;
+                return true;
+        }
+        if (g_str_equal(state, "held-elsewhere")) {
+                rec->state = SLOT_HELD_ELSEWHERE;
+                return true;
+        }
+        rec->state = g_str_equal(state, "reserved") ? SLOT_RESERVED : g_str_equal(state, "leased") ? SLOT_LEASED
+                                                                                                    : _SLOT_STATE_MAX;
+        if (rec->state == _SLOT_STATE_MAX || !field(words, "uuid") ||
+            rma_uuid_canonicalize(field(words, "uuid"), rec->uuid) < 0 || !field(words, "domain") ||
+            !field(words, "tenant") || !parse_u64(field(words, "by"), &v))
+                return false;
+        rec->reserved_by = (uid_t) v;
+        rec->domain = g_uri_unescape_string(field(words, "domain"), NULL);
+        rec->tenant = g_uri_unescape_string(field(words, "tenant"), NULL);
+        if (!rec->domain || !rec->tenant || !parse_u64(field(words, "pid"), &v) ||
+            !parse_u64(field(words, "start"), &rec->pid_start) || !parse_u64(field(words, "expires"), &rec->expires_realtime))
+                return false;
+        rec->pid = (pid_t) v;
+        return rec->state != SLOT_LEASED || rec->pid > 0;
+}
+
+static bool all_zero(const char *p, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (p[i])
+                        return false;
+        return true;
+}
+
+int registry_load(const char *runtime_dir, RegistryContents **ret) {
+        g_autofree char *path = g_build_filename(runtime_dir, REGISTRY_FILE_NAME, NULL);
+        g_autoptr(RegistryContents) c = g_new0(RegistryContents, 1);
+        g_autofree char *data = NULL, *header = NULL;
+        g_auto(GStrv) words = NULL;
+        g_autoptr(GError) error = NULL;
+        gsize len = 0;
+        uint64_t count = 0;
+        const char *boot;
+
+        if (!g_file_get_contents(path, &data, &len, &error)) {
+                if (!g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                        c->problem = g_strdup_printf("cannot read %s: %s", path, error->message);
+                *ret = g_steal_pointer(&c);
+                return 0;
+        }
+        c->present = true;
+        header = len >= RECORD_SIZE ? open_record(data) : NULL;
+        words = header ? g_strsplit(header, " ", -1) : NULL;
+        boot = words ? field(words, "boot") : NULL;
+        if (!words || !g_str_equal(words[0], "rma-broker-registry") || !words[1] || !g_str_equal(words[1], "v1") ||
+            !field(words, "backend") || !parse_u64(field(words, "size"), &c->region_size) ||
+            !parse_u64(field(words, "count"), &count) || count == 0 || count > RMA_MAX_COUNT || !boot) {
+                c->problem = g_strdup_printf("%s has no valid header (%zu bytes, garbage or truncated)", path, (size_t) len);
+                *ret = g_steal_pointer(&c);
+                return 0;
+        }
+        if (!g_str_equal(boot, boot_id())) {
+                c->problem = g_strdup_printf("%s is from another boot of this host; its processes are gone", path);
+                *ret = g_steal_pointer(&c);
+                return 0;
+        }
+        c->header_valid = true;
+        c->backend = g_strdup(field(words, "backend"));
+        c->count = (unsigned) count;
+        c->records = g_new0(RegistryRecord, c->count);
+        for (unsigned i = 0; i < c->count; i++) {
+                size_t off = (size_t) (i + 1) * RECORD_SIZE;
+                g_autofree char *body = NULL;
+
+                if (off + RECORD_SIZE > len) {
+                        c->n_corrupt += c->count - i;   /* truncated: the rest is missing */
+                        break;
+                }
+                if (all_zero(data + off, RECORD_SIZE))
+                        continue;                        /* never written: free */
+                body = open_record(data + off);
+                if (!body || !parse_slot_record(body, i, &c->records[i])) {
+                        g_clear_pointer(&c->records[i].domain, g_free);
+                        g_clear_pointer(&c->records[i].tenant, g_free);
+                        c->n_corrupt++;
+                        continue;
+                }
+                c->records[i].present = true;
+        }
+        if (c->n_corrupt > 0)
+                c->problem = g_strdup_printf("%s: %u of %u slot records are garbage or missing", path, c->n_corrupt,
+                                             c->count);
+        *ret = g_steal_pointer(&c);
+        return 0;
+}
+
+RegistryContents *registry_contents_free(RegistryContents *c) {
+        if (!c)
+                return NULL;
+        for (unsigned i = 0; c->records && i < c->count; i++) {
+                g_free(c->records[i].domain);
+                g_free(c->records[i].tenant);
+        }
+        g_free(c->records);
+        g_free(c->backend);
+        g_free(c->problem);
+        g_free(c);
+        return NULL;
+}
