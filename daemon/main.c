@@ -32,9 +32,9 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 return 1;
 
-        (void) sd_notify(0, "READY=1\nSTATUS=Serving RMAs");
+        (void) sd_notify(0, "READY=1");
+        manager_notify_status(m);
         r = sd_event_loop(m->event);
-        (void) sd_notify(0, "STOPPING=1");
         if (r < 0) {
                 log_error_errno(r, "Event loop failed: %m");
                 return 1;

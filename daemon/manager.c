@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 
 #include "adopt.h"
@@ -174,6 +175,8 @@ static int on_emit_changes(sd_event_source *source, uint64_t usec, void *userdat
         unsigned changed = pool_take_changes(m->broker->pool);
 
         bus_object_emit_counts_changed(m, changed);
+        if (changed)
+                manager_notify_status(m);
         if (changed || m->metrics_generation != m->broker->stats.generation)
                 manager_write_metrics(m);
         return 0;
@@ -269,14 +272,32 @@ int manager_check_policy(const BrokerConfig *config, const char *pool_source) {
         return 0;
 }
 
+void manager_notify_status(Manager *m) {
+        Pool *p = m->broker->pool;
+
+        if (!fd_store_enabled(m->fd_store))
+                return;
+        (void) sd_notifyf(0, "STATUS=%u of %u RMAs free, %u leased, %u reserved, %u held elsewhere (backend %s)",
+                          pool_count(p, SLOT_FREE), p->n_slots, pool_count(p, SLOT_LEASED), pool_count(p, SLOT_RESERVED),
+                          pool_count(p, SLOT_HELD_ELSEWHERE), m->broker->backend->ops->name);
+}
+
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
 
+        (void) sd_notify(0, "RELOADING=1\nSTATUS=Reloading the tenant policy");
         if (manager_reload_policy(m, errors) < 0) {
                 log_error("SIGHUP: the new tenant policy is invalid (problems above); keeping the current one");
         }
+        (void) sd_notify(0, "READY=1");
+        manager_notify_status(m);
         return 0;
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void) sd_notify(0, "STOPPING=1\nSTATUS=Stopping; QEMUs keep their regions, the next start re-adopts them");
+        return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
 static int on_bus_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -349,10 +370,10 @@ static int manager_connect_bus(Manager *m) {
 int manager_startup(Manager *m) {
         int r;
 
-        r = sd_event_add_signal(m->event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL);
+        r = sd_event_add_signal(m->event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, on_sigterm, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot handle SIGTERM: %m");
-        r = sd_event_add_signal(m->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL);
+        r = sd_event_add_signal(m->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_sigterm, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot handle SIGINT: %m");
         r = sd_event_add_signal(m->event, NULL, SIGHUP | SD_EVENT_SIGNAL_PROCMASK, on_sighup, m);
@@ -360,6 +381,10 @@ int manager_startup(Manager *m) {
                 return log_error_errno(r, "Cannot handle SIGHUP: %m");
         /* A peer that hangs up mid-reply must not kill the daemon. */
         (void) signal(SIGPIPE, SIG_IGN);
+        /* WatchdogSec=: sd-event pings systemd at half the interval while the loop runs. */
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Cannot set up the systemd watchdog: %m");
 
         r = socket_server_start(m);
         if (r < 0)

@@ -58,6 +58,8 @@ int manager_reload_policy(Manager *m, GPtrArray *errors);
  * pool_source says where config->count came from ("the running pool"), NULL: "a pool". */
 int manager_check_policy(const BrokerConfig *config, const char *pool_source);
 
+/* STATUS= for systemctl status (under systemd only). */
+void manager_notify_status(Manager *m);
 /* The pool changed: re-arm the expiry timer, and tell the bus after the current reply
  * (coalesced: the changes of a 10 ms window give one signal). */
 void manager_pool_changed(Manager *m);

@@ -6,8 +6,11 @@
  *   release end:   give the domain's RMA back (harmless for a domain that holds none).
  *   reconnect begin: report only; a failing reconnect hook would make libvirt kill the guest.
  * Domains that did not opt in are left alone. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -60,8 +63,28 @@ static int do_release(const DomainInfo *d, const char *uuid) {
         return 0;
 }
 
-/* libvirtd restarted and found the domain running. Report what the broker knows; never
- * fail, since a failing reconnect hook makes libvirt kill the guest. */
+/* libvirt discards the stderr of a hook that succeeds, so what reconnect finds also goes
+ * to the journal (with the domain and uuid as fields), or to syslog where no journald
+ * runs: where an admin looks. */
+static void report(int priority, const DomainInfo *d, const char *uuid, const char *format, ...) G_GNUC_PRINTF(4, 5);
+static void report(int priority, const DomainInfo *d, const char *uuid, const char *format, ...) {
+        g_autofree char *message = NULL;
+        va_list ap;
+
+        va_start(ap, format);
+        message = g_strdup_vprintf(format, ap);
+        va_end(ap);
+        fprintf(stderr, "rma-broker: %s%s\n", priority <= LOG_WARNING ? "warning: " : "", message);
+        if (sd_journal_send("MESSAGE=%s", message, "PRIORITY=%i", priority, "SYSLOG_IDENTIFIER=rma-broker-hook",
+                            "RMA_DOMAIN=%s", d->name, "RMA_UUID=%s", uuid, NULL) < 0) {
+                openlog("rma-broker-hook", LOG_PID, LOG_DAEMON);
+                syslog(priority, "%s", message);
+                closelog();
+        }
+}
+
+/* libvirtd restarted and found the domain running. Confirm its lease; never fail, since
+ * a failing reconnect hook makes libvirt kill the guest. */
 static int do_reconnect(const DomainInfo *d, const char *uuid) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -69,15 +92,15 @@ static int do_reconnect(const DomainInfo *d, const char *uuid) {
         uint32_t slot = 0, pid = 0;
 
         if (rma_client_open(NULL, &bus, &error) < 0 || rma_client_find(bus, uuid, &slot, &state, &pid, &error) < 0) {
-                fprintf(stderr, "rma-broker: warning: domain %s keeps running, but its RMA cannot be checked: %s\n",
-                        d->name, error.message ? error.message : "ListRmas failed");
+                report(LOG_WARNING, d, uuid, "domain %s keeps running, but its RMA cannot be checked: %s", d->name,
+                       error.message ? error.message : "ListRmas failed");
                 return 0;
         }
         if (!state)
-                fprintf(stderr, "rma-broker: warning: domain %s is running but rma-brokerd holds no RMA for it "
-                        "(was rma-brokerd restarted?); its QEMU keeps the region it has\n", d->name);
+                report(LOG_WARNING, d, uuid, "domain %s is running but rma-brokerd holds no RMA for it (was "
+                       "rma-brokerd's runtime directory lost?); its QEMU keeps the region it has", d->name);
         else
-                fprintf(stderr, "rma-broker: domain %s holds RMA slot %u (%s, pid %u)\n", d->name, slot, state, pid);
+                report(LOG_INFO, d, uuid, "domain %s holds RMA slot %u (%s, pid %u)", d->name, slot, state, pid);
         return 0;
 }
 

@@ -11,6 +11,8 @@ PACKAGES=(
     libsystemd-dev libglib2.0-dev libjson-glib-dev libvirt-dev libxml2-dev
     # the Debian package: build, lint, and install into a fresh Debian 12 tree
     debhelper fakeroot lintian debootstrap
+    # ... and boot it under a real systemd (tests/package/systemd-scenario.sh)
+    systemd-container
     # run and test: the bus tools, libvirt, and the QEMU the wrapper execs
     dbus systemd libglib2.0-bin util-linux procps
     libvirt-daemon-system libvirt-clients qemu-system-ppc qemu-utils

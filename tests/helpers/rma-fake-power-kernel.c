@@ -502,8 +502,9 @@ static void restore_rma_size(const struct seccomp_notif *req, uint64_t old) {
 
         snprintf(path, sizeof(path), "/proc/%d/mem", (int) req->pid);
         mem = open(path, O_RDWR | O_CLOEXEC);
-        if (mem >= 0)
-                (void) pwrite(mem, &old, sizeof(old), (off_t) req->data.args[2]);
+        /* Best effort: the caller gets an error anyway. */
+        if (mem >= 0 && pwrite(mem, &old, sizeof(old), (off_t) req->data.args[2]) != (ssize_t) sizeof(old))
+                fprintf(stderr, PREFIX "cannot restore rma_size in pid %d: %m\n", (int) req->pid);
 }
 
 static void handle_allocate(Tool *t, int listener, const struct seccomp_notif *req, struct seccomp_notif_resp *resp) {

@@ -105,4 +105,24 @@ check_eq "each kind of event has its MESSAGE_ID (reserved refused leased ended r
 check_match "entries carry the priority and the identifier" '"PRIORITY": "6", "SYSLOG_IDENTIFIER": "rma-brokerd"' \
     "$(grep -m1 RMA_DOMAIN "$TEST_DIR/journal.jsonl")"
 check_eq "nothing went to stderr meanwhile" "" "$(cat "$TEST_DIR/stderr")"
+
+# libvirtd restarted: the hook's reconnect confirms the domain's lease in the journal,
+# since libvirt discards the stderr of a hook that succeeds.
+"$TEST_CLIENT" reserve $U1 web-01 >/dev/null
+env -i PATH=/usr/bin:/bin RMA_BROKER_SOCKET="$RMA_BROKER_SOCKET" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" \
+    web-01 reconnect begin - >/dev/null 2>&1 <<XML
+<domain type='qemu'><name>web-01</name><uuid>$U1</uuid>
+<metadata><rma:rma xmlns:rma='http://rmabroker.org/schemas/domain/1'/></metadata></domain>
+XML
+check_eq "the hook's reconnect exits 0" 0 $?
+hook_entry() { python3 - "$TEST_DIR/journal.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("SYSLOG_IDENTIFIER") == "rma-broker-hook":
+        print(e.get("PRIORITY"), e.get("RMA_DOMAIN"), e.get("MESSAGE"))
+PY
+}
+check_match "its finding is in the journal, with the domain as a field" \
+    "^6 web-01 domain web-01 holds RMA slot 0 \(reserved, pid 0\)" "$(hook_entry)"
 tap_done

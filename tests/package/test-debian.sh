@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The Debian package, as an admin gets it: built with dpkg-buildpackage from a copy of the
 # tree, checked with lintian, installed with `apt install ./rma-broker_*.deb` into a
-# fresh Debian 12 tree made by debootstrap (minbase), run there, and purged. Everything
-# happens under a temporary directory, in a private mount namespace: the host's packages
-# and mounts are untouched.
+# fresh Debian 12 tree made by debootstrap (minbase with systemd and dbus), run there,
+# then booted with systemd-nspawn --boot so that a real systemd and a real system bus run
+# tests/package/systemd-scenario.sh (socket and bus activation, fd store, restart and
+# kill -9 under load), and purged. Everything happens under a temporary directory, in a
+# private mount namespace: the host's packages and mounts are untouched.
 set -uo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -17,7 +19,7 @@ fi
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/tap.sh"
 
-for cmd in dpkg-buildpackage dh lintian debootstrap fakeroot; do
+for cmd in dpkg-buildpackage dh lintian debootstrap fakeroot systemd-nspawn; do
     if ! command -v "$cmd" >/dev/null; then
         echo "not ok 1 - prerequisites: missing $cmd; run tools/install-deps.sh"
         echo "1..1"
@@ -26,7 +28,13 @@ for cmd in dpkg-buildpackage dh lintian debootstrap fakeroot; do
 done
 T=$(mktemp -d /tmp/rma-package.XXXXXX)
 ROOT=$T/root
+NSPAWN_PID=
 cleanup() {
+    if [ -n "$NSPAWN_PID" ]; then
+        kill "$NSPAWN_PID" 2>/dev/null
+        sleep 1
+        kill -9 "$NSPAWN_PID" 2>/dev/null
+    fi
     for m in proc dev/pts dev; do umount -l "$ROOT/$m" 2>/dev/null; done
     rm -rf "$T"
 }
@@ -52,8 +60,9 @@ fi
 # 3. A clean Debian 12 tree, from the mirror apt uses here.
 mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
 mirror=${mirror:-http://deb.debian.org/debian}
-out=$(debootstrap --variant=minbase bookworm "$ROOT" "$mirror" 2>&1)
-check "debootstrap --variant=minbase bookworm" test $? -eq 0 || diag "$(tail -20 <<<"$out")"
+out=$(debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$ROOT" "$mirror" 2>&1)
+check "debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm" test $? -eq 0 ||
+    diag "$(tail -20 <<<"$out")"
 mount -t proc proc "$ROOT/proc"
 mount --bind /dev "$ROOT/dev"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null
@@ -77,11 +86,51 @@ out=$(in_root sh -c 'rma-brokerd --runtime-dir=/tmp/rb --count=2 --size=4M 2>/tm
     ls /tmp/rb; kill $pid; wait $pid; echo "exit=$?"' 2>&1)
 check_match "the installed broker runs in the new tree and serves broker.sock" "broker.sock.*exit=0" "$(tr '\n' ' ' <<<"$out")"
 check_match "rmactl runs" "Usage: rmactl" "$(in_root rmactl --help 2>&1)"
+check "the claim socket is enabled too" test -L "$ROOT/etc/systemd/system/sockets.target.wants/rma-brokerd.socket"
+
+# 4b. Boot the tree: systemd as PID 1, the package's units as installed. A small pool
+#     for clients as nobody, and the test client and TAP helpers from the build.
+printf '[Broker]\nBackend=memfd\nCount=4\nSize=4M\nQemuUsers=nobody\nCheckCgroup=no\n' \
+    >"$ROOT/etc/rma-broker/rma-brokerd.conf"
+mkdir -p "$ROOT/opt/rma-test/tests"
+install -m 0755 "$BUILD_DIR/tests/rma-test-client" "$ROOT/opt/rma-test/tests/"
+install -m 0644 "$HERE/../lib/tap.sh" "$HERE/../lib/broker.sh" "$ROOT/opt/rma-test/"
+install -m 0755 "$HERE/systemd-scenario.sh" "$ROOT/opt/rma-test/"
+for m in proc dev/pts dev; do umount -l "$ROOT/$m" 2>/dev/null; done
+systemd-nspawn -D "$ROOT" --boot --register=no --keep-unit --console=passive --quiet >"$T/boot.log" 2>&1 &
+NSPAWN_PID=$!
+container_init() { # the container's PID 1 (systemd-nspawn's child), as the host sees it
+    local p
+    p=$(pgrep -P "$NSPAWN_PID" -x systemd) && echo "$p"
+}
+check "systemd-nspawn --boot starts the tree's systemd" wait_until 60 eval "container_init >/dev/null"
+INIT=$(container_init)
+if [ -n "$INIT" ]; then
+    # Its TAP lines, renumbered into ours.
+    while IFS= read -r line; do
+        case $line in
+            "ok "*) ok "systemd: ${line#ok * - }" ;;
+            "not ok "*) not_ok "systemd: ${line#not ok * - }" ;;
+            "#"*) echo "$line" ;;
+        esac
+    done < <(timeout 600 nsenter -t "$INIT" -m -u -i -n -p -- /opt/rma-test/systemd-scenario.sh 2>&1)
+    if [ "$TAP_FAILED" -ne 0 ]; then
+        diag "the broker's journal in the container:"
+        diag "$(nsenter -t "$INIT" -m -u -i -n -p -- journalctl -u rma-brokerd.service --no-pager -o cat 2>&1 | tail -60)"
+    fi
+    kill -RTMIN+4 "$INIT"   # systemd: poweroff
+fi
+wait_until 60 sh -c "! kill -0 $NSPAWN_PID 2>/dev/null"
+check "the container powers off" sh -c "! kill -0 $NSPAWN_PID 2>/dev/null"
+NSPAWN_PID=
+mount -t proc proc "$ROOT/proc"
+mount --bind /dev "$ROOT/dev"
 
 # 5. apt purge leaves nothing of ours.
 out=$(in_root apt-get purge -y -q rma-broker 2>&1)
 check "apt purge rma-broker" test $? -eq 0 || diag "$(tail -20 <<<"$out")"
 left=$(cd "$ROOT" && ls -d etc/rma-broker usr/sbin/rma-brokerd usr/bin/rmactl etc/libvirt/hooks/qemu.d/50-rma-broker \
-    lib/systemd/system/rma-brokerd.service etc/systemd/system/multi-user.target.wants/rma-brokerd.service 2>/dev/null)
+    lib/systemd/system/rma-brokerd.service etc/systemd/system/multi-user.target.wants/rma-brokerd.service \
+    lib/systemd/system/rma-brokerd.socket etc/systemd/system/sockets.target.wants/rma-brokerd.socket 2>/dev/null)
 check_eq "... nothing of the package is left" "" "$left"
 tap_done

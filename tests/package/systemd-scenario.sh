@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Runs inside a booted Debian 12 container (tests/package/test-debian.sh): systemd as
+# PID 1, a real system bus, and the rma-broker package installed with apt. Proves what
+# only a real systemd can: the units verify, broker.sock is socket-activated by the
+# first claim and the bus name by the first busctl call, STATUS, reload, the fd store
+# holds every region, and `systemctl restart` and kill -9 under load lose nothing.
+# Prints TAP; the host renumbers it into its own.
+set -uo pipefail
+
+export BUILD_DIR=/opt/rma-test SOURCE_DIR=/opt/rma-test
+. /opt/rma-test/tap.sh
+. /opt/rma-test/broker.sh
+
+# Boot must be over first: systemd-tmpfiles-setup empties /tmp at boot.
+booted() { case "$(systemctl is-system-running 2>/dev/null)" in running | degraded) return 0 ;; esac; return 1; }
+check "the container finished booting" wait_until 120 booted
+diag "system state: $(systemctl is-system-running 2>&1); failed units: $(systemctl list-units --failed --plain --no-legend 2>&1)"
+make_test_dir sd
+bus_call() { busctl call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 "$@"; }
+uuid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
+leases() { bus_call ListRmas | grep -oE '[0-9]+ "leased" "[0-9a-f-]+" "[^"]*" "[^"]*" [0-9]+' | sort; }
+counts() { echo "free=$(prop FreeRmas) reserved=$(prop ReservedRmas) leased=$(prop LeasedRmas) held-elsewhere=$(prop HeldElsewhereRmas)"; }
+svc() { systemctl show -p "$1" --value rma-brokerd.service; }
+
+out=$(systemd-analyze verify --man=no rma-brokerd.service rma-brokerd.socket rma-brokerd-metrics.socket \
+      rma-brokerd-metrics@.service 2>&1)
+check_eq "systemd-analyze verify: the units are clean" "" "$out"
+out=$(systemd-analyze security --no-pager rma-brokerd.service 2>&1)
+check_match "systemd-analyze security rates the service" "Overall exposure level for rma-brokerd.service: [0-9.]+" "$out"
+diag "$(grep -E 'Overall exposure|^✗' <<<"$out" | head -40)"
+check_eq "at boot: the socket listens and the service runs" "active active" \
+    "$(systemctl is-active rma-brokerd.socket) $(systemctl is-active rma-brokerd.service)"
+
+# Socket activation: the first claim starts the broker.
+systemctl stop rma-brokerd.service
+check_eq "stopped: the socket stays" "inactive active" \
+    "$(systemctl is-active rma-brokerd.service) $(systemctl is-active rma-brokerd.socket)"
+out=$("$TEST_CLIENT" reserve "$(uuid 1)" dom-1 2>&1)
+check_match "the first client on broker.sock starts the broker and is served" "^reserved [0-9]" "$out"
+check_eq "the service runs" active "$(systemctl is-active rma-brokerd.service)"
+check_match "it is Type=notify with its watchdog armed and an fd store" "notify 30s 65536" \
+    "$(svc Type) $(svc WatchdogUSec) $(svc FileDescriptorStoreMax)"
+
+# Bus activation: the first busctl call starts it.
+systemctl stop rma-brokerd.service
+check_eq "first busctl call starts it (bus activation)" 4 "$(prop TotalRmas)"
+check_eq "the service runs" active "$(systemctl is-active rma-brokerd.service)"
+check_match "the reservation made before the stop is back" "\"reserved\" \"$(uuid 1)\" \"dom-1\"" "$(bus_call ListRmas)"
+
+# Leases held through restarts.
+bus_call Reserve sss "$(uuid 2)" dom-2 "" >/dev/null
+as_nobody_fifo a claim "$(uuid 2)" bytes-a
+PID_A=$CLIENT_PID
+bus_call Reserve sss "$(uuid 3)" dom-3 "" >/dev/null
+as_nobody_fifo b claim "$(uuid 3)" bytes-b
+PID_B=$CLIENT_PID
+check "two leases" wait_until 10 prop_is LeasedRmas 2
+check_eq "systemd's fd store holds every region, the free ones too" 4 "$(svc NFileDescriptorStore)"
+check_match "STATUS= tells the admin" "1 of 4 RMAs free, 2 leased, 1 reserved" "$(svc StatusText)"
+check "systemctl reload (RELOADING=1, READY=1)" systemctl reload rma-brokerd.service
+check_eq "... and it is active" active "$(systemctl is-active rma-brokerd.service)"
+before=$(leases) before_counts=$(counts)
+pid_before=$(svc MainPID)
+check "systemctl restart" systemctl restart rma-brokerd.service
+check "a new broker runs" test "$(svc MainPID)" != "$pid_before"
+check_eq "after the restart: the same leases on the same slots" "$before" "$(leases)"
+check_eq "and the same counts" "$before_counts" "$(counts)"
+check_match "the regions came back from the fd store" "re-adopted the lease of domain dom-2 .*region from the fd store" \
+    "$(journalctl -u rma-brokerd.service --no-pager -o cat)"
+
+# kill -9 under load: other clients reserve and claim meanwhile.
+(
+    i=100
+    while :; do
+        i=$((i + 1))
+        "$TEST_CLIENT" reserve "$(uuid $i)" load-$i >/dev/null 2>&1 &&
+            echo | setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$TEST_CLIENT" claim "$(uuid $i)" >/dev/null 2>&1
+        "$TEST_CLIENT" release "$(uuid $i)" >/dev/null 2>&1
+    done
+) </dev/null >/dev/null 2>&1 &
+LOAD=$!
+sleep 1
+pid_before=$(svc MainPID)
+systemctl kill -s KILL rma-brokerd.service
+check "Restart=on-failure brings it back" wait_until 30 sh -c \
+    "[ \"\$(systemctl show -p MainPID --value rma-brokerd.service)\" != $pid_before ] && systemctl is-active -q rma-brokerd.service"
+sleep 1
+kill "$LOAD"; wait "$LOAD" 2>/dev/null
+for u in $(bus_call ListRmas | grep -oE '"(reserved|leased)" "[0-9a-f-]+" "load-' | cut -d'"' -f4); do
+    bus_call Release s "$u" >/dev/null
+done
+check "the load's leases end" wait_until 20 sh -c "! busctl call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListRmas | grep -q load-"
+check_eq "after kill -9 under load: the same leases on the same slots" "$before" "$(leases)"
+check_eq "and the same counts" "$before_counts" "$(counts)"
+check_eq "the fd store still holds every region" 4 "$(svc NFileDescriptorStore)"
+slots=$(bus_call ListRmas | grep -oE '[0-9]+ "(leased|reserved)"' | cut -d' ' -f1 | sort)
+check_eq "no slot is handed out twice" "$(sort -u <<<"$slots")" "$slots"
+
+close_fifo a; close_fifo b
+wait "$PID_A" "$PID_B"
+check "both leases end when their holders exit" wait_until 20 prop_is LeasedRmas 0
+bus_call Release s "$(uuid 1)" >/dev/null
+check "every region is free again" wait_until 20 prop_is FreeRmas 4
+close_all_fifos
+rm -rf "$TEST_DIR"
+tap_done
