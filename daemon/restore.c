@@ -68,8 +68,9 @@ BrokerTakeover restore_plan_takeover(RestorePlan *p) {
         /* Count=auto keeps every slot that a running QEMU (or an old region) may hold:
          * those regions are not in the host's pool now. */
         for (unsigned i = 0; p->registry->header_valid && i < p->registry->count; i++)
-                if (p->registry->records[i].present && (p->registry->records[i].state == SLOT_LEASED ||
-                                                        p->registry->records[i].state == SLOT_HELD_ELSEWHERE))
+                if (p->registry->records[i].present &&
+                    (p->registry->records[i].state == SLOT_LEASED ||
+                     (p->registry->records[i].state == SLOT_HELD_ELSEWHERE && p->registry->records[i].region_ino != 0)))
                         keep = i + 1;
         return (BrokerTakeover) {
                 .pool_count = keep,

@@ -77,4 +77,13 @@ check "virsh start $DOM again" sandbox_virsh start "$DOM"
 check_match "the next tenant of the slot reads zeros there" "0c000000: 0x00000000 0x00000000" "$(xp)"
 sandbox_virsh destroy "$DOM" >/dev/null
 check "broker exits cleanly" stop_broker
+
+# Count=auto: as many regions as the free huge pages hold now.
+wait_until 10 test "$(free_pages)" -ge $((RMA_MIB / 2))
+want=$(($(free_pages) * 2 / RMA_MIB))
+start_broker --config="$TEST_DIR/broker.conf" --backend=hugetlb --count=auto --size=${RMA_MIB}M --qemu-users=libvirt-qemu
+check_eq "Count=auto takes what the free pages hold ($want regions)" "$want" "$(prop TotalRmas)"
+check "all of them free" wait_until 10 prop_is FreeRmas "$want"
+check_match "and says so" "Count=auto: the free huge pages of 2 MiB hold $want regions of 256 MiB" "$(cat "$TEST_DIR/broker.log")"
+check "broker exits cleanly" stop_broker
 tap_done
