@@ -89,8 +89,11 @@ static int kvm_init(Backend *b, const BrokerConfig *config) {
                         return r;
                 b->region_size = size;
         }
-        /* A restarted broker's RMAs may all be in running QEMUs and in the fd store. */
-        if (k->drained->len == 0 && b->min_count == 0)
+        /* A restarted broker's RMAs may all be in running QEMUs and in the fd store: the
+         * size is then the one they have. */
+        if (k->drained->len == 0 && b->taking_over && b->restart_region_size != 0)
+                b->region_size = b->restart_region_size;
+        if (k->drained->len == 0 && b->region_size == 0)
                 return log_error_errno(ENOSPC, "The kernel's RMA pool is empty (KVM_ALLOCATE_RMA: ENOMEM): every RMA "
                                        "is held by another process, another rma-brokerd or a QEMU that took its own; "
                                        "the pool is sized at boot with kvm_rma_count=");

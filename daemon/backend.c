@@ -35,7 +35,7 @@ static const BackendOps *choose_auto(const BrokerConfig *config, uint32_t capabi
         return NULL;
 }
 
-int backend_open(const BrokerConfig *config, unsigned min_count, Backend **ret) {
+int backend_open(const BrokerConfig *config, unsigned min_count, uint64_t restart_region_size, Backend **ret) {
         g_autofree Backend *b = g_new0(Backend, 1);
         g_autofree char *why = NULL;
         const BackendOps *ops;
@@ -57,6 +57,8 @@ int backend_open(const BrokerConfig *config, unsigned min_count, Backend **ret) 
         }
         b->ops = ops;
         b->min_count = config->count == RMA_COUNT_AUTO ? min_count : 0;
+        b->taking_over = min_count > 0;
+        b->restart_region_size = restart_region_size;
         r = ops->init(b, config);
         if (r < 0) {
                 backend_free(g_steal_pointer(&b));   /* what init took (kvm: RMAs) goes back */

@@ -43,7 +43,9 @@ struct Backend {
         uint64_t region_size;
         unsigned region_count;
         uint32_t kernel_capability;   /* KVM_CAP_PPC_RMA as the host answered: 0, 1 or 2 */
-        unsigned min_count;           /* backend_open()'s: a restarted pool's size */
+        unsigned min_count;           /* backend_open()'s: a restarted pool's size (Count=auto) */
+        bool taking_over;             /* a restart: regions may all be in QEMUs and the fd store */
+        uint64_t restart_region_size; /* the last broker's region size, 0 when unknown */
         void *data;
 };
 
@@ -51,7 +53,7 @@ struct Backend {
  * preference whose probe succeeds, logging which and why). min_count: with Count=auto,
  * the pool a restarted broker must keep (regions its QEMUs hold are not in the host's
  * pool now), 0 on a fresh start. */
-int backend_open(const BrokerConfig *config, unsigned min_count, Backend **ret);
+int backend_open(const BrokerConfig *config, unsigned min_count, uint64_t restart_region_size, Backend **ret);
 Backend *backend_free(Backend *b);
 
 int backend_new_region(Backend *b, unsigned index, int *ret_fd);

@@ -30,7 +30,8 @@ int broker_new(BrokerConfig *config, const BrokerTakeover *takeover, Broker **re
         int r;
 
         b->config = config;            /* owned from here on, also if we fail */
-        r = backend_open(config, takeover ? takeover->pool_count : 0, &b->backend);
+        r = backend_open(config, takeover ? takeover->pool_count : 0, takeover ? takeover->region_size : 0,
+                         &b->backend);
         if (r < 0)
                 return r;
         if (takeover && takeover->hold_back) {

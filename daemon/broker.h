@@ -77,7 +77,9 @@ typedef struct Broker {
 
 /* What a restarted broker takes over from the last one (restore.c decides). */
 typedef struct BrokerTakeover {
-        unsigned pool_count;     /* the pool the last broker ran: Count=auto keeps at least this */
+        unsigned pool_count;     /* slots the last broker's QEMUs or stored regions may hold:
+                                  * Count=auto keeps at least this many */
+        uint64_t region_size;    /* the last broker's region size (0: unknown) */
         /* Slots not to fill now: a restore puts back their lease or stored region. */
         bool (*hold_back)(unsigned index, void *userdata);
         void *userdata;

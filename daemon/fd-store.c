@@ -83,6 +83,27 @@ bool fd_store_has_region(const FdStore *s, unsigned slot) {
         return s && g_hash_table_contains(s->regions, GUINT_TO_POINTER(slot));
 }
 
+int fd_store_peek_region(const FdStore *s, unsigned slot) {
+        gpointer fd;
+
+        if (!s || !g_hash_table_lookup_extended(s->regions, GUINT_TO_POINTER(slot), NULL, &fd))
+                return -EBADF;
+        return GPOINTER_TO_INT(fd);
+}
+
+unsigned fd_store_region_slots(const FdStore *s) {
+        GHashTableIter it;
+        gpointer key;
+        unsigned n = 0;
+
+        if (!s)
+                return 0;
+        g_hash_table_iter_init(&it, s->regions);
+        while (g_hash_table_iter_next(&it, &key, NULL))
+                n = MAX(n, GPOINTER_TO_UINT(key) + 1);
+        return n;
+}
+
 int fd_store_take_listener(FdStore *s) {
         return s ? TAKE_FD(s->listener) : -EBADF;
 }

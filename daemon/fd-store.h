@@ -21,6 +21,10 @@ bool fd_store_enabled(const FdStore *s);
 /* The stored region fd of a slot (ownership passes to the caller), or -EBADF. */
 int fd_store_take_region(FdStore *s, unsigned slot);
 bool fd_store_has_region(const FdStore *s, unsigned slot);
+/* The stored region fd of a slot, still owned by the store, or -EBADF. */
+int fd_store_peek_region(const FdStore *s, unsigned slot);
+/* The highest slot with a stored region + 1 (0: none). */
+unsigned fd_store_region_slots(const FdStore *s);
 /* The broker.sock listening fd from socket activation (owned by the caller), or -EBADF. */
 int fd_store_take_listener(FdStore *s);
 /* Close (and drop from systemd's store) every passed fd nobody took; returns how many. */

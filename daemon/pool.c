@@ -131,6 +131,7 @@ void pool_region_ready(Pool *p, Slot *s, int fd) {
         g_return_if_fail(s->state == SLOT_SCRUBBING || s->state == SLOT_HELD_ELSEWHERE);
         g_return_if_fail(s->region_fd < 0);
         s->refilling = false;
+        s->pinned = false;
         s->region_fd = fd;
         s->region_dev = s->region_ino = 0;
         if (fstat(fd, &st) == 0) {

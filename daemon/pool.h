@@ -45,6 +45,7 @@ typedef struct Slot {
         uint64_t old_region_dev, old_region_ino;  /* held-elsewhere: the old tenant's region */
         Lease *lease;                        /* leased only; owned by the manager */
         bool refilling;                      /* a fresh region is being made off the loop */
+        bool pinned;                         /* held-elsewhere by a process we cannot watch: never refilled */
         GList link;                          /* on the free, expiry or owed list, by state */
 } Slot;
 

@@ -73,7 +73,7 @@ static int on_retry(sd_event_source *source, uint64_t usec, void *userdata) {
 
         for (GList *l = r->pool->owed.head; l; l = l->next) {
                 Slot *s = l->data;
-                if (!s->refilling && !region_watch_pending(r->watch, s->index))
+                if (!s->refilling && !s->pinned && !region_watch_pending(r->watch, s->index))
                         refill(r, s, -EBADF);
         }
         return 0;
@@ -147,7 +147,7 @@ int recycler_watch_held(Recycler *r, Slot *s, const char *path) {
 }
 
 bool recycler_owns(const Recycler *r, const Slot *s) {
-        return s->refilling || region_watch_pending(r->watch, s->index);
+        return s->refilling || s->pinned || region_watch_pending(r->watch, s->index);
 }
 
 void recycler_kick(Recycler *r) {

@@ -63,15 +63,19 @@ static char *open_record(const char *rec) {
         return g_strndup(line, (gsize) (sum - line));
 }
 
+/* Escaped, and cut (at a whole UTF-8 character, so that the name read back is valid
+ * UTF-8 for D-Bus) when longer than a record holds. */
 static char *escape_name(const char *s) {
-        char *e = g_uri_escape_string(s ? s : "", NULL, FALSE);
+        g_autofree char *name = g_strdup(s && g_utf8_validate(s, -1, NULL) ? s : "");
+        char *e = g_uri_escape_string(name, NULL, FALSE);
 
-        if (strlen(e) > NAME_MAX_ESCAPED) {
-                /* Never cut an escape in half. */
-                size_t n = NAME_MAX_ESCAPED;
-                while (n > 0 && (e[n - 1] == '%' || (n > 1 && e[n - 2] == '%')))
-                        n--;
-                e[n] = '\0';
+        while (strlen(e) > NAME_MAX_ESCAPED) {
+                char *last = g_utf8_find_prev_char(name, name + strlen(name));
+                g_free(e);
+                if (!last)
+                        return g_strdup("");
+                *last = '\0';
+                e = g_uri_escape_string(name, NULL, FALSE);
         }
         return e;
 }
@@ -139,8 +143,10 @@ void registry_write_slot(Registry *r, const Slot *s) {
                              state == SLOT_RESERVED ? realtime_of(s->expires_usec) : 0, (uint64_t) s->region_dev,
                              (uint64_t) s->region_ino);
         }
-        if (n < 0 || !seal_record(rec, (size_t) n))
+        if (n < 0 || (size_t) n >= sizeof(rec) || !seal_record(rec, (size_t) n)) {
+                log_error("RMA slot %u: its registry record does not fit; a restart now may lose it", s->index);
                 return;
+        }
         write_record(r, s->index, rec);
 }
 

@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "adopt.h"
 #include "cleanup.h"
+#include "domain-cgroup.h"
 #include "lease.h"
 #include "log.h"
 #include "manager.h"
@@ -72,8 +74,11 @@ BrokerTakeover restore_plan_takeover(RestorePlan *p) {
                     (p->registry->records[i].state == SLOT_LEASED ||
                      (p->registry->records[i].state == SLOT_HELD_ELSEWHERE && p->registry->records[i].region_ino != 0)))
                         keep = i + 1;
+        /* ... and every slot whose region waits in the fd store. */
+        keep = MAX(keep, fd_store_region_slots(p->store));
         return (BrokerTakeover) {
                 .pool_count = keep,
+                .region_size = p->registry->header_valid ? p->registry->region_size : 0,
                 .hold_back = hold_back,
                 .userdata = p,
         };
@@ -121,6 +126,9 @@ static bool find_holder(uint64_t dev, uint64_t ino, char **ret_path) {
 static void settle_old_region(Manager *m, Slot *s, uint64_t dev, uint64_t ino) {
         g_autofree char *path = NULL;
 
+        /* Recorded again, so that a second restart still knows which region to wait for. */
+        s->old_region_dev = dev;
+        s->old_region_ino = ino;
         if (m->broker->backend->ops->release_is_watchable && ino != 0 && find_holder(dev, ino, &path) &&
             recycler_watch_held(m->recycler, s, path) >= 0) {
                 log_info("RMA slot %u: its old region is still held (%s); held-elsewhere until it is let go", s->index,
@@ -130,21 +138,39 @@ static void settle_old_region(Manager *m, Slot *s, uint64_t dev, uint64_t ino) {
         recycler_refill_held_back(m->recycler, s);
 }
 
+/* A slot some process holds in a way we cannot watch: out of the pool, said loudly. */
+static void pin(Manager *m, Slot *s) {
+        if (s->state == SLOT_SCRUBBING)
+                pool_region_owed(m->broker->pool, s, 0);
+        s->pinned = true;
+}
+
+/* The fd store's region for slot i is a free one: the registry says the slot was free
+ * (or reserved) with that very region. */
+static bool stored_is_free_region(FdStore *store, unsigned i, const RegistryRecord *rec) {
+        struct stat st;
+        int fd = fd_store_peek_region(store, i);
+
+        return rec && rec->present && (rec->state == SLOT_FREE || rec->state == SLOT_RESERVED) && fd >= 0 &&
+               fstat(fd, &st) == 0 && (uint64_t) st.st_ino == rec->region_ino && (uint64_t) st.st_dev == rec->region_dev;
+}
+
 static int adopt_lease(Manager *m, Slot *s, const char *uuid, const char *domain, const char *tenant, uid_t by,
                        pid_t pid, uint64_t start, int pidfd, int region_fd, const char *how) {
         Lease *l = NULL;
         int r;
 
         r = backend_adopt_region(m->broker->backend, region_fd);
+        if (r >= 0)
+                r = pool_restore_lease(m->broker->pool, s, uuid, domain, tenant, by, pid, start, region_fd);
         if (r < 0) {
-                safe_close(region_fd);
+                /* The process runs and holds a region: its slot is never handed out. */
+                if (s->state == SLOT_SCRUBBING)
+                        safe_close(region_fd);
                 safe_close(pidfd);
-                return r;
-        }
-        r = pool_restore_lease(m->broker->pool, s, uuid, domain, tenant, by, pid, start, region_fd);
-        if (r < 0) {
-                safe_close(pidfd);
-                return log_error_errno(r, "RMA slot %u: cannot restore the lease of domain %s: %m", s->index, domain);
+                pin(m, s);
+                return log_error_errno(r, "RMA slot %u: cannot restore the lease of domain %s (pid %d): %m; the slot "
+                                       "stays held-elsewhere until rma-brokerd restarts", s->index, domain, (int) pid);
         }
         r = lease_new(m, s, pid, pidfd, &l);
         if (r < 0)
@@ -196,11 +222,18 @@ static void restore_lease(RestorePlan *p, Manager *m, Slot *s, const RegistryRec
         if (r >= 0)
                 r = pidfd_take_fd(pidfd, fdnum, &fd);
         if (r < 0) {
-                /* It runs and holds a region we cannot see: never hand its slot out. */
+                /* It runs and holds a region we cannot take: never hand its slot out.
+                 * Watch the region where it is reachable, else keep the slot pinned. */
+                g_autofree char *path = fdnum >= 0 ? g_strdup_printf("/proc/%d/fd/%d", (int) rec->pid, fdnum) : NULL;
                 log_error_errno(r, "RMA slot %u: domain %s (pid %d) still runs, but its region cannot be taken back "
-                                "(%m; rma-brokerd needs CAP_SYS_PTRACE); the slot stays held-elsewhere until it exits",
-                                s->index, rec->domain, (int) rec->pid);
-                pool_region_owed(m->broker->pool, s, 0);
+                                "(%m; rma-brokerd needs CAP_SYS_PTRACE); its lease is lost and the slot stays "
+                                "held-elsewhere until the region is let go", s->index, rec->domain, (int) rec->pid);
+                s->old_region_dev = rec->region_dev;
+                s->old_region_ino = rec->region_ino;
+                if (!path)
+                        (void) proc_find_mapping(rec->pid, rec->region_dev, rec->region_ino, &path);
+                if (!path || recycler_watch_held(m->recycler, s, path) < 0)
+                        pin(m, s);
                 return;
         }
         (void) adopt_lease(m, s, rec->uuid, rec->domain, rec->tenant, rec->reserved_by, rec->pid, rec->pid_start,
@@ -247,6 +280,22 @@ static bool our_region_link(const char *link, int *ret_slot) {
         return false;
 }
 
+/* Only what could have claimed the region gets a lease back: a process of a QemuUsers
+ * account, and (CheckCgroup=yes) in the domain's libvirt cgroup, as Claim requires.
+ * Names in /proc are anyone's to choose. */
+static bool may_hold_lease(Manager *m, pid_t pid, const char *domain) {
+        g_autofree char *path = g_strdup_printf("/proc/%d", (int) pid), *why = NULL;
+        struct stat st;
+
+        if (stat(path, &st) < 0 || !broker_config_uid_may_claim(m->config, st.st_uid))
+                return false;
+        if (m->config->check_cgroup && domain_cgroup_check_pid(pid, domain, &why) < 0) {
+                log_warning("Not rebuilding a lease for pid %d (domain %s): %s", (int) pid, domain, why);
+                return false;
+        }
+        return true;
+}
+
 /* The registry cannot be trusted: every QEMU (a process with -uuid) that holds one of
  * our regions gets its lease back, on the slot its region names when it is free. */
 static void rebuild_from_processes(RestorePlan *p, Manager *m) {
@@ -284,10 +333,10 @@ static void rebuild_from_processes(RestorePlan *p, Manager *m) {
                                 continue;
                         link[n] = '\0';
                         if (!our_region_link(link, &slot) || !qemu_identity((pid_t) pid, uuid, &domain) ||
-                            pool_find(pool, uuid))
+                            pool_find(pool, uuid) || !may_hold_lease(m, (pid_t) pid, domain))
                                 continue;
                         if (slot >= 0 && (unsigned) slot < pool->n_slots && pool->slots[slot].state == SLOT_SCRUBBING &&
-                            pool->slots[slot].region_fd < 0)
+                            pool->slots[slot].region_fd < 0 && !recycler_owns(m->recycler, &pool->slots[slot]))
                                 s = &pool->slots[slot];
                         for (unsigned i = 0; !s && i < pool->n_slots; i++)
                                 if (pool->slots[i].state == SLOT_SCRUBBING && pool->slots[i].region_fd < 0 &&
@@ -297,6 +346,8 @@ static void rebuild_from_processes(RestorePlan *p, Manager *m) {
                             pidfd_open_checked((pid_t) pid, start, &pidfd) < 0 ||
                             pidfd_take_fd(pidfd, atoi(fe->d_name), &fd) < 0)
                                 continue;
+                        /* The process's fd is the region; a stored copy of the slot's is not needed. */
+                        safe_close(fd_store_take_region(p->store, s->index));
                         t = policy_tenant_for_domain(m->broker->policy, domain, NULL, NULL);
                         if (adopt_lease(m, s, uuid, domain, t ? t->name : POLICY_IMPLICIT_TENANT, 0, (pid_t) pid, start,
                                         TAKE_FD(pidfd), fd, "rebuilt from the running process") >= 0)
@@ -331,7 +382,8 @@ int restore_apply(RestorePlan *p, Manager *m) {
                         restored++;
                 } else if (rec && rec->present && rec->state == SLOT_HELD_ELSEWHERE && held_back)
                         settle_old_region(m, s, rec->region_dev, rec->region_ino);
-                else if (held_back && fd_store_has_region(p->store, i)) {
+                else if (held_back && fd_store_has_region(p->store, i) && stored_is_free_region(p->store, i, rec)) {
+                        /* A free region, as the registry says and the inode confirms. */
                         int fd = fd_store_take_region(p->store, i);
                         if (backend_adopt_region(m->broker->backend, fd) >= 0)
                                 pool_region_ready(pool, s, fd);
@@ -352,10 +404,16 @@ int restore_apply(RestorePlan *p, Manager *m) {
         }
         if (p->rebuild)
                 rebuild_from_processes(p, m);
-        /* What is still held back has no lease to come back: it gets a fresh region. */
+        /* What is still held back has no lease to come back: it gets a fresh region. A
+         * stored region that nothing vouches for may be a lease the rebuild did not find:
+         * it goes the way of an ended lease (watched until gone, then refilled). */
         for (unsigned i = 0; i < pool->n_slots; i++) {
                 Slot *s = &pool->slots[i];
-                if (s->state == SLOT_SCRUBBING && s->region_fd < 0 && !recycler_owns(m->recycler, s))
+                if (s->state != SLOT_SCRUBBING || s->region_fd >= 0 || recycler_owns(m->recycler, s))
+                        continue;
+                if (fd_store_has_region(p->store, i))
+                        recycler_lease_ended(m->recycler, s, fd_store_take_region(p->store, i));
+                else
                         recycler_refill_held_back(m->recycler, s);
         }
         (void) fd_store_close_unexplained(p->store);

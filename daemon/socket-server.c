@@ -93,6 +93,18 @@ static void on_peer_gone(Peer *p, void *userdata) {
         g_hash_table_remove(m->peers, p);   /* frees p */
 }
 
+/* SO_PASSRIGHTS=0 reaches a connection at connect(), from the listener as it was then.
+ * A connection queued before the broker set it (on a socket systemd opened before it
+ * started the broker) still takes fds: it gets the relay. */
+static bool connection_refuses_fds(const Manager *m, int conn) {
+        int passrights = 1;
+        socklen_t len = sizeof(passrights);
+
+        if (!m->kernel_refuses_fds)
+                return false;
+        return getsockopt(conn, SOL_SOCKET, SO_PASSRIGHTS, &passrights, &len) == 0 && passrights == 0;
+}
+
 static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
         _cleanup_close_ int conn = -EBADF;
@@ -100,6 +112,7 @@ static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *us
         socklen_t len = sizeof(cred);
         PeerClass class;
         Peer *p = NULL;
+        bool relay;
 
         conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (conn < 0) {
@@ -118,7 +131,8 @@ static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *us
                           (int) cred.pid, (unsigned) cred.uid);
                 return 0;
         }
-        if (peer_new(m, TAKE_FD(conn), &cred, class, !m->kernel_refuses_fds, on_peer_gone, m, &p) < 0)
+        relay = !connection_refuses_fds(m, conn);
+        if (peer_new(m, TAKE_FD(conn), &cred, class, relay, on_peer_gone, m, &p) < 0)
                 return 0;
         g_hash_table_add(m->peers, p);
         account(m, class, &cred, +1);

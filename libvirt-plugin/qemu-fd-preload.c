@@ -40,13 +40,16 @@ __attribute__((constructor)) static void rma_preload_init(void) {
 
 /* The region's own fd, duplicated as the caller asked (O_CLOEXEC or not); -2: not ours. */
 static int region_open(const char *path, int flags) {
+        /* NULL goes on to libc, which answers EFAULT. */
         if (region_fd < 0 || !path || strcmp(path, region_path) != 0)
                 return -2;
         return fcntl(region_fd, (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 3);
 }
 
+/* open(2) takes a mode only with O_CREAT or O_TMPFILE (which includes O_DIRECTORY's
+ * bit: test the whole of it, as glibc does). */
 static mode_t mode_arg(int flags, va_list ap) {
-        return (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
+        return ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? va_arg(ap, mode_t) : 0;
 }
 
 #define NEXT(name, type) ((type) dlsym(RTLD_NEXT, name))
@@ -73,7 +76,7 @@ typedef int (*openat2_fn)(int, const char *, int);
         int sym(int dirfd, const char *path, int flags, ...) {                                 \
                 va_list ap;                                                                    \
                 mode_t mode;                                                                   \
-                int fd = path[0] == '/' ? region_open(path, flags) : -2;               \
+                int fd = region_open(path, flags);                                             \
                 if (fd != -2)                                                                  \
                         return fd;                                                             \
                 va_start(ap, flags);                                                           \
@@ -96,7 +99,7 @@ int __openat64_2(int dirfd, const char *path, int flags);
 
 #define DEFINE_OPENAT_2(sym)                                                                   \
         int sym(int dirfd, const char *path, int flags) {                                      \
-                int fd = path[0] == '/' ? region_open(path, flags) : -2;               \
+                int fd = region_open(path, flags);                                             \
                 return fd != -2 ? fd : NEXT(#sym, openat2_fn)(dirfd, path, flags);             \
         }
 
