@@ -60,7 +60,7 @@ int pidfd_open_checked(pid_t pid, uint64_t start_time, int *ret_pidfd) {
         if (pidfd < 0)
                 return errno == ESRCH ? -ESRCH : -errno;
         /* Checked after the pidfd pins the pid: from here it cannot be reused. */
-        if (proc_start_time(pid, &now) < 0 || now != start_time)
+        if (start_time != 0 && (proc_start_time(pid, &now) < 0 || now != start_time))
                 return -ESRCH;
         *ret_pidfd = TAKE_FD(pidfd);
         return 0;

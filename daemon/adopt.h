@@ -13,7 +13,8 @@
 /* Start time of pid (field 22 of /proc/PID/stat, clock ticks after boot). */
 int proc_start_time(pid_t pid, uint64_t *ret);
 /* A pidfd for pid, if it is still the process that started at start_time: 0, or -ESRCH
- * when it is gone (or another process has its pid now). */
+ * when it is gone (or another process has its pid now). start_time 0: not known, any
+ * process with that pid (the caller checks what it holds). */
 int pidfd_open_checked(pid_t pid, uint64_t start_time, int *ret_pidfd);
 /* Which fd of pid refers to the inode (dev, ino): its number, or -ENOENT. Anonymous
  * inodes (one inode for all) match only when named anon_inode:kvm-rma. */

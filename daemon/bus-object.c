@@ -305,7 +305,7 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot pass the region to this client (%m); it must accept "
                                                "file descriptors (sd_bus_negotiate_fds)");
-        r = manager_start_lease(m, s, caller.pid, TAKE_FD(pidfd));
+        r = manager_start_lease(m, s, caller.pid, peer->start_time, TAKE_FD(pidfd));
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot start the lease: %m");
         r = sd_bus_send(NULL, reply, NULL);

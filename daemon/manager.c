@@ -6,7 +6,6 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
-#include "adopt.h"
 #include "bus-object.h"
 #include "cleanup.h"
 #include "lease.h"
@@ -115,19 +114,14 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
-int manager_start_lease(Manager *m, Slot *s, pid_t pid, int pidfd) {
-        uint64_t start = 0;
+int manager_start_lease(Manager *m, Slot *s, pid_t pid, uint64_t pid_start, int pidfd) {
         Lease *l = NULL;
         int r;
 
         r = lease_new(m, s, pid, pidfd, &l);
         if (r < 0)
                 return r;
-        /* The pid's identity for a restarted broker. (Were the pid reused already, the
-         * pidfd is readable and the lease ends at once.) */
-        if (proc_start_time(pid, &start) < 0)
-                start = 0;
-        r = broker_start_lease(m->broker, s, pid, start);
+        r = broker_start_lease(m->broker, s, pid, pid_start);
         if (r < 0) {
                 lease_free(l);
                 return r;

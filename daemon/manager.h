@@ -49,8 +49,9 @@ int manager_startup(Manager *m);
 Manager *manager_free(Manager *m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Manager, manager_free)
 
-/* Bind a reserved slot to the claiming process; takes ownership of pidfd. */
-int manager_start_lease(Manager *m, Slot *s, pid_t pid, int pidfd);
+/* Bind a reserved slot to the claiming process (started at pid_start, its identity for
+ * the registry; 0: unknown); takes ownership of pidfd. */
+int manager_start_lease(Manager *m, Slot *s, pid_t pid, uint64_t pid_start, int pidfd);
 void manager_end_lease(Manager *m, Slot *s, LeaseEnd why);
 /* Reload the tenant policy, logging every problem when the new one is invalid. */
 int manager_reload_policy(Manager *m, GPtrArray *errors);

@@ -10,6 +10,7 @@
 #include "cleanup.h"
 #include "domain-cgroup.h"
 #include "log.h"
+#include "adopt.h"
 #include "peer.h"
 #include "rma-util.h"
 
@@ -292,6 +293,10 @@ int peer_new(Manager *m, int fd_consumed, const struct ucred *cred, PeerClass cl
                         goto fail;
                 }
         }
+        /* A claimer's identity beyond its pid, for the lease registry: read here, off the
+         * Claim's path (the pidfd already pins the process). */
+        if (broker_config_uid_may_claim(m->config, p->ucred.uid) && proc_start_time(p->ucred.pid, &p->start_time) < 0)
+                p->start_time = 0;
         /* Sources first, so that peer_drop() cannot fail later. */
         r = sd_event_add_defer(m->event, &p->gone_source, on_gone, p);
         if (r < 0)

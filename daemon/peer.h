@@ -35,6 +35,7 @@ struct Peer {
         struct ucred ucred;      /* SO_PEERCRED at connect time */
         int pidfd;               /* SO_PEERPIDFD, or pidfd_open() at accept on kernels before 6.5 */
         int cgroup_fd;           /* QemuUsers with CheckCgroup=yes: /proc/PID/cgroup opened at accept */
+        uint64_t start_time;     /* QemuUsers: the process's start time, read at accept (0: unknown) */
         gid_t *gids;             /* SO_PEERGROUPS: primary and supplementary groups */
         size_t n_gids;
         PeerClass class;

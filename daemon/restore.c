@@ -184,11 +184,22 @@ static int adopt_lease(Manager *m, Slot *s, const char *uuid, const char *domain
 }
 
 /* A recorded lease: its QEMU still runs (re-adopt) or died while we were down. */
+static bool process_holds(pid_t pid, uint64_t dev, uint64_t ino) {
+        g_autofree char *mapping = NULL;
+        int fdnum;
+
+        return proc_find_fd(pid, dev, ino, &fdnum) >= 0 || proc_find_mapping(pid, dev, ino, &mapping) >= 0;
+}
+
 static void restore_lease(RestorePlan *p, Manager *m, Slot *s, const RegistryRecord *rec) {
         _cleanup_close_ int pidfd = -EBADF;
         int stored = fd_store_take_region(p->store, s->index), fd = -EBADF, fdnum = -1, r;
 
         r = pidfd_open_checked(rec->pid, rec->pid_start, &pidfd);
+        /* No start time (the broker died right after sending the fd, before it recorded
+         * it): the process is ours only if it holds the region. */
+        if (r >= 0 && rec->pid_start == 0 && !process_holds(rec->pid, rec->region_dev, rec->region_ino))
+                r = -ESRCH;
         if (r < 0) {
                 log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_LEASE_ENDED, .slot = (int) s->index,
                                                    .uuid = rec->uuid, .domain = rec->domain, .tenant = rec->tenant,
