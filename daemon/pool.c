@@ -118,9 +118,11 @@ void pool_region_owed(Pool *p, Slot *s, int error) {
         if (s->state == SLOT_HELD_ELSEWHERE)
                 return;
         g_return_if_fail(s->state == SLOT_SCRUBBING);
-        if (error < 0)
+        if (error < 0) {
                 log_warning_errno(error, "RMA slot %u: no fresh region from the %s backend (%m); counted "
                                   "held-elsewhere until one is available", s->index, p->backend->ops->name);
+                s->held_reported = true;
+        }
         slot_set_state(p, s, SLOT_HELD_ELSEWHERE);
         slot_changed(p, s);
 }
@@ -132,6 +134,7 @@ void pool_region_ready(Pool *p, Slot *s, int fd) {
         g_return_if_fail(s->region_fd < 0);
         s->refilling = false;
         s->pinned = false;
+        s->held_reported = false;
         s->region_fd = fd;
         s->region_dev = s->region_ino = 0;
         if (fstat(fd, &st) == 0) {

@@ -46,6 +46,7 @@ typedef struct Slot {
         Lease *lease;                        /* leased only; owned by the manager */
         bool refilling;                      /* a fresh region is being made off the loop */
         bool pinned;                         /* held-elsewhere by a process we cannot watch: never refilled */
+        bool held_reported;                  /* held-elsewhere long enough to be logged */
         GList link;                          /* on the free, expiry or owed list, by state */
 } Slot;
 

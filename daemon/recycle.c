@@ -36,8 +36,9 @@ static void on_done(unsigned index, int result, void *userdata) {
                  * kernel has reported it gone by now. */
                 region_watch_flush(r->watch);
                 if (s->state == SLOT_SCRUBBING && region_watch_pending(r->watch, index)) {
-                        log_info("RMA slot %u: its old region is still open or mapped in another process; the slot "
-                                 "is held-elsewhere until that process lets go of it", index);
+                        /* Said in the log only if it lasts (on_retry): systemd's fd-store
+                         * copy, for one, lingers for a moment after FDSTOREREMOVE. */
+                        log_debug("RMA slot %u: its old region is still open somewhere; held-elsewhere", index);
                         pool_region_owed(r->pool, s, 0);
                 }
         } else if (result >= 0) {
@@ -45,12 +46,9 @@ static void on_done(unsigned index, int result, void *userdata) {
                 r->retry_usec = RETRY_MIN_USEC;
                 log_debug("RMA slot %u: fresh region ready; slot is free", index);
         } else {
-                bool first = s->state == SLOT_SCRUBBING;
-
-                if (first && (result == -ENOMEM || result == -ENOSPC))
-                        log_info("RMA slot %u: the %s backend has no region to give now (the old one is still "
-                                 "held by some process, or the host's pool is short); held-elsewhere, retried",
-                                 index, r->pool->backend->ops->name);
+                if (result == -ENOMEM || result == -ENOSPC)
+                        log_debug("RMA slot %u: the %s backend has no region to give now", index,
+                                  r->pool->backend->ops->name);
                 pool_region_owed(r->pool, s, result == -ENOMEM || result == -ENOSPC ? 0 : result);
                 r->retry_usec = MIN(r->retry_usec * 2, RETRY_MAX_USEC);
         }
@@ -63,7 +61,7 @@ static void on_gone(unsigned index, void *userdata) {
 
         if ((s->state != SLOT_SCRUBBING && s->state != SLOT_HELD_ELSEWHERE) || s->refilling)
                 return;
-        if (s->state == SLOT_HELD_ELSEWHERE)
+        if (s->state == SLOT_HELD_ELSEWHERE && s->held_reported)
                 log_info("RMA slot %u: its old region was released by its last holder; refilling the slot", index);
         refill(r, s, -EBADF);
 }
@@ -73,7 +71,20 @@ static int on_retry(sd_event_source *source, uint64_t usec, void *userdata) {
 
         for (GList *l = r->pool->owed.head; l; l = l->next) {
                 Slot *s = l->data;
-                if (!s->refilling && !s->pinned && !region_watch_pending(r->watch, s->index))
+                bool watched = region_watch_pending(r->watch, s->index);
+
+                /* A slot still owed a second later is worth the admin's attention, once. */
+                if (!s->held_reported && !s->pinned) {
+                        if (watched)
+                                log_info("RMA slot %u: its old region is still open or mapped in another process; "
+                                         "the slot is held-elsewhere until that process lets go of it", s->index);
+                        else
+                                log_info("RMA slot %u: the %s backend has no region to give now (the old one is "
+                                         "still held by some process, or the host's pool is short); held-elsewhere, "
+                                         "retried", s->index, r->pool->backend->ops->name);
+                        s->held_reported = true;
+                }
+                if (!s->refilling && !s->pinned && !watched)
                         refill(r, s, -EBADF);
         }
         return 0;
@@ -152,8 +163,14 @@ bool recycler_owns(const Recycler *r, const Slot *s) {
 
 void recycler_kick(Recycler *r) {
         int enabled = SD_EVENT_OFF;
+        bool pending = false;
 
-        if (g_queue_is_empty(&r->pool->owed))
+        /* Wake up for slots that may be refilled, or that have not been reported yet. */
+        for (GList *l = r->pool->owed.head; l && !pending; l = l->next) {
+                const Slot *s = l->data;
+                pending = !s->held_reported || (!s->pinned && !region_watch_pending(r->watch, s->index));
+        }
+        if (!pending)
                 return;
         (void) sd_event_source_get_enabled(r->retry_source, &enabled);
         if (enabled != SD_EVENT_OFF)

@@ -101,6 +101,9 @@ wait "$PID_A" "$PID_B"
 check "both leases end when their holders exit" wait_until 20 prop_is LeasedRmas 0
 bus_call Release s "$(uuid 1)" >/dev/null
 check "every region is free again" wait_until 20 prop_is FreeRmas 4
+sleep 2
+check_eq "the fd store's copy of an ended lease's region is no \"other process\" in the log" "" \
+    "$(journalctl -u rma-brokerd.service --no-pager -o cat | grep 'still open or mapped in another process')"
 close_all_fifos
 rm -rf "$TEST_DIR"
 tap_done
