@@ -80,15 +80,19 @@ static char *escape_name(const char *s) {
         return e;
 }
 
+/* Expiry is kept in CLOCK_MONOTONIC, which restarts with the host but not with the
+ * broker; the registry speaks wall-clock time, so that a record means the same to the
+ * next broker whatever happened between. */
 static uint64_t realtime_of(uint64_t monotonic_usec) {
-        struct timespec mono, real;
-        uint64_t now_mono, now_real;
+        uint64_t now_mono = rma_now_usec(CLOCK_MONOTONIC), now_real = rma_now_usec(CLOCK_REALTIME);
 
-        clock_gettime(CLOCK_MONOTONIC, &mono);
-        clock_gettime(CLOCK_REALTIME, &real);
-        now_mono = (uint64_t) mono.tv_sec * 1000000 + (uint64_t) mono.tv_nsec / 1000;
-        now_real = (uint64_t) real.tv_sec * 1000000 + (uint64_t) real.tv_nsec / 1000;
         return monotonic_usec > now_mono ? now_real + (monotonic_usec - now_mono) : now_real;
+}
+
+static uint64_t monotonic_of(uint64_t realtime_usec) {
+        uint64_t now_mono = rma_now_usec(CLOCK_MONOTONIC), now_real = rma_now_usec(CLOCK_REALTIME);
+
+        return realtime_usec > now_real ? now_mono + (realtime_usec - now_real) : 0;
 }
 
 static const char *boot_id(void) {
@@ -244,6 +248,7 @@ static bool parse_slot_record(const char *body, unsigned index, RegistryRecord *
         if (!rec->domain || !rec->tenant || !parse_u64(field(words, "pid"), &v) ||
             !parse_u64(field(words, "start"), &rec->pid_start) || !parse_u64(field(words, "expires"), &rec->expires_realtime))
                 return false;
+        rec->expires_monotonic = monotonic_of(rec->expires_realtime);
         rec->pid = (pid_t) v;
         return rec->state != SLOT_LEASED || rec->pid > 0;
 }

@@ -27,6 +27,7 @@ typedef struct RegistryRecord {
         pid_t pid;
         uint64_t pid_start;           /* the process's start time (clock ticks after boot) */
         uint64_t expires_realtime;    /* CLOCK_REALTIME µs; reserved only */
+        uint64_t expires_monotonic;   /* the same in CLOCK_MONOTONIC now; 0 when already past */
         uint64_t region_dev, region_ino;
 } RegistryRecord;
 

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "adopt.h"
@@ -82,17 +81,6 @@ BrokerTakeover restore_plan_takeover(RestorePlan *p) {
                 .hold_back = hold_back,
                 .userdata = p,
         };
-}
-
-static uint64_t monotonic_of(uint64_t realtime_usec) {
-        struct timespec mono, real;
-        uint64_t now_mono, now_real;
-
-        clock_gettime(CLOCK_MONOTONIC, &mono);
-        clock_gettime(CLOCK_REALTIME, &real);
-        now_mono = (uint64_t) mono.tv_sec * 1000000 + (uint64_t) mono.tv_nsec / 1000;
-        now_real = (uint64_t) real.tv_sec * 1000000 + (uint64_t) real.tv_nsec / 1000;
-        return realtime_usec > now_real ? now_mono + (realtime_usec - now_real) : 0;
 }
 
 /* Some process other than us with an fd on the inode, or a mapping of it: a path that
@@ -404,7 +392,7 @@ int restore_apply(RestorePlan *p, Manager *m) {
                         }
                 }
                 if (rec && rec->present && rec->state == SLOT_RESERVED) {
-                        uint64_t expires = monotonic_of(rec->expires_realtime);
+                        uint64_t expires = rec->expires_monotonic;
                         if (expires == 0)
                                 log_info("RMA slot %u: the reservation of domain %s expired while rma-brokerd was down",
                                          i, rec->domain);

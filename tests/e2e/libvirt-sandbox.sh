@@ -245,6 +245,12 @@ sandbox_qemu_pid() {
 	printf '%s\n' "$pid"
 }
 
+# sandbox_xp DOMAIN ADDRESS: two words of guest physical memory at ADDRESS, as QEMU's
+# monitor prints them ("0c000000: 0x... 0x...").
+sandbox_xp() {
+	sandbox_virsh qemu-monitor-command --hmp "$1" "xp /2xw $(printf '0x%x' "$2")" 2>&1 | tr -d '\r'
+}
+
 sandbox_domain_log() {
 	[[ -n "$SANDBOX" && -n "${1:-}" ]] || return 1
 	printf '%s\n' "$SANDBOX/log/qemu/$1.log"

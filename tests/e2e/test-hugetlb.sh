@@ -69,12 +69,11 @@ python3 -c 'import mmap, os, sys
 fd = os.open(sys.argv[1], os.O_RDWR)
 m = mmap.mmap(fd, int(sys.argv[2]))
 m[int(sys.argv[3]):int(sys.argv[3]) + 8] = b"HUGEpage"' "$region" $((RMA_MIB << 20)) $OFFSET
-xp() { sandbox_virsh qemu-monitor-command --hmp "$DOM" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1; }
-check_match "the guest reads at 0x0c000000 what was written through the region" "0c000000: 0x48554745 0x70616765" "$(xp)"
+check_match "the guest reads at 0x0c000000 what was written through the region" "0c000000: 0x48554745 0x70616765" "$(sandbox_xp "$DOM" $OFFSET)"
 check "virsh destroy $DOM" sandbox_virsh destroy "$DOM"
 check "its slot comes back with a fresh region of fresh pages" wait_until 10 prop_is FreeRmas 1
 check "virsh start $DOM again" sandbox_virsh start "$DOM"
-check_match "the next tenant of the slot reads zeros there" "0c000000: 0x00000000 0x00000000" "$(xp)"
+check_match "the next tenant of the slot reads zeros there" "0c000000: 0x00000000 0x00000000" "$(sandbox_xp "$DOM" $OFFSET)"
 sandbox_virsh destroy "$DOM" >/dev/null
 check "broker exits cleanly" stop_broker
 

@@ -40,7 +40,6 @@ DOM_A=rma-kvm-a-$$ UUID_A=8e1c2d3e-0000-4000-8000-00000000001a
 DOM_B=rma-kvm-b-$$ UUID_B=8e1c2d3e-0000-4000-8000-00000000001b
 DOM_C=rma-kvm-c-$$ UUID_C=8e1c2d3e-0000-4000-8000-00000000001c
 kernel() { grep "^$1 " "$TEST_DIR/kernel.status" | cut -d' ' -f2; }
-xp() { sandbox_virsh qemu-monitor-command --hmp "$1" "xp /2xw $(printf '0x%x' "$2")" 2>&1 | tr -d '\r'; }
 # region_of QEMU_PID: QEMU's fd of its RMA (root may open the fake kernel's stand-in).
 region_of() {
     local fd
@@ -79,11 +78,11 @@ python3 -c 'import mmap, os, sys
 m = mmap.mmap(os.open(sys.argv[1], os.O_RDWR), int(sys.argv[2]))
 m[int(sys.argv[3]):int(sys.argv[3]) + 8] = b"POWERrma"' "$REGION_A" $((RMA_MIB << 20)) $OFFSET
 check_match "the guest reads at 0x0c000000 what was written through the RMA" "0c000000: 0x504f5745 0x52726d61" \
-    "$(xp "$DOM_A" $OFFSET)"
+    "$(sandbox_xp "$DOM_A" $OFFSET)"
 region0=$(python3 -c 'import mmap, os, sys
 m = mmap.mmap(os.open(sys.argv[1], os.O_RDONLY), 4096, prot=mmap.PROT_READ)
 print("0x%08x 0x%08x" % (int.from_bytes(m[0x100:0x104], "big"), int.from_bytes(m[0x104:0x108], "big")))' "$REGION_A")
-check_match "and the RMA holds what QEMU put at guest address 0x100 (firmware)" "00000100: $region0" "$(xp "$DOM_A" 0x100)"
+check_match "and the RMA holds what QEMU put at guest address 0x100 (firmware)" "00000100: $region0" "$(sandbox_xp "$DOM_A" 0x100)"
 
 check "virsh start $DOM_B gets the second RMA" sandbox_virsh start "$DOM_B"
 out=$(sandbox_virsh start "$DOM_C" 2>&1); status=$?
@@ -113,7 +112,7 @@ check_match "the log says the kernel had no RMA to give meanwhile" "the kvm back
 sandbox_virsh destroy "$DOM_A" >/dev/null 2>&1
 check "virsh start $DOM_C gets the scrubbed RMA" sandbox_virsh start "$DOM_C"
 check_match "the next tenant reads zeros where the last one's bytes were (the kernel does not zero)" \
-    "0c000000: 0x00000000 0x00000000" "$(xp "$DOM_C" $OFFSET)"
+    "0c000000: 0x00000000 0x00000000" "$(sandbox_xp "$DOM_C" $OFFSET)"
 sandbox_virsh destroy "$DOM_B" >/dev/null
 sandbox_virsh destroy "$DOM_C" >/dev/null
 check "both leases end" wait_until 20 prop_is FreeRmas 2

@@ -36,9 +36,6 @@ printf '[Defaults]\nTenant=open\n\n[Tenant capped]\nMaxRmas=1\nDomains=cap-*\n\n
     >"$TEST_DIR/policy.d/10-tenants.conf"
 broker() { start_broker --backend=memfd --count=3 --size=${RMA_MIB}M --qemu-users=libvirt-qemu \
     --policy-dir="$TEST_DIR/policy.d"; }
-leases() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListRmas |
-    grep -oE '[0-9]+ "leased" "[0-9a-f-]+" "[^"]*" "[^"]*" [0-9]+' | sort; }
-xp() { sandbox_virsh qemu-monitor-command --hmp "$1" "xp /2xw $(printf '0x%x' "$2")" 2>&1 | tr -d '\r'; }
 region_of() { # QEMU_PID: its fd of the region
     local fd
     for fd in /proc/$1/fd/*; do
@@ -62,7 +59,7 @@ check "virsh start $DOM_C (tenant open)" sandbox_virsh start "$DOM_C"
 QEMU_A=$(sandbox_qemu_pid "$DOM_A") QEMU_C=$(sandbox_qemu_pid "$DOM_C")
 printf 'RESTART!' | dd of="$(region_of "$QEMU_A")" bs=1 seek=$OFFSET conv=notrunc status=none
 check_match "$DOM_A's guest reads the bytes written through its region" "0c000000: 0x52455354 0x41525421" \
-    "$(xp "$DOM_A" $OFFSET)"
+    "$(sandbox_xp "$DOM_A" $OFFSET)"
 out=$(sandbox_virsh start "$DOM_B" 2>&1)
 check_match "virsh start $DOM_B is refused: tenant capped holds its MaxRmas=1" "MaxRmas=1" "$out"
 before=$(leases)
@@ -76,14 +73,14 @@ check_eq "$DOM_A's lease is back on its slot, with its QEMU's pid" "$(grep "\"$U
 check_match "the log says $DOM_C's QEMU exited while the broker was down" \
     "the QEMU of domain $DOM_C \(pid $QEMU_C\) exited while rma-brokerd was down" "$(cat "$TEST_DIR/broker.log")"
 check_eq "counts: one leased, two free" "1 2" "$(prop LeasedRmas) $(prop FreeRmas)"
-check_match "$DOM_A's guest still reads its bytes" "0c000000: 0x52455354 0x41525421" "$(xp "$DOM_A" $OFFSET)"
+check_match "$DOM_A's guest still reads its bytes" "0c000000: 0x52455354 0x41525421" "$(sandbox_xp "$DOM_A" $OFFSET)"
 out=$(sandbox_virsh start "$DOM_B" 2>&1)
 check_match "virsh start $DOM_B is still refused: the quota holds after the restart" "MaxRmas=1" "$out"
 
 check "virsh destroy $DOM_A" sandbox_virsh destroy "$DOM_A"
 check "the re-adopted lease ends with its QEMU" wait_until 20 prop_is LeasedRmas 0
 check "now virsh start $DOM_B gets an RMA" sandbox_virsh start "$DOM_B"
-check_match "... a scrubbed one" "0c000000: 0x00000000 0x00000000" "$(xp "$DOM_B" $OFFSET)"
+check_match "... a scrubbed one" "0c000000: 0x00000000 0x00000000" "$(sandbox_xp "$DOM_B" $OFFSET)"
 sandbox_virsh destroy "$DOM_B" >/dev/null
 sandbox_virsh destroy "$DOM_C" >/dev/null 2>&1
 check "every slot comes back" wait_until 20 prop_is FreeRmas 3

@@ -45,7 +45,6 @@ counts() { echo "free=$(prop FreeRmas) reserved=$(prop ReservedRmas) leased=$(pr
 broker() { start_broker --backend=memfd --count=6 --size=4M --qemu-users=nobody --no-check-cgroup --policy-dir="$POLICY"; }
 kill9_broker() { kill -9 "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null; BROKER_PID=; }
 slot_of() { bus_call ListRmas | grep -oE "[0-9]+ \"[a-z-]+\" \"$1\"" | cut -d' ' -f1; }
-leases() { bus_call ListRmas | grep -oE '[0-9]+ "leased" "[0-9a-f-]+" "[^"]*" "[^"]*" [0-9]+' | sort; }
 
 start_private_bus
 broker

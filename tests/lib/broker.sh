@@ -94,6 +94,13 @@ prop() {
     busctl --system get-property org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 "$1" | cut -d' ' -f2-
 }
 
+# leases: the broker's leases as ListRmas shows them, one "SLOT "leased" UUID DOMAIN
+# TENANT PID" per line, sorted (for comparing before and after a restart).
+leases() {
+    busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListRmas |
+        grep -oE '[0-9]+ "leased" "[0-9a-f-]+" "[^"]*" "[^"]*" [0-9]+' | sort
+}
+
 # prop_is NAME VALUE: for polling with wait_until.
 prop_is() { [ "$(prop "$1")" = "$2" ]; }
 

@@ -18,7 +18,6 @@ diag "system state: $(systemctl is-system-running 2>&1); failed units: $(systemc
 make_test_dir sd
 bus_call() { busctl call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 "$@"; }
 uuid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
-leases() { bus_call ListRmas | grep -oE '[0-9]+ "leased" "[0-9a-f-]+" "[^"]*" "[^"]*" [0-9]+' | sort; }
 counts() { echo "free=$(prop FreeRmas) reserved=$(prop ReservedRmas) leased=$(prop LeasedRmas) held-elsewhere=$(prop HeldElsewhereRmas)"; }
 svc() { systemctl show -p "$1" --value rma-brokerd.service; }
 
