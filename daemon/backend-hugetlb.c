@@ -71,19 +71,19 @@ static int hugetlb_init(Backend *b, const BrokerConfig *config) {
         b->data = GSIZE_TO_POINTER(config->huge_page_size);
         (void) read_sys_count(config->huge_page_size, "free_hugepages", &free_pages);
         fits = free_pages * config->huge_page_size / config->size;
-        if (config->count == RMA_COUNT_AUTO) {
+        if (b->count == RMA_COUNT_AUTO) {
                 /* The probe saw room for one region at least. */
                 b->region_count = (unsigned) MIN(MAX(fits, 1), RMA_MAX_COUNT);
                 log_info("Count=auto: the free huge pages of %s hold %u regions of %s", rma_format_size(config->huge_page_size, a, sizeof(a)),
                          b->region_count, rma_format_size(config->size, a2, sizeof(a2)));
                 return 0;
         }
-        b->region_count = config->count;
-        if (fits < config->count)
+        b->region_count = b->count;
+        if (fits < b->count)
                 /* Never hidden: the missing slots count as held-elsewhere (HeldElsewhereRmas). */
                 log_warning("Count=%u regions of %s configured, but the free huge pages hold %" G_GUINT64_FORMAT
                             " now; the other %" G_GUINT64_FORMAT " slots stay held-elsewhere until pages are reserved",
-                            config->count, rma_format_size(config->size, a, sizeof(a)), fits, config->count - fits);
+                            b->count, rma_format_size(config->size, a, sizeof(a)), fits, b->count - fits);
         return 0;
 }
 

@@ -25,15 +25,42 @@ typedef struct KvmPool {
         unsigned next;
 } KvmPool;
 
+#define KVM_OTHER_BACKENDS "use Backend=hugetlb with HugePageSize=, or Backend=memfd"
+
+/* Each way a host can lack the pool gets its own sentence: the admin's next step differs. */
 static int kvm_probe(const BrokerConfig *config, char **why) {
-        uint32_t cap = kvm_rma_capability();
+        uint32_t cap = 0;
+        int r = kvm_rma_probe(&cap);
 
         (void) config;
+        switch (r) {
+        case 0:
+                break;
+        case -ENOENT:
+        case -ENXIO:
+        case -ENODEV:
+                *why = g_strdup_printf(KVM_RMA_DEVICE " does not exist (%s): the kvm module is not loaded. On a POWER "
+                                       "host with an RMA pool (Linux 3.0 to 3.18 booted with kvm_rma_count=), run "
+                                       "modprobe kvm_hv; on any other host " KVM_OTHER_BACKENDS, g_strerror(-r));
+                return -ENODEV;
+        case -EACCES:
+        case -EPERM:
+                *why = g_strdup_printf(KVM_RMA_DEVICE " exists but cannot be opened (%s): run rma-brokerd as root, and "
+                                       "let its unit open the device (DeviceAllow=" KVM_RMA_DEVICE " rw; see "
+                                       "systemctl cat rma-brokerd.service)", g_strerror(-r));
+                return r;
+        default:
+                *why = g_strdup_printf("cannot open " KVM_RMA_DEVICE " (%s); if this host has no RMA pool, "
+                                       KVM_OTHER_BACKENDS, g_strerror(-r));
+                return r;
+        }
         if (cap == 0) {
                 *why = g_strdup("KVM_CAP_PPC_RMA=0: this kernel has no RMA pool (every non-POWER host, and POWER "
-                                "kernels since 3.19); use Backend=hugetlb with HugePageSize=, or Backend=memfd");
+                                "kernels since 3.19); " KVM_OTHER_BACKENDS);
                 return -ENODEV;
         }
+        *why = g_strdup_printf("KVM_CAP_PPC_RMA=%u: this kernel has an RMA pool%s", cap,
+                               cap == 2 ? " and every guest needs an RMA (PPC970)" : "");
         return 0;
 }
 
@@ -64,7 +91,7 @@ static int check_size(uint64_t size, uint64_t want) {
 
 static int kvm_init(Backend *b, const BrokerConfig *config) {
         KvmPool *k = g_new0(KvmPool, 1);
-        unsigned want = config->count == RMA_COUNT_AUTO ? RMA_MAX_COUNT : config->count;
+        unsigned want = b->count == RMA_COUNT_AUTO ? RMA_MAX_COUNT : b->count;
         char a[32], c[32];
         int r;
 
@@ -97,14 +124,14 @@ static int kvm_init(Backend *b, const BrokerConfig *config) {
                 return log_error_errno(ENOSPC, "The kernel's RMA pool is empty (KVM_ALLOCATE_RMA: ENOMEM): every RMA "
                                        "is held by another process, another rma-brokerd or a QEMU that took its own; "
                                        "the pool is sized at boot with kvm_rma_count=");
-        b->region_count = config->count == RMA_COUNT_AUTO ? k->drained->len : config->count;
+        b->region_count = b->count == RMA_COUNT_AUTO ? k->drained->len : b->count;
         if (config->size != b->region_size)
                 log_info("The kernel's RMAs are %s each (kvm_rma_size= at boot); Size=%s does not apply to Backend=kvm",
                          rma_format_size(b->region_size, a, sizeof(a)), rma_format_size(config->size, c, sizeof(c)));
         if (k->drained->len < b->region_count)
                 /* Never hidden: the missing slots count as held-elsewhere (HeldElsewhereRmas). */
                 log_warning("Count=%u, but the kernel's RMA pool gave %u now; the other %u slots stay held-elsewhere "
-                            "until their RMAs come back to the kernel", config->count, k->drained->len,
+                            "until their RMAs come back to the kernel", b->count, k->drained->len,
                             b->region_count - k->drained->len);
         else
                 log_info("Took %u RMAs of %s from the kernel's pool (KVM_CAP_PPC_RMA=%u)", k->drained->len,

@@ -42,10 +42,11 @@ static int memfd_new_region(Backend *b, unsigned index, int *ret_fd) {
  * every region may be touched in full, so the pool must fit in the host's memory. */
 static int memfd_probe(const BrokerConfig *config, char **why) {
         struct sysinfo si;
+        unsigned count = broker_config_count(config, BACKEND_MEMFD);
         uint64_t total, host;
         char a[32], b[32];
 
-        if (config->count == RMA_COUNT_AUTO) {
+        if (count == RMA_COUNT_AUTO) {
                 *why = g_strdup("Count=auto needs a pool the host fixes (kvm, or hugetlb with HugePageSize=); "
                                 "an emulated memfd pool needs Count=N");
                 return -EINVAL;
@@ -55,9 +56,9 @@ static int memfd_probe(const BrokerConfig *config, char **why) {
                 return -errno;
         }
         host = (uint64_t) si.totalram * si.mem_unit;
-        if (__builtin_mul_overflow((uint64_t) config->count, config->size, &total) || total > host) {
+        if (__builtin_mul_overflow((uint64_t) count, config->size, &total) || total > host) {
                 *why = g_strdup_printf("Count=%u x Size=%s does not fit in this host's %s of memory; lower Count= or "
-                                       "Size= in rma-brokerd.conf", config->count,
+                                       "Size= in rma-brokerd.conf", count,
                                        rma_format_size(config->size, a, sizeof(a)), rma_format_size(host, b, sizeof(b)));
                 return -E2BIG;
         }
@@ -65,7 +66,7 @@ static int memfd_probe(const BrokerConfig *config, char **why) {
 }
 
 static int memfd_init(Backend *b, const BrokerConfig *config) {
-        b->region_count = config->count;
+        b->region_count = b->count;
         b->region_size = config->size;
         return 0;
 }

@@ -23,11 +23,12 @@ static const BackendOps *find_backend(BackendKind kind) {
         return NULL;
 }
 
-static const BackendOps *choose_auto(const BrokerConfig *config, uint32_t capability) {
+static const BackendOps *choose_auto(const BrokerConfig *config) {
         for (size_t i = 0; i < G_N_ELEMENTS(backends); i++) {
                 g_autofree char *why = NULL;
                 if (backends[i]->probe(config, &why) >= 0) {
-                        log_info("Backend=auto: KVM_CAP_PPC_RMA=%u; using the %s backend", capability, backends[i]->name);
+                        log_info("Backend=auto: using the %s backend%s%s", backends[i]->name, why ? ": " : "",
+                                 why ? why : "");
                         return backends[i];
                 }
                 log_info("Backend=auto: not %s: %s", backends[i]->name, why);
@@ -41,9 +42,9 @@ int backend_open(const BrokerConfig *config, unsigned min_count, uint64_t restar
         const BackendOps *ops;
         int r;
 
-        b->kernel_capability = kvm_rma_capability();
+        (void) kvm_rma_probe(&b->kernel_capability);
         if (config->backend == BACKEND_AUTO) {
-                ops = choose_auto(config, b->kernel_capability);
+                ops = choose_auto(config);
                 if (!ops)
                         return log_error_errno(ENODEV, "Backend=auto: no backend can serve this host (reasons above)");
         } else {
@@ -54,9 +55,12 @@ int backend_open(const BrokerConfig *config, unsigned min_count, uint64_t restar
                 r = ops->probe(config, &why);
                 if (r < 0)
                         return log_error_errno(r, "Backend=%s cannot serve this host: %s", ops->name, why);
+                if (why)
+                        log_info("Backend=%s: %s", ops->name, why);
         }
         b->ops = ops;
-        b->min_count = config->count == RMA_COUNT_AUTO ? min_count : 0;
+        b->count = broker_config_count(config, ops->kind);
+        b->min_count = b->count == RMA_COUNT_AUTO ? min_count : 0;
         b->taking_over = min_count > 0;
         b->restart_region_size = restart_region_size;
         r = ops->init(b, config);

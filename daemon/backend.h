@@ -42,6 +42,7 @@ struct Backend {
         const BackendOps *ops;
         uint64_t region_size;
         unsigned region_count;
+        unsigned count;               /* the Count= in effect: RMA_COUNT_AUTO or how many were asked for */
         uint32_t kernel_capability;   /* KVM_CAP_PPC_RMA as the host answered: 0, 1 or 2 */
         unsigned min_count;           /* backend_open()'s: a restarted pool's size (Count=auto) */
         bool taking_over;             /* a restart: regions may all be in QEMUs and the fd store */

@@ -302,24 +302,33 @@ static int load_file(BrokerConfig *c, const char *path, bool must_exist, GError 
 /* The pool that a config file asks for (Backend, Count, Size; defaults where unset). */
 static int read_pool(const char *path, BrokerConfig *scratch, GError **error) {
         scratch->backend = BACKEND_AUTO;
-        scratch->count = RMA_DEFAULT_COUNT;
+        scratch->count = RMA_COUNT_UNSET;
         scratch->size = RMA_DEFAULT_SIZE;
         return path ? load_file(scratch, path, false, error) : 0;
 }
 
-char *broker_config_pool_change(const BrokerConfig *running, unsigned running_count, uint64_t running_size) {
+unsigned broker_config_count(const BrokerConfig *c, BackendKind kind) {
+        if (c->count != RMA_COUNT_UNSET)
+                return c->count;
+        return kind == BACKEND_KVM ? RMA_COUNT_AUTO : RMA_DEFAULT_COUNT;
+}
+
+char *broker_config_pool_change(const BrokerConfig *running, BackendKind running_kind, unsigned running_count,
+                                uint64_t running_size) {
         g_autoptr(BrokerConfig) file = g_new0(BrokerConfig, 1);
         g_autoptr(GError) error = NULL;
+        unsigned file_count;
         char a[32], b[32];
 
         if (!running->config_file || read_pool(running->config_file, file, &error) < 0)
                 return NULL;
+        file_count = broker_config_count(file, running_kind);
         /* Count=auto and the kvm backend's kernel-given size follow the host, not the file. */
-        if (file->count != RMA_COUNT_AUTO && file->count != running_count)
+        if (file_count != RMA_COUNT_AUTO && file_count != running_count)
                 return g_strdup_printf("Count=%u in %s, but the running pool has %u RMAs: a pool change takes effect "
-                                       "when rma-brokerd restarts (systemctl restart rma-brokerd)", file->count,
+                                       "when rma-brokerd restarts (systemctl restart rma-brokerd)", file_count,
                                        running->config_file, running_count);
-        if (running_size != 0 && file->size != running_size)
+        if (running_kind != BACKEND_KVM && file->size != running_size)
                 return g_strdup_printf("Size=%s in %s, but the running pool has RMAs of %s: a pool change takes effect "
                                        "when rma-brokerd restarts (systemctl restart rma-brokerd)",
                                        rma_format_size(file->size, a, sizeof(a)), running->config_file,
@@ -359,7 +368,7 @@ int broker_config_load(int *argc, char ***argv, BrokerConfig **ret, GError **err
         const GOptionEntry entries[] = {
                 { "config", 0, 0, G_OPTION_ARG_FILENAME, &opt_config, "Configuration file (default " DEFAULT_CONFIG_FILE ")", "FILE" },
                 { "backend", 0, 0, G_OPTION_ARG_STRING, &opt_backend, "Region backend: auto, kvm, hugetlb or memfd", "NAME" },
-                { "count", 0, 0, G_OPTION_ARG_STRING, &opt_count, "Number of RMAs in the pool, or auto (default 8)", "N" },
+                { "count", 0, 0, G_OPTION_ARG_STRING, &opt_count, "Number of RMAs in the pool, or auto (default: the whole pool for kvm, 8 otherwise)", "N" },
                 { "size", 0, 0, G_OPTION_ARG_STRING, &opt_size, "Size of each RMA (default 256M)", "BYTES" },
                 { "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_runtime_dir, "Directory for broker.sock (default " RMA_RUNTIME_DIR ")", "DIR" },
                 { "qemu-users", 0, 0, G_OPTION_ARG_STRING, &opt_qemu_users, "Users allowed to Claim, ;-separated", "USERS" },
@@ -388,7 +397,7 @@ int broker_config_load(int *argc, char ***argv, BrokerConfig **ret, GError **err
                 log_set_max_level(LOG_DEBUG);
 
         c->backend = BACKEND_AUTO;
-        c->count = RMA_DEFAULT_COUNT;
+        c->count = RMA_COUNT_UNSET;
         c->size = RMA_DEFAULT_SIZE;
         c->reservation_timeout_usec = RMA_DEFAULT_RESERVATION_TIMEOUT_SEC * G_USEC_PER_SEC;
         c->check_cgroup = true;

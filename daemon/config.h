@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -18,6 +19,8 @@ typedef enum BackendKind {
 #define RMA_MAX_COUNT 65536u
 /* Count=auto: as many regions as the kernel's pool (kvm) or the reserved huge pages hold. */
 #define RMA_COUNT_AUTO 0u
+/* Count= not set anywhere: the backend's own default (broker_config_count()). */
+#define RMA_COUNT_UNSET UINT_MAX
 #define RMA_MIN_SIZE (UINT64_C(1) << 20)
 /* No RMA ever was larger; a larger value is a typo (8388608T), not a pool. */
 #define RMA_MAX_SIZE (UINT64_C(1) << 40)
@@ -68,4 +71,12 @@ bool broker_config_uid_may_claim(const BrokerConfig *c, uid_t uid);
 /* The config file now asks for another pool than the one running (Count=, Size= are
  * read at start only): a sentence saying so, or NULL. running_size 0: the size is the
  * kernel's (kvm), not the config's. */
-char *broker_config_pool_change(const BrokerConfig *running, unsigned running_count, uint64_t running_size);
+char *broker_config_pool_change(const BrokerConfig *running, BackendKind running_kind, unsigned running_count,
+                                uint64_t running_size);
+
+/* The Count= in effect for a pool of this kind: the one set, else the backend's default.
+ * kvm: the kernel's whole pool (RMA_COUNT_AUTO); it exists only for RMAs, and an RMA the
+ * broker leaves in it is one a QEMU could take behind its back. hugetlb and memfd:
+ * RMA_DEFAULT_COUNT, since that memory has other uses on the host. BACKEND_AUTO (not
+ * chosen yet): RMA_DEFAULT_COUNT. */
+unsigned broker_config_count(const BrokerConfig *c, BackendKind kind);

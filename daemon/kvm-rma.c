@@ -7,27 +7,28 @@
 #include "kvm-rma.h"
 #include "log.h"
 
-uint32_t kvm_rma_capability(void) {
-        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+int kvm_rma_probe(uint32_t *ret_capability) {
+        _cleanup_close_ int kvm = open(KVM_RMA_DEVICE, O_RDWR | O_CLOEXEC);
         int r;
 
-        if (kvm < 0) {
-                log_debug_errno(errno, "Cannot open /dev/kvm (%m): no kernel RMA facility");
-                return 0;
-        }
+        *ret_capability = 0;
+        if (kvm < 0)
+                return -errno;
         r = ioctl(kvm, KVM_CHECK_EXTENSION, RMA_KVM_CAP_PPC_RMA);
-        return r > 0 ? (uint32_t) r : 0;
+        /* A KVM that does not know the capability answers 0 or EINVAL: no pool either way. */
+        *ret_capability = r > 0 ? (uint32_t) r : 0;
+        return 0;
 }
 
 int kvm_rma_open_vm(int *ret_vm_fd) {
-        _cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        _cleanup_close_ int kvm = open(KVM_RMA_DEVICE, O_RDWR | O_CLOEXEC);
         int vm;
 
         if (kvm < 0)
-                return log_error_errno(errno, "Cannot open /dev/kvm: %m");
+                return log_error_errno(errno, "Cannot open " KVM_RMA_DEVICE ": %m");
         vm = ioctl(kvm, KVM_CREATE_VM, 0);
         if (vm < 0)
-                return log_error_errno(errno, "KVM_CREATE_VM on /dev/kvm failed: %m");
+                return log_error_errno(errno, "KVM_CREATE_VM on " KVM_RMA_DEVICE " failed: %m");
         *ret_vm_fd = vm;
         return 0;
 }

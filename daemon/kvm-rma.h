@@ -16,10 +16,14 @@ struct rma_kvm_allocate_rma {
 
 #define RMA_KVM_ALLOCATE_RMA _IOR(KVMIO, 0xa9, struct rma_kvm_allocate_rma)
 
-/* KVM_CHECK_EXTENSION(KVM_CAP_PPC_RMA) on /dev/kvm: 0 (no pool; every x86 host and
- * every kernel after 3.18), 1 (RMAs usable, VRMA also possible) or 2 (every guest
- * needs one, PPC970). 0 when KVM is absent. */
-uint32_t kvm_rma_capability(void);
+#define KVM_RMA_DEVICE "/dev/kvm"
+
+/* KVM_CHECK_EXTENSION(KVM_CAP_PPC_RMA) on /dev/kvm. 0 with *ret_capability 0 (no pool;
+ * every x86 host and every kernel after 3.18), 1 (RMAs usable, VRMA also possible) or 2
+ * (every guest needs one, PPC970). -errno of the open when /dev/kvm cannot be opened
+ * (-ENOENT: no such node, the module is not loaded; -EACCES/-EPERM: permissions or the
+ * device cgroup), *ret_capability then 0. */
+int kvm_rma_probe(uint32_t *ret_capability);
 /* Open /dev/kvm and create the VM that KVM_ALLOCATE_RMA is asked on. */
 int kvm_rma_open_vm(int *ret_vm_fd);
 /* One RMA from the kernel's pool: an fd (made close-on-exec here) and its size.

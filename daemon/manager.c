@@ -221,15 +221,21 @@ void manager_pool_changed(Manager *m) {
 
 int manager_reload_policy(Manager *m, GPtrArray *errors) {
         g_autofree char *pool_change = NULL;
-        int r = broker_reload_policy(m->broker, errors);
+        int r;
 
+        /* systemd shows the unit as reloading, whether SIGHUP or Reload() (rmactl reload,
+         * the unit's ExecReload=) asked. */
+        (void) sd_notify(0, "RELOADING=1\nSTATUS=Reloading the tenant policy");
+        r = broker_reload_policy(m->broker, errors);
+        (void) sd_notify(0, "READY=1");
+        manager_notify_status(m);
         if (r < 0) {
                 for (guint i = 0; i < errors->len; i++)
                         log_error("%s", (char *) g_ptr_array_index(errors, i));
                 return r;
         }
-        pool_change = broker_config_pool_change(m->config, m->broker->pool->n_slots,
-                                                m->broker->backend->ops->kind == BACKEND_KVM ? 0 : m->broker->backend->region_size);
+        pool_change = broker_config_pool_change(m->config, m->broker->backend->ops->kind, m->broker->pool->n_slots,
+                                                m->broker->backend->region_size);
         if (pool_change)
                 log_warning("Tenant policy reloaded, the pool is unchanged: %s", pool_change);
         if (g_strcmp0(pool_change, m->pending_pool_change) != 0) {
@@ -246,8 +252,9 @@ int manager_reload_policy(Manager *m, GPtrArray *errors) {
 int manager_check_policy(const BrokerConfig *config, const char *pool_source) {
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(Policy) p = NULL;
+        unsigned count = broker_config_count(config, config->backend);
 
-        if (policy_load(config->config_file, config->policy_dirs, config->count, &p, errors) < 0) {
+        if (policy_load(config->config_file, config->policy_dirs, count, &p, errors) < 0) {
                 for (guint i = 0; i < errors->len; i++)
                         fprintf(stderr, "%s\n", (char *) g_ptr_array_index(errors, i));
                 fprintf(stderr, "Policy invalid: %u problem%s; nothing was changed\n", errors->len,
@@ -255,7 +262,7 @@ int manager_check_policy(const BrokerConfig *config, const char *pool_source) {
                 return -EINVAL;
         }
         printf("Policy valid for %s of %u RMAs: %u tenants, default tenant %s\n", pool_source ? pool_source : "a pool",
-               config->count, p->tenants->len, p->default_tenant ? p->default_tenant : "(none)");
+               count, p->tenants->len, p->default_tenant ? p->default_tenant : "(none)");
         for (guint i = 0; i < p->tenants->len; i++) {
                 const PolicyTenant *t = g_ptr_array_index(p->tenants, i);
                 if (t->max_rmas == POLICY_UNLIMITED)
@@ -280,12 +287,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         Manager *m = userdata;
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
 
-        (void) sd_notify(0, "RELOADING=1\nSTATUS=Reloading the tenant policy");
-        if (manager_reload_policy(m, errors) < 0) {
+        if (manager_reload_policy(m, errors) < 0)
                 log_error("SIGHUP: the new tenant policy is invalid (problems above); keeping the current one");
-        }
-        (void) sd_notify(0, "READY=1");
-        manager_notify_status(m);
         return 0;
 }
 

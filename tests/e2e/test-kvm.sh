@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End to end: the kvm backend, on the kernel's own RMA pool as a POWER kernel of 2011
 # kept it, played for the real, unmodified rma-brokerd by tests/helpers/
-# rma-fake-power-kernel (seccomp user notification answers KVM_CHECK_EXTENSION(65) and
-# KVM_ALLOCATE_RMA; nothing else is faked). The fake kernel never zeroes a region and
+# rma-fake-power-kernel (seccomp user notification answers the open of /dev/kvm,
+# KVM_CHECK_EXTENSION, KVM_CREATE_VM and KVM_ALLOCATE_RMA, so the run is the same whether
+# or not this host has KVM; nothing else is faked). The fake kernel never zeroes a region and
 # takes one back only when no fd and no mapping of it is left, like the real one. Then
 # `virsh start` of ppc64 pseries guests under TCG, through a private libvirtd:
 #   - QEMU cannot reopen the RMA by path, so the wrapper hands it over through
@@ -51,8 +52,8 @@ region_of() {
 BROKER_WRAP=("$BUILD_DIR/tests/rma-fake-power-kernel" --count 2 --size ${RMA_MIB}M --capability 2
              --status-file "$TEST_DIR/kernel.status" --)
 start_private_bus
-start_broker --backend=auto --count=auto --qemu-users=libvirt-qemu
-check_match "Backend=auto chose kvm, saying why" "Backend=auto: KVM_CAP_PPC_RMA=2; using the kvm backend" \
+start_broker --backend=auto --qemu-users=libvirt-qemu
+check_match "Backend=auto chose kvm, saying why" "Backend=auto: using the kvm backend: KVM_CAP_PPC_RMA=2" \
     "$(cat "$TEST_DIR/broker.log")"
 check_eq "Backend, KernelCapability, RmaSize and TotalRmas are what the kernel gave" \
     "\"kvm\" 2 $((RMA_MIB << 20)) 2" "$(prop Backend) $(prop KernelCapability) $(prop RmaSize) $(prop TotalRmas)"

@@ -1,15 +1,22 @@
 /* Play a 2011 POWER kernel's pool of Real Mode Areas (KVM_CAP_PPC_RMA, KVM_ALLOCATE_RMA,
  * Linux 3.0-3.18) on x86_64, for an unmodified program such as the real rma-brokerd:
- *   rma-fake-power-kernel --count N --size SIZE [--capability 1|2] [--status-file PATH]
+ *   rma-fake-power-kernel --count N --size SIZE [--capability 0|1|2]
+ *                         [--dev-kvm present|absent|denied] [--status-file PATH]
  *                         [--verbose] -- PROGRAM [ARGS...]
  *
- * PROGRAM runs under a seccomp filter that hands two ioctls to this tool (seccomp user
- * notification): KVM_CHECK_EXTENSION(KVM_CAP_PPC_RMA) on /dev/kvm or a VM fd, answered
- * with the capability, and KVM_ALLOCATE_RMA on a VM fd, answered the way the old
- * book3s_hv code did: rma_size written into the caller's struct and a new fd (O_RDWR, no
- * O_CLOEXEC) as the return value, or ENOMEM once the pool is empty. Every other syscall,
- * and those ioctls on any other fd, go to the real kernel, so /dev/kvm and KVM_CREATE_VM
- * are real.
+ * PROGRAM runs under a seccomp filter that hands the whole boundary the kvm backend
+ * touches to this tool (seccomp user notification), so that a run is the same whether
+ * this host has KVM or not; the real /dev/kvm is never opened:
+ *   - open/openat/openat2 of exactly "/dev/kvm" (the path is read from the caller's
+ *     memory): answered with a stand-in fd, or ENOENT (--dev-kvm absent: the module is
+ *     not loaded) or EACCES (--dev-kvm denied: permissions, or the unit's DeviceAllow=);
+ *   - KVM_CHECK_EXTENSION on the stand-in or a VM fd: the capability for
+ *     KVM_CAP_PPC_RMA, 0 for every other;
+ *   - KVM_CREATE_VM on the stand-in: a VM stand-in fd (O_CLOEXEC, as the kernel gives);
+ *   - KVM_ALLOCATE_RMA on a VM stand-in, answered the way the old book3s_hv code did:
+ *     rma_size written into the caller's struct and a new fd (O_RDWR, no O_CLOEXEC) as
+ *     the return value, or ENOMEM once the pool is empty.
+ * Every other path and every other fd goes to the real kernel unchanged.
  *
  * Like the real pool, the N regions exist from the start, a region returns to the pool
  * only when no fd and no mapping of it is left in any process, and a region is never
@@ -21,11 +28,14 @@
  * anonymous inode. A non-root holder cannot reopen it as /proc/self/fd/N (EACCES where a
  * real RMA gives ENXIO), but root can; each region has its own inode number (all anon
  * inodes share one); /proc shows it as "/memfd:kvm-rma (deleted)", not "anon_inode:kvm-rma".
- * A region held only by a KVM memslot (the real kernel kept a reference from
- * KVM_SET_USER_MEMORY_REGION) is not seen as held. Release is found when the pool is
- * empty and by polling every 100 ms, not at the moment of the last close. Where leases
- * are off (fs.leases-enable=0) only /proc is asked, and an fd in flight is missed; as
- * non-root, so is a holder whose /proc entries this tool may not read. x86_64 only. */
+ * The /dev/kvm and VM stand-ins are memfds too ("/memfd:fake-power-kvm"), so any other
+ * ioctl on them fails with ENOTTY. Only the literal path "/dev/kvm" is caught, not a
+ * symlink or "/dev/./kvm" to it. A region held only by a KVM memslot (the real kernel
+ * kept a reference from KVM_SET_USER_MEMORY_REGION) is not seen as held. Release is found
+ * when the pool is empty and by polling every 100 ms, not at the moment of the last close.
+ * Where leases are off (fs.leases-enable=0) only /proc is asked, and an fd in flight is
+ * missed; as non-root, so is a holder whose /proc entries this tool may not read. x86_64
+ * only. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -75,8 +85,22 @@ _Static_assert(KVM_CHECK_EXTENSION == 0xae03u, "KVM_CHECK_EXTENSION");
 #define REGION_NAME "kvm-rma"
 #define RESCAN_MSEC 100
 #define MAX_COUNT 4096
-#define KVM_DEV_MAJOR 10
-#define KVM_DEV_MINOR 232   /* KVM_MINOR: fixed for /dev/kvm */
+#define DEV_KVM "/dev/kvm"
+#define STANDIN_NAME "fake-power-kvm"
+
+typedef enum DevKvm {
+        DEV_KVM_PRESENT,
+        DEV_KVM_ABSENT,   /* open: ENOENT, the module is not loaded */
+        DEV_KVM_DENIED,   /* open: EACCES, permissions or the unit's DeviceAllow= */
+} DevKvm;
+
+/* A file of this tool's that stands in for one of the kernel's: its inode tells it apart
+ * in any process that holds it. */
+typedef struct Standin {
+        int fd;
+        dev_t dev;
+        ino_t ino;
+} Standin;
 
 typedef struct Region {
         int fd;               /* this tool's own fd: the region lives as long as the tool */
@@ -92,6 +116,9 @@ typedef struct Tool {
         unsigned count;
         uint64_t size;
         unsigned capability;
+        DevKvm dev_kvm;
+        Standin kvm;          /* what open("/dev/kvm") gives */
+        Standin vm;           /* what KVM_CREATE_VM gives */
         const char *status_path;
         bool verbose;
         pid_t self;
@@ -206,6 +233,21 @@ static int region_create(Region *r, uint64_t size) {
         r->dev = st.st_dev;
         r->ino = st.st_ino;
         r->fd = master;
+        return 0;
+}
+
+static int standin_create(Standin *s, const char *name) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        fd = memfd_create(name, MFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        s->dev = st.st_dev;
+        s->ino = st.st_ino;
+        s->fd = TAKE_FD(fd);
         return 0;
 }
 
@@ -435,27 +477,24 @@ static Region *pick_free(Tool *t) {
 
 typedef enum FdKind {
         FD_OTHER,
-        FD_KVM_SYSTEM,   /* /dev/kvm */
-        FD_KVM_VM,       /* from KVM_CREATE_VM */
-        FD_UNKNOWN,      /* could not look: give it the benefit of the doubt */
+        FD_KVM_SYSTEM,   /* the /dev/kvm stand-in */
+        FD_KVM_VM,       /* the KVM_CREATE_VM stand-in */
 } FdKind;
 
-static FdKind caller_fd_kind(pid_t pid, uint64_t fd) {
-        char path[64], link[64];
+/* Which stand-in, if any, the caller's fd is: told by its inode, not its name. */
+static FdKind caller_fd_kind(const Tool *t, pid_t pid, uint64_t fd) {
+        char path[64];
         struct stat st;
-        ssize_t n;
 
         if (fd > INT_MAX)
                 return FD_OTHER;
         snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int) pid, (int) fd);
-        n = readlink(path, link, sizeof(link) - 1);
-        if (n < 0)
-                return errno == ENOENT ? FD_OTHER : FD_UNKNOWN;
-        link[n] = '\0';
-        if (strcmp(link, "anon_inode:kvm-vm") == 0)
-                return FD_KVM_VM;
-        if (stat(path, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(KVM_DEV_MAJOR, KVM_DEV_MINOR))
+        if (stat(path, &st) < 0)
+                return FD_OTHER;
+        if (st.st_dev == t->kvm.dev && st.st_ino == t->kvm.ino)
                 return FD_KVM_SYSTEM;
+        if (st.st_dev == t->vm.dev && st.st_ino == t->vm.ino)
+                return FD_KVM_VM;
         return FD_OTHER;
 }
 
@@ -467,6 +506,41 @@ static void respond(int listener, struct seccomp_notif_resp *resp) {
         /* ENOENT: the caller died or a signal took it out of the syscall. */
         if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, resp) < 0 && errno != ENOENT)
                 fprintf(stderr, PREFIX "SECCOMP_IOCTL_NOTIF_SEND: %m\n");
+}
+
+/* Read up to size bytes at addr in the blocked caller: the number read, or -errno.
+ * -ENOENT: the caller is no longer the one that made the request. */
+static ssize_t read_caller(int listener, const struct seccomp_notif *req, uint64_t addr, void *buf, size_t size) {
+        _cleanup_close_ int mem = -EBADF;
+        char path[64];
+        ssize_t n;
+        int saved;
+
+        if (addr > (uint64_t) INT64_MAX - size)
+                return -EFAULT;
+        snprintf(path, sizeof(path), "/proc/%d/mem", (int) req->pid);
+        mem = open(path, O_RDONLY | O_CLOEXEC);
+        saved = errno;
+        if (!notif_valid(listener, req->id))
+                return -ENOENT;
+        if (mem < 0)
+                return -saved;
+        n = pread(mem, buf, size, (off_t) addr);
+        return n < 0 ? -errno : n;
+}
+
+/* Is the path the caller asked to open exactly "/dev/kvm"? 1, 0, or -ENOENT. */
+static int caller_opens_dev_kvm(int listener, const struct seccomp_notif *req, uint64_t addr) {
+        char path[sizeof(DEV_KVM) + 1];
+        ssize_t n = read_caller(listener, req, addr, path, sizeof(path));
+
+        if (n == -ENOENT)
+                return -ENOENT;
+        /* A string that ends at a page boundary reads short: it is not "/dev/kvm" then
+         * unless all of it came back, NUL included. */
+        if (n < (ssize_t) sizeof(DEV_KVM))
+                return 0;
+        return memcmp(path, DEV_KVM, sizeof(DEV_KVM)) == 0;
 }
 
 /* Write rma_size into the caller's struct; *old keeps what was there, to put back if no
@@ -505,6 +579,96 @@ static void restore_rma_size(const struct seccomp_notif *req, uint64_t old) {
         /* Best effort: the caller gets an error anyway. */
         if (mem >= 0 && pwrite(mem, &old, sizeof(old), (off_t) req->data.args[2]) != (ssize_t) sizeof(old))
                 fprintf(stderr, PREFIX "cannot restore rma_size in pid %d: %m\n", (int) req->pid);
+}
+
+/* Install srcfd in the caller and answer its syscall with the new number, atomically.
+ * The new fd, or -errno (-ENOENT: the caller is gone, nothing left to answer; any other:
+ * the notification is still the caller's to answer). */
+static int answer_with_fd(int listener, const struct seccomp_notif *req, int srcfd, unsigned flags) {
+        struct seccomp_notif_addfd addfd = {
+                .id = req->id,
+                .flags = SECCOMP_ADDFD_FLAG_SEND,
+                .srcfd = (__u32) srcfd,
+                .newfd = 0,
+                .newfd_flags = flags,
+        };
+        int newfd = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+
+        return newfd < 0 ? -errno : newfd;
+}
+
+static void answer_error(int listener, struct seccomp_notif_resp *resp, int error) {
+        resp->error = -error;
+        respond(listener, resp);
+}
+
+static void answer_continue(int listener, struct seccomp_notif_resp *resp) {
+        resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+        respond(listener, resp);
+}
+
+/* open(2), openat(2), openat2(2): only "/dev/kvm" is this tool's; the path and flags
+ * are read from the caller. The CONTINUE for every other path is safe here: the caller
+ * is the program under test, not an adversary racing its own memory. */
+static void handle_open(Tool *t, int listener, const struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
+        uint64_t path_addr, flags;
+        int r, newfd;
+
+        if (req->data.nr == __NR_open) {
+                path_addr = req->data.args[0];
+                flags = req->data.args[1];
+        } else {
+                path_addr = req->data.args[1];
+                flags = req->data.args[2];
+        }
+        r = caller_opens_dev_kvm(listener, req, path_addr);
+        if (r == -ENOENT)
+                return;
+        if (r == 0) {
+                answer_continue(listener, resp);
+                return;
+        }
+        if (req->data.nr == __NR_openat2) {
+                struct open_how_head { uint64_t flags; } how;   /* open_how starts with flags */
+                if (read_caller(listener, req, req->data.args[2], &how, sizeof(how)) != (ssize_t) sizeof(how)) {
+                        answer_error(listener, resp, EFAULT);
+                        return;
+                }
+                flags = how.flags;
+        }
+        switch (t->dev_kvm) {
+        case DEV_KVM_ABSENT:
+                log_verbose(t, "pid %d: open(" DEV_KVM ") -> ENOENT (--dev-kvm absent)", (int) req->pid);
+                answer_error(listener, resp, ENOENT);
+                return;
+        case DEV_KVM_DENIED:
+                log_verbose(t, "pid %d: open(" DEV_KVM ") -> EACCES (--dev-kvm denied)", (int) req->pid);
+                answer_error(listener, resp, EACCES);
+                return;
+        case DEV_KVM_PRESENT:
+                break;
+        }
+        newfd = answer_with_fd(listener, req, t->kvm.fd, (flags & O_CLOEXEC) ? O_CLOEXEC : 0);
+        if (newfd == -ENOENT)
+                return;
+        if (newfd < 0) {
+                answer_error(listener, resp, -newfd);
+                return;
+        }
+        log_verbose(t, "pid %d: open(" DEV_KVM ") -> fd %d (the stand-in)", (int) req->pid, newfd);
+}
+
+/* KVM_CREATE_VM on the /dev/kvm stand-in: a VM stand-in, close-on-exec as the kernel's. */
+static void handle_create_vm(Tool *t, int listener, const struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
+        int newfd = answer_with_fd(listener, req, t->vm.fd, O_CLOEXEC);
+
+        if (newfd == -ENOENT)
+                return;
+        if (newfd < 0) {
+                answer_error(listener, resp, -newfd);
+                return;
+        }
+        log_verbose(t, "pid %d: KVM_CREATE_VM -> fd %d (the stand-in)", (int) req->pid, newfd);
 }
 
 static void handle_allocate(Tool *t, int listener, const struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
@@ -547,18 +711,10 @@ static void handle_allocate(Tool *t, int listener, const struct seccomp_notif *r
                 respond(listener, resp);
                 return;
         }
-        /* Installs the fd in the caller and answers the ioctl with its number, atomically;
-         * no O_CLOEXEC: the 2011 kernel used anon_inode_getfd(..., O_RDWR). */
-        struct seccomp_notif_addfd addfd = {
-                .id = req->id,
-                .flags = SECCOMP_ADDFD_FLAG_SEND,
-                .srcfd = (__u32) fd,
-                .newfd = 0,
-                .newfd_flags = 0,
-        };
-        newfd = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+        /* No O_CLOEXEC: the 2011 kernel used anon_inode_getfd(..., O_RDWR). */
+        newfd = answer_with_fd(listener, req, fd, 0);
         if (newfd < 0) {
-                r = -errno;
+                r = newfd;
                 if (r == -ENOENT)
                         return;
                 /* e.g. EMFILE in the caller: the notification is still ours to answer. */
@@ -577,11 +733,32 @@ static void handle_allocate(Tool *t, int listener, const struct seccomp_notif *r
                 newfd, t->size, region - t->regions, t->count - t->in_use);
 }
 
+static void handle_ioctl(Tool *t, int listener, const struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
+        uint32_t cmd = (uint32_t) req->data.args[1];
+        FdKind kind = caller_fd_kind(t, req->pid, req->data.args[0]);
+
+        if (!notif_valid(listener, req->id))
+                return;
+        if (cmd == KVM_CHECK_EXTENSION && kind != FD_OTHER) {
+                resp->val = req->data.args[2] == FAKE_KVM_CAP_PPC_RMA ? t->capability : 0;
+                log_verbose(t, "pid %d: KVM_CHECK_EXTENSION(%llu) -> %lld", (int) req->pid,
+                        (unsigned long long) req->data.args[2], (long long) resp->val);
+                respond(listener, resp);
+        } else if (cmd == KVM_CREATE_VM && kind == FD_KVM_SYSTEM) {
+                handle_create_vm(t, listener, req, resp);
+        } else if (cmd == FAKE_KVM_ALLOCATE_RMA && kind == FD_KVM_VM) {
+                handle_allocate(t, listener, req, resp);
+        } else {
+                /* Not one of ours: the real kernel answers (EBADF, ENOTTY, ...). */
+                log_verbose(t, "pid %d: ioctl 0x%x on fd %lld: left to the real kernel", (int) req->pid, cmd,
+                        (long long) req->data.args[0]);
+                answer_continue(listener, resp);
+        }
+}
+
 static void handle_notification(Tool *t, int listener) {
         struct seccomp_notif req;
         struct seccomp_notif_resp resp;
-        uint32_t cmd;
-        FdKind kind;
 
         memset(&req, 0, sizeof(req));
         if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) {
@@ -593,41 +770,28 @@ static void handle_notification(Tool *t, int listener) {
         memset(&resp, 0, sizeof(resp));
         resp.id = req.id;
 
-        cmd = (uint32_t) req.data.args[1];
-        kind = caller_fd_kind(req.pid, req.data.args[0]);
-        if (!notif_valid(listener, req.id))
-                return;
-        if (req.data.nr == __NR_ioctl && cmd == KVM_CHECK_EXTENSION && req.data.args[2] == FAKE_KVM_CAP_PPC_RMA &&
-            kind != FD_OTHER) {
-                resp.val = t->capability;
-                log_verbose(t, "pid %d: KVM_CHECK_EXTENSION(KVM_CAP_PPC_RMA) -> %u", (int) req.pid, t->capability);
-                respond(listener, &resp);
-        } else if (req.data.nr == __NR_ioctl && cmd == FAKE_KVM_ALLOCATE_RMA && (kind == FD_KVM_VM || kind == FD_UNKNOWN)) {
-                handle_allocate(t, listener, &req, &resp);
-        } else {
-                /* Not a VM fd (the kernel answers EINVAL or ENOTTY), or not ours at all. */
-                resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-                log_verbose(t, "pid %d: syscall %d cmd 0x%x on fd %lld: left to the real kernel", (int) req.pid,
-                        req.data.nr, cmd, (long long) req.data.args[0]);
-                respond(listener, &resp);
-        }
+        if (req.data.nr == __NR_ioctl)
+                handle_ioctl(t, listener, &req, &resp);
+        else
+                handle_open(t, listener, &req, &resp);
 }
 
-/* ioctl(KVM_ALLOCATE_RMA) and ioctl(KVM_CHECK_EXTENSION, 65) go to the listener;
- * everything else runs. The kernel reads cmd as an unsigned int, hence the low word. */
+/* Every open(2), openat(2) and openat2(2) (to catch "/dev/kvm"), and ioctl(2) with
+ * KVM_CHECK_EXTENSION, KVM_CREATE_VM or KVM_ALLOCATE_RMA go to the listener; everything
+ * else runs. The kernel reads cmd as an unsigned int, hence the low word. */
 static int install_filter(void) {
         struct sock_filter prog[] = {
                 /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
                 /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 10),
                 /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-                /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 8),
-                /* 4 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-                /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FAKE_KVM_ALLOCATE_RMA, 5, 0),
-                /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, KVM_CHECK_EXTENSION, 0, 5),
-                /* 7 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
-                /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FAKE_KVM_CAP_PPC_RMA, 0, 3),
-                /* 9 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2]) + 4),
-                /* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
+                /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_open, 7, 0),
+                /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_openat, 6, 0),
+                /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_openat2, 5, 0),
+                /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 5),
+                /* 7 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+                /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FAKE_KVM_ALLOCATE_RMA, 2, 0),
+                /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, KVM_CHECK_EXTENSION, 1, 0),
+                /* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, KVM_CREATE_VM, 0, 1),
                 /* 11 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
                 /* 12 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         };
@@ -719,10 +883,11 @@ static int exit_status(int status) {
 
 static _Noreturn void usage(const char *argv0, int code) {
         fprintf(code == 0 ? stdout : stderr,
-                "usage: %s --count N --size SIZE[K|M|G] [--capability 1|2] [--status-file PATH] [--verbose]\n"
-                "       -- PROGRAM [ARGS...]\n"
-                "Runs PROGRAM with KVM_CHECK_EXTENSION(KVM_CAP_PPC_RMA) and KVM_ALLOCATE_RMA answered as a\n"
-                "POWER kernel with a pool of N RMAs of SIZE bytes would answer them.\n", argv0);
+                "usage: %s --count N --size SIZE[K|M|G] [--capability 0|1|2] [--dev-kvm present|absent|denied]\n"
+                "       [--status-file PATH] [--verbose] -- PROGRAM [ARGS...]\n"
+                "Runs PROGRAM with open(\"/dev/kvm\"), KVM_CHECK_EXTENSION, KVM_CREATE_VM and KVM_ALLOCATE_RMA\n"
+                "answered as a POWER kernel with a pool of N RMAs of SIZE bytes would answer them, whether\n"
+                "or not this host has KVM.\n", argv0);
         exit(code);
 }
 
@@ -731,6 +896,7 @@ int main(int argc, char *argv[]) {
                 { "count", required_argument, NULL, 'n' },
                 { "size", required_argument, NULL, 's' },
                 { "capability", required_argument, NULL, 'c' },
+                { "dev-kvm", required_argument, NULL, 'd' },
                 { "status-file", required_argument, NULL, 'f' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
@@ -746,7 +912,7 @@ int main(int argc, char *argv[]) {
         uint64_t next_scan = 0;
         pid_t child;
 
-        while ((c = getopt_long(argc, argv, "+n:s:c:f:vh", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "+n:s:c:d:f:vh", options, NULL)) >= 0) {
                 switch (c) {
                 case 'n':
                         if (parse_unsigned(optarg, MAX_COUNT, &t->count) < 0)
@@ -758,7 +924,17 @@ int main(int argc, char *argv[]) {
                                 usage(argv[0], 2);
                         break;
                 case 'c':
-                        if (parse_unsigned(optarg, 2, &t->capability) < 0 || t->capability == 0)
+                        if (parse_unsigned(optarg, 2, &t->capability) < 0)
+                                usage(argv[0], 2);
+                        break;
+                case 'd':
+                        if (strcmp(optarg, "present") == 0)
+                                t->dev_kvm = DEV_KVM_PRESENT;
+                        else if (strcmp(optarg, "absent") == 0)
+                                t->dev_kvm = DEV_KVM_ABSENT;
+                        else if (strcmp(optarg, "denied") == 0)
+                                t->dev_kvm = DEV_KVM_DENIED;
+                        else
                                 usage(argv[0], 2);
                         break;
                 case 'f':
@@ -777,6 +953,10 @@ int main(int argc, char *argv[]) {
                 usage(argv[0], 2);
 
         t->self = getpid();
+        if (standin_create(&t->kvm, STANDIN_NAME) < 0 || standin_create(&t->vm, STANDIN_NAME "-vm") < 0) {
+                fprintf(stderr, PREFIX "creating the /dev/kvm stand-ins: %m\n");
+                return 1;
+        }
         regions = calloc(t->count ? t->count : 1, sizeof(Region));
         if (!regions)
                 return 1;

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Integration: Backend=kvm. On this x86 host the kernel's answer is the real one
-# (KVM_CAP_PPC_RMA=0: refused with a clear message). Then the unmodified broker runs on a
-# POWER kernel's RMA pool as tests/helpers/rma-fake-power-kernel plays it: the pool is
-# drained at start and shown as the kernel gave it, bad sizes are refused, every tenant
-# gets a zeroed RMA though the kernel never zeroes one, and a slot whose RMA is still
-# held elsewhere stays out of the pool until the kernel has it back.
+# Integration: Backend=kvm. First the host's own kernel, whatever it is (no /dev/kvm, or
+# an x86 KVM with KVM_CAP_PPC_RMA=0): refused with the message for that case. Then the
+# unmodified broker runs on a POWER kernel's RMA pool as tests/helpers/rma-fake-power-kernel
+# plays it, /dev/kvm included, so everything below is the same on any host: each way a
+# host can lack the pool gets its own refusal and its own Backend=auto log line, the pool
+# is drained at start and shown as the kernel gave it, bad sizes are refused, every tenant
+# gets a zeroed RMA though the kernel never zeroes one, and a slot whose RMA is still held
+# elsewhere stays out of the pool until the kernel has it back.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -38,11 +40,55 @@ run_broker_once() { timeout 20 "$@" --runtime-dir="$TEST_DIR/run-once" 2>&1; }
 
 start_private_bus
 
-# The real kernel of this x86 host.
+# The host's own kernel: no pool here, whichever way this host lacks it.
 out=$(run_broker_once "$BROKERD" --backend=kvm); status=$?
-check "Backend=kvm on a kernel without an RMA pool refuses to start" test $status -ne 0
-check_match "... naming KVM_CAP_PPC_RMA=0 and what to use instead" \
-    "Backend=kvm cannot serve this host: KVM_CAP_PPC_RMA=0: .*use Backend=hugetlb with HugePageSize=, or Backend=memfd" "$out"
+check "Backend=kvm on this host's kernel (no RMA pool) refuses to start" test $status -ne 0
+if [ -e /dev/kvm ]; then
+    check_match "... naming KVM_CAP_PPC_RMA=0 and what to use instead (this host has /dev/kvm)" \
+        "Backend=kvm cannot serve this host: KVM_CAP_PPC_RMA=0: .*use Backend=hugetlb with HugePageSize=, or Backend=memfd" "$out"
+else
+    check_match "... saying /dev/kvm does not exist and what to do (this host has no /dev/kvm)" \
+        "Backend=kvm cannot serve this host: /dev/kvm does not exist .*the kvm module is not loaded.*modprobe kvm_hv.*Backend=memfd" "$out"
+fi
+
+# Each way a host can lack the pool, played: the refusal and Backend=auto's line.
+# check_no_pool LABEL FAKE-ARGS PATTERN
+check_no_pool() {
+    local label=$1 args=$2 pattern=$3
+    # shellcheck disable=SC2086
+    out=$(run_broker_once "$FAKE" --count 2 --size 4M $args -- "$BROKERD" --backend=kvm); status=$?
+    check "$label: Backend=kvm refuses to start" test $status -ne 0
+    check_match "... saying so and what to do" "Backend=kvm cannot serve this host: $pattern" "$out"
+    # shellcheck disable=SC2206
+    BROKER_WRAP=("$FAKE" --count 2 --size 4M $args --)
+    start_broker --backend=auto --count=2 --size=4M --qemu-users=nobody --no-check-cgroup
+    check_eq "$label: Backend=auto serves with memfd" '"memfd"' "$(prop Backend)"
+    check_match "... its log line names the same reason" "Backend=auto: not kvm: $pattern" "$(cat "$TEST_DIR/broker.log")"
+    check "... and it exits cleanly" stop_broker
+    : >"$TEST_DIR/broker.log"
+}
+check_no_pool "no /dev/kvm (module not loaded)" "--dev-kvm absent" \
+    "/dev/kvm does not exist \\(No such file or directory\\): the kvm module is not loaded. On a POWER host .*modprobe kvm_hv"
+check_no_pool "/dev/kvm not openable" "--dev-kvm denied" \
+    "/dev/kvm exists but cannot be opened \\(Permission denied\\): run rma-brokerd as root, .*DeviceAllow=/dev/kvm rw"
+check_no_pool "KVM without the capability (not POWER, or since 3.19)" "--capability 0" \
+    "KVM_CAP_PPC_RMA=0: this kernel has no RMA pool .*use Backend=hugetlb with HugePageSize=, or Backend=memfd"
+BROKER_WRAP=("$FAKE" --count 2 --size 4M --capability 1 --)
+start_broker --backend=auto --qemu-users=nobody --no-check-cgroup
+check_eq "capability 1: Backend=auto takes kvm, and with no Count= the kernel's whole pool" '"kvm" 2 0' \
+    "$(prop Backend) $(prop TotalRmas) $(prop HeldElsewhereRmas)"
+check_match "... its log line says why" "Backend=auto: using the kvm backend: KVM_CAP_PPC_RMA=1: this kernel has an RMA pool" \
+    "$(cat "$TEST_DIR/broker.log")"
+check "... and it exits cleanly" stop_broker
+: >"$TEST_DIR/broker.log"
+BROKER_WRAP=("$FAKE" --count 3 --size 4M --capability 2 --)
+start_broker --backend=kvm --qemu-users=nobody --no-check-cgroup
+check_eq "capability 2, Backend=kvm with no Count=: the kernel's whole pool, no phantom slots" "3 3 0" \
+    "$(prop TotalRmas) $(prop FreeRmas) $(prop HeldElsewhereRmas)"
+check_match "... the log says the capability" "Backend=kvm: KVM_CAP_PPC_RMA=2: this kernel has an RMA pool and every guest needs an RMA" \
+    "$(cat "$TEST_DIR/broker.log")"
+check "... and it exits cleanly" stop_broker
+: >"$TEST_DIR/broker.log"
 
 # Kernels that answer badly.
 out=$(run_broker_once "$FAKE" --count 2 --size 3M -- "$BROKERD" --backend=kvm); status=$?

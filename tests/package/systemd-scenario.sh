@@ -58,6 +58,14 @@ check_eq "systemd's fd store holds every region, the free ones too" 4 "$(svc NFi
 check_match "STATUS= tells the admin" "1 of 4 RMAs free, 2 leased, 1 reserved" "$(svc StatusText)"
 check "systemctl reload (RELOADING=1, READY=1)" systemctl reload rma-brokerd.service
 check_eq "... and it is active" active "$(systemctl is-active rma-brokerd.service)"
+# ExecReload= waits for the broker's answer: a refused policy fails the reload.
+printf '[Tenant bad]\nMaxRmas=lots\n' >/etc/rma-broker/policy.d/zz-broken.conf
+check "systemctl reload with a broken policy file fails" bash -c '! systemctl reload rma-brokerd.service 2>/dev/null'
+check_match "... the journal has the broker's reason, file and line" "reload refused:.*zz-broken.conf:2" \
+    "$(journalctl -u rma-brokerd.service --no-pager -o cat | tr '\n' ' ')"
+check_eq "... and the broker still serves" "active 4" "$(systemctl is-active rma-brokerd.service) $(prop TotalRmas)"
+rm -f /etc/rma-broker/policy.d/zz-broken.conf
+check "systemctl reload succeeds again" systemctl reload rma-brokerd.service
 before=$(leases) before_counts=$(counts)
 pid_before=$(svc MainPID)
 check "systemctl restart" systemctl restart rma-brokerd.service

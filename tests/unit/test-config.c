@@ -78,7 +78,12 @@ static void test_defaults(void) {
                 return;
         }
         g_assert_cmpint(load(args_missing_ok, &c, &error), ==, 0);
-        g_assert_cmpuint(c->count, ==, 8);
+        /* No Count=: the whole pool for kvm (it exists only for RMAs), 8 for the others. */
+        g_assert_cmpuint(c->count, ==, RMA_COUNT_UNSET);
+        g_assert_cmpuint(broker_config_count(c, BACKEND_MEMFD), ==, 8);
+        g_assert_cmpuint(broker_config_count(c, BACKEND_HUGETLB), ==, 8);
+        g_assert_cmpuint(broker_config_count(c, BACKEND_AUTO), ==, 8);
+        g_assert_cmpuint(broker_config_count(c, BACKEND_KVM), ==, RMA_COUNT_AUTO);
         g_assert_cmpuint(c->size, ==, 256u << 20);
         g_assert_cmpint(c->backend, ==, BACKEND_AUTO);
         g_assert_true(c->check_cgroup);
