@@ -214,6 +214,12 @@ static bool parse_u64(const char *s, uint64_t *ret) {
         return true;
 }
 
+/* A number that fits in its field, or the record is garbage (no silent truncation:
+ * pid=4294967297 must not become pid 1). */
+static bool parse_bounded(const char *s, uint64_t max, uint64_t *ret) {
+        return parse_u64(s, ret) && *ret <= max;
+}
+
 static bool parse_region(const char *s, uint64_t *dev, uint64_t *ino) {
         g_auto(GStrv) parts = s ? g_strsplit(s, ":", 2) : NULL;
 
@@ -240,12 +246,13 @@ static bool parse_slot_record(const char *body, unsigned index, RegistryRecord *
                                                                                                     : _SLOT_STATE_MAX;
         if (rec->state == _SLOT_STATE_MAX || !field(words, "uuid") ||
             rma_uuid_canonicalize(field(words, "uuid"), rec->uuid) < 0 || !field(words, "domain") ||
-            !field(words, "tenant") || !parse_u64(field(words, "by"), &v))
+            !field(words, "tenant") || !parse_bounded(field(words, "by"), UINT32_MAX - 1, &v))
                 return false;
         rec->reserved_by = (uid_t) v;
         rec->domain = g_uri_unescape_string(field(words, "domain"), NULL);
         rec->tenant = g_uri_unescape_string(field(words, "tenant"), NULL);
-        if (!rec->domain || !rec->tenant || !parse_u64(field(words, "pid"), &v) ||
+        /* PID_MAX_LIMIT: no kernel hands out a larger pid. */
+        if (!rec->domain || !rec->tenant || !parse_bounded(field(words, "pid"), 4194304, &v) ||
             !parse_u64(field(words, "start"), &rec->pid_start) || !parse_u64(field(words, "expires"), &rec->expires_realtime))
                 return false;
         rec->expires_monotonic = monotonic_of(rec->expires_realtime);

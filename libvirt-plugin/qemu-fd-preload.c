@@ -6,8 +6,10 @@
  * (ENXIO), though mmap of the fd itself works. For such a region, and only then, the
  * wrapper preloads this library into QEMU: an open of exactly /proc/self/fd/N, where N
  * is the region's fd (RMA_BROKER_REGION_FD), returns a duplicate of that fd instead of
- * reopening it. Every other open goes to libc untouched. QEMU already owns the fd, so
- * this grants nothing new; the environment entries are removed at load so that nothing
+ * reopening it, and only for a read-write open, the way QEMU opens a memory backend: the
+ * fd is read-write, so an O_RDONLY or O_PATH open must not get it (those go to libc, and
+ * fail as they would on a real RMA). Every other open goes to libc untouched. QEMU
+ * already owns the fd, so this grants nothing new; the environment entries are removed at load so that nothing
  * QEMU starts inherits them. */
 #include <dlfcn.h>
 #include <errno.h>
@@ -42,6 +44,9 @@ __attribute__((constructor)) static void rma_preload_init(void) {
 static int region_open(const char *path, int flags) {
         /* NULL goes on to libc, which answers EFAULT. */
         if (region_fd < 0 || !path || strcmp(path, region_path) != 0)
+                return -2;
+        /* Only what the fd is: read-write, a file to map (not O_PATH, O_DIRECTORY, ...). */
+        if ((flags & O_ACCMODE) != O_RDWR || (flags & (O_PATH | O_DIRECTORY | O_CREAT | O_TMPFILE | O_TRUNC)) != 0)
                 return -2;
         return fcntl(region_fd, (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 3);
 }

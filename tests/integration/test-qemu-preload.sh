@@ -35,10 +35,23 @@ PY
 
 out=$(run_with_region cat /proc/self/fd/3)
 check_match "without the library, nobody cannot reopen the region by path" "Permission denied" "$out"
-out=$(run_with_region env LD_PRELOAD="$LIB" RMA_BROKER_REGION_FD=3 cat /proc/self/fd/3 "$TEST_DIR/other")
-check_match "with it, /proc/self/fd/3 opens the region itself" "^region-bytes" "$out"
+# open_rw PATH...: each PATH opened O_RDWR (as QEMU opens a memory backend), its first line.
+open_rw() {
+    python3 -c 'import os, sys
+for p in sys.argv[1:]:
+    fd = os.open(p, os.O_RDWR if p.startswith("/proc/self/fd/") else os.O_RDONLY)
+    sys.stdout.write(os.read(fd, 64).decode())' "$@"
+}
+out=$(run_with_region env LD_PRELOAD="$LIB" RMA_BROKER_REGION_FD=3 bash -c "$(declare -f open_rw); open_rw /proc/self/fd/3 $TEST_DIR/other")
+check_match "with it, a read-write open of /proc/self/fd/3 opens the region itself" "^region-bytes" "$out"
 check_match "and every other open goes to libc untouched" "other-file" "$out"
 check_match "... and succeeds" "exit=0" "$out"
+out=$(run_with_region env LD_PRELOAD="$LIB" RMA_BROKER_REGION_FD=3 cat /proc/self/fd/3)
+check_match "a read-only open does not get the read-write region: libc answers" "Permission denied" "$out"
+out=$(run_with_region env LD_PRELOAD="$LIB" RMA_BROKER_REGION_FD=3 python3 -c 'import os
+fd = os.open("/proc/self/fd/3", os.O_PATH)
+print("flags", oct(__import__("fcntl").fcntl(fd, __import__("fcntl").F_GETFL) & 0o10000003))')
+check_match "an O_PATH open is not handed the region either" "flags 0o10000000" "$out"
 out=$(run_with_region env LD_PRELOAD="$LIB" RMA_BROKER_REGION_FD=3 sh -c 'echo "child sees [${LD_PRELOAD-}${RMA_BROKER_REGION_FD-}]"')
 check_match "what the program starts inherits neither variable" "child sees \[\]" "$out"
 out=$(run_with_region env LD_PRELOAD="$LIB" RMA_BROKER_REGION_FD=junk cat /proc/self/fd/3)

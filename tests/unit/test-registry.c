@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -121,6 +122,58 @@ static void test_garbage_record(Fixture *f, gconstpointer data) {
         g_assert_nonnull(strstr(c->problem, "1 of 3 slot records are garbage or missing"));
 }
 
+static uint64_t fnv1a(const char *data, size_t n) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+        for (size_t i = 0; i < n; i++) {
+                h ^= (unsigned char) data[i];
+                h *= UINT64_C(0x100000001b3);
+        }
+        return h;
+}
+
+/* A record as the registry seals it, at slot 0: well-formed, checksum and all. */
+static void write_sealed_record(Fixture *f, const char *body) {
+        char rec[512];
+        int n = snprintf(rec, sizeof(rec), "%s sum=%016" G_GINT64_MODIFIER "x", body, fnv1a(body, strlen(body)));
+
+        memset(rec + n, ' ', sizeof(rec) - (size_t) n - 1);
+        rec[sizeof(rec) - 1] = '\n';
+        {
+                int fd = open(f->path, O_WRONLY | O_CLOEXEC);
+                g_assert_cmpint(fd, >=, 0);
+                g_assert_cmpint(pwrite(fd, rec, sizeof(rec), 512), ==, (ssize_t) sizeof(rec));
+                close(fd);
+        }
+}
+
+/* A sealed record whose numbers do not fit their fields is garbage, not truncated into
+ * something else: pid=4294967297 must not become pid 1, nor by= wrap to a uid. */
+static void test_out_of_range_numbers(Fixture *f, gconstpointer data) {
+        const char *bodies[] = {
+                "slot=0 state=leased uuid=" UUID_A " domain=a tenant=t by=0 pid=4294967297 start=1 expires=0 region=1:2",
+                "slot=0 state=leased uuid=" UUID_A " domain=a tenant=t by=0 pid=4194305 start=1 expires=0 region=1:2",
+                "slot=0 state=leased uuid=" UUID_A " domain=a tenant=t by=4294967296 pid=5 start=1 expires=0 region=1:2",
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(bodies); i++) {
+                g_autoptr(RegistryContents) c = NULL;
+                write_sealed_record(f, bodies[i]);
+                c = load(f);
+                g_assert_true(c->header_valid);
+                g_assert_false(c->records[0].present);
+                g_assert_cmpuint(c->n_corrupt, ==, 1);
+        }
+        {
+                g_autoptr(RegistryContents) c = NULL;
+                write_sealed_record(f, "slot=0 state=leased uuid=" UUID_A
+                                       " domain=a tenant=t by=0 pid=4194304 start=1 expires=0 region=1:2");
+                c = load(f);
+                g_assert_true(c->records[0].present);   /* the largest pid a kernel gives */
+                g_assert_cmpint(c->records[0].pid, ==, 4194304);
+        }
+}
+
 /* A truncated file: the missing records count as garbage. A garbage header: nothing is
  * trusted. */
 static void test_truncated_and_header(Fixture *f, gconstpointer data) {
@@ -151,6 +204,8 @@ int main(int argc, char *argv[]) {
         g_test_add("/registry/round-trip", Fixture, NULL, fixture_set_up, test_round_trip, fixture_tear_down);
         g_test_add("/registry/long-name", Fixture, NULL, fixture_set_up, test_long_name, fixture_tear_down);
         g_test_add("/registry/garbage-record", Fixture, NULL, fixture_set_up, test_garbage_record, fixture_tear_down);
+        g_test_add("/registry/out-of-range-numbers", Fixture, NULL, fixture_set_up, test_out_of_range_numbers,
+                   fixture_tear_down);
         g_test_add("/registry/truncated-and-header", Fixture, NULL, fixture_set_up, test_truncated_and_header,
                    fixture_tear_down);
         return g_test_run();
