@@ -66,6 +66,10 @@ int pidfd_open_checked(pid_t pid, uint64_t start_time, int *ret_pidfd) {
         return 0;
 }
 
+bool pidfd_is_alive(int pidfd) {
+        return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
+}
+
 int proc_find_fd(pid_t pid, uint64_t dev, uint64_t ino, int *ret_fdnum) {
         char path[64];
         DIR *d;

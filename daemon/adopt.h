@@ -23,5 +23,8 @@ int proc_find_fd(pid_t pid, uint64_t dev, uint64_t ino, int *ret_fdnum);
  * /proc/PID/map_files/START-END (following it needs CAP_SYS_ADMIN or
  * CAP_CHECKPOINT_RESTORE). -ENOENT when pid maps no such file. */
 int proc_find_mapping(pid_t pid, uint64_t dev, uint64_t ino, char **ret_path);
+/* Is the process behind pidfd still running? Checks made on its pid in /proc between
+ * pidfd_open and this call were about this very process only if it is. */
+bool pidfd_is_alive(int pidfd);
 /* A copy of fd fdnum of the process behind pidfd (close-on-exec). */
 int pidfd_take_fd(int pidfd, int fdnum, int *ret_fd);

@@ -10,7 +10,9 @@
 #include <glib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <string.h>
 #include <sys/sysinfo.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -33,6 +35,10 @@ static int memfd_new_region(Backend *b, unsigned index, int *ret_fd) {
          * shrink it, and nobody may lift the seals. */
         if (fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
                 return log_error_errno(errno, "Sealing %s failed: %m", name);
+        /* A mark no tenant can forge, for a restart whose registry record is lost. */
+        snprintf(name, sizeof(name), "slot=%u", index);
+        if (fsetxattr(fd, REGION_MARK_XATTR, name, strlen(name), 0) < 0)
+                log_debug_errno(errno, "Cannot mark region %u (%m): a lost registry record cannot find it", index);
 
         *ret_fd = TAKE_FD(fd);
         return 0;
@@ -71,6 +77,17 @@ static int memfd_init(Backend *b, const BrokerConfig *config) {
         return 0;
 }
 
+/* Every memfd lives on the kernel's one internal shmem mount: an empty memfd of our own
+ * is the anchor open_by_handle_at() needs to resolve a region's handle there. */
+static int memfd_reopen(Backend *b, const RegionHandle *h, int *ret_fd) {
+        _cleanup_close_ int anchor = memfd_create("rma-broker-anchor", MFD_CLOEXEC);
+
+        (void) b;
+        if (anchor < 0)
+                return -errno;
+        return region_handle_open(anchor, h, ret_fd);
+}
+
 /* A region that outlived a broker: a sealed memfd of the pool's size. */
 static int memfd_adopt(Backend *b, int fd) {
         return backend_check_sealed_region(b, fd);
@@ -84,5 +101,6 @@ const BackendOps backend_memfd_ops = {
         .init = memfd_init,
         .new_region = memfd_new_region,
         .adopt = memfd_adopt,
+        .reopen = memfd_reopen,
         .destroy = NULL,
 };

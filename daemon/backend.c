@@ -2,9 +2,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include "backend.h"
+#include "cleanup.h"
 #include "kvm-rma.h"
 #include "log.h"
 
@@ -110,4 +113,34 @@ int backend_check_sealed_region(const Backend *b, int fd) {
 
 int backend_adopt_region(Backend *b, int fd) {
         return b->ops->adopt(b, fd);
+}
+
+int backend_reopen_region(Backend *b, const RegionHandle *h, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (!b->ops->reopen || h->len == 0)
+                return -EOPNOTSUPP;
+        r = b->ops->reopen(b, h, &fd);
+        if (r < 0)
+                return r;
+        r = backend_adopt_region(b, fd);
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int backend_region_mark(int fd) {
+        char value[32];
+        ssize_t n = fgetxattr(fd, REGION_MARK_XATTR, value, sizeof(value) - 1);
+        unsigned slot;
+        int end = 0;
+
+        if (n < 0)
+                return -ENODATA;
+        value[n] = '\0';
+        if (sscanf(value, "slot=%u%n", &slot, &end) != 1 || end != n || slot >= RMA_MAX_COUNT)
+                return -ENODATA;
+        return (int) slot;
 }

@@ -11,6 +11,12 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "region-handle.h"
+
+/* The mark a backend puts on a region it made, where the filesystem allows: an xattr in
+ * the trusted namespace, which only CAP_SYS_ADMIN may set (or read), holding "slot=N".
+ * A region's name is anyone's to copy; this mark is not. */
+#define REGION_MARK_XATTR "trusted.rma-broker"
 
 typedef struct Backend Backend;
 
@@ -35,6 +41,9 @@ typedef struct BackendOps {
         /* Check that an fd that outlived a broker (fd store, pidfd_getfd) is one of this
          * backend's regions of this pool's size: 0, or -EINVAL/-EBADF with a log line. */
         int (*adopt)(Backend *b, int fd);
+        /* Reopen a region by its kernel handle (region-handle.h), or NULL where the
+         * regions have none: *ret_fd, or -ESTALE once the region is gone. */
+        int (*reopen)(Backend *b, const RegionHandle *h, int *ret_fd);
         void (*destroy)(Backend *b);
 } BackendOps;
 
@@ -59,6 +68,11 @@ Backend *backend_free(Backend *b);
 
 int backend_new_region(Backend *b, unsigned index, int *ret_fd);
 int backend_adopt_region(Backend *b, int fd);
+/* The region named by h, checked as adopt does: 0 and *ret_fd; -ESTALE when it is proven
+ * gone; -EOPNOTSUPP when this backend cannot tell (no handles: hugetlb, kvm). */
+int backend_reopen_region(Backend *b, const RegionHandle *h, int *ret_fd);
+/* The slot a region's mark (REGION_MARK_XATTR) names, or -ENODATA. */
+int backend_region_mark(int fd);
 /* For backends whose regions are sealed files (memfd, hugetlb): 0 when fd carries the
  * grow, shrink and seal seals and has this pool's region size; else -errno, logged. */
 int backend_check_sealed_region(const Backend *b, int fd);

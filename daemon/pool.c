@@ -141,7 +141,9 @@ void pool_region_ready(Pool *p, Slot *s, int fd) {
                 s->region_dev = st.st_dev;
                 s->region_ino = st.st_ino;
         }
+        (void) region_handle_get(fd, &s->region_handle);   /* none for hugetlb and kvm */
         s->old_region_dev = s->old_region_ino = 0;
+        s->old_region_handle = (RegionHandle) { 0 };
         slot_set_state(p, s, SLOT_FREE);
         slot_changed(p, s);
 }
@@ -313,7 +315,9 @@ void pool_end_lease(Pool *p, Slot *s, int *ret_old_fd) {
         *ret_old_fd = TAKE_FD(s->region_fd);
         s->old_region_dev = s->region_dev;
         s->old_region_ino = s->region_ino;
+        s->old_region_handle = s->region_handle;
         s->region_dev = s->region_ino = 0;
+        s->region_handle = (RegionHandle) { 0 };
         slot_set_state(p, s, SLOT_SCRUBBING);
         slot_changed(p, s);
 }

@@ -17,6 +17,7 @@
 
 #include "backend.h"
 #include "policy.h"
+#include "region-handle.h"
 #include "rma-names.h"
 
 typedef enum SlotState {
@@ -42,7 +43,9 @@ typedef struct Slot {
         pid_t pid;                           /* leased only */
         uint64_t pid_start;                  /* leased only: its start time, the pid's identity */
         uint64_t region_dev, region_ino;     /* the region's inode, for the registry (0: none) */
+        RegionHandle region_handle;          /* its kernel handle, where the backend has them */
         uint64_t old_region_dev, old_region_ino;  /* held-elsewhere: the old tenant's region */
+        RegionHandle old_region_handle;
         Lease *lease;                        /* leased only; owned by the manager */
         bool refilling;                      /* a fresh region is being made off the loop */
         bool pinned;                         /* held-elsewhere by a process we cannot watch: never refilled */

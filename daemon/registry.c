@@ -123,29 +123,31 @@ static void write_record(Registry *r, unsigned index, const char *rec) {
 
 void registry_write_slot(Registry *r, const Slot *s) {
         char rec[RECORD_SIZE];
-        g_autofree char *domain = NULL, *tenant = NULL;
+        g_autofree char *domain = NULL, *tenant = NULL, *handle = NULL;
         SlotState state = s->state == SLOT_SCRUBBING ? SLOT_HELD_ELSEWHERE : s->state;
         int n;
 
         if (!r)
                 return;
+        /* The handle is what lets the next broker prove the region gone or reopen it. */
+        handle = region_handle_format(state == SLOT_HELD_ELSEWHERE ? &s->old_region_handle : &s->region_handle);
         if (state == SLOT_FREE)
-                n = snprintf(rec, sizeof(rec), "slot=%u state=free region=%" PRIu64 ":%" PRIu64, s->index,
-                             (uint64_t) s->region_dev, (uint64_t) s->region_ino);
+                n = snprintf(rec, sizeof(rec), "slot=%u state=free region=%" PRIu64 ":%" PRIu64 " handle=%s", s->index,
+                             (uint64_t) s->region_dev, (uint64_t) s->region_ino, handle);
         else if (state == SLOT_HELD_ELSEWHERE)
                 /* The region is the one that may still be held: the old tenant's. */
-                n = snprintf(rec, sizeof(rec), "slot=%u state=held-elsewhere region=%" PRIu64 ":%" PRIu64, s->index,
-                             (uint64_t) s->old_region_dev, (uint64_t) s->old_region_ino);
+                n = snprintf(rec, sizeof(rec), "slot=%u state=held-elsewhere region=%" PRIu64 ":%" PRIu64 " handle=%s",
+                             s->index, (uint64_t) s->old_region_dev, (uint64_t) s->old_region_ino, handle);
         else {
                 domain = escape_name(s->domain);
                 tenant = escape_name(s->tenant);
                 n = snprintf(rec, sizeof(rec),
                              "slot=%u state=%s uuid=%s domain=%s tenant=%s by=%u pid=%d start=%" PRIu64
-                             " expires=%" PRIu64 " region=%" PRIu64 ":%" PRIu64,
+                             " expires=%" PRIu64 " region=%" PRIu64 ":%" PRIu64 " handle=%s",
                              s->index, slot_state_to_string(state), s->uuid, domain, tenant, (unsigned) s->reserved_by,
                              state == SLOT_LEASED ? (int) s->pid : 0, state == SLOT_LEASED ? s->pid_start : 0,
                              state == SLOT_RESERVED ? realtime_of(s->expires_usec) : 0, (uint64_t) s->region_dev,
-                             (uint64_t) s->region_ino);
+                             (uint64_t) s->region_ino, handle);
         }
         if (n < 0 || (size_t) n >= sizeof(rec) || !seal_record(rec, (size_t) n)) {
                 log_error("RMA slot %u: its registry record does not fit; a restart now may lose it", s->index);
@@ -234,6 +236,9 @@ static bool parse_slot_record(const char *body, unsigned index, RegistryRecord *
         if (!parse_u64(field(words, "slot"), &slot) || slot != index || !state ||
             !parse_region(field(words, "region"), &rec->region_dev, &rec->region_ino))
                 return false;
+        /* No handle= at all: a record of an older broker, which had none. */
+        if (field(words, "handle") && !region_handle_parse(field(words, "handle"), &rec->region_handle))
+                return false;
         if (g_str_equal(state, "free")) {
                 rec->state = SLOT_FREE;
                 return true;
@@ -296,6 +301,7 @@ int registry_load(const char *runtime_dir, RegistryContents **ret) {
         }
         if (!g_str_equal(boot, boot_id())) {
                 c->problem = g_strdup_printf("%s is from another boot of this host; its processes are gone", path);
+                c->other_boot = true;
                 *ret = g_steal_pointer(&c);
                 return 0;
         }

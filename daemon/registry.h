@@ -29,6 +29,7 @@ typedef struct RegistryRecord {
         uint64_t expires_realtime;    /* CLOCK_REALTIME µs; reserved only */
         uint64_t expires_monotonic;   /* the same in CLOCK_MONOTONIC now; 0 when already past */
         uint64_t region_dev, region_ino;
+        RegionHandle region_handle;   /* len 0: none recorded (hugetlb, kvm, an older broker) */
 } RegistryRecord;
 
 /* What a previous broker left behind. */
@@ -40,6 +41,7 @@ typedef struct RegistryContents {
         unsigned count;
         RegistryRecord *records;      /* count entries when header_valid */
         unsigned n_corrupt;           /* records that were there but did not check out */
+        bool other_boot;              /* from another boot: every process and region of it is gone */
         char *problem;                /* one sentence for the log when not all is well, else NULL */
 } RegistryContents;
 

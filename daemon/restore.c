@@ -30,10 +30,14 @@ int restore_plan_new(const BrokerConfig *config, FdStore *store, RestorePlan **r
         p->store = store;
         p->config = config;
         (void) registry_load(config->runtime_dir, &p->registry);
-        if (p->registry->problem)
+        if (p->registry->other_boot)
+                log_info("Lease registry: %s; starting afresh", p->registry->problem);
+        else if (p->registry->problem)
                 log_warning("Lease registry: %s; the leases are rebuilt from the running processes instead",
                             p->registry->problem);
-        p->rebuild = p->registry->present && (!p->registry->header_valid || p->registry->n_corrupt > 0);
+        /* From another boot, nothing of it lives on: a fresh start, nothing to rebuild. */
+        p->rebuild = p->registry->present && !p->registry->other_boot &&
+                     (!p->registry->header_valid || p->registry->n_corrupt > 0);
         *ret = p;
         return 0;
 }
@@ -109,28 +113,96 @@ static bool find_holder(uint64_t dev, uint64_t ino, char **ret_path) {
         return found;
 }
 
-/* The slot's old region, known by inode: still held somewhere (watch it, held-elsewhere)
- * or gone (refill). kvm regions are anonymous inodes: the kernel decides by itself. */
-static void settle_old_region(Manager *m, Slot *s, uint64_t dev, uint64_t ino) {
-        g_autofree char *path = NULL;
-
-        /* Recorded again, so that a second restart still knows which region to wait for. */
-        s->old_region_dev = dev;
-        s->old_region_ino = ino;
-        if (m->broker->backend->ops->release_is_watchable && ino != 0 && find_holder(dev, ino, &path) &&
-            recycler_watch_held(m->recycler, s, path) >= 0) {
-                log_info("RMA slot %u: its old region is still held (%s); held-elsewhere until it is let go", s->index,
-                         path);
-                return;
-        }
-        recycler_refill_held_back(m->recycler, s);
-}
-
 /* A slot some process holds in a way we cannot watch: out of the pool, said loudly. */
 static void pin(Manager *m, Slot *s) {
         if (s->state == SLOT_SCRUBBING)
                 pool_region_owed(m->broker->pool, s, 0);
         s->pinned = true;
+}
+
+typedef enum OldRegion {
+        OLD_REGION_HELD,      /* *ret_fd: a reference to it, from the fd store or by its handle */
+        OLD_REGION_GONE,      /* proven gone: no process, no mapping, no fd in flight holds it */
+        OLD_REGION_UNKNOWN,   /* no reference and no proof (hugetlb without the fd store, kvm) */
+} OldRegion;
+
+/* What became of a region the last broker recorded for slot i. The fd store's copy
+ * counts only when its inode is the recorded one; a handle reopens the very inode while
+ * anything at all keeps it alive, and answers ESTALE once nothing does. */
+static OldRegion old_region_get(RestorePlan *p, Manager *m, unsigned i, uint64_t dev, uint64_t ino,
+                                const RegionHandle *handle, int *ret_fd, const char **ret_how) {
+        int stored = fd_store_peek_region(p->store, i), r;
+        struct stat st;
+
+        if (stored >= 0 && ino != 0 && fstat(stored, &st) == 0 && (uint64_t) st.st_dev == dev &&
+            (uint64_t) st.st_ino == ino) {
+                *ret_fd = fd_store_take_region(p->store, i);
+                *ret_how = "region from the fd store";
+                return OLD_REGION_HELD;
+        }
+        if (ino == 0)
+                return OLD_REGION_GONE;   /* no region was left to anyone */
+        r = backend_reopen_region(m->broker->backend, handle, ret_fd);
+        if (r >= 0) {
+                *ret_how = "region reopened by its kernel handle";
+                if (fstat(*ret_fd, &st) == 0 && (uint64_t) st.st_dev == dev && (uint64_t) st.st_ino == ino)
+                        return OLD_REGION_HELD;
+                *ret_fd = safe_close(*ret_fd);
+                return OLD_REGION_UNKNOWN;
+        }
+        return r == -ESTALE ? OLD_REGION_GONE : OLD_REGION_UNKNOWN;
+}
+
+/* No reference to the old region and no proof that it is gone. kvm: the kernel's own pool
+ * is the bound (a refill succeeds only once some RMA is back). Else a holder found by
+ * inode is watched; with none found, a holder we cannot see (an fd in flight, a process
+ * we may not inspect) may still have it, so the slot stays held-elsewhere until an admin
+ * who knows better frees it. */
+static void settle_unknown(Manager *m, Slot *s) {
+        g_autofree char *path = NULL;
+
+        if (!m->broker->backend->ops->release_is_watchable) {
+                recycler_refill_held_back(m->recycler, s);
+                return;
+        }
+        if (find_holder(s->old_region_dev, s->old_region_ino, &path) && recycler_watch_held(m->recycler, s, path) >= 0) {
+                log_info("RMA slot %u: its old region is still held (%s); held-elsewhere until it is let go", s->index,
+                         path);
+                return;
+        }
+        log_error("RMA slot %u: its old region (inode %llu) cannot be proven gone: the %s backend cannot reopen it, "
+                  "and a holder rma-brokerd cannot see (an fd in flight, a process it may not inspect) may keep it. "
+                  "The slot stays held-elsewhere. Once no process holds that region, free the slot with "
+                  "'rmactl forget-region %u' (run rma-brokerd under systemd with its fd store to avoid this)",
+                  s->index, (unsigned long long) s->old_region_ino, m->broker->backend->ops->name, s->index);
+        pin(m, s);
+}
+
+/* The slot's old region, which no lease holds any more: free once it is gone. */
+static void settle_old_region(RestorePlan *p, Manager *m, Slot *s, uint64_t dev, uint64_t ino,
+                              const RegionHandle *handle) {
+        const char *how = NULL;
+        int fd = -EBADF;
+        OldRegion old = old_region_get(p, m, s->index, dev, ino, handle, &fd, &how);
+
+        /* Recorded again, so that a second restart still knows which region to wait for. */
+        s->old_region_dev = dev;
+        s->old_region_ino = ino;
+        s->old_region_handle = *handle;
+        switch (old) {
+        case OLD_REGION_HELD:
+                /* Watched, then our reference closed: free at once if ours was the last. */
+                log_info("RMA slot %u: its old region still exists (%s); the slot is free once no process holds it",
+                         s->index, how);
+                recycler_lease_ended(m->recycler, s, fd);
+                return;
+        case OLD_REGION_GONE:
+                recycler_refill_held_back(m->recycler, s);
+                return;
+        case OLD_REGION_UNKNOWN:
+                settle_unknown(m, s);
+                return;
+        }
 }
 
 /* The fd store's region for slot i is a free one: the registry says the slot was free
@@ -171,7 +243,7 @@ static int adopt_lease(Manager *m, Slot *s, const char *uuid, const char *domain
         return 0;
 }
 
-/* A recorded lease: its QEMU still runs (re-adopt) or died while we were down. */
+/* Does pid hold the region, as an fd or a mapping? */
 static bool process_holds(pid_t pid, uint64_t dev, uint64_t ino) {
         g_autofree char *mapping = NULL;
         int fdnum;
@@ -179,45 +251,93 @@ static bool process_holds(pid_t pid, uint64_t dev, uint64_t ino) {
         return proc_find_fd(pid, dev, ino, &fdnum) >= 0 || proc_find_mapping(pid, dev, ino, &mapping) >= 0;
 }
 
+/* The effective uid of pid, from /proc/PID/status (/proc/PID itself is root's for a
+ * process that is not dumpable). */
+static int proc_effective_uid(pid_t pid, uid_t *ret) {
+        g_autofree char *path = g_strdup_printf("/proc/%d/status", (int) pid), *text = NULL;
+        const char *line;
+        unsigned real, effective;
+
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return -ESRCH;
+        line = strstr(text, "\nUid:");
+        if (!line || sscanf(line + 5, "%u %u", &real, &effective) != 2)
+                return -EIO;
+        *ret = (uid_t) effective;
+        return 0;
+}
+
+/* pid, if it is still the process that started at *start (0: read it now) and it would
+ * pass Claim's checks: a QemuUsers uid and (CheckCgroup=yes) the domain's libvirt cgroup.
+ * Names in /proc are anyone's to choose; these are not. 0 and *ret_pidfd, or <0 and *why. */
+static int trusted_holder(Manager *m, pid_t pid, uint64_t *start, const char *domain, int *ret_pidfd, char **why) {
+        _cleanup_close_ int pidfd = -EBADF;
+        g_autofree char *cgroup_why = NULL;
+        uid_t uid;
+        int k;
+
+        if ((*start == 0 && proc_start_time(pid, start) < 0) || pidfd_open_checked(pid, *start, &pidfd) < 0) {
+                *why = g_strdup("it is gone");
+                return -ESRCH;
+        }
+        if (proc_effective_uid(pid, &uid) < 0 || !broker_config_uid_may_claim(m->config, uid)) {
+                *why = g_strdup("it does not run as a QemuUsers account");
+                return -EPERM;
+        }
+        if (m->config->check_cgroup) {
+                k = domain_cgroup_check_pid(pid, domain, &cgroup_why);
+                if (k <= 0) {
+                        *why = g_strdup_printf("it is not in the domain's cgroup (%s)",
+                                               cgroup_why ? cgroup_why : "cannot read /proc");
+                        return -EPERM;
+                }
+        }
+        /* The pidfd pins the process the checks were about: it must still be alive. */
+        if (!pidfd_is_alive(pidfd)) {
+                *why = g_strdup("it is gone");
+                return -ESRCH;
+        }
+        *ret_pidfd = TAKE_FD(pidfd);
+        return 0;
+}
+
+/* A recorded lease: its QEMU still runs and passes Claim's checks (re-adopt), or the lease
+ * ended while the broker was down and the old region is settled like any ended lease's. */
 static void restore_lease(RestorePlan *p, Manager *m, Slot *s, const RegistryRecord *rec) {
         _cleanup_close_ int pidfd = -EBADF;
-        int stored = fd_store_take_region(p->store, s->index), fd = -EBADF, fdnum = -1, r;
+        g_autofree char *why = NULL;
+        uint64_t start = rec->pid_start;
+        const char *how = NULL;
+        int fd = -EBADF, fdnum = -1, r;
 
-        r = pidfd_open_checked(rec->pid, rec->pid_start, &pidfd);
-        /* No start time (the broker died right after sending the fd, before it recorded
-         * it): the process is ours only if it holds the region. */
-        if (r >= 0 && rec->pid_start == 0 && !process_holds(rec->pid, rec->region_dev, rec->region_ino))
+        r = trusted_holder(m, rec->pid, &start, rec->domain, &pidfd, &why);
+        if (r >= 0 && !process_holds(rec->pid, rec->region_dev, rec->region_ino)) {
+                why = g_strdup("it holds the region no more (passed on, or the claim never completed)");
                 r = -ESRCH;
-        if (r < 0) {
+        }
+        if (r == -ESRCH && g_str_equal(why, "it is gone"))
                 log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_LEASE_ENDED, .slot = (int) s->index,
                                                    .uuid = rec->uuid, .domain = rec->domain, .tenant = rec->tenant,
                                                    .pid = (int) rec->pid, .result = "exited-while-down" },
-                          "RMA slot %u: the QEMU of domain %s (pid %d) exited while rma-brokerd was down; its region "
-                          "is scrubbed and the slot freed", s->index, rec->domain, (int) rec->pid);
-                if (stored >= 0)
-                        recycler_lease_ended(m->recycler, s, stored);
-                else
-                        settle_old_region(m, s, rec->region_dev, rec->region_ino);
+                          "RMA slot %u: the QEMU of domain %s (pid %d) exited while rma-brokerd was down; the slot is "
+                          "free once its old region is gone", s->index, rec->domain, (int) rec->pid);
+        else if (r < 0)
+                log_event(LOG_WARNING, &(LogEvent) { .message_id = RMA_MESSAGE_LEASE_ENDED, .slot = (int) s->index,
+                                                      .uuid = rec->uuid, .domain = rec->domain, .tenant = rec->tenant,
+                                                      .pid = (int) rec->pid, .result = "not-readopted" },
+                          "RMA slot %u: the lease of domain %s (pid %d) is not re-adopted: %s; the slot is free once "
+                          "its old region is gone", s->index, rec->domain, (int) rec->pid, why);
+        if (r < 0) {
+                settle_old_region(p, m, s, rec->region_dev, rec->region_ino, &rec->region_handle);
                 return;
         }
-        if (stored >= 0) {
-                (void) adopt_lease(m, s, rec->uuid, rec->domain, rec->tenant, rec->reserved_by, rec->pid,
-                                   rec->pid_start, TAKE_FD(pidfd), stored, "region from the fd store");
+        if (old_region_get(p, m, s->index, rec->region_dev, rec->region_ino, &rec->region_handle, &fd, &how) ==
+            OLD_REGION_HELD) {
+                (void) adopt_lease(m, s, rec->uuid, rec->domain, rec->tenant, rec->reserved_by, rec->pid, start,
+                                   TAKE_FD(pidfd), fd, how);
                 return;
         }
         r = proc_find_fd(rec->pid, rec->region_dev, rec->region_ino, &fdnum);
-        if (r == -ENOENT) {
-                g_autofree char *mapping = NULL;
-                if (proc_find_mapping(rec->pid, rec->region_dev, rec->region_ino, &mapping) == -ENOENT) {
-                        /* The broker died between recording the lease and sending the fd:
-                         * the claim failed on the claimer's side, and the region is ours. */
-                        log_info("RMA slot %u: the claim of domain %s by pid %d never completed (rma-brokerd "
-                                 "stopped before sending the region); the slot is freed", s->index, rec->domain,
-                                 (int) rec->pid);
-                        recycler_refill_held_back(m->recycler, s);
-                        return;
-                }
-        }
         if (r >= 0)
                 r = pidfd_take_fd(pidfd, fdnum, &fd);
         if (r < 0) {
@@ -235,7 +355,7 @@ static void restore_lease(RestorePlan *p, Manager *m, Slot *s, const RegistryRec
                         pin(m, s);
                 return;
         }
-        (void) adopt_lease(m, s, rec->uuid, rec->domain, rec->tenant, rec->reserved_by, rec->pid, rec->pid_start,
+        (void) adopt_lease(m, s, rec->uuid, rec->domain, rec->tenant, rec->reserved_by, rec->pid, start,
                            TAKE_FD(pidfd), fd, "region taken back from the process with pidfd_getfd");
 }
 
@@ -264,40 +384,37 @@ static bool qemu_identity(pid_t pid, char uuid[RMA_UUID_STRING_LEN + 1], char **
         return true;
 }
 
-/* Is this fd link one of our regions? Its slot, or -1 for a kvm RMA (no slot in its name). */
-static bool our_region_link(const char *link, int *ret_slot) {
-        unsigned slot;
+/* A slot whose record is lost: held back, its region neither settled nor leased yet. */
+static bool slot_unknown(RestorePlan *p, Manager *m, unsigned i) {
+        const RegistryRecord *r = record(p, i);
+        const Slot *s = &m->broker->pool->slots[i];
 
-        if (g_str_equal(link, "anon_inode:kvm-rma")) {
-                *ret_slot = -1;
-                return true;
-        }
-        if (sscanf(link, "/memfd:rma-broker-slot-%u (deleted)", &slot) == 1) {
-                *ret_slot = (int) slot;
-                return true;
-        }
-        return false;
+        return (!r || !r->present) && s->state == SLOT_SCRUBBING && s->region_fd < 0 && !recycler_owns(m->recycler, s);
 }
 
-/* Only what could have claimed the region gets a lease back: a process of a QemuUsers
- * account, and (CheckCgroup=yes) in the domain's libvirt cgroup, as Claim requires.
- * Names in /proc are anyone's to choose. */
-static bool may_hold_lease(Manager *m, pid_t pid, const char *domain) {
-        g_autofree char *path = g_strdup_printf("/proc/%d", (int) pid), *why = NULL;
+/* Which lost slot a region taken from a process is, by what proves it: the fd store's
+ * copy of that very inode, or the broker's own mark (a name is never proof). -1: none. */
+static int lost_slot_of_region(RestorePlan *p, Manager *m, GHashTable *stored_by_inode, int fd) {
         struct stat st;
+        gpointer slot;
+        int k;
 
-        if (stat(path, &st) < 0 || !broker_config_uid_may_claim(m->config, st.st_uid))
-                return false;
-        if (m->config->check_cgroup && domain_cgroup_check_pid(pid, domain, &why) < 0) {
-                log_warning("Not rebuilding a lease for pid %d (domain %s): %s", (int) pid, domain, why);
-                return false;
-        }
-        return true;
+        if (fstat(fd, &st) < 0)
+                return -1;
+        if (g_hash_table_lookup_extended(stored_by_inode, GSIZE_TO_POINTER((gsize) st.st_ino), NULL, &slot))
+                k = GPOINTER_TO_INT(slot);
+        else if ((k = backend_region_mark(fd)) < 0)
+                return -1;
+        if ((unsigned) k >= m->broker->pool->n_slots || !slot_unknown(p, m, (unsigned) k) ||
+            backend_adopt_region(m->broker->backend, fd) < 0)
+                return -1;
+        return k;
 }
 
-/* The registry cannot be trusted: every QEMU (a process with -uuid) that holds one of
- * our regions gets its lease back, on the slot its region names when it is free. */
+/* Lost records: every QEMU that passes Claim's checks (uid, cgroup, start time) and holds
+ * a region proven ours gets its lease back on that region's slot. One pass over /proc. */
 static void rebuild_from_processes(RestorePlan *p, Manager *m) {
+        g_autoptr(GHashTable) stored_by_inode = g_hash_table_new(g_direct_hash, g_direct_equal);
         Pool *pool = m->broker->pool;
         DIR *d = opendir("/proc");
         struct dirent *de;
@@ -305,51 +422,57 @@ static void rebuild_from_processes(RestorePlan *p, Manager *m) {
 
         if (!d)
                 return;
+        for (unsigned i = 0; i < pool->n_slots; i++) {
+                struct stat st;
+                int fd = fd_store_peek_region(p->store, i);
+                if (fd >= 0 && fstat(fd, &st) == 0)
+                        g_hash_table_insert(stored_by_inode, GSIZE_TO_POINTER((gsize) st.st_ino), GINT_TO_POINTER(i));
+        }
         while ((de = readdir(d))) {
-                char *end;
+                char *end, uuid[RMA_UUID_STRING_LEN + 1];
                 long pid = strtol(de->d_name, &end, 10);
-                g_autofree char *fddir = NULL;
+                g_autofree char *fddir = NULL, *domain = NULL, *why = NULL;
+                _cleanup_close_ int pidfd = -EBADF;
+                uint64_t start = 0;
+                uid_t uid;
                 DIR *fds;
                 struct dirent *fe;
 
-                if (*end || pid <= 0 || pid == getpid())
+                if (*end || pid <= 0 || pid == getpid() || proc_effective_uid((pid_t) pid, &uid) < 0 ||
+                    !broker_config_uid_may_claim(m->config, uid) || !qemu_identity((pid_t) pid, uuid, &domain) ||
+                    pool_find(pool, uuid))
                         continue;
                 fddir = g_strdup_printf("/proc/%ld/fd", pid);
                 fds = opendir(fddir);
                 if (!fds)
                         continue;
                 while ((fe = readdir(fds))) {
-                        char link[128], uuid[RMA_UUID_STRING_LEN + 1];
-                        g_autofree char *domain = NULL;
-                        _cleanup_close_ int pidfd = -EBADF;
+                        char link[128];
                         const PolicyTenant *t;
-                        uint64_t start = 0;
                         ssize_t n = readlinkat(dirfd(fds), fe->d_name, link, sizeof(link) - 1);
-                        int slot = -1, fd = -EBADF;
-                        Slot *s = NULL;
+                        int fd = -EBADF, k;
 
                         if (n <= 0)
                                 continue;
                         link[n] = '\0';
-                        if (!our_region_link(link, &slot) || !qemu_identity((pid_t) pid, uuid, &domain) ||
-                            pool_find(pool, uuid) || !may_hold_lease(m, (pid_t) pid, domain))
+                        if (!g_str_has_prefix(link, "/memfd:") && !g_str_equal(link, "anon_inode:kvm-rma"))
                                 continue;
-                        if (slot >= 0 && (unsigned) slot < pool->n_slots && pool->slots[slot].state == SLOT_SCRUBBING &&
-                            pool->slots[slot].region_fd < 0 && !recycler_owns(m->recycler, &pool->slots[slot]))
-                                s = &pool->slots[slot];
-                        for (unsigned i = 0; !s && i < pool->n_slots; i++)
-                                if (pool->slots[i].state == SLOT_SCRUBBING && pool->slots[i].region_fd < 0 &&
-                                    !recycler_owns(m->recycler, &pool->slots[i]))
-                                        s = &pool->slots[i];
-                        if (!s || proc_start_time((pid_t) pid, &start) < 0 ||
-                            pidfd_open_checked((pid_t) pid, start, &pidfd) < 0 ||
-                            pidfd_take_fd(pidfd, atoi(fe->d_name), &fd) < 0)
+                        if (pidfd < 0 && trusted_holder(m, (pid_t) pid, &start, domain, &pidfd, &why) < 0) {
+                                log_warning("Not rebuilding a lease for pid %ld (domain %s): %s", pid, domain, why);
+                                break;
+                        }
+                        if (pidfd_take_fd(pidfd, atoi(fe->d_name), &fd) < 0)
                                 continue;
+                        k = lost_slot_of_region(p, m, stored_by_inode, fd);
+                        if (k < 0) {
+                                safe_close(fd);
+                                continue;
+                        }
                         /* The process's fd is the region; a stored copy of the slot's is not needed. */
-                        safe_close(fd_store_take_region(p->store, s->index));
+                        safe_close(fd_store_take_region(p->store, (unsigned) k));
                         t = policy_tenant_for_domain(m->broker->policy, domain, NULL, NULL);
-                        if (adopt_lease(m, s, uuid, domain, t ? t->name : POLICY_IMPLICIT_TENANT, 0, (pid_t) pid, start,
-                                        TAKE_FD(pidfd), fd, "rebuilt from the running process") >= 0)
+                        if (adopt_lease(m, &pool->slots[k], uuid, domain, t ? t->name : POLICY_IMPLICIT_TENANT, 0,
+                                        (pid_t) pid, start, TAKE_FD(pidfd), fd, "rebuilt from the running process") >= 0)
                                 found++;
                         break;
                 }
@@ -380,7 +503,7 @@ int restore_apply(RestorePlan *p, Manager *m) {
                         restore_lease(p, m, s, rec);
                         restored++;
                 } else if (rec && rec->present && rec->state == SLOT_HELD_ELSEWHERE && held_back)
-                        settle_old_region(m, s, rec->region_dev, rec->region_ino);
+                        settle_old_region(p, m, s, rec->region_dev, rec->region_ino, &rec->region_handle);
                 else if (held_back && fd_store_has_region(p->store, i) && stored_is_free_region(p->store, i, rec)) {
                         /* A free region, as the registry says and the inode confirms. */
                         int fd = fd_store_take_region(p->store, i);
@@ -403,9 +526,10 @@ int restore_apply(RestorePlan *p, Manager *m) {
         }
         if (p->rebuild)
                 rebuild_from_processes(p, m);
-        /* What is still held back has no lease to come back: it gets a fresh region. A
-         * stored region that nothing vouches for may be a lease the rebuild did not find:
-         * it goes the way of an ended lease (watched until gone, then refilled). */
+        /* What is still held back lost its record and no trusted process holds it. A
+         * stored region may be a lease the rebuild did not find: it goes the way of an
+         * ended lease (watched until gone, then refilled). Without one, nothing proves
+         * that no process holds the slot's old region. */
         for (unsigned i = 0; i < pool->n_slots; i++) {
                 Slot *s = &pool->slots[i];
                 if (s->state != SLOT_SCRUBBING || s->region_fd >= 0 || recycler_owns(m->recycler, s))
@@ -413,7 +537,7 @@ int restore_apply(RestorePlan *p, Manager *m) {
                 if (fd_store_has_region(p->store, i))
                         recycler_lease_ended(m->recycler, s, fd_store_take_region(p->store, i));
                 else
-                        recycler_refill_held_back(m->recycler, s);
+                        settle_unknown(m, s);
         }
         (void) fd_store_close_unexplained(p->store);
         if (reg->present)
