@@ -194,6 +194,26 @@ static int cmd_reload(sd_bus *bus) {
         return 0;
 }
 
+static int cmd_forget_region(sd_bus *bus, const char *arg) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        guint64 slot;
+        int r;
+
+        if (!g_ascii_string_to_unsigned(arg, 10, 0, UINT32_MAX, &slot, NULL)) {
+                fprintf(stderr, "rmactl: forget-region takes a slot number, not '%s'\n", arg);
+                return 2;
+        }
+        r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "ForgetRegion", &e, NULL, "u",
+                               (uint32_t) slot);
+        if (r < 0) {
+                fprintf(stderr, "rmactl: forget-region refused: %s\n", e.message ? e.message : strerror(-r));
+                return 1;
+        }
+        printf("RMA slot %u is refilled. If a process still held its old region, the pool holds one region more "
+               "than Count= until that process lets go of it.\n", (unsigned) slot);
+        return 0;
+}
+
 static int get_metrics(sd_bus *bus, char **ret, sd_bus_error *e) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         const char *text;
@@ -396,6 +416,7 @@ static int cmd_check_policy(int argc, char *argv[]) {
 static void usage(FILE *f) {
         fprintf(f, "Usage: rmactl [--json] status | list | tenants\n"
                    "       rmactl reload\n"
+                   "       rmactl forget-region SLOT\n"
                    "       rmactl metrics [--http]\n"
                    "       rmactl export placement [--tenant=T] [--provider=NAME]\n"
                    "       rmactl domain enable|disable|show DOMAIN [--tenant=T] [--connect=URI] [--dry-run]\n"
@@ -405,7 +426,9 @@ static void usage(FILE *f) {
                    "metrics prints the Prometheus exposition; --http answers one HTTP request on\n"
                    "stdin/stdout (rma-brokerd-metrics.socket). export placement prints an OpenStack Nova\n"
                    "provider config for the pool. domain opts a libvirt domain in or out (emulator,\n"
-                   "metadata, NUMA cell 0 of the RMA size) or shows how it stands.\n");
+                   "metadata, NUMA cell 0 of the RMA size) or shows how it stands. forget-region (root)\n"
+                   "frees a held-elsewhere slot whose old region rma-brokerd cannot prove gone, once you\n"
+                   "know no process holds it.\n");
 }
 
 int main(int argc, char *argv[]) {
@@ -442,7 +465,8 @@ int main(int argc, char *argv[]) {
                 return rmactl_domain(bus, argc - i, argv + i);
         }
         if (strcmp(cmd, "status") != 0 && strcmp(cmd, "list") != 0 && strcmp(cmd, "tenants") != 0 &&
-            strcmp(cmd, "reload") != 0 && strcmp(cmd, "metrics") != 0 && strcmp(cmd, "export") != 0) {
+            strcmp(cmd, "reload") != 0 && strcmp(cmd, "metrics") != 0 && strcmp(cmd, "export") != 0 &&
+            strcmp(cmd, "forget-region") != 0) {
                 fprintf(stderr, "rmactl: unknown command %s\n", cmd);
                 usage(stderr);
                 return 2;
@@ -484,6 +508,13 @@ int main(int argc, char *argv[]) {
                         }
                 }
                 return cmd_export_placement(bus, tenant, provider);
+        }
+        if (strcmp(cmd, "forget-region") == 0) {
+                if (i + 2 != argc) {
+                        fprintf(stderr, "rmactl: forget-region takes one slot number\n");
+                        return 2;
+                }
+                return cmd_forget_region(bus, argv[i + 1]);
         }
         if (strcmp(cmd, "status") == 0)
                 return cmd_status(bus);

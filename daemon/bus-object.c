@@ -172,6 +172,31 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
         return sd_bus_reply_method_return(msg, "");
 }
 
+/* Root only, not AdminGroup=: if the admin is wrong, the pool holds one region more
+ * than Count= until the unseen holder lets go. */
+static int method_forget_region(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = ((BusOrigin *) userdata)->manager;
+        _cleanup_(caller_done) Caller caller = { 0 };
+        g_autofree char *message = NULL;
+        uint32_t slot;
+        int r;
+
+        r = sd_bus_message_read(msg, "u", &slot);
+        if (r < 0)
+                return r;
+        r = caller_get(userdata, msg, &caller, error);
+        if (r < 0)
+                return r;
+        if (caller.uid != 0)
+                return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED, "ForgetRegion may put one region more than "
+                                         "Count= in use, should a process still hold the old one: root only; uid %u "
+                                         "may read properties and call ListRmas", (unsigned) caller.uid);
+        r = manager_forget_region(m, slot, &message);
+        if (r < 0)
+                return sd_bus_error_set(error, RMA_ERROR_INVALID_ARGUMENT, message);
+        return sd_bus_reply_method_return(msg, "");
+}
+
 static int method_list_rmas(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         const Pool *p = broker_of(userdata)->pool;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -340,6 +365,8 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
         SD_BUS_METHOD_WITH_ARGS("GetMetrics", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", text), method_get_metrics,          \
                                 SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,                           \
+                                SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
+        SD_BUS_METHOD_WITH_ARGS("ForgetRegion", SD_BUS_ARGS("u", slot), SD_BUS_NO_RESULT, method_forget_region,      \
                                 SD_BUS_VTABLE_UNPRIVILEGED)
 
 static const sd_bus_vtable broker_bus_vtable[] = {

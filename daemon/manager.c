@@ -15,6 +15,7 @@
 #include "peer.h"
 #include "policy-load.h"
 #include "restore.h"
+#include "runtime-dir.h"
 #include "rma-names.h"
 #include "rma-util.h"
 #include "socket-server.h"
@@ -51,6 +52,12 @@ int manager_new(BrokerConfig *config, Manager **ret) {
         m->peers_per_uid = g_hash_table_new(g_direct_hash, g_direct_equal);
         m->peers_per_pid = g_hash_table_new(g_direct_hash, g_direct_equal);
 
+        /* Nothing in the runtime dir is trusted unless the dir is the broker's alone. */
+        r = runtime_dir_prepare(config->runtime_dir);
+        if (r < 0) {
+                broker_config_free(config);
+                return r;
+        }
         /* What the last broker left (fd store, registry) is read before the pool is
          * made, and put back before anything is served. */
         (void) fd_store_new(&m->fd_store);
@@ -246,6 +253,29 @@ int manager_reload_policy(Manager *m, GPtrArray *errors) {
                                                               NULL);
         }
         manager_pool_changed(m);   /* tenant limits are in the metrics */
+        return 0;
+}
+
+int manager_forget_region(Manager *m, unsigned slot, char **message) {
+        Pool *pool = m->broker->pool;
+        Slot *s;
+
+        if (slot >= pool->n_slots) {
+                *message = g_strdup_printf("There is no RMA slot %u; the pool has %u", slot, pool->n_slots);
+                return -EINVAL;
+        }
+        s = &pool->slots[slot];
+        if (recycler_forget_pinned(m->recycler, s) < 0) {
+                *message = g_strdup_printf("RMA slot %u is %s%s; only a slot whose old region rma-brokerd cannot prove "
+                                           "gone can be forgotten", slot, slot_state_to_string(s->state),
+                                           s->state == SLOT_HELD_ELSEWHERE ? ", watched: it frees itself when the "
+                                           "last holder of its old region lets go" : "");
+                return -EBUSY;
+        }
+        log_warning("RMA slot %u: root says its old region (inode %llu) is gone (ForgetRegion); refilling it. If a "
+                    "process still holds that region, the pool has one region more than Count= until it lets go",
+                    slot, (unsigned long long) s->old_region_ino);
+        manager_pool_changed(m);
         return 0;
 }
 

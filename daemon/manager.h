@@ -55,6 +55,9 @@ int manager_start_lease(Manager *m, Slot *s, pid_t pid, uint64_t pid_start, int 
 void manager_end_lease(Manager *m, Slot *s, LeaseEnd why);
 /* Reload the tenant policy, logging every problem when the new one is invalid. */
 int manager_reload_policy(Manager *m, GPtrArray *errors);
+/* ForgetRegion: an admin vouches that a pinned slot's old region is gone; the slot is
+ * refilled. 0, or -EINVAL/-EBUSY with *message saying why not. */
+int manager_forget_region(Manager *m, unsigned slot, char **message);
 /* Load and check config + policy without touching anything; for --check-policy.
  * pool_source says where config->count came from ("the running pool"), NULL: "a pool". */
 int manager_check_policy(const BrokerConfig *config, const char *pool_source);

@@ -157,6 +157,15 @@ int recycler_watch_held(Recycler *r, Slot *s, const char *path) {
         return 0;
 }
 
+int recycler_forget_pinned(Recycler *r, Slot *s) {
+        if (s->state != SLOT_HELD_ELSEWHERE || !s->pinned || s->refilling)
+                return -EBUSY;
+        s->pinned = false;
+        s->held_reported = false;
+        refill(r, s, -EBADF);
+        return 0;
+}
+
 bool recycler_owns(const Recycler *r, const Slot *s) {
         return s->refilling || s->pinned || region_watch_pending(r->watch, s->index);
 }

@@ -26,6 +26,9 @@ void recycler_refill_held_back(Recycler *r, Slot *s);
 /* Restart: the slot's old region is still open at path (/proc/PID/fd/N): held-elsewhere,
  * watched until it is gone. */
 int recycler_watch_held(Recycler *r, Slot *s, const char *path);
+/* The admin says a pinned slot's old region is gone (ForgetRegion): refill it. 0, or
+ * -EBUSY when the slot is not pinned (its own watch or refill brings it back). */
+int recycler_forget_pinned(Recycler *r, Slot *s);
 /* A job or a watch of the recycler's will bring this slot back. */
 bool recycler_owns(const Recycler *r, const Slot *s);
 /* Held-elsewhere slots that nothing will wake up get retried soon. */

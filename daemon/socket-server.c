@@ -159,9 +159,6 @@ int socket_server_start(Manager *m) {
         socklen_t salen;
         int r;
 
-        if (mkdir(m->config->runtime_dir, 0755) < 0 && errno != EEXIST)
-                return log_error_errno(errno, "Cannot create runtime directory %s: %m", m->config->runtime_dir);
-
         m->socket_path = g_build_filename(m->config->runtime_dir, RMA_SOCKET_NAME, NULL);
         if (strlen(m->socket_path) >= sizeof(sa.sun_path))
                 return log_error_errno(ENAMETOOLONG, "Socket path %s is too long for AF_UNIX; use a shorter --runtime-dir",
@@ -186,12 +183,15 @@ int socket_server_start(Manager *m) {
                 fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
                 if (fd < 0)
                         return log_error_errno(errno, "socket(AF_UNIX) failed: %m");
-                if (bind(fd, (struct sockaddr *) &sa, salen) < 0)
-                        return log_error_errno(errno, "Cannot bind %s: %m", m->socket_path);
                 /* Anyone may connect: QEMU runs unprivileged. Every method checks the
-                 * peer's credentials itself, so the file mode is not the access control. */
-                if (chmod(m->socket_path, 0666) < 0)
-                        return log_error_errno(errno, "chmod %s failed: %m", m->socket_path);
+                 * peer's credentials itself, so the file mode is not the access control.
+                 * The mode comes from the umask at bind: no chmod that could follow a
+                 * symlink put in the socket's place. */
+                mode_t old_umask = umask(0111);
+                r = bind(fd, (struct sockaddr *) &sa, salen) < 0 ? -errno : 0;
+                (void) umask(old_umask);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot bind %s: %m", m->socket_path);
         }
         /* Linux 6.16+: the kernel refuses any fd a client sends (EPERM at its sendmsg),
          * for every connection, from before accept on. Elsewhere each peer relays. */

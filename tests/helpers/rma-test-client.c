@@ -8,6 +8,19 @@
  *                                          and exit at once (ending the lease); the child
  *                                          prints what it reads at the pattern's place
  *                                          ("old-region-reads TEXT") when stdin reaches EOF
+ *   rma-test-client fork-keep UUID PATTERN claim and write PATTERN, fork a child that keeps
+ *                                          the fd (no mapping), close its own copy, print
+ *                                          "child PID", and stay alive; at stdin EOF both
+ *                                          exit, the child after printing what it reads
+ *   rma-test-client inflight UUID PATTERN  claim and write PATTERN, put the region fd in
+ *                                          flight (SCM_RIGHTS into a socketpair whose
+ *                                          other end only a child holds, unread), print
+ *                                          "child PID", and wait (kill it to end it); at
+ *                                          stdin EOF the child receives the region and
+ *                                          prints what it reads
+ *   rma-test-client forge UUID SLOT        make a memfd named as the broker names slot
+ *                                          SLOT's region (same size and seals), then
+ *                                          claim; hold both until stdin EOF
  *   rma-test-client reserve UUID DOMAIN [TENANT]
  *   rma-test-client release UUID
  *   rma-test-client reload
@@ -15,8 +28,10 @@
  * Refusals print "error NAME: MESSAGE" and exit 1. */
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -65,6 +80,127 @@ static int check_region(int fd, uint64_t size, const char *pattern) {
         if (pattern)
                 memcpy(p + PATTERN_OFFSET, pattern, strnlen(pattern, 16));
         munmap(p, size);
+        return 0;
+}
+
+static void wait_stdin_eof(void) {
+        char c;
+
+        while (read(STDIN_FILENO, &c, 1) > 0)
+                ;
+}
+
+/* What the region holds at the pattern's place, as "old-region-reads TEXT". */
+static int print_old_bytes(int fd, uint64_t size) {
+        char *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+
+        if (p == MAP_FAILED)
+                return 1;
+        printf("old-region-reads %.*s\n", (int) strnlen(p + PATTERN_OFFSET, 16), p + PATTERN_OFFSET);
+        return 0;
+}
+
+static int send_fd(int sock, int fd) {
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control = { 0 };
+        char byte = 'r';
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                             .msg_controllen = sizeof(control.buf) };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        return sendmsg(sock, &mh, 0) == 1 ? 0 : -1;
+}
+
+static int recv_fd(int sock) {
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control;
+        char byte;
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                             .msg_controllen = sizeof(control.buf) };
+        struct cmsghdr *c;
+        int fd;
+
+        if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) != 1 || !(c = CMSG_FIRSTHDR(&mh)) || c->cmsg_type != SCM_RIGHTS)
+                return -1;
+        memcpy(&fd, CMSG_DATA(c), sizeof(int));
+        return fd;
+}
+
+/* The attacks a restart must survive: the region passed on in ways a /proc scan of the
+ * claimant does not show. */
+static int pass_on(sd_bus **bus, const char *how, const char *uuid, const char *pattern) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_close_ int fd = -EBADF;
+        uint64_t size;
+        int sv[2], r;
+        pid_t child;
+
+        r = rma_client_claim(*bus, uuid, &fd, &size, &error);
+        if (r < 0)
+                return fail(&error, r);
+        if (check_region(fd, size, pattern) != 0)
+                return 1;
+        *bus = sd_bus_flush_close_unref(*bus);
+        if (strcmp(how, "inflight") == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                return 1;
+        child = fork();
+        if (child < 0)
+                return 1;
+        if (child == 0) {
+                if (strcmp(how, "inflight") == 0) {
+                        /* Holds only the receiving socket: the region is in no fd and no mapping here. */
+                        fd = safe_close(fd);
+                        safe_close(sv[0]);
+                        wait_stdin_eof();
+                        fd = recv_fd(sv[1]);
+                        return fd < 0 ? 1 : print_old_bytes(fd, size);
+                }
+                wait_stdin_eof();
+                return print_old_bytes(fd, size);
+        }
+        if (strcmp(how, "inflight") == 0) {
+                safe_close(sv[1]);
+                if (send_fd(sv[0], fd) < 0)
+                        return 1;
+                safe_close(sv[0]);
+        }
+        fd = safe_close(fd);
+        printf("child %d\n", (int) child);
+        /* The claimant lives on, without the region, until stdin EOF or a kill. */
+        wait_stdin_eof();
+        return 0;
+}
+
+/* A memfd that looks like the broker's region of slot SLOT, then a real claim. */
+static int forge(sd_bus *bus, const char *uuid, const char *slot) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_close_ int forged = -EBADF, fd = -EBADF;
+        char name[64];
+        uint64_t size;
+        int r;
+
+        snprintf(name, sizeof(name), "rma-broker-slot-%s", slot);
+        forged = memfd_create(name, MFD_ALLOW_SEALING);   /* the lower fd number */
+        if (forged < 0)
+                return 1;
+        r = rma_client_claim(bus, uuid, &fd, &size, &error);
+        if (r < 0)
+                return fail(&error, r);
+        if (ftruncate(forged, (off_t) size) < 0 ||
+            fcntl(forged, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
+                return 1;
+        printf("held %llu forged fd %d real fd %d\n", (unsigned long long) size, forged, fd);
+        wait_stdin_eof();
         return 0;
 }
 
@@ -128,6 +264,10 @@ int main(int argc, char *argv[]) {
                 printf("child %d\n", (int) child);
                 return 0;
         }
+        if ((strcmp(argv[1], "fork-keep") == 0 || strcmp(argv[1], "inflight") == 0) && argc >= 4)
+                return pass_on(&bus, argv[1], argv[2], argv[3]);
+        if (strcmp(argv[1], "forge") == 0 && argc >= 4)
+                return forge(bus, argv[2], argv[3]);
         if (strcmp(argv[1], "reserve") == 0 && argc >= 4) {
                 uint32_t slot;
                 r = rma_client_reserve(bus, argv[2], argv[3], argc > 4 ? argv[4] : "", &slot, &error);
