@@ -14,12 +14,19 @@
 #include "rma-util.h"
 
 /* A record is one line padded with spaces to this size, so `cat` shows the file. Names
- * longer than fit are cut: the uuid is the key, the names are for people. */
+ * too long for it go whole to the slot's record in REGISTRY_NAMES_FILE_NAME, a sparse
+ * file of NAMES_RECORD_SIZE records that only such slots touch: the main file stays
+ * small at any pool size, and no name is ever cut (a cut name would fail its cgroup
+ * check after a restart). NAMES_RECORD_SIZE holds two names of RMA_NAME_MAX bytes,
+ * every byte escaped (%XX). */
 #define RECORD_SIZE 512
-#define NAME_MAX_ESCAPED 160
+#define NAMES_RECORD_SIZE 2048
+#define REGISTRY_NAMES_FILE_NAME "leases.names"
+#define SUM_SIZE 22   /* " sum=" and 16 hex digits; then '\n' */
 
 struct Registry {
         int fd;
+        int names_fd;
         char *path;
         bool failing;
 };
@@ -34,21 +41,21 @@ static uint64_t fnv1a(const char *data, size_t n) {
         return h;
 }
 
-/* "BODY sum=HEX" padded to RECORD_SIZE, ending in '\n'. */
-static bool seal_record(char *rec, size_t body_len) {
+/* "BODY sum=HEX" padded to size, ending in '\n'. */
+static bool seal_record(char *rec, size_t size, size_t body_len) {
         int n;
 
-        if (body_len + 22 + 1 > RECORD_SIZE)
+        if (body_len + SUM_SIZE + 1 > size)
                 return false;
-        n = snprintf(rec + body_len, RECORD_SIZE - body_len, " sum=%016" PRIx64, fnv1a(rec, body_len));
-        memset(rec + body_len + n, ' ', RECORD_SIZE - body_len - (size_t) n - 1);
-        rec[RECORD_SIZE - 1] = '\n';
+        n = snprintf(rec + body_len, size - body_len, " sum=%016" PRIx64, fnv1a(rec, body_len));
+        memset(rec + body_len + n, ' ', size - body_len - (size_t) n - 1);
+        rec[size - 1] = '\n';
         return true;
 }
 
-/* The body of a record, if its checksum holds; NULL otherwise. */
-static char *open_record(const char *rec) {
-        const char *end = memchr(rec, '\n', RECORD_SIZE), *sum;
+/* The body of a record of size bytes, if its checksum holds; NULL otherwise. */
+static char *open_record(const char *rec, size_t size) {
+        const char *end = memchr(rec, '\n', size), *sum;
         g_autofree char *line = NULL;
         guint64 want;
 
@@ -63,21 +70,9 @@ static char *open_record(const char *rec) {
         return g_strndup(line, (gsize) (sum - line));
 }
 
-/* Escaped, and cut (at a whole UTF-8 character, so that the name read back is valid
- * UTF-8 for D-Bus) when longer than a record holds. */
+/* Escaped whole: no space, '%' or control character is left, so a name is one word. */
 static char *escape_name(const char *s) {
-        g_autofree char *name = g_strdup(s && g_utf8_validate(s, -1, NULL) ? s : "");
-        char *e = g_uri_escape_string(name, NULL, FALSE);
-
-        while (strlen(e) > NAME_MAX_ESCAPED) {
-                char *last = g_utf8_find_prev_char(name, name + strlen(name));
-                g_free(e);
-                if (!last)
-                        return g_strdup("");
-                *last = '\0';
-                e = g_uri_escape_string(name, NULL, FALSE);
-        }
-        return e;
+        return g_uri_escape_string(s && g_utf8_validate(s, -1, NULL) ? s : "", NULL, FALSE);
 }
 
 /* Expiry is kept in CLOCK_MONOTONIC, which restarts with the host but not with the
@@ -108,6 +103,13 @@ static const char *boot_id(void) {
         return id;
 }
 
+static void write_failed(Registry *r, ssize_t n) {
+        if (!r->failing)
+                log_error_errno(n < 0 ? errno : EIO, "Cannot write the lease registry %s (%m): a restart of "
+                                "rma-brokerd now may lose leases", r->path);
+        r->failing = true;
+}
+
 static void write_record(Registry *r, unsigned index, const char *rec) {
         ssize_t n = pwrite(r->fd, rec, RECORD_SIZE, (off_t) (index + 1) * RECORD_SIZE);
 
@@ -119,6 +121,25 @@ static void write_record(Registry *r, unsigned index, const char *rec) {
                 log_error_errno(n < 0 ? errno : EIO, "Cannot write the lease registry %s (%m): a restart of "
                                 "rma-brokerd now may lose leases", r->path);
         r->failing = true;
+}
+
+/* The slot's names, whole, in the names file; written before the record that points to
+ * it. Returns what that record says of them ("side:CHECKSUM"), or NULL on failure. */
+static char *write_names(Registry *r, unsigned index, const char *domain, const char *tenant) {
+        char rec[NAMES_RECORD_SIZE];
+        int n = snprintf(rec, sizeof(rec), "slot=%u domain=%s tenant=%s", index, domain, tenant);
+        ssize_t k;
+
+        if (n < 0 || (size_t) n >= sizeof(rec) || !seal_record(rec, sizeof(rec), (size_t) n)) {
+                log_error("RMA slot %u: its names do not fit the registry; a restart now may lose its lease", index);
+                return NULL;
+        }
+        k = pwrite(r->names_fd, rec, sizeof(rec), (off_t) index * NAMES_RECORD_SIZE);
+        if (k != (ssize_t) sizeof(rec)) {
+                write_failed(r, k);
+                return NULL;
+        }
+        return g_strdup_printf("side:%016" PRIx64, fnv1a(rec, (size_t) n));
 }
 
 void registry_write_slot(Registry *r, const Slot *s) {
@@ -139,17 +160,30 @@ void registry_write_slot(Registry *r, const Slot *s) {
                 n = snprintf(rec, sizeof(rec), "slot=%u state=held-elsewhere region=%" PRIu64 ":%" PRIu64 " handle=%s",
                              s->index, (uint64_t) s->old_region_dev, (uint64_t) s->old_region_ino, handle);
         else {
+                g_autofree char *names = NULL;
                 domain = escape_name(s->domain);
                 tenant = escape_name(s->tenant);
+                /* Inline when they fit (the common case); else whole in the names file. */
+                if (strlen(domain) + strlen(tenant) > RECORD_SIZE / 2) {
+                        names = write_names(r, s->index, domain, tenant);
+                        if (!names)
+                                return;
+                        g_free(domain);
+                        g_free(tenant);
+                        domain = g_strdup("@");
+                        tenant = g_strdup("@");
+                } else
+                        names = g_strdup("-");
                 n = snprintf(rec, sizeof(rec),
-                             "slot=%u state=%s uuid=%s domain=%s tenant=%s by=%u pid=%d start=%" PRIu64
+                             "slot=%u state=%s uuid=%s domain=%s tenant=%s names=%s by=%u pid=%d start=%" PRIu64
                              " expires=%" PRIu64 " region=%" PRIu64 ":%" PRIu64 " handle=%s",
-                             s->index, slot_state_to_string(state), s->uuid, domain, tenant, (unsigned) s->reserved_by,
-                             state == SLOT_LEASED ? (int) s->pid : 0, state == SLOT_LEASED ? s->pid_start : 0,
+                             s->index, slot_state_to_string(state), s->uuid, domain, tenant, names,
+                             (unsigned) s->reserved_by, state == SLOT_LEASED ? (int) s->pid : 0,
+                             state == SLOT_LEASED ? s->pid_start : 0,
                              state == SLOT_RESERVED ? realtime_of(s->expires_usec) : 0, (uint64_t) s->region_dev,
                              (uint64_t) s->region_ino, handle);
         }
-        if (n < 0 || (size_t) n >= sizeof(rec) || !seal_record(rec, (size_t) n)) {
+        if (n < 0 || (size_t) n >= sizeof(rec) || !seal_record(rec, sizeof(rec), (size_t) n)) {
                 log_error("RMA slot %u: its registry record does not fit; a restart now may lose it", s->index);
                 return;
         }
@@ -159,7 +193,9 @@ void registry_write_slot(Registry *r, const Slot *s) {
 int registry_open(const char *runtime_dir, const Pool *pool, Registry **ret) {
         g_autofree char *path = g_build_filename(runtime_dir, REGISTRY_FILE_NAME, NULL);
         g_autofree char *tmp = g_strconcat(path, ".new", NULL);
-        _cleanup_close_ int fd = -EBADF;
+        g_autofree char *names_path = g_build_filename(runtime_dir, REGISTRY_NAMES_FILE_NAME, NULL);
+        g_autofree char *names_tmp = g_strconcat(names_path, ".new", NULL);
+        _cleanup_close_ int fd = -EBADF, names_fd = -EBADF;
         char header[RECORD_SIZE];
         int n;
 
@@ -172,15 +208,20 @@ int registry_open(const char *runtime_dir, const Pool *pool, Registry **ret) {
                 return log_error_errno(errno, "Cannot create the lease registry %s: %m", tmp);
         n = snprintf(header, sizeof(header), "rma-broker-registry v1 backend=%s size=%" PRIu64 " count=%u boot=%s",
                      pool->backend->ops->name, pool->backend->region_size, pool->n_slots, boot_id());
-        if (!seal_record(header, (size_t) n) || pwrite(fd, header, RECORD_SIZE, 0) != RECORD_SIZE ||
+        if (!seal_record(header, sizeof(header), (size_t) n) || pwrite(fd, header, RECORD_SIZE, 0) != RECORD_SIZE ||
             ftruncate(fd, (off_t) (pool->n_slots + 1) * RECORD_SIZE) < 0)
                 return log_error_errno(errno ? errno : EIO, "Cannot write the lease registry %s: %m", tmp);
+        names_fd = open(names_tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (names_fd < 0)
+                return log_error_errno(errno, "Cannot create the lease registry's names file %s: %m", names_tmp);
         *ret = g_new0(Registry, 1);
         (*ret)->fd = TAKE_FD(fd);
+        (*ret)->names_fd = TAKE_FD(names_fd);
         (*ret)->path = g_steal_pointer(&path);
         for (unsigned i = 0; i < pool->n_slots; i++)
                 registry_write_slot(*ret, &pool->slots[i]);
-        if (rename(tmp, (*ret)->path) < 0) {
+        /* Names first: a record in place never points to a names file that is not. */
+        if (rename(names_tmp, names_path) < 0 || rename(tmp, (*ret)->path) < 0) {
                 int k = log_error_errno(errno, "Cannot put the lease registry in place at %s: %m", (*ret)->path);
                 *ret = registry_free(*ret);
                 return k;
@@ -192,6 +233,7 @@ Registry *registry_free(Registry *r) {
         if (!r)
                 return NULL;
         safe_close(r->fd);
+        safe_close(r->names_fd);
         g_free(r->path);
         g_free(r);
         return NULL;
@@ -228,7 +270,31 @@ static bool parse_region(const char *s, uint64_t *dev, uint64_t *ino) {
         return parts && parts[0] && parts[1] && parse_u64(parts[0], dev) && parse_u64(parts[1], ino);
 }
 
-static bool parse_slot_record(const char *body, unsigned index, RegistryRecord *rec) {
+/* The names a record keeps in the names file: whole, checked against the record. */
+static bool read_names(int names_fd, unsigned index, const char *names, char **ret_domain, char **ret_tenant) {
+        char buf[NAMES_RECORD_SIZE];
+        g_autofree char *body = NULL;
+        g_auto(GStrv) words = NULL;
+        guint64 want;
+        uint64_t slot;
+
+        if (names_fd < 0 || !g_str_has_prefix(names, "side:") ||
+            !g_ascii_string_to_unsigned(names + 5, 16, 0, G_MAXUINT64, &want, NULL) ||
+            pread(names_fd, buf, sizeof(buf), (off_t) index * NAMES_RECORD_SIZE) != (ssize_t) sizeof(buf))
+                return false;
+        body = open_record(buf, sizeof(buf));
+        if (!body || fnv1a(body, strlen(body)) != want)
+                return false;   /* missing, garbage, or another lease's names */
+        words = g_strsplit(body, " ", -1);
+        if (!parse_u64(field(words, "slot"), &slot) || slot != index || !field(words, "domain") ||
+            !field(words, "tenant"))
+                return false;
+        *ret_domain = g_uri_unescape_string(field(words, "domain"), NULL);
+        *ret_tenant = g_uri_unescape_string(field(words, "tenant"), NULL);
+        return *ret_domain && *ret_tenant;
+}
+
+static bool parse_slot_record(const char *body, unsigned index, int names_fd, RegistryRecord *rec) {
         g_auto(GStrv) words = g_strsplit(body, " ", -1);
         const char *state = field(words, "state");
         uint64_t slot, v;
@@ -254,8 +320,13 @@ static bool parse_slot_record(const char *body, unsigned index, RegistryRecord *
             !field(words, "tenant") || !parse_bounded(field(words, "by"), UINT32_MAX - 1, &v))
                 return false;
         rec->reserved_by = (uid_t) v;
-        rec->domain = g_uri_unescape_string(field(words, "domain"), NULL);
-        rec->tenant = g_uri_unescape_string(field(words, "tenant"), NULL);
+        if (field(words, "names") && !g_str_equal(field(words, "names"), "-")) {
+                if (!read_names(names_fd, index, field(words, "names"), &rec->domain, &rec->tenant))
+                        return false;
+        } else {
+                rec->domain = g_uri_unescape_string(field(words, "domain"), NULL);
+                rec->tenant = g_uri_unescape_string(field(words, "tenant"), NULL);
+        }
         /* PID_MAX_LIMIT: no kernel hands out a larger pid. */
         if (!rec->domain || !rec->tenant || !parse_bounded(field(words, "pid"), 4194304, &v) ||
             !parse_u64(field(words, "start"), &rec->pid_start) || !parse_u64(field(words, "expires"), &rec->expires_realtime))
@@ -275,7 +346,8 @@ static bool all_zero(const char *p, size_t n) {
 int registry_load(const char *runtime_dir, RegistryContents **ret) {
         g_autofree char *path = g_build_filename(runtime_dir, REGISTRY_FILE_NAME, NULL);
         g_autoptr(RegistryContents) c = g_new0(RegistryContents, 1);
-        g_autofree char *data = NULL, *header = NULL;
+        g_autofree char *data = NULL, *header = NULL, *names_path = NULL;
+        _cleanup_close_ int names_fd = -EBADF;
         g_auto(GStrv) words = NULL;
         g_autoptr(GError) error = NULL;
         gsize len = 0;
@@ -289,7 +361,7 @@ int registry_load(const char *runtime_dir, RegistryContents **ret) {
                 return 0;
         }
         c->present = true;
-        header = len >= RECORD_SIZE ? open_record(data) : NULL;
+        header = len >= RECORD_SIZE ? open_record(data, RECORD_SIZE) : NULL;
         words = header ? g_strsplit(header, " ", -1) : NULL;
         boot = words ? field(words, "boot") : NULL;
         if (!words || !g_str_equal(words[0], "rma-broker-registry") || !words[1] || !g_str_equal(words[1], "v1") ||
@@ -306,6 +378,8 @@ int registry_load(const char *runtime_dir, RegistryContents **ret) {
                 return 0;
         }
         c->header_valid = true;
+        names_path = g_build_filename(runtime_dir, REGISTRY_NAMES_FILE_NAME, NULL);
+        names_fd = open(names_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         c->backend = g_strdup(field(words, "backend"));
         c->count = (unsigned) count;
         c->records = g_new0(RegistryRecord, c->count);
@@ -319,8 +393,8 @@ int registry_load(const char *runtime_dir, RegistryContents **ret) {
                 }
                 if (all_zero(data + off, RECORD_SIZE))
                         continue;                        /* never written: free */
-                body = open_record(data + off);
-                if (!body || !parse_slot_record(body, i, &c->records[i])) {
+                body = open_record(data + off, RECORD_SIZE);
+                if (!body || !parse_slot_record(body, i, names_fd, &c->records[i])) {
                         g_clear_pointer(&c->records[i].domain, g_free);
                         g_clear_pointer(&c->records[i].tenant, g_free);
                         c->n_corrupt++;

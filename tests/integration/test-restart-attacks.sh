@@ -13,6 +13,7 @@
 #   - without a way to prove a region gone (no CAP_DAC_READ_SEARCH for kernel handles),
 #     the slot stays held-elsewhere until root's `rmactl forget-region`, which nobody may
 #     call;
+#   - a domain name of 255 bytes of UTF-8 survives kill -9 whole;
 #   - a runtime dir that another user could write is refused at start.
 set -uo pipefail
 
@@ -212,6 +213,25 @@ check "the slot is free" wait_until 10 prop_is FreeRmas 2
 check "the log names who and what" log_has "RMA slot $SLOT_P: root says its old region .* is gone (ForgetRegion)"
 stop_broker
 BROKER_WRAP=()
+
+# 4. Names survive the registry whole, at the longest the D-Bus API accepts.
+rm -rf "$TEST_DIR/run"
+broker
+LONG=$(python3 -c 'print("é" * 127 + "x")')
+bus_call Reserve sss "$(uuid 6)" "$LONG" "" >/dev/null
+as_nobody_fifo l claim "$(uuid 6)"
+check "a domain with a 255-byte UTF-8 name holds a lease" wait_until 10 grep -q "^held" "$TEST_DIR/l.out"
+kill9_broker
+broker
+domain_of() {
+    busctl --system --json=short call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListRmas |
+        python3 -c 'import json, sys
+print(next((r[3] for r in json.load(sys.stdin)["data"][0] if r[2] == sys.argv[1]), "none"))' "$1"
+}
+check_eq "after kill -9 and restart its lease is back with the whole name" "leased $LONG" \
+    "$(leases | grep -c "$(uuid 6)" | sed 's/^1$/leased/') $(domain_of "$(uuid 6)")"
+close_fifo l
+stop_broker
 
 # 5. A runtime dir that another user could write.
 mkdir -m 0777 "$TEST_DIR/unsafe-run"

@@ -41,6 +41,10 @@ static void fixture_tear_down(Fixture *f, gconstpointer data) {
         registry_free(f->registry);
         pool_free(f->pool);
         g_unlink(f->path);
+        {
+                g_autofree char *names = g_build_filename(f->dir, "leases.names", NULL);
+                g_unlink(names);
+        }
         g_rmdir(f->dir);
         g_free(f->path);
         g_free(f->dir);
@@ -82,20 +86,38 @@ static void test_round_trip(Fixture *f, gconstpointer data) {
         g_assert_cmpint(c->records[2].state, ==, SLOT_FREE);
 }
 
-/* A name longer than a record holds is cut at a whole character: valid UTF-8. */
+/* Names of any length the D-Bus API accepts come back whole: the longest (255 bytes of
+ * UTF-8, every byte escaped) through the names file; and a stale names record (another
+ * lease's) makes the record garbage instead of naming the wrong domain. */
 static void test_long_name(Fixture *f, gconstpointer data) {
         g_autoptr(GString) name = g_string_new(NULL);
-        g_autoptr(RegistryContents) c = NULL;
+        g_autofree char *names_path = g_build_filename(f->dir, "leases.names", NULL);
         Slot *a = NULL;
 
-        for (int i = 0; i < 100; i++)
+        for (int i = 0; i < 127; i++)
                 g_string_append(name, "é");
-        g_assert_cmpint(pool_reserve(f->pool, UUID_A, name->str, "t", 0, UINT64_MAX / 2, &a), ==, 0);
-        c = load(f);
-        g_assert_true(c->records[a->index].present);
-        g_assert_true(g_utf8_validate(c->records[a->index].domain, -1, NULL));
-        g_assert_true(g_str_has_prefix(name->str, c->records[a->index].domain));
-        g_assert_cmpuint(strlen(c->records[a->index].domain), <, name->len);
+        g_string_append(name, "x");
+        g_assert_cmpuint(name->len, ==, 255);
+        g_assert_cmpint(pool_reserve(f->pool, UUID_A, name->str, "tenant with a long name", 0, UINT64_MAX / 2, &a), ==, 0);
+        g_assert_cmpint(pool_lease(f->pool, a, 4242, 1), ==, 0);
+        {
+                g_autoptr(RegistryContents) c = load(f);
+                g_assert_true(c->records[a->index].present);
+                g_assert_cmpstr(c->records[a->index].domain, ==, name->str);
+                g_assert_cmpstr(c->records[a->index].tenant, ==, "tenant with a long name");
+        }
+        /* The names file's record no longer matches what the slot record was sealed with. */
+        {
+                int fd = open(names_path, O_WRONLY | O_CLOEXEC);
+                g_assert_cmpint(fd, >=, 0);
+                g_assert_cmpint(pwrite(fd, "slot=0 domain=other", 19, (off_t) a->index * 2048), ==, 19);
+                close(fd);
+        }
+        {
+                g_autoptr(RegistryContents) c = load(f);
+                g_assert_false(c->records[a->index].present);
+                g_assert_cmpuint(c->n_corrupt, ==, 1);
+        }
 }
 
 static void overwrite(Fixture *f, off_t offset, const char *bytes) {
