@@ -67,7 +67,9 @@ int pidfd_open_checked(pid_t pid, uint64_t start_time, int *ret_pidfd) {
 }
 
 bool pidfd_is_alive(int pidfd) {
-        return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
+        /* Signal 0 checks only: ESRCH once it has exited. EPERM (no CAP_KILL, as under the
+         * unit, for another user's process) means it is there. */
+        return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0 || errno == EPERM;
 }
 
 int proc_find_fd(pid_t pid, uint64_t dev, uint64_t ino, int *ret_fdnum) {
