@@ -23,6 +23,7 @@ if [ ! -d /sys/kernel/mm/hugepages/hugepages-2048kB ]; then
 fi
 
 make_test_dir huge
+lock_hugepages
 OLD_NR=$(cat /proc/sys/vm/nr_hugepages)
 cleanup() {
     sandbox_stop

@@ -83,6 +83,7 @@ start_private_bus
 scenario --backend=memfd
 # hugetlb: 2 MiB pages for exactly the pool, reserved for the test and put back.
 if [ -d /sys/kernel/mm/hugepages/hugepages-2048kB ]; then
+    lock_hugepages
     OLD_NR=$(cat /proc/sys/vm/nr_hugepages)
     echo $((OLD_NR + 4)) >/proc/sys/vm/nr_hugepages
     printf '[Broker]\nHugePageSize=2M\n' >"$TEST_DIR/huge.conf"

@@ -22,6 +22,14 @@ make_test_dir() {
     TEST_CLIENT=$TEST_DIR/bin/$(basename "$TEST_CLIENT")
 }
 
+# lock_hugepages: hold the host's vm.nr_hugepages for this test until it exits, so that
+# two runs of the suite on one host never change it under each other (a Count=auto
+# check counts free pages). A flock on the sysctl file itself: nothing is left behind.
+lock_hugepages() {
+    exec {HUGEPAGES_LOCK_FD}</proc/sys/vm/nr_hugepages
+    flock -w 600 "$HUGEPAGES_LOCK_FD"
+}
+
 # A bus configured like Debian's system bus (deny by default), plus our real policy.
 start_private_bus() {
     cat >"$TEST_DIR/bus.conf" <<CONF
