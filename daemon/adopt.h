@@ -3,7 +3,8 @@
  * A pid alone names nothing after a restart (pids are reused), so a process is known by
  * its pid and its start time. Its region is found among its fds by inode, and taken with
  * pidfd_getfd() (CAP_SYS_PTRACE over other users' processes): the region fd that the
- * broker held died with the old broker unless the fd store kept it. */
+ * broker held died with the old broker unless the fd store kept it. Which process holds
+ * which inode is read from /proc once per restart (proc-index.h). */
 #pragma once
 
 #include <stdbool.h>
@@ -16,13 +17,6 @@ int proc_start_time(pid_t pid, uint64_t *ret);
  * when it is gone (or another process has its pid now). start_time 0: not known, any
  * process with that pid (the caller checks what it holds). */
 int pidfd_open_checked(pid_t pid, uint64_t start_time, int *ret_pidfd);
-/* Which fd of pid refers to the inode (dev, ino): its number, or -ENOENT. Anonymous
- * inodes (one inode for all) match only when named anon_inode:kvm-rma. */
-int proc_find_fd(pid_t pid, uint64_t dev, uint64_t ino, int *ret_fdnum);
-/* A mapping of the inode (dev, ino) in pid, as a path that reaches the file:
- * /proc/PID/map_files/START-END (following it needs CAP_SYS_ADMIN or
- * CAP_CHECKPOINT_RESTORE). -ENOENT when pid maps no such file. */
-int proc_find_mapping(pid_t pid, uint64_t dev, uint64_t ino, char **ret_path);
 /* Is the process behind pidfd still running? Checks made on its pid in /proc between
  * pidfd_open and this call were about this very process only if it is. */
 bool pidfd_is_alive(int pidfd);

@@ -1,5 +1,4 @@
 /* Re-adoption after a restart: registry + fd store + running processes -> the pool. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include "lease.h"
 #include "log.h"
 #include "manager.h"
+#include "proc-index.h"
 #include "restore.h"
 #include "rma-util.h"
 
@@ -22,6 +22,7 @@ struct RestorePlan {
         bool rebuild;               /* the registry was there but not all of it is readable */
         FdStore *store;             /* borrowed */
         const BrokerConfig *config; /* borrowed */
+        ProcIndex *procs;           /* who holds what, read from /proc once, when first asked */
 };
 
 int restore_plan_new(const BrokerConfig *config, FdStore *store, RestorePlan **ret) {
@@ -46,6 +47,7 @@ RestorePlan *restore_plan_free(RestorePlan *p) {
         if (!p)
                 return NULL;
         registry_contents_free(p->registry);
+        proc_index_free(p->procs);
         g_free(p);
         return NULL;
 }
@@ -87,30 +89,16 @@ BrokerTakeover restore_plan_takeover(RestorePlan *p) {
         };
 }
 
-/* Some process other than us with an fd on the inode, or a mapping of it: a path that
- * reaches the file in *ret_path. */
-static bool find_holder(uint64_t dev, uint64_t ino, char **ret_path) {
-        DIR *d = opendir("/proc");
-        struct dirent *de;
-        bool found = false;
+/* At most one pass over /proc per restart, whatever the number of slots. */
+static const ProcIndex *procs(RestorePlan *p) {
+        if (!p->procs)
+                p->procs = proc_index_new(getpid());
+        return p->procs;
+}
 
-        if (!d)
-                return false;
-        while (!found && (de = readdir(d))) {
-                char *end;
-                long pid = strtol(de->d_name, &end, 10);
-                int fdnum;
-
-                if (*end || pid <= 0 || pid == getpid())
-                        continue;
-                if (proc_find_fd((pid_t) pid, dev, ino, &fdnum) == 0) {
-                        *ret_path = g_strdup_printf("/proc/%ld/fd/%d", pid, fdnum);
-                        found = true;
-                } else if (proc_find_mapping((pid_t) pid, dev, ino, ret_path) == 0)
-                        found = true;
-        }
-        closedir(d);
-        return found;
+/* pid (any process but us when 0) with an fd on the inode, or a mapping of it. */
+static const ProcHolder *find_holder(RestorePlan *p, uint64_t dev, uint64_t ino, pid_t pid) {
+        return ino == 0 ? NULL : proc_index_find(procs(p), dev, ino, pid);
 }
 
 /* A slot some process holds in a way we cannot watch: out of the pool, said loudly. */
@@ -158,14 +146,16 @@ static OldRegion old_region_get(RestorePlan *p, Manager *m, unsigned i, uint64_t
  * inode is watched; with none found, a holder we cannot see (an fd in flight, a process
  * we may not inspect) may still have it, so the slot stays held-elsewhere until an admin
  * who knows better frees it. */
-static void settle_unknown(Manager *m, Slot *s) {
+static void settle_unknown(RestorePlan *p, Manager *m, Slot *s) {
+        const ProcHolder *h;
         g_autofree char *path = NULL;
 
         if (!m->broker->backend->ops->release_is_watchable) {
                 recycler_refill_held_back(m->recycler, s);
                 return;
         }
-        if (find_holder(s->old_region_dev, s->old_region_ino, &path) && recycler_watch_held(m->recycler, s, path) >= 0) {
+        h = find_holder(p, s->old_region_dev, s->old_region_ino, 0);
+        if (h && (path = proc_holder_path(h)) && recycler_watch_held(m->recycler, s, path) >= 0) {
                 log_info("RMA slot %u: its old region is still held (%s); held-elsewhere until it is let go", s->index,
                          path);
                 return;
@@ -200,7 +190,7 @@ static void settle_old_region(RestorePlan *p, Manager *m, Slot *s, uint64_t dev,
                 recycler_refill_held_back(m->recycler, s);
                 return;
         case OLD_REGION_UNKNOWN:
-                settle_unknown(m, s);
+                settle_unknown(p, m, s);
                 return;
         }
 }
@@ -241,14 +231,6 @@ static int adopt_lease(Manager *m, Slot *s, const char *uuid, const char *domain
                   "RMA slot %u: re-adopted the lease of domain %s (%s), tenant %s, pid %d (%s)", s->index, domain,
                   uuid, tenant, (int) pid, how);
         return 0;
-}
-
-/* Does pid hold the region, as an fd or a mapping? */
-static bool process_holds(pid_t pid, uint64_t dev, uint64_t ino) {
-        g_autofree char *mapping = NULL;
-        int fdnum;
-
-        return proc_find_fd(pid, dev, ino, &fdnum) >= 0 || proc_find_mapping(pid, dev, ino, &mapping) >= 0;
 }
 
 /* The effective uid of pid, from /proc/PID/status (/proc/PID itself is root's for a
@@ -308,10 +290,11 @@ static void restore_lease(RestorePlan *p, Manager *m, Slot *s, const RegistryRec
         g_autofree char *why = NULL;
         uint64_t start = rec->pid_start;
         const char *how = NULL;
-        int fd = -EBADF, fdnum = -1, r;
+        const ProcHolder *h = NULL;
+        int fd = -EBADF, r;
 
         r = trusted_holder(m, rec->pid, &start, rec->domain, &pidfd, &why);
-        if (r >= 0 && !process_holds(rec->pid, rec->region_dev, rec->region_ino)) {
+        if (r >= 0 && !(h = find_holder(p, rec->region_dev, rec->region_ino, rec->pid))) {
                 why = g_strdup("it holds the region no more (passed on, or the claim never completed)");
                 r = -ESRCH;
         }
@@ -337,21 +320,18 @@ static void restore_lease(RestorePlan *p, Manager *m, Slot *s, const RegistryRec
                                    TAKE_FD(pidfd), fd, how);
                 return;
         }
-        r = proc_find_fd(rec->pid, rec->region_dev, rec->region_ino, &fdnum);
-        if (r >= 0)
-                r = pidfd_take_fd(pidfd, fdnum, &fd);
+        /* Its fd, if it still has one (a mapping alone cannot be taken). */
+        r = h->fdnum >= 0 ? pidfd_take_fd(pidfd, h->fdnum, &fd) : -EBADF;
         if (r < 0) {
                 /* It runs and holds a region we cannot take: never hand its slot out.
                  * Watch the region where it is reachable, else keep the slot pinned. */
-                g_autofree char *path = fdnum >= 0 ? g_strdup_printf("/proc/%d/fd/%d", (int) rec->pid, fdnum) : NULL;
+                g_autofree char *path = proc_holder_path(h);
                 log_error_errno(r, "RMA slot %u: domain %s (pid %d) still runs, but its region cannot be taken back "
                                 "(%m; rma-brokerd needs CAP_SYS_PTRACE); its lease is lost and the slot stays "
                                 "held-elsewhere until the region is let go", s->index, rec->domain, (int) rec->pid);
                 s->old_region_dev = rec->region_dev;
                 s->old_region_ino = rec->region_ino;
-                if (!path)
-                        (void) proc_find_mapping(rec->pid, rec->region_dev, rec->region_ino, &path);
-                if (!path || recycler_watch_held(m->recycler, s, path) < 0)
+                if (recycler_watch_held(m->recycler, s, path) < 0)
                         pin(m, s);
                 return;
         }
@@ -412,73 +392,61 @@ static int lost_slot_of_region(RestorePlan *p, Manager *m, GHashTable *stored_by
 }
 
 /* Lost records: every QEMU that passes Claim's checks (uid, cgroup, start time) and holds
- * a region proven ours gets its lease back on that region's slot. One pass over /proc. */
+ * a region proven ours gets its lease back on that region's slot. From the one index of
+ * /proc: linear in processes plus slots. */
 static void rebuild_from_processes(RestorePlan *p, Manager *m) {
         g_autoptr(GHashTable) stored_by_inode = g_hash_table_new(g_direct_hash, g_direct_equal);
+        const ProcIndex *x = procs(p);
         Pool *pool = m->broker->pool;
-        DIR *d = opendir("/proc");
-        struct dirent *de;
         unsigned found = 0;
+        pid_t done = 0;   /* the process last looked at: holders are grouped by pid */
 
-        if (!d)
-                return;
         for (unsigned i = 0; i < pool->n_slots; i++) {
                 struct stat st;
                 int fd = fd_store_peek_region(p->store, i);
                 if (fd >= 0 && fstat(fd, &st) == 0)
                         g_hash_table_insert(stored_by_inode, GSIZE_TO_POINTER((gsize) st.st_ino), GINT_TO_POINTER(i));
         }
-        while ((de = readdir(d))) {
-                char *end, uuid[RMA_UUID_STRING_LEN + 1];
-                long pid = strtol(de->d_name, &end, 10);
-                g_autofree char *fddir = NULL, *domain = NULL, *why = NULL;
+        for (guint i = 0; i < x->holders->len; i++) {
+                const ProcHolder *h = &g_array_index(x->holders, ProcHolder, i);
+                char uuid[RMA_UUID_STRING_LEN + 1];
+                g_autofree char *domain = NULL, *why = NULL;
                 _cleanup_close_ int pidfd = -EBADF;
+                const PolicyTenant *t;
                 uint64_t start = 0;
+                int fd = -EBADF, k = -1;
                 uid_t uid;
-                DIR *fds;
-                struct dirent *fe;
 
-                if (*end || pid <= 0 || pid == getpid() || proc_effective_uid((pid_t) pid, &uid) < 0 ||
-                    !broker_config_uid_may_claim(m->config, uid) || !qemu_identity((pid_t) pid, uuid, &domain) ||
-                    pool_find(pool, uuid))
+                if (h->pid == done || h->fdnum < 0)
                         continue;
-                fddir = g_strdup_printf("/proc/%ld/fd", pid);
-                fds = opendir(fddir);
-                if (!fds)
+                done = h->pid;
+                if (proc_effective_uid(h->pid, &uid) < 0 || !broker_config_uid_may_claim(m->config, uid) ||
+                    !qemu_identity(h->pid, uuid, &domain) || pool_find(pool, uuid))
                         continue;
-                while ((fe = readdir(fds))) {
-                        char link[128];
-                        const PolicyTenant *t;
-                        ssize_t n = readlinkat(dirfd(fds), fe->d_name, link, sizeof(link) - 1);
-                        int fd = -EBADF, k;
-
-                        if (n <= 0)
-                                continue;
-                        link[n] = '\0';
-                        if (!g_str_has_prefix(link, "/memfd:") && !g_str_equal(link, "anon_inode:kvm-rma"))
-                                continue;
-                        if (pidfd < 0 && trusted_holder(m, (pid_t) pid, &start, domain, &pidfd, &why) < 0) {
-                                log_warning("Not rebuilding a lease for pid %ld (domain %s): %s", pid, domain, why);
+                if (trusted_holder(m, h->pid, &start, domain, &pidfd, &why) < 0) {
+                        log_warning("Not rebuilding a lease for pid %d (domain %s): %s", (int) h->pid, domain, why);
+                        continue;
+                }
+                /* This process's region fds, in turn: the first one proven ours. */
+                for (guint j = i; j < x->holders->len && k < 0; j++) {
+                        const ProcHolder *o = &g_array_index(x->holders, ProcHolder, j);
+                        if (o->pid != h->pid)
                                 break;
-                        }
-                        if (pidfd_take_fd(pidfd, atoi(fe->d_name), &fd) < 0)
+                        if (o->fdnum < 0 || pidfd_take_fd(pidfd, o->fdnum, &fd) < 0)
                                 continue;
                         k = lost_slot_of_region(p, m, stored_by_inode, fd);
-                        if (k < 0) {
-                                safe_close(fd);
-                                continue;
-                        }
-                        /* The process's fd is the region; a stored copy of the slot's is not needed. */
-                        safe_close(fd_store_take_region(p->store, (unsigned) k));
-                        t = policy_tenant_for_domain(m->broker->policy, domain, NULL, NULL);
-                        if (adopt_lease(m, &pool->slots[k], uuid, domain, t ? t->name : POLICY_IMPLICIT_TENANT, 0,
-                                        (pid_t) pid, start, TAKE_FD(pidfd), fd, "rebuilt from the running process") >= 0)
-                                found++;
-                        break;
+                        if (k < 0)
+                                fd = safe_close(fd);
                 }
-                closedir(fds);
+                if (k < 0)
+                        continue;
+                /* The process's fd is the region; a stored copy of the slot's is not needed. */
+                safe_close(fd_store_take_region(p->store, (unsigned) k));
+                t = policy_tenant_for_domain(m->broker->policy, domain, NULL, NULL);
+                if (adopt_lease(m, &pool->slots[k], uuid, domain, t ? t->name : POLICY_IMPLICIT_TENANT, 0, h->pid,
+                                start, TAKE_FD(pidfd), fd, "rebuilt from the running process") >= 0)
+                        found++;
         }
-        closedir(d);
         log_warning("Lease registry rebuilt from the running processes: %u lease(s) found", found);
 }
 
@@ -537,7 +505,7 @@ int restore_apply(RestorePlan *p, Manager *m) {
                 if (fd_store_has_region(p->store, i))
                         recycler_lease_ended(m->recycler, s, fd_store_take_region(p->store, i));
                 else
-                        settle_unknown(m, s);
+                        settle_unknown(p, m, s);
         }
         (void) fd_store_close_unexplained(p->store);
         if (reg->present)
