@@ -284,7 +284,11 @@ static int trusted_holder(Manager *m, pid_t pid, uint64_t *start, const char *do
 }
 
 /* A recorded lease: its QEMU still runs and passes Claim's checks (re-adopt), or the lease
- * ended while the broker was down and the old region is settled like any ended lease's. */
+ * ended while the broker was down and the old region is settled like any ended lease's.
+ * With a reference to the region of its own (fd store, handle), the broker re-adopts a
+ * live, trusted claimant whatever it did with its fd meanwhile: its lease ends when it
+ * exits, and the region is then watched like any other (as without a restart). Without
+ * one, the claimant must still have the region's fd for the broker to take a copy. */
 static void restore_lease(RestorePlan *p, Manager *m, Slot *s, const RegistryRecord *rec) {
         _cleanup_close_ int pidfd = -EBADF;
         g_autofree char *why = NULL;
@@ -294,6 +298,12 @@ static void restore_lease(RestorePlan *p, Manager *m, Slot *s, const RegistryRec
         int fd = -EBADF, r;
 
         r = trusted_holder(m, rec->pid, &start, rec->domain, &pidfd, &why);
+        if (r >= 0 && old_region_get(p, m, s->index, rec->region_dev, rec->region_ino, &rec->region_handle, &fd,
+                                     &how) == OLD_REGION_HELD) {
+                (void) adopt_lease(m, s, rec->uuid, rec->domain, rec->tenant, rec->reserved_by, rec->pid, start,
+                                   TAKE_FD(pidfd), fd, how);
+                return;
+        }
         if (r >= 0 && !(h = find_holder(p, rec->region_dev, rec->region_ino, rec->pid))) {
                 why = g_strdup("it holds the region no more (passed on, or the claim never completed)");
                 r = -ESRCH;
@@ -312,12 +322,6 @@ static void restore_lease(RestorePlan *p, Manager *m, Slot *s, const RegistryRec
                           "its old region is gone", s->index, rec->domain, (int) rec->pid, why);
         if (r < 0) {
                 settle_old_region(p, m, s, rec->region_dev, rec->region_ino, &rec->region_handle);
-                return;
-        }
-        if (old_region_get(p, m, s->index, rec->region_dev, rec->region_ino, &rec->region_handle, &fd, &how) ==
-            OLD_REGION_HELD) {
-                (void) adopt_lease(m, s, rec->uuid, rec->domain, rec->tenant, rec->reserved_by, rec->pid, start,
-                                   TAKE_FD(pidfd), fd, how);
                 return;
         }
         /* Its fd, if it still has one (a mapping alone cannot be taken). */

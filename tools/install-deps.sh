@@ -9,8 +9,9 @@ PACKAGES=(
     # sanitizer and fuzzing build (libFuzzer ships in libclang-rt)
     clang libclang-rt-14-dev
     libsystemd-dev libglib2.0-dev libjson-glib-dev libvirt-dev libxml2-dev
-    # the Debian package: build, lint, and install into a fresh Debian 12 tree
-    debhelper fakeroot lintian debootstrap
+    # the Debian package: build (dpkg-buildpackage checks for build-essential; the test
+    # packages the tracked files, listed by git), lint, and install into a fresh tree
+    build-essential git debhelper fakeroot lintian debootstrap
     # ... and boot it under a real systemd (tests/package/systemd-scenario.sh)
     systemd-container
     # run and test: the bus tools, libvirt, and the QEMU the wrapper execs

@@ -17,6 +17,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 rounds=${1:-2}
 fail=0
+# The host is compared before and after: no other run's sandbox may come or go
+# meanwhile (they hold the lock shared while they run).
+exec {host_lock}<"$_SANDBOX_HOST_LOCK"
+flock -x -w 300 "$host_lock" || echo "# another run held its sandboxes for 300 s; comparing the host anyway"
+export SANDBOX_HOST_LOCK_HELD=1
 scratch=$(mktemp -d /tmp/rma-sandbox-selftest.XXXXXX)
 trap 'sandbox_stop; rm -rf "$scratch"' EXIT
 

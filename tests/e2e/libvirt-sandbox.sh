@@ -66,9 +66,12 @@
 #   * cgroups: libvirt places domains in /machine/qemu-ID-NAME.libvirt-qemu of
 #     each controller; libvirt removes the domain groups on destroy and
 #     sandbox_stop removes /machine if it did not exist before;
-#   * a mount point directory (e.g. /run/libvirt) that did not exist on the
-#     host is created empty, and removed again if it is still empty and no
-#     other namespace mounts on it;
+#   * a mount point directory (e.g. /var/cache/libvirt) that did not exist on
+#     the host is created empty, and removed again if it is still empty and no
+#     other namespace mounts on it. /run is a tmpfs of the sandbox's own: no
+#     /run/libvirt appears on the host, and libvirtd cannot reach the host's
+#     system bus (no systemd-machined registration: the same cgroup layout,
+#     machine/qemu-ID-NAME.libvirt-qemu, on every host);
 #   * with concurrent sandboxes (same SANDBOX_TMPDIR), a sandbox that cannot
 #     remove /machine or a mount point because another sandbox still uses it
 #     hands that job to the other sandbox.
@@ -136,6 +139,29 @@ _SANDBOX_LIB_LOADED=1
 
 SANDBOX="${SANDBOX:-}"
 SANDBOX_URI="${SANDBOX_URI:-}"
+
+# Sandboxes of every run on the host hold this lock shared while they run; the
+# self-test, which compares the whole host before and after, holds it exclusive
+# (and sets SANDBOX_HOST_LOCK_HELD=1 so that its own sandboxes start). A flock on
+# libvirtd's binary: there on every host that runs a sandbox, nothing left behind.
+_SANDBOX_HOST_LOCK=/usr/sbin/libvirtd
+_SANDBOX_LOCKS=0
+_sandbox_lock_host() {
+	[[ -n "${SANDBOX_HOST_LOCK_HELD:-}" ]] && return 0
+	if ((_SANDBOX_LOCKS == 0)); then
+		exec {_SANDBOX_LOCK_FD}<"$_SANDBOX_HOST_LOCK" || return 1
+		flock -s -w 300 "$_SANDBOX_LOCK_FD" || _sandbox_log "sandbox_start: the self-test of another run held the host for 300 s; starting anyway"
+	fi
+	_SANDBOX_LOCKS=$((_SANDBOX_LOCKS + 1))
+}
+_sandbox_unlock_host() {
+	[[ -n "${SANDBOX_HOST_LOCK_HELD:-}" ]] && return 0
+	((_SANDBOX_LOCKS > 0)) || return 0
+	_SANDBOX_LOCKS=$((_SANDBOX_LOCKS - 1))
+	if ((_SANDBOX_LOCKS == 0)); then
+		exec {_SANDBOX_LOCK_FD}<&-
+	fi
+}
 
 # Mount points shadowed inside the sandbox's mount namespace, and the
 # sub-directory of $SANDBOX that is bind-mounted over each.
@@ -371,6 +397,7 @@ sandbox_start() {
 
 	d=$(mktemp -d "${SANDBOX_TMPDIR:-${TMPDIR:-/tmp}}/rma-sandbox.XXXXXX") || return 1
 	SANDBOX="$d"
+	_sandbox_lock_host
 	SANDBOX_URI="qemu:///system?socket=$d/run/libvirt-sock"
 	export SANDBOX SANDBOX_URI
 	_SANDBOX_OWNER=$$
@@ -393,7 +420,8 @@ sandbox_start() {
 		sub=${m%%:*}
 		target=${m#*:}
 		mkdir -p "$d/$sub"
-		if [[ ! -d "$target" ]]; then
+		# Under /run the mount point is made in the sandbox's own tmpfs.
+		if [[ "$target" != /run/* && ! -d "$target" ]]; then
 			# A bind mount needs an existing mount point; make an empty one
 			# on the host and remember to remove it.
 			mkdir -p "$target" || { sandbox_stop --force; return 1; }
@@ -440,15 +468,21 @@ sandbox_start() {
 			"${reaper[@]}" unshare "${unshare_args[@]}" -- /bin/sh -euc '
 			d=$1; logd=$2; shift 2
 			cd /
+			mount -n -t tmpfs -o mode=0755,nosuid,nodev,size=16m rma-sandbox-run /run
+			mkdir -p /run/libvirt /run/lock
+			# A copy of libvirtd: no AppArmor profile attaches to it by path, so
+			# the test hooks and wrappers under /tmp may run (the Debian profile
+			# of /usr/sbin/libvirtd does not let it execute from /tmp).
+			cp /usr/sbin/libvirtd "$d/libvirtd"
 			for m in "$@"; do
 				mount -n --bind "$d/${m%%:*}" "${m#*:}"
 			done
 			if [ "$logd" = 1 ]; then
 				virtlogd --pid-file "$d/virtlogd.pid" --config /etc/libvirt/virtlogd.conf &
-				libvirtd --pid-file "$d/libvirtd.pid" --config /etc/libvirt/libvirtd.conf &
+				"$d/libvirtd" --pid-file "$d/libvirtd.pid" --config /etc/libvirt/libvirtd.conf &
 				wait
 			else
-				exec libvirtd --pid-file "$d/libvirtd.pid" --config /etc/libvirt/libvirtd.conf
+				exec "$d/libvirtd" --pid-file "$d/libvirtd.pid" --config /etc/libvirt/libvirtd.conf
 			fi
 		' sandbox-init "$d" "${SANDBOX_VIRTLOGD:-0}" "${_SANDBOX_MOUNTS[@]}" \
 			</dev/null >"$d/daemon.out" 2>&1 &
@@ -638,6 +672,7 @@ sandbox_stop() {
 	# 5. The temp dir.  Our mounts are gone with the namespace; never
 	#    cross into another file system just in case.
 	rm -rf --one-file-system -- "$d" || _sandbox_log "sandbox_stop: could not remove $d"
+	_sandbox_unlock_host
 	SANDBOX="" SANDBOX_URI="" _SANDBOX_OWNER=""
 	_sandbox_log "stopped $d in $(($(_sandbox_ms) - t0)) ms"
 	return 0

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# End to end: the hugetlb backend. The test reserves 2 MiB huge pages through
-# /proc/sys/vm/nr_hugepages (and puts the old value back), runs the built broker with
+# End to end: the hugetlb backend. The test makes exactly 128 huge pages of 2 MiB free
+# through /sys/kernel/mm/hugepages/hugepages-2048kB (whatever the host's default page size
+# and free pages; the old count is put back, under a lock that keeps a concurrent run of
+# the suite from changing it meanwhile), runs the built broker with
 # Backend=hugetlb on a pool larger than the pages allow (the missing slot is shown as
 # held-elsewhere), and `virsh start` of a ppc64 pseries guest gets a hugetlb region: QEMU
 # maps it with 2 MiB pages, the guest reads bytes written through it, and the next tenant
@@ -24,12 +26,12 @@ fi
 
 make_test_dir huge
 lock_hugepages
-OLD_NR=$(cat /proc/sys/vm/nr_hugepages)
+OLD_NR=$(cat "$HUGEPAGES_2M/nr_hugepages")
 cleanup() {
     sandbox_stop
     stop_broker
     stop_private_bus
-    echo "$OLD_NR" >/proc/sys/vm/nr_hugepages
+    echo "$OLD_NR" >"$HUGEPAGES_2M/nr_hugepages"
     rm -rf "$TEST_DIR"
 }
 trap cleanup EXIT
@@ -37,9 +39,9 @@ trap cleanup EXIT
 RMA_MIB=256 OFFSET=$((192 << 20))
 DOM=rma-huge-$$ UUID=8e1c2d3e-0000-4000-8000-00000000000a
 free_pages() { cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages; }
-# Pages for exactly one region of the two the pool is configured for.
-echo $((OLD_NR + RMA_MIB / 2)) >/proc/sys/vm/nr_hugepages
-check "the test reserved 128 more huge pages of 2 MiB" test "$(free_pages)" -ge $((RMA_MIB / 2))
+# Free pages for exactly one region of the two the pool is configured for, whatever the
+# host had free before.
+check "the test made exactly 128 huge pages of 2 MiB free" set_free_hugepages $((RMA_MIB / 2))
 printf '[Broker]\nHugePageSize=2M\n' >"$TEST_DIR/broker.conf"
 start_private_bus
 start_broker --config="$TEST_DIR/broker.conf" --backend=hugetlb --count=2 --size=${RMA_MIB}M --qemu-users=libvirt-qemu

@@ -18,7 +18,7 @@ fi
 make_test_dir bound
 OLD_NR=
 cleanup() {
-    [ -n "$OLD_NR" ] && echo "$OLD_NR" >/proc/sys/vm/nr_hugepages
+    [ -n "$OLD_NR" ] && echo "$OLD_NR" >"$HUGEPAGES_2M/nr_hugepages"
     close_all_fifos
     stop_broker
     stop_private_bus
@@ -84,11 +84,11 @@ scenario --backend=memfd
 # hugetlb: 2 MiB pages for exactly the pool, reserved for the test and put back.
 if [ -d /sys/kernel/mm/hugepages/hugepages-2048kB ]; then
     lock_hugepages
-    OLD_NR=$(cat /proc/sys/vm/nr_hugepages)
-    echo $((OLD_NR + 4)) >/proc/sys/vm/nr_hugepages
+    OLD_NR=$(cat "$HUGEPAGES_2M/nr_hugepages")
+    set_free_hugepages 4 || not_ok "hugetlb: 4 huge pages of 2 MiB could not be made free"
     printf '[Broker]\nHugePageSize=2M\n' >"$TEST_DIR/huge.conf"
     scenario --backend=hugetlb --config="$TEST_DIR/huge.conf"
-    echo "$OLD_NR" >/proc/sys/vm/nr_hugepages
+    echo "$OLD_NR" >"$HUGEPAGES_2M/nr_hugepages"
 else
     not_ok "hugetlb: this kernel has no 2 MiB huge pages"
 fi

@@ -110,15 +110,15 @@ as_nobody_fifo f fork-keep "$(uuid 1)" bytes-of-fork
 check "fork-keep: the claim succeeded" wait_until 10 grep -q "^child" "$TEST_DIR/f.out"
 kill9_broker
 broker
-check_eq "after kill -9 and restart, its slot is not free: held-elsewhere (the child holds the region)" \
-    "free=1 leased=0 held-elsewhere=1" "$(counts)"
+check_eq "after kill -9 and restart, its slot is not free: still leased to the live claimant" \
+    "free=1 leased=1 held-elsewhere=0" "$(counts)"
 two_honest_tenants
 check_eq "two honest tenants: only one gets a region" 1 "$HONEST_GOT"
 check "invariant: live root-created regions <= 2" at_most_pool 0
 check_eq "... exactly: the child's old region and the honest tenant's" 2 "$(live_regions)"
 close_fifo f
 check "the child read only its own old bytes" wait_until 10 grep -qx 'old-region-reads bytes-of-fork' "$TEST_DIR/f.out"
-check "once the child lets go, the slot is free again" wait_until 10 prop_is HeldElsewhereRmas 0
+check "once claimant and child let go, the slot is free again" wait_until 10 prop_is FreeRmas 1
 end_honest_tenants
 check "... and the pool is whole" wait_until 10 prop_is FreeRmas 2
 

@@ -22,12 +22,22 @@ make_test_dir() {
     TEST_CLIENT=$TEST_DIR/bin/$(basename "$TEST_CLIENT")
 }
 
-# lock_hugepages: hold the host's vm.nr_hugepages for this test until it exits, so that
-# two runs of the suite on one host never change it under each other (a Count=auto
-# check counts free pages). A flock on the sysctl file itself: nothing is left behind.
+# The host's pool of 2 MiB huge pages, whatever its default huge page size.
+HUGEPAGES_2M=/sys/kernel/mm/hugepages/hugepages-2048kB
+# lock_hugepages: hold the host's 2 MiB huge page count for this test until it exits, so
+# that two runs of the suite on one host never change it under each other (a Count=auto
+# check counts free pages). A flock on the sysfs file itself: nothing is left behind.
 lock_hugepages() {
-    exec {HUGEPAGES_LOCK_FD}</proc/sys/vm/nr_hugepages
+    exec {HUGEPAGES_LOCK_FD}<"$HUGEPAGES_2M/nr_hugepages"
     flock -w 600 "$HUGEPAGES_LOCK_FD"
+}
+# set_free_hugepages N: make exactly N 2 MiB pages free, whatever the host had free
+# before (compacting memory first, so that a small VM finds them contiguous).
+set_free_hugepages() {
+    echo 1 >/proc/sys/vm/compact_memory 2>/dev/null || true
+    echo $(($(cat "$HUGEPAGES_2M/nr_hugepages") - $(cat "$HUGEPAGES_2M/free_hugepages") + $1)) \
+        >"$HUGEPAGES_2M/nr_hugepages"
+    [ "$(cat "$HUGEPAGES_2M/free_hugepages")" -eq "$1" ]
 }
 
 # A bus configured like Debian's system bus (deny by default), plus our real policy.
