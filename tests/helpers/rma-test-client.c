@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -174,8 +175,13 @@ static int pass_on(sd_bus **bus, const char *how, const char *uuid, const char *
                         return 1;
                 safe_close(sv[0]);
         }
+        {
+                struct stat st;
+                /* Which region went in flight: a test counting live regions adds it. */
+                printf("child %d inode %llu\n", (int) child,
+                       fstat(fd, &st) == 0 ? (unsigned long long) st.st_ino : 0ULL);
+        }
         fd = safe_close(fd);
-        printf("child %d\n", (int) child);
         /* The claimant lives on, without the region, until stdin EOF or a kill. */
         wait_stdin_eof();
         return 0;

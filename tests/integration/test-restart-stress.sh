@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Integration: a randomized restart stress. Random claims (as nobody) with every kind of
+# hand-off (the claimant keeps its fd, forks a child that keeps it, puts it in flight in
+# an unread SCM_RIGHTS message, or hands a mapping to a child and exits), holders ending,
+# claimants killed, and the broker killed with -9 or stopped at random points and started
+# again. After every step the invariant is checked: live regions that root created, seen
+# in this test's processes, plus those the test knows are in flight, never exceed the
+# pool; and the broker's counts add up to it. At the end every region comes back.
+#
+# Runs twice in CI: with a fixed seed (RMA_STRESS_SEED, 4242), and with a random one,
+# always printed; a failure says how to run exactly that sequence again.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/tap.sh"
+. "$HERE/../lib/broker.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP needs root: children run as nobody, re-adoption needs CAP_SYS_PTRACE"
+    exit 0
+fi
+
+make_test_dir restart-stress
+cleanup() {
+    close_all_fifos
+    stop_broker
+    stop_private_bus
+    rm -rf "$TEST_DIR"
+}
+trap cleanup EXIT
+
+COUNT=3
+STEPS=${RMA_STRESS_STEPS:-40}
+bus_call() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 "$@"; }
+uuid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
+broker() { start_broker --backend=memfd --count=$COUNT --size=1M --qemu-users=nobody --no-check-cgroup; }
+counts_add_up() {
+    local sum=0 p
+    for p in FreeRmas ReservedRmas LeasedRmas ScrubbingRmas HeldElsewhereRmas; do sum=$((sum + $(prop $p))); done
+    [ "$sum" -eq "$COUNT" ]
+}
+# live_regions INODE...: as in test-restart-attacks.sh, the broker's regions alive in this
+# test's processes (by the broker.sock in their environment), by inode, fds and mappings,
+# together with the INODEs the test knows are in flight (a region in flight may also be
+# in sight, in the broker: it counts once).
+live_regions() {
+    python3 - "RMA_BROKER_SOCKET=$TEST_DIR/run/broker.sock" "$@" <<'PY'
+import os, re, sys
+mark = sys.argv[1].encode() + b"\0"
+seen = set(int(i) for i in sys.argv[2:] if i)
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        if mark not in open(f"/proc/{pid}/environ", "rb").read():
+            continue
+    except OSError:
+        continue
+    for sub in ("fd", "map_files"):
+        d = f"/proc/{pid}/{sub}"
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for n in names:
+            try:
+                if not re.match(r"/memfd:rma-broker-slot-\d+ \(deleted\)$", os.readlink(f"{d}/{n}")):
+                    continue
+                st = os.stat(f"{d}/{n}")
+            except OSError:
+                continue
+            if st.st_uid == 0:
+                seen.add(st.st_ino)   # one shmem mount: the inode alone names a memfd
+print(len(seen))
+PY
+}
+
+start_private_bus
+export RMA_BROKER_SOCKET=$TEST_DIR/run/broker.sock
+
+# One run of STEPS random steps from SEED.
+run_seed() {
+    local seed=$1 step action n=0 live bad=0 name mode i
+    local -a names=() modes=() pids=() flight=()
+    RANDOM=$seed
+    rm -rf "$TEST_DIR/run"
+    : >"$TEST_DIR/broker.log"
+    broker
+    for ((step = 1; step <= STEPS; step++)); do
+        action=$((RANDOM % 10))
+        if [ "$action" -le 3 ] && [ "$(prop FreeRmas)" -gt 0 ]; then
+            n=$((n + 1))
+            mode=(claim fork-keep inflight handoff)
+            mode=${mode[$((RANDOM % 4))]}
+            name=s${seed}n$n
+            if bus_call Reserve sss "$(uuid $n)" "$name" "" >/dev/null 2>&1; then
+                as_nobody_fifo "$name" "$mode" "$(uuid $n)" "bytes-$n"
+                if wait_until 10 grep -qE "^(held|child)" "$TEST_DIR/$name.out"; then
+                    names+=("$name"); modes+=("$mode"); pids+=("$CLIENT_PID")
+                    flight+=("")
+                    if [ "$mode" = inflight ]; then
+                        flight[${#names[@]} - 1]=$(sed -n 's/^child [0-9]* inode \([0-9]*\)$/\1/p' "$TEST_DIR/$name.out")
+                    fi
+                    echo "step $step: $name claims ($mode)" >>"$TEST_DIR/steps"
+                fi
+            fi
+        elif [ "$action" -le 5 ] && [ ${#names[@]} -gt 0 ]; then
+            i=$((RANDOM % ${#names[@]}))
+            close_fifo "${names[$i]}"
+            # The in-flight region is received, then dropped with its receiver.
+            if [ "${modes[$i]}" = inflight ]; then
+                wait_until 10 grep -q "^old-region-reads" "$TEST_DIR/${names[$i]}.out"
+            fi
+            wait_until 10 bash -c "! grep -q . /proc/${pids[$i]}/stat 2>/dev/null" || true
+            echo "step $step: ${names[$i]} lets go" >>"$TEST_DIR/steps"
+            names=("${names[@]:0:$i}" "${names[@]:$((i + 1))}")
+            flight=("${flight[@]:0:$i}" "${flight[@]:$((i + 1))}")
+            modes=("${modes[@]:0:$i}" "${modes[@]:$((i + 1))}")
+            pids=("${pids[@]:0:$i}" "${pids[@]:$((i + 1))}")
+        elif [ "$action" -eq 6 ] && [ ${#names[@]} -gt 0 ]; then
+            i=$((RANDOM % ${#names[@]}))
+            kill "${pids[$i]}" 2>/dev/null   # the claimant only: a child keeps what it has
+            echo "step $step: ${names[$i]}'s claimant killed" >>"$TEST_DIR/steps"
+        elif [ "$action" -le 8 ]; then
+            kill -9 "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null; BROKER_PID=
+            broker
+            echo "step $step: broker killed -9 and started again" >>"$TEST_DIR/steps"
+        else
+            stop_broker
+            broker
+            echo "step $step: broker stopped and started again" >>"$TEST_DIR/steps"
+        fi
+        broker_alive || { bad=1; echo "step $step: the broker is not running" >>"$TEST_DIR/steps"; break; }
+        live=$(live_regions ${flight[@]+"${flight[@]}"})
+        if [ "$live" -gt $COUNT ] || ! counts_add_up; then
+            echo "step $step: $live live regions (in flight among them: ${flight[*]}), counts $(prop FreeRmas)/$(prop ReservedRmas)/$(prop LeasedRmas)/$(prop ScrubbingRmas)/$(prop HeldElsewhereRmas) for a pool of $COUNT" >>"$TEST_DIR/steps"
+            bad=1
+            break
+        fi
+    done
+    check "seed $seed: after every one of $((step > STEPS ? STEPS : step)) steps, live regions <= $COUNT and the counts add up" test "$bad" -eq 0
+    for name in "${names[@]}"; do close_fifo "$name"; done
+    check "seed $seed: once every holder has let go, every slot is free" wait_until 20 prop_is FreeRmas $COUNT
+    if [ "$TAP_FAILED" -ne 0 ]; then
+        diag "reproduce with: RMA_STRESS_SEED=$seed RMA_STRESS_STEPS=$STEPS $0"
+        diag "$(cat "$TEST_DIR/steps")"
+        diag "$(tail -40 "$TEST_DIR/broker.log")"
+    fi
+    stop_broker
+    rm -f "$TEST_DIR/steps"
+}
+
+run_seed "${RMA_STRESS_SEED:-4242}"
+if [ -z "${RMA_STRESS_SEED:-}" ]; then
+    seed=$(( $(od -An -N2 -tu2 /dev/urandom) ))
+    diag "random seed: $seed"
+    run_seed "$seed"
+fi
+tap_done
