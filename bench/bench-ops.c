@@ -7,6 +7,12 @@
  *   bench-ops release SOCKET PREFIX FROM COUNT   Release them
  *   bench-ops storm SOCKET PREFIX FROM COUNT     COUNT x (Reserve, Claim), print "done", hold
  *                                                until stdin EOF
+ *   bench-ops hold-regions SOCKET PREFIX FROM COUNT
+ *                                                COUNT x (Reserve, Claim), keeping every region
+ *                                                fd; print "done"; then per stdin line: "split"
+ *                                                forks a child that keeps the first half of the
+ *                                                fds and exits (the leases end, half the regions
+ *                                                live on in the child); EOF ends it all
  *   bench-ops reclaim SOCKET SIZE                one lease: touch the whole region, exit, and
  *                                                time exit -> slot free; then memset of the
  *                                                same size, as the baseline
@@ -18,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -106,6 +113,43 @@ int main(int argc, char *argv[]) {
                 if (strcmp(cmd, "claim") == 0 || strcmp(cmd, "storm") == 0) {
                         printf("done\n");
                         hold_until_eof();
+                }
+                return 0;
+        }
+        if (strcmp(cmd, "hold-regions") == 0 && argc == 6) {
+                unsigned long from = strtoul(argv[4], NULL, 10), count = strtoul(argv[5], NULL, 10);
+                struct rlimit rl;
+                int *fds = calloc(count ? count : 1, sizeof(int));
+                char line[64];
+                FILE *in = fdopen(STDIN_FILENO, "r");
+
+                /* One fd per region held, beyond the usual soft limit. */
+                if (!fds || !in || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        abort();
+                rl.rlim_cur = rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+                for (unsigned long i = 0; i < count; i++) {
+                        uint64_t size;
+                        uuid_of(uuid, sizeof(uuid), argv[3], from + i);
+                        r = rma_client_reserve(bus, uuid, "bench", "", NULL, &e);
+                        if (r >= 0)
+                                r = rma_client_claim(bus, uuid, &fds[i], &size, &e);
+                        if (r < 0)
+                                die("hold-regions", &e, r);
+                }
+                printf("done\n");
+                while (fgets(line, sizeof(line), in)) {
+                        if (strcmp(line, "split\n") != 0)
+                                continue;
+                        bus = sd_bus_flush_close_unref(bus);
+                        if (fork() == 0) {
+                                for (unsigned long i = count / 2; i < count; i++)
+                                        close(fds[i]);
+                                printf("split\n");
+                                hold_until_eof();
+                                _exit(0);
+                        }
+                        _exit(0);   /* the claimant: every lease ends */
                 }
                 return 0;
         }

@@ -15,6 +15,9 @@
 #   reclaim     holder exit -> slot free for a touched 256 MiB region, per backend (kvm, memfd,
 #               hugetlb with 2 MiB pages reserved for the run), vs memset of 256 MiB
 #   idle        context switches in 30 s without clients, RSS at 8 and 4096 slots
+#   restart     exec -> serving after a kill -9, memfd pools of 1024, 4096 and 16384 slots:
+#               all leased (holders alive), all holders gone while the broker was down,
+#               half held-elsewhere; vs a start of the same pool empty (BENCH_RESTART_RUNS, 3)
 #   virsh       virsh start of a pseries TCG guest with and without an RMA, interleaved
 #               (a private libvirtd from tests/e2e/libvirt-sandbox.sh, the real hook and
 #               wrapper; BENCH_VIRSH_RUNS, 15)
@@ -33,7 +36,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(latency callgrind scaling throughput reclaim idle virsh)
+[ ${#parts[@]} -gt 0 ] || parts=(latency callgrind scaling throughput reclaim idle restart virsh)
 ROUNDS=${BENCH_ROUNDS:-7}
 ITERATIONS=${BENCH_ITERATIONS:-400}
 
@@ -331,6 +334,110 @@ for name, v in (("with an RMA", rma), ("without", plain)):
     print(f"  {name:12s} min {min(v):6.1f}  median {statistics.median(v):6.1f}  max {max(v):6.1f} ms")
 print(f"  ratio (pairwise, interleaved) min {ratios[0]:.3f}  median {statistics.median(ratios):.3f}  max {ratios[-1]:.3f}")
 PY2
+}
+
+# ready_ms ARGS...: start the broker (no bus: only broker.sock); READY_MS is the time
+# from its exec to "Pool ready" (serving). It is left running as BROKER_PID.
+ready_ms() {
+    local out
+    out=$(python3 - "$TEST_DIR/broker.log" "$BROKERD" --runtime-dir="$TEST_DIR/run" \
+          --policy-dir="$TEST_DIR/no-policy" --qemu-users=root --size=1M --backend=memfd "$@" <<'PY'
+import os, subprocess, sys, time
+log = open(sys.argv[1], "ab+")
+start = log.seek(0, os.SEEK_END)
+t0 = time.monotonic()
+p = subprocess.Popen(sys.argv[2:], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+with open(sys.argv[1], "rb") as r:
+    r.seek(start)
+    seen = b""
+    while b"Pool ready" not in seen:
+        if p.poll() is not None:
+            sys.exit("the broker exited")
+        seen += r.read()
+        time.sleep(0.0005)
+print(p.pid, (time.monotonic() - t0) * 1000)
+PY
+    ) || return 1
+    BROKER_PID=${out% *}
+    READY_MS=${out#* }
+}
+kill9_broker() { kill -9 "$BROKER_PID"; while kill -0 "$BROKER_PID" 2>/dev/null; do sleep 0.01; done; BROKER_PID=; }
+stop_bench_broker() { kill "$BROKER_PID"; while kill -0 "$BROKER_PID" 2>/dev/null; do sleep 0.01; done; BROKER_PID=; }
+
+# restart_case N CASE: RESTART_MS, one sample of a restart of a pool of N in state CASE.
+restart_case() {
+    local n=$1 kind=$2 fifo=$TEST_DIR/holder.fifo
+    rm -rf "$TEST_DIR/run"
+    if [ "$kind" = empty ]; then
+        ready_ms --count="$n"   # warm caches as the other cases do
+        stop_bench_broker
+        rm -rf "$TEST_DIR/run"
+        ready_ms --count="$n"
+        stop_bench_broker
+        RESTART_MS=$READY_MS
+        return
+    fi
+    ready_ms --count="$n"
+    mkfifo "$fifo"
+    # The holder claims from the domain's cgroup, as QEMU would: the restart checks it.
+    in_domain_cgroup "$OPS" hold-regions "$SOCK" 0b0b0000 0 "$n" <"$fifo" >"$TEST_DIR/holder.out" &
+    local holder=$!
+    exec {hfd}>"$fifo"
+    wait_until 300 grep -q done "$TEST_DIR/holder.out"
+    kill9_broker
+    case "$kind" in
+    gone) exec {hfd}>&-; wait "$holder" ;;
+    half) echo split >&"$hfd"; wait "$holder"; wait_until 30 grep -q split "$TEST_DIR/holder.out" ;;
+    esac
+    ready_ms --count="$n"
+    RESTART_MS=$READY_MS
+    if [ "$kind" != gone ]; then
+        exec {hfd}>&-   # the holder (half: its child) lets go
+        wait "$holder" 2>/dev/null
+    fi
+    stop_bench_broker
+    rm -f "$fifo"
+}
+
+part_restart() {
+    local runs=${BENCH_RESTART_RUNS:-3} n kind i
+    echo "== restart: exec -> serving after kill -9 (memfd, no bus), ms, min/median/max of $runs interleaved runs;"
+    echo "   ratio: median against the same pool started empty"
+    ulimit -n "$(ulimit -Hn)"
+    # A pool of N with every slot leased holds 2N fds (region, pidfd): under the unit
+    # LimitNOFILE=262144; here what the hard limit allows (raising it needs CAP_SYS_RESOURCE).
+    local sizes=${BENCH_RESTART_SIZES:-}
+    if [ -z "$sizes" ]; then
+        sizes="1024 4096"
+        if [ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 40000 ]; then
+            sizes+=" 16384"
+        else
+            sizes+=" 8192"
+            echo "   (16384 slots need more than 32768 fds; this shell's hard limit is $(ulimit -Hn): 8192 instead)"
+        fi
+    fi
+    local -x DBUS_SYSTEM_BUS_ADDRESS=$NO_BUS
+    for n in $sizes; do
+        : >"$TEST_DIR/restart.times"
+        for ((i = 0; i < runs; i++)); do
+            for kind in empty leased gone half; do
+                restart_case "$n" "$kind"
+                echo "$kind $RESTART_MS" >>"$TEST_DIR/restart.times"
+            done
+        done
+        python3 - "$n" "$TEST_DIR/restart.times" <<'PY'
+import statistics, sys
+n, t = sys.argv[1], {}
+for line in open(sys.argv[2]):
+    k, ms = line.split()
+    t.setdefault(k, []).append(float(ms))
+base = statistics.median(t["empty"])
+for k in ("empty", "leased", "gone", "half"):
+    v = t[k]
+    print(f"  {n:>5} slots {k:7s} min {min(v):8.1f}  median {statistics.median(v):8.1f}  max {max(v):8.1f} ms"
+          f"   ratio {statistics.median(v) / base:5.2f}")
+PY
+    done
 }
 
 date -u "+# %Y-%m-%d %H:%M UTC, $(nproc) CPUs, kernel $(uname -r)"

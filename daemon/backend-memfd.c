@@ -78,14 +78,23 @@ static int memfd_init(Backend *b, const BrokerConfig *config) {
 }
 
 /* Every memfd lives on the kernel's one internal shmem mount: an empty memfd of our own
- * is the anchor open_by_handle_at() needs to resolve a region's handle there. */
+ * is the anchor open_by_handle_at() needs to resolve a region's handle there. One for
+ * the backend's life (b->data holds fd + 1): a restart reopens every leased region. */
 static int memfd_reopen(Backend *b, const RegionHandle *h, int *ret_fd) {
-        _cleanup_close_ int anchor = memfd_create("rma-broker-anchor", MFD_CLOEXEC);
+        int anchor = GPOINTER_TO_INT(b->data) - 1;
 
-        (void) b;
-        if (anchor < 0)
-                return -errno;
+        if (anchor < 0) {
+                anchor = memfd_create("rma-broker-anchor", MFD_CLOEXEC);
+                if (anchor < 0)
+                        return -errno;
+                b->data = GINT_TO_POINTER(anchor + 1);
+        }
         return region_handle_open(anchor, h, ret_fd);
+}
+
+static void memfd_destroy(Backend *b) {
+        safe_close(GPOINTER_TO_INT(b->data) - 1);
+        b->data = NULL;
 }
 
 /* A region that outlived a broker: a sealed memfd of the pool's size. */
@@ -102,5 +111,5 @@ const BackendOps backend_memfd_ops = {
         .new_region = memfd_new_region,
         .adopt = memfd_adopt,
         .reopen = memfd_reopen,
-        .destroy = NULL,
+        .destroy = memfd_destroy,
 };
