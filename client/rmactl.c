@@ -79,10 +79,33 @@ static int cmd_status(sd_bus *bus) {
         return 0;
 }
 
+static gint compare_slots(gconstpointer a, gconstpointer b) {
+        return (gint) GPOINTER_TO_UINT(a) - (gint) GPOINTER_TO_UINT(b);
+}
+
+/* slot -> why, for the held-elsewhere slots (ListHeldElsewhere). Empty from a broker too
+ * old to say. */
+static GHashTable *held_elsewhere_reasons(sd_bus *bus) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        GHashTable *why = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+        const char *text;
+        uint32_t slot;
+
+        if (sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "ListHeldElsewhere", &e, &reply,
+                               "") < 0 ||
+            sd_bus_message_enter_container(reply, 'a', "(us)") < 0)
+                return why;
+        while (sd_bus_message_read(reply, "(us)", &slot, &text) > 0)
+                g_hash_table_insert(why, GUINT_TO_POINTER(slot), g_strdup(text));
+        return why;
+}
+
 static int cmd_list(sd_bus *bus) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(GHashTable) held = held_elsewhere_reasons(bus);
         const char *state, *uuid, *domain, *tenant;
         uint32_t slot, pid;
         int r;
@@ -111,6 +134,10 @@ static int cmd_list(sd_bus *bus) {
                         json_builder_add_string_value(b, tenant);
                         json_builder_set_member_name(b, "pid");
                         json_builder_add_int_value(b, pid);
+                        if (g_hash_table_contains(held, GUINT_TO_POINTER(slot))) {
+                                json_builder_set_member_name(b, "why");
+                                json_builder_add_string_value(b, g_hash_table_lookup(held, GUINT_TO_POINTER(slot)));
+                        }
                         json_builder_end_object(b);
                 } else if (pid)
                         printf("%-4u %-14s %-36s %-20s %-12s %u\n", slot, state, uuid, domain, tenant, pid);
@@ -123,6 +150,14 @@ static int cmd_list(sd_bus *bus) {
         json_builder_end_array(b);
         if (arg_json)
                 print_json(b);
+        else {
+                /* Said under the table, in slot order: a held-elsewhere slot is one the admin
+                 * may have to act on. */
+                g_autoptr(GList) slots = g_list_sort(g_hash_table_get_keys(held), compare_slots);
+                for (GList *l = slots; l; l = l->next)
+                        printf("slot %u is held-elsewhere: %s\n", GPOINTER_TO_UINT(l->data),
+                               (const char *) g_hash_table_lookup(held, l->data));
+        }
         return 0;
 }
 

@@ -197,6 +197,31 @@ static int method_forget_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         return sd_bus_reply_method_return(msg, "");
 }
 
+static int method_list_held_elsewhere(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = ((BusOrigin *) userdata)->manager;
+        const Pool *p = m->broker->pool;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(us)");
+        if (r < 0)
+                return r;
+        for (GList *l = p->owed.head; l; l = l->next) {
+                const Slot *s = l->data;
+                g_autofree char *why = recycler_why_held(m->recycler, s);
+                r = sd_bus_message_append(reply, "(us)", s->index, why);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static int method_list_rmas(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         const Pool *p = broker_of(userdata)->pool;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -367,7 +392,9 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,                           \
                                 SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
         SD_BUS_METHOD_WITH_ARGS("ForgetRegion", SD_BUS_ARGS("u", slot), SD_BUS_NO_RESULT, method_forget_region,      \
-                                SD_BUS_VTABLE_UNPRIVILEGED)
+                                SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
+        SD_BUS_METHOD_WITH_ARGS("ListHeldElsewhere", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(us)", slots),                  \
+                                method_list_held_elsewhere, SD_BUS_VTABLE_UNPRIVILEGED)
 
 static const sd_bus_vtable broker_bus_vtable[] = {
         BROKER_COMMON_VTABLE,

@@ -166,6 +166,20 @@ int recycler_forget_pinned(Recycler *r, Slot *s) {
         return 0;
 }
 
+char *recycler_why_held(const Recycler *r, const Slot *s) {
+        if (s->pinned)
+                return g_strdup_printf("its old region (inode %llu) cannot be proven gone: a holder rma-brokerd cannot "
+                                       "see may keep it; once no process holds it, run rmactl forget-region %u",
+                                       (unsigned long long) s->old_region_ino, s->index);
+        if (region_watch_pending(r->watch, s->index))
+                return g_strdup_printf("its old region (inode %llu) is still open or mapped in another process; the "
+                                       "slot is free once that process lets go", (unsigned long long) s->old_region_ino);
+        if (s->refilling)
+                return g_strdup("a fresh region is being made");
+        return g_strdup_printf("the %s backend has no region to give now (the host's pool is short); retried",
+                               r->pool->backend->ops->name);
+}
+
 bool recycler_owns(const Recycler *r, const Slot *s) {
         return s->refilling || s->pinned || region_watch_pending(r->watch, s->index);
 }

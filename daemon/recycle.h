@@ -29,6 +29,8 @@ int recycler_watch_held(Recycler *r, Slot *s, const char *path);
 /* The admin says a pinned slot's old region is gone (ForgetRegion): refill it. 0, or
  * -EBUSY when the slot is not pinned (its own watch or refill brings it back). */
 int recycler_forget_pinned(Recycler *r, Slot *s);
+/* Why a held-elsewhere slot is out of the pool, one sentence for admins (ListHeldElsewhere). */
+char *recycler_why_held(const Recycler *r, const Slot *s);
 /* A job or a watch of the recycler's will bring this slot back. */
 bool recycler_owns(const Recycler *r, const Slot *s);
 /* Held-elsewhere slots that nothing will wake up get retried soon. */

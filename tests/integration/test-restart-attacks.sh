@@ -132,6 +132,8 @@ broker
 check_eq "after the restart the slot is held-elsewhere: the region lives on in flight" \
     "free=1 leased=0 held-elsewhere=1" "$(counts)"
 check "the log says why" log_has "its old region still exists (region reopened by its kernel handle)"
+check_match "rmactl list says why too" "slot [0-9]+ is held-elsewhere: its old region \(inode [0-9]+\) is still open or mapped in another process" \
+    "$("$BUILD_DIR/rmactl" list)"
 two_honest_tenants
 check_eq "two honest tenants: only one gets a region" 1 "$HONEST_GOT"
 check "invariant: live root-created regions + 1 in flight <= 2" at_most_pool 1
@@ -199,6 +201,9 @@ broker
 check_eq "no handle, no holder in sight: the slot stays held-elsewhere" "free=1 leased=0 held-elsewhere=1" "$(counts)"
 check "the log says it cannot be proven gone and what to do" \
     log_has "RMA slot $SLOT_P: its old region .* cannot be proven gone.*rmactl forget-region $SLOT_P"
+check_match "rmactl list says so, with what to do" \
+    "slot $SLOT_P is held-elsewhere: its old region \(inode [0-9]+\) cannot be proven gone.*run rmactl forget-region $SLOT_P" \
+    "$("$BUILD_DIR/rmactl" list)"
 out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups -- busctl --system call org.rmabroker.Broker1 \
       /org/rmabroker/Broker1 org.rmabroker.Broker1 ForgetRegion u "$SLOT_P" 2>&1)
 check_match "nobody may not forget it" "root only" "$out"
