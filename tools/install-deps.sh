@@ -33,5 +33,8 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
+# Two runs at once (two clones, a run beside an admin's apt) wait for each other instead of
+# failing on apt's lock: a flock of our own on /var/lib/dpkg around each step (apt's own
+# locks are fcntl locks, a separate kind), and apt's lock timeout for anyone else's apt.
+flock -w 1800 /var/lib/dpkg apt-get -o DPkg::Lock::Timeout=600 update -q
+flock -w 1800 /var/lib/dpkg apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${PACKAGES[@]}"
