@@ -133,6 +133,26 @@ static bool caller_is_admin(const Broker *b, Caller *c) {
         return c->uid == 0 || (b->config->admin_gid != (gid_t) -1 && caller_in_group(c, b->config->admin_gid));
 }
 
+bool broker_caller_may_administer(const Broker *b, Caller *c, char **why) {
+        if (caller_is_admin(b, c))
+                return true;
+        if (b->config->admin_group)
+                *why = g_strdup_printf("Reloading the policy and releasing reservations are for root and the members "
+                                       "of group %s (AdminGroup=); uid %u may look", b->config->admin_group,
+                                       (unsigned) c->uid);
+        else
+                *why = g_strdup_printf("Reloading the policy and releasing reservations are for root (Cockpit's "
+                                       "administrative access) or an AdminGroup= in rma-brokerd.conf; uid %u may look",
+                                       (unsigned) c->uid);
+        return false;
+}
+
+int broker_check_policy(Broker *b, GPtrArray *errors) {
+        g_autoptr(Policy) fresh = NULL;
+
+        return policy_load(b->config->config_file, b->config->policy_dirs, b->pool->n_slots, &fresh, errors);
+}
+
 BrokerRefusal broker_require_admin(const Broker *b, Caller *c, const char *method, char **message) {
         if (caller_is_admin(b, c))
                 return BROKER_OK;

@@ -97,6 +97,11 @@ int broker_reload_policy(Broker *b, GPtrArray *errors);
 
 /* Root or AdminGroup= (Reload, and Release of what the caller cannot see). */
 BrokerRefusal broker_require_admin(const Broker *b, Caller *c, const char *method, char **message);
+/* Whether the caller may change the pool (root, or AdminGroup=); else *why says who may. */
+bool broker_caller_may_administer(const Broker *b, Caller *c, char **why);
+/* The tenant policy on disk now, checked as a reload would, without applying it: 0, or
+ * -EINVAL with every problem (file:line) in errors. */
+int broker_check_policy(Broker *b, GPtrArray *errors);
 
 /* Reserve a slot for a domain until now + ReservationTimeoutSec. A retried reservation
  * by the same account for the same domain gets the same slot with a fresh timeout; root

@@ -197,6 +197,73 @@ static int method_forget_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         return sd_bus_reply_method_return(msg, "");
 }
 
+/* Everything a console shows of each slot, times in CLOCK_REALTIME µs (0: none). */
+static int method_list_slots(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        const Pool *p = broker_of(userdata)->pool;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        uint64_t now_mono = rma_now_usec(CLOCK_MONOTONIC), now_real = rma_now_usec(CLOCK_REALTIME);
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ussssutt)");
+        if (r < 0)
+                return r;
+        for (unsigned i = 0; i < p->n_slots; i++) {
+                const Slot *s = &p->slots[i];
+                uint64_t expires = s->state == SLOT_RESERVED && s->expires_usec > now_mono
+                                           ? now_real + (s->expires_usec - now_mono) : 0;
+                r = sd_bus_message_append(reply, "(ussssutt)", s->index, slot_state_to_string(s->state), s->uuid,
+                                          s->domain ? s->domain : "", s->tenant ? s->tenant : "", (uint32_t) s->pid,
+                                          s->since_realtime, expires);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+/* The policy on disk checked as Reload would, not applied: its problems, verbatim. For
+ * those who may reload (the messages quote the files). */
+static int method_check_policy(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+        _cleanup_(caller_done) Caller caller = { 0 };
+        char *message = NULL;
+        BrokerRefusal refusal;
+        int r;
+
+        r = caller_get(userdata, msg, &caller, error);
+        if (r < 0)
+                return r;
+        refusal = broker_require_admin(broker_of(userdata), &caller, "CheckPolicy", &message);
+        if (refusal)
+                return reply_refusal(error, refusal, message);
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+
+        (void) broker_check_policy(broker_of(userdata), errors);
+        g_ptr_array_add(errors, NULL);
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(reply, (char **) errors->pdata);
+        return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_can_administer(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(caller_done) Caller caller = { 0 };
+        g_autofree char *why = NULL;
+        bool may;
+        int r;
+
+        r = caller_get(userdata, msg, &caller, error);
+        if (r < 0)
+                return r;
+        may = broker_caller_may_administer(broker_of(userdata), &caller, &why);
+        return sd_bus_reply_method_return(msg, "bs", may, may ? "" : why);
+}
+
 static int method_list_held_elsewhere(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = ((BusOrigin *) userdata)->manager;
         const Pool *p = m->broker->pool;
@@ -394,7 +461,13 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
         SD_BUS_METHOD_WITH_ARGS("ForgetRegion", SD_BUS_ARGS("u", slot), SD_BUS_NO_RESULT, method_forget_region,      \
                                 SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
         SD_BUS_METHOD_WITH_ARGS("ListHeldElsewhere", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(us)", slots),                  \
-                                method_list_held_elsewhere, SD_BUS_VTABLE_UNPRIVILEGED)
+                                method_list_held_elsewhere, SD_BUS_VTABLE_UNPRIVILEGED),                             \
+        SD_BUS_METHOD_WITH_ARGS("ListSlots", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ussssutt)", slots), method_list_slots,  \
+                                SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
+        SD_BUS_METHOD_WITH_ARGS("CheckPolicy", SD_BUS_NO_ARGS, SD_BUS_RESULT("as", problems), method_check_policy,    \
+                                SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
+        SD_BUS_METHOD_WITH_ARGS("CanAdminister", SD_BUS_NO_ARGS, SD_BUS_RESULT("b", allowed, "s", why),               \
+                                method_can_administer, SD_BUS_VTABLE_UNPRIVILEGED)
 
 static const sd_bus_vtable broker_bus_vtable[] = {
         BROKER_COMMON_VTABLE,

@@ -2,10 +2,12 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cleanup.h"
 #include "log.h"
 #include "pool.h"
+#include "rma-util.h"
 
 static const char *const slot_state_names[_SLOT_STATE_MAX] = {
         [SLOT_FREE] = "free",
@@ -37,6 +39,7 @@ static void slot_set_state(Pool *p, Slot *s, SlotState state) {
         p->counts[s->state]--;
         p->changed |= 1u << s->state;
         s->state = state;
+        s->since_realtime = rma_now_usec(CLOCK_REALTIME);
         p->counts[state]++;
         p->changed |= 1u << state;
         switch (state) {

@@ -50,6 +50,7 @@ typedef struct Slot {
         bool refilling;                      /* a fresh region is being made off the loop */
         bool pinned;                         /* held-elsewhere by a process we cannot watch: never refilled */
         bool held_reported;                  /* held-elsewhere long enough to be logged */
+        uint64_t since_realtime;             /* CLOCK_REALTIME µs of its last change of state, for people */
         GList link;                          /* on the free, expiry or owed list, by state */
 } Slot;
 

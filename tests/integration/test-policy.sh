@@ -131,6 +131,17 @@ out=$(gd Reload)
 check_match "Reload() of an invalid policy: PolicyInvalid, naming file, line and key" \
     "Error\.PolicyInvalid: The new tenant policy is invalid and was not applied; the current one stays: $POLICY/20-broken.conf:2: \[Tenant gamma\] MaxRmas=many is invalid; allowed: a whole number from 0 to 65536" "$out"
 check_match "every problem is reported at once" "GuaranteedRmas add up to 11 but the pool has only 8 RMAs: acme=1 .*, beta=1 .*, gamma=9 \(.*20-broken.conf:3\)" "$out"
+check_match "CheckPolicy() gives the same problems, verbatim, and applies nothing" \
+    "\['$POLICY/20-broken.conf:2: \[Tenant gamma\] MaxRmas=many is invalid; allowed: a whole number from 0 to 65536', .*GuaranteedRmas add up to 11" \
+    "$(gd CheckPolicy)"
+check_match "nobody may not check it (the messages quote the files)" "Error\.AccessDenied: CheckPolicy changes the pool and is for root only" \
+    "$(nobody_gd CheckPolicy)"
+check_eq "CanAdminister: root may" "(true, '')" "$(gd CanAdminister)"
+check_match "... nobody may look, and is told who may change" "\(false, \"Reloading the policy and releasing reservations are for root" \
+    "$(nobody_gd CanAdminister)"
+check_match "ListSlots: each slot with the wall-clock time of its last change, and a reservation's expiry" \
+    "\([0-9]+, 'reserved', '[0-9a-f-]+', '[^']*', '[^']*', 0, 1[0-9]{15}, 1[0-9]{15}\)" \
+    "$(gd ListSlots)"
 check_match "GetTenant gamma: the broken policy was not applied" "NoSuchTenant" "$(gd GetTenant gamma)"
 check_eq "the old policy is still in force" 'suuuu "acme" 1 1 0 1' "$(tenant acme)"
 out=$("$RMACTL" reload 2>&1)
