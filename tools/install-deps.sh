@@ -24,6 +24,8 @@ PACKAGES=(
     apparmor
     # the installed man pages and bash completion are checked with these
     groff-base bash-completion
+    # the Cockpit page, tested in a real cockpit-ws with Debian's headless Chromium
+    cockpit-ws cockpit-bridge cockpit-system chromium chromium-driver python3-selenium
     # benchmarks (bench/run-bench.sh)
     valgrind bc
 )

@@ -19,6 +19,8 @@ for f in etc/rma-broker/rma-brokerd.conf usr/share/dbus-1/interfaces/org.rmabrok
          usr/lib/tmpfiles.d/rma-broker.conf usr/share/man/man5/rma-brokerd.conf.5 usr/share/man/man8/qemu-rma.8 \
          usr/share/man/man8/rma-brokerd.8 usr/share/man/man1/rmactl.1 usr/share/man/man5/rma-broker-policy.5 \
          usr/share/bash-completion/completions/rmactl usr/sbin/rma-brokerd usr/bin/rmactl usr/bin/qemu-rma \
+         usr/share/cockpit/rma-broker/manifest.json usr/share/cockpit/rma-broker/index.html \
+         usr/share/cockpit/rma-broker/rma-broker.js usr/share/cockpit/rma-broker/vendor/patternfly.css \
          etc/apparmor.d/abstractions/rma-broker-qemu; do
     check "installs /$f" test -s "$D/$f"
 done
