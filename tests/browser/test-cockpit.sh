@@ -21,13 +21,15 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 make_test_dir cockpit
-WS_PIDS=()
 cleanup() {
-    local p
-    for p in ${WS_PIDS[@]+"${WS_PIDS[@]}"}; do kill "$p" 2>/dev/null; done
-    # cockpit-bridge's session dbus-daemons (one per session) outlive cockpit-ws.
-    pkill -f -- "--address=unix:path=$TEST_DIR/" 2>/dev/null
-    pkill -f -- "$TEST_DIR/" 2>/dev/null
+    local f
+    # Each cockpit-ws leads a process group of its own, with its cockpit-bridge and the
+    # session dbus-daemon the bridge may start: the whole group goes.
+    for f in "$TEST_DIR"/ws-*.pid; do
+        [ -s "$f" ] || continue
+        kill -- "-$(cat "$f")" 2>/dev/null
+        wait "$(cat "$f")" 2>/dev/null   # reaped here: this host's PID 1 may never reap it
+    done
     # The browser check may have restarted the broker: its pid is in broker.pid.
     [ -s "$TEST_DIR/broker.pid" ] && kill "$(cat "$TEST_DIR/broker.pid")" 2>/dev/null
     stop_broker
@@ -62,12 +64,12 @@ start_ws() {
     local user=$1 port home=$TEST_DIR/home-$1
     port=$(free_port)
     install -d -m 0700 -o "$user" "$home"
-    setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+    setsid setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
         HOME="$home" XDG_DATA_HOME="$TEST_DIR/xdg" XDG_RUNTIME_DIR="$home" LANG=C.UTF-8 \
         DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" DBUS_SESSION_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" \
         /usr/lib/cockpit/cockpit-ws --port "$port" --address 127.0.0.1 --local-session=cockpit-bridge \
         >"$TEST_DIR/ws-$user.log" 2>&1 &
-    WS_PIDS+=($!)
+    echo $! >"$TEST_DIR/ws-$user.pid"   # start_ws runs in $(...): the pid goes by file
     wait_until 10 curl -sf -o /dev/null "http://127.0.0.1:$port/cockpit/@localhost/rma-broker/manifest.json" ||
         { diag "cockpit-ws as $user did not serve the page: $(tail -5 "$TEST_DIR/ws-$user.log")"; return 1; }
     echo "$port"
