@@ -7,6 +7,7 @@
  * As with memfd every lease gets a fresh file: the kernel zeroes huge pages it hands out,
  * and the old file's pages go back to the pool only when its last holder is gone. */
 #include <errno.h>
+#include <linux/magic.h>
 #include <fcntl.h>
 #include <glib.h>
 #include <linux/memfd.h>
@@ -111,7 +112,7 @@ static int hugetlb_new_region(Backend *b, unsigned index, int *ret_fd) {
 }
 
 static int hugetlb_adopt(Backend *b, int fd) {
-        return backend_check_sealed_region(b, fd);
+        return backend_check_sealed_region(b, fd, HUGETLBFS_MAGIC);
 }
 
 const BackendOps backend_hugetlb_ops = {

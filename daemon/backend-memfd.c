@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/sysinfo.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -99,7 +100,7 @@ static void memfd_destroy(Backend *b) {
 
 /* A region that outlived a broker: a sealed memfd of the pool's size. */
 static int memfd_adopt(Backend *b, int fd) {
-        return backend_check_sealed_region(b, fd);
+        return backend_check_sealed_region(b, fd, TMPFS_MAGIC);
 }
 
 const BackendOps backend_memfd_ops = {

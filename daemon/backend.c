@@ -4,6 +4,7 @@
 #include <glib.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/xattr.h>
 
 #include "backend.h"
@@ -93,11 +94,19 @@ int backend_new_region(Backend *b, unsigned index, int *ret_fd) {
         return b->ops->new_region(b, index, ret_fd);
 }
 
-int backend_check_sealed_region(const Backend *b, int fd) {
+int backend_check_sealed_region(const Backend *b, int fd, long fs_magic) {
         const int want = F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL;
+        struct statfs sfs;
         struct stat st;
         int seals = fcntl(fd, F_GET_SEALS);
 
+        /* A sealed memfd of the right size passes every other test: the filesystem tells
+         * a hugetlb region from a plain memfd. */
+        if (fstatfs(fd, &sfs) < 0)
+                return log_warning_errno(errno, "fstatfs of fd %d failed: %m", fd);
+        if ((long) sfs.f_type != fs_magic)
+                return log_warning_errno(EINVAL, "fd %d is not a %s region (filesystem 0x%lx)", fd, b->ops->name,
+                                         (long) sfs.f_type);
         if (seals < 0)
                 return log_warning_errno(errno, "fd %d is not a %s region (%m)", fd, b->ops->name);
         if ((seals & want) != want)

@@ -73,9 +73,10 @@ int backend_adopt_region(Backend *b, int fd);
 int backend_reopen_region(Backend *b, const RegionHandle *h, int *ret_fd);
 /* The slot a region's mark (REGION_MARK_XATTR) names, or -ENODATA. */
 int backend_region_mark(int fd);
-/* For backends whose regions are sealed files (memfd, hugetlb): 0 when fd carries the
+/* For backends whose regions are sealed files (memfd, hugetlb): 0 when fd is a file of
+ * the filesystem fs_magic (statfs f_type: TMPFS_MAGIC, HUGETLBFS_MAGIC), carries the
  * grow, shrink and seal seals and has this pool's region size; else -errno, logged. */
-int backend_check_sealed_region(const Backend *b, int fd);
+int backend_check_sealed_region(const Backend *b, int fd, long fs_magic);
 
 extern const BackendOps backend_kvm_ops;
 extern const BackendOps backend_hugetlb_ops;

@@ -131,30 +131,23 @@ Recycler *recycler_free(Recycler *r) {
 }
 
 void recycler_lease_ended(Recycler *r, Slot *s, int old_fd) {
-        if (r->watch && region_watch_add(r->watch, s->index, old_fd) >= 0) {
+        if (r->watch) {
+                if (region_watch_add(r->watch, s->index, old_fd) < 0) {
+                        log_error("RMA slot %u: its old region cannot be watched, so its end would go unseen; the "
+                                  "slot stays held-elsewhere (rmactl forget-region %u once no process holds it)",
+                                  s->index, s->index);
+                        pool_region_owed(r->pool, s, 0);
+                        s->pinned = true;
+                }
                 reclaimer_close(r->reclaimer, s->index, old_fd);
                 return;
         }
-        /* kvm: the kernel itself says when an RMA is back, by the next KVM_ALLOCATE_RMA.
-         * (Should inotify refuse a watch, the slot is refilled once the broker's copy
-         * is closed, as logged.) */
+        /* kvm: the kernel itself says when an RMA is back, by the next KVM_ALLOCATE_RMA. */
         refill(r, s, old_fd);
 }
 
 void recycler_refill_held_back(Recycler *r, Slot *s) {
         refill(r, s, -EBADF);
-}
-
-int recycler_watch_held(Recycler *r, Slot *s, const char *path) {
-        int k;
-
-        if (!r->watch)
-                return -EOPNOTSUPP;
-        k = region_watch_add_path(r->watch, s->index, path);
-        if (k < 0)
-                return k;
-        pool_region_owed(r->pool, s, 0);
-        return 0;
 }
 
 int recycler_forget_pinned(Recycler *r, Slot *s) {

@@ -19,13 +19,13 @@ typedef void (*RecyclerChangedFn)(void *userdata);
 int recycler_new(sd_event *event, Pool *pool, RecyclerChangedFn changed, void *userdata, Recycler **ret);
 /* Finishes the jobs in flight, then stops. */
 Recycler *recycler_free(Recycler *r);
-/* A lease ended (the slot is scrubbing): takes ownership of the old region fd. */
+/* A lease ended (the slot is scrubbing): takes ownership of the old region fd (O_PATH is
+ * enough where the regions are watched). Where they are and the watch cannot be added,
+ * the slot is pinned held-elsewhere rather than refilled: nothing would say when the old
+ * region is gone. */
 void recycler_lease_ended(Recycler *r, Slot *s, int old_fd);
 /* Restart: a held-back slot (no region, no lease) gets a fresh region. */
 void recycler_refill_held_back(Recycler *r, Slot *s);
-/* Restart: the slot's old region is still open at path (/proc/PID/fd/N): held-elsewhere,
- * watched until it is gone. */
-int recycler_watch_held(Recycler *r, Slot *s, const char *path);
 /* The admin says a pinned slot's old region is gone (ForgetRegion): refill it. 0, or
  * -EBUSY when the slot is not pinned (its own watch or refill brings it back). */
 int recycler_forget_pinned(Recycler *r, Slot *s);

@@ -60,17 +60,12 @@ RegionWatch *region_watch_free(RegionWatch *w) {
 
 int region_watch_add(RegionWatch *w, unsigned slot_index, int fd) {
         char path[64];
-
-        /* The magic link resolves to the region's own inode, not to a path anyone can
-         * swap: this is the broker's fd. */
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        return region_watch_add_path(w, slot_index, path);
-}
-
-int region_watch_add_path(RegionWatch *w, unsigned slot_index, const char *path) {
         int wd;
 
         g_return_val_if_fail(slot_index < w->n_slots, -EINVAL);
+        /* The magic link resolves to the region's own inode, not to a path anyone can
+         * swap: this is the broker's fd. */
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
         wd = inotify_add_watch(w->inotify_fd, path, IN_DELETE_SELF);
         if (wd < 0)
                 return log_warning_errno(errno, "Cannot watch the old region of RMA slot %u: %m", slot_index);

@@ -16,11 +16,9 @@ typedef void (*RegionGoneFn)(unsigned slot_index, void *userdata);
 
 int region_watch_new(sd_event *event, unsigned n_slots, RegionGoneFn gone, void *userdata, RegionWatch **ret);
 RegionWatch *region_watch_free(RegionWatch *w);
-/* Watch the region that fd (still open) refers to, for slot_index. */
+/* Watch the region that fd (still open, O_PATH is enough) refers to, for slot_index. */
 int region_watch_add(RegionWatch *w, unsigned slot_index, int fd);
-/* Both accept NULL (no watch: nothing pending). */
-/* The same for a region reached by path (a holder's /proc/PID/fd/N, after a restart). */
-int region_watch_add_path(RegionWatch *w, unsigned slot_index, const char *path);
+/* Accepts NULL (no watch: nothing pending). */
 bool region_watch_pending(const RegionWatch *w, unsigned slot_index);
 /* Deliver the events queued now, without waiting for the loop to get to them. */
 void region_watch_flush(RegionWatch *w);

@@ -155,6 +155,10 @@ void registry_write_slot(Registry *r, const Slot *s) {
         if (state == SLOT_FREE)
                 n = snprintf(rec, sizeof(rec), "slot=%u state=free region=%" PRIu64 ":%" PRIu64 " handle=%s", s->index,
                              (uint64_t) s->region_dev, (uint64_t) s->region_ino, handle);
+        else if (state == SLOT_HELD_ELSEWHERE && s->pinned && s->old_region_ino == 0)
+                /* Pinned for a region nobody could name (a lost record): "0:0" would read
+                 * as "no region left", and the next broker would refill the slot. */
+                n = snprintf(rec, sizeof(rec), "slot=%u state=held-elsewhere region=unknown handle=-", s->index);
         else if (state == SLOT_HELD_ELSEWHERE)
                 /* The region is the one that may still be held: the old tenant's. */
                 n = snprintf(rec, sizeof(rec), "slot=%u state=held-elsewhere region=%" PRIu64 ":%" PRIu64 " handle=%s",
@@ -165,9 +169,11 @@ void registry_write_slot(Registry *r, const Slot *s) {
                 tenant = escape_name(s->tenant);
                 /* Inline when they fit (the common case); else whole in the names file. */
                 if (strlen(domain) + strlen(tenant) > RECORD_SIZE / 2) {
+                        /* Unwritten names leave a record that reads back as garbage (so the
+                         * next broker proves or pins the slot), never the stale one. */
                         names = write_names(r, s->index, domain, tenant);
                         if (!names)
-                                return;
+                                names = g_strdup("lost");
                         g_free(domain);
                         g_free(tenant);
                         domain = g_strdup("@");
@@ -208,8 +214,10 @@ int registry_open(const char *runtime_dir, const Pool *pool, Registry **ret) {
                 return log_error_errno(errno, "Cannot create the lease registry %s: %m", tmp);
         n = snprintf(header, sizeof(header), "rma-broker-registry v1 backend=%s size=%" PRIu64 " count=%u boot=%s",
                      pool->backend->ops->name, pool->backend->region_size, pool->n_slots, boot_id());
+        /* fallocate, not a sparse file: no record write can fail for want of space later
+         * (a full /run would leave a stale record while the slot changed). */
         if (!seal_record(header, sizeof(header), (size_t) n) || pwrite(fd, header, RECORD_SIZE, 0) != RECORD_SIZE ||
-            ftruncate(fd, (off_t) (pool->n_slots + 1) * RECORD_SIZE) < 0)
+            fallocate(fd, 0, 0, (off_t) (pool->n_slots + 1) * RECORD_SIZE) < 0)
                 return log_error_errno(errno ? errno : EIO, "Cannot write the lease registry %s: %m", tmp);
         names_fd = open(names_tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (names_fd < 0)
@@ -299,8 +307,10 @@ static bool parse_slot_record(const char *body, unsigned index, int names_fd, Re
         const char *state = field(words, "state");
         uint64_t slot, v;
 
-        if (!parse_u64(field(words, "slot"), &slot) || slot != index || !state ||
-            !parse_region(field(words, "region"), &rec->region_dev, &rec->region_ino))
+        if (!parse_u64(field(words, "slot"), &slot) || slot != index || !state)
+                return false;
+        rec->region_unknown = g_strcmp0(field(words, "region"), "unknown") == 0 && g_str_equal(state, "held-elsewhere");
+        if (!rec->region_unknown && !parse_region(field(words, "region"), &rec->region_dev, &rec->region_ino))
                 return false;
         /* No handle= at all: a record of an older broker, which had none. */
         if (field(words, "handle") && !region_handle_parse(field(words, "handle"), &rec->region_handle))

@@ -30,6 +30,7 @@ typedef struct RegistryRecord {
         uint64_t expires_monotonic;   /* the same in CLOCK_MONOTONIC now; 0 when already past */
         uint64_t region_dev, region_ino;
         RegionHandle region_handle;   /* len 0: none recorded (hugetlb, kvm, an older broker) */
+        bool region_unknown;          /* held-elsewhere by a region nobody could name: stays pinned */
 } RegistryRecord;
 
 /* What a previous broker left behind. */

@@ -77,7 +77,8 @@ BrokerTakeover restore_plan_takeover(RestorePlan *p) {
         for (unsigned i = 0; p->registry->header_valid && i < p->registry->count; i++)
                 if (p->registry->records[i].present &&
                     (p->registry->records[i].state == SLOT_LEASED ||
-                     (p->registry->records[i].state == SLOT_HELD_ELSEWHERE && p->registry->records[i].region_ino != 0)))
+                     (p->registry->records[i].state == SLOT_HELD_ELSEWHERE &&
+                      (p->registry->records[i].region_ino != 0 || p->registry->records[i].region_unknown))))
                         keep = i + 1;
         /* ... and every slot whose region waits in the fd store. */
         keep = MAX(keep, fd_store_region_slots(p->store));
@@ -141,31 +142,65 @@ static OldRegion old_region_get(RestorePlan *p, Manager *m, unsigned i, uint64_t
         return r == -ESTALE ? OLD_REGION_GONE : OLD_REGION_UNKNOWN;
 }
 
+/* A reference (O_PATH) to the region a holder's /proc path reaches now, if it still is
+ * the recorded inode. The path is only a name: its owner may have put another file there
+ * since /proc was read, and a watch on that one would free the slot too early. */
+static int open_held_region(const ProcHolder *h, uint64_t dev, uint64_t ino, int *ret_fd) {
+        g_autofree char *path = proc_holder_path(h);
+        _cleanup_close_ int fd = open(path, O_PATH | O_CLOEXEC);
+        struct stat st;
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if ((uint64_t) st.st_dev != dev || (uint64_t) st.st_ino != ino)
+                return -ESTALE;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* Watch the slot's old region where some process holds it, by the broker's own
+ * reference to the very inode: 0, or <0 when there is no holder in sight. */
+static int watch_holder(RestorePlan *p, Manager *m, Slot *s, pid_t pid) {
+        const ProcHolder *h = find_holder(p, s->old_region_dev, s->old_region_ino, pid);
+        int fd = -EBADF, r;
+
+        if (!h)
+                return -ENOENT;
+        r = open_held_region(h, s->old_region_dev, s->old_region_ino, &fd);
+        if (r < 0)
+                return r;
+        log_info("RMA slot %u: its old region is still held (pid %d); held-elsewhere until it is let go", s->index,
+                 (int) h->pid);
+        recycler_lease_ended(m->recycler, s, fd);
+        return 0;
+}
+
 /* No reference to the old region and no proof that it is gone. kvm: the kernel's own pool
  * is the bound (a refill succeeds only once some RMA is back). Else a holder found by
  * inode is watched; with none found, a holder we cannot see (an fd in flight, a process
  * we may not inspect) may still have it, so the slot stays held-elsewhere until an admin
  * who knows better frees it. */
 static void settle_unknown(RestorePlan *p, Manager *m, Slot *s) {
-        const ProcHolder *h;
-        g_autofree char *path = NULL;
-
         if (!m->broker->backend->ops->release_is_watchable) {
                 recycler_refill_held_back(m->recycler, s);
                 return;
         }
-        h = find_holder(p, s->old_region_dev, s->old_region_ino, 0);
-        if (h && (path = proc_holder_path(h)) && recycler_watch_held(m->recycler, s, path) >= 0) {
-                log_info("RMA slot %u: its old region is still held (%s); held-elsewhere until it is let go", s->index,
-                         path);
+        if (watch_holder(p, m, s, 0) >= 0)
                 return;
-        }
         log_error("RMA slot %u: its old region (inode %llu) cannot be proven gone: the %s backend cannot reopen it, "
                   "and a holder rma-brokerd cannot see (an fd in flight, a process it may not inspect) may keep it. "
                   "The slot stays held-elsewhere. Once no process holds that region, free the slot with "
                   "'rmactl forget-region %u' (run rma-brokerd under systemd with its fd store to avoid this)",
                   s->index, (unsigned long long) s->old_region_ino, m->broker->backend->ops->name, s->index);
         pin(m, s);
+}
+
+static bool same_inode(int fd, uint64_t dev, uint64_t ino) {
+        struct stat st;
+
+        return fstat(fd, &st) == 0 && (uint64_t) st.st_dev == dev && (uint64_t) st.st_ino == ino;
 }
 
 /* The slot's old region, which no lease holds any more: free once it is gone. */
@@ -324,18 +359,23 @@ static void restore_lease(RestorePlan *p, Manager *m, Slot *s, const RegistryRec
                 settle_old_region(p, m, s, rec->region_dev, rec->region_ino, &rec->region_handle);
                 return;
         }
-        /* Its fd, if it still has one (a mapping alone cannot be taken). */
+        /* Its fd, if it still has one (a mapping alone cannot be taken), and only if it is
+         * still the recorded region: the process may have put another file at that number. */
         r = h->fdnum >= 0 ? pidfd_take_fd(pidfd, h->fdnum, &fd) : -EBADF;
+        if (r >= 0 && !same_inode(fd, rec->region_dev, rec->region_ino)) {
+                fd = safe_close(fd);
+                r = -ESTALE;
+        }
         if (r < 0) {
                 /* It runs and holds a region we cannot take: never hand its slot out.
                  * Watch the region where it is reachable, else keep the slot pinned. */
-                g_autofree char *path = proc_holder_path(h);
                 log_error_errno(r, "RMA slot %u: domain %s (pid %d) still runs, but its region cannot be taken back "
                                 "(%m; rma-brokerd needs CAP_SYS_PTRACE); its lease is lost and the slot stays "
                                 "held-elsewhere until the region is let go", s->index, rec->domain, (int) rec->pid);
                 s->old_region_dev = rec->region_dev;
                 s->old_region_ino = rec->region_ino;
-                if (recycler_watch_held(m->recycler, s, path) < 0)
+                s->old_region_handle = rec->region_handle;
+                if (watch_holder(p, m, s, rec->pid) < 0)
                         pin(m, s);
                 return;
         }
@@ -376,16 +416,28 @@ static bool slot_unknown(RestorePlan *p, Manager *m, unsigned i) {
         return (!r || !r->present) && s->state == SLOT_SCRUBBING && s->region_fd < 0 && !recycler_owns(m->recycler, s);
 }
 
+static bool same_region(int a, int b) {
+        struct stat sa, sb;
+
+        return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static char *inode_key(uint64_t dev, uint64_t ino) {
+        return g_strdup_printf("%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, dev, ino);
+}
+
 /* Which lost slot a region taken from a process is, by what proves it: the fd store's
  * copy of that very inode, or the broker's own mark (a name is never proof). -1: none. */
 static int lost_slot_of_region(RestorePlan *p, Manager *m, GHashTable *stored_by_inode, int fd) {
+        g_autofree char *key = NULL;
         struct stat st;
         gpointer slot;
         int k;
 
         if (fstat(fd, &st) < 0)
                 return -1;
-        if (g_hash_table_lookup_extended(stored_by_inode, GSIZE_TO_POINTER((gsize) st.st_ino), NULL, &slot))
+        key = inode_key(st.st_dev, st.st_ino);
+        if (g_hash_table_lookup_extended(stored_by_inode, key, NULL, &slot))
                 k = GPOINTER_TO_INT(slot);
         else if ((k = backend_region_mark(fd)) < 0)
                 return -1;
@@ -399,7 +451,7 @@ static int lost_slot_of_region(RestorePlan *p, Manager *m, GHashTable *stored_by
  * a region proven ours gets its lease back on that region's slot. From the one index of
  * /proc: linear in processes plus slots. */
 static void rebuild_from_processes(RestorePlan *p, Manager *m) {
-        g_autoptr(GHashTable) stored_by_inode = g_hash_table_new(g_direct_hash, g_direct_equal);
+        g_autoptr(GHashTable) stored_by_inode = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         const ProcIndex *x = procs(p);
         Pool *pool = m->broker->pool;
         unsigned found = 0;
@@ -409,7 +461,7 @@ static void rebuild_from_processes(RestorePlan *p, Manager *m) {
                 struct stat st;
                 int fd = fd_store_peek_region(p->store, i);
                 if (fd >= 0 && fstat(fd, &st) == 0)
-                        g_hash_table_insert(stored_by_inode, GSIZE_TO_POINTER((gsize) st.st_ino), GINT_TO_POINTER(i));
+                        g_hash_table_insert(stored_by_inode, inode_key(st.st_dev, st.st_ino), GINT_TO_POINTER(i));
         }
         for (guint i = 0; i < x->holders->len; i++) {
                 const ProcHolder *h = &g_array_index(x->holders, ProcHolder, i);
@@ -444,8 +496,11 @@ static void rebuild_from_processes(RestorePlan *p, Manager *m) {
                 }
                 if (k < 0)
                         continue;
-                /* The process's fd is the region; a stored copy of the slot's is not needed. */
-                safe_close(fd_store_take_region(p->store, (unsigned) k));
+                /* The process's fd is the region; the slot's stored copy, if it is that very
+                 * region, is not needed (another one stays for the final settling). */
+                if (fd_store_peek_region(p->store, (unsigned) k) >= 0 &&
+                    same_region(fd_store_peek_region(p->store, (unsigned) k), fd))
+                        safe_close(fd_store_take_region(p->store, (unsigned) k));
                 t = policy_tenant_for_domain(m->broker->policy, domain, NULL, NULL);
                 if (adopt_lease(m, &pool->slots[k], uuid, domain, t ? t->name : POLICY_IMPLICIT_TENANT, 0, h->pid,
                                 start, TAKE_FD(pidfd), fd, "rebuilt from the running process") >= 0)
@@ -474,7 +529,9 @@ int restore_apply(RestorePlan *p, Manager *m) {
                 if (rec && rec->present && rec->state == SLOT_LEASED && held_back) {
                         restore_lease(p, m, s, rec);
                         restored++;
-                } else if (rec && rec->present && rec->state == SLOT_HELD_ELSEWHERE && held_back)
+                } else if (rec && rec->present && rec->state == SLOT_HELD_ELSEWHERE && held_back && rec->region_unknown)
+                        settle_unknown(p, m, s);   /* pinned before: still nothing proves it gone */
+                else if (rec && rec->present && rec->state == SLOT_HELD_ELSEWHERE && held_back)
                         settle_old_region(p, m, s, rec->region_dev, rec->region_ino, &rec->region_handle);
                 else if (held_back && fd_store_has_region(p->store, i) && stored_is_free_region(p->store, i, rec)) {
                         /* A free region, as the registry says and the inode confirms. */
@@ -506,9 +563,17 @@ int restore_apply(RestorePlan *p, Manager *m) {
                 Slot *s = &pool->slots[i];
                 if (s->state != SLOT_SCRUBBING || s->region_fd >= 0 || recycler_owns(m->recycler, s))
                         continue;
-                if (fd_store_has_region(p->store, i))
-                        recycler_lease_ended(m->recycler, s, fd_store_take_region(p->store, i));
-                else
+                if (fd_store_has_region(p->store, i)) {
+                        /* Recorded as the old region, so that a second restart still waits for it. */
+                        int fd = fd_store_take_region(p->store, i);
+                        struct stat st;
+                        if (fstat(fd, &st) == 0) {
+                                s->old_region_dev = st.st_dev;
+                                s->old_region_ino = st.st_ino;
+                        }
+                        (void) region_handle_get(fd, &s->old_region_handle);
+                        recycler_lease_ended(m->recycler, s, fd);
+                } else
                         settle_unknown(p, m, s);
         }
         (void) fd_store_close_unexplained(p->store);

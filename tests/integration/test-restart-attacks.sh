@@ -181,6 +181,12 @@ check "the garbage registry is reported" log_has "has no valid header"
 check_eq "its lease is not rebuilt: the process is in no domain cgroup" "" "$(leases)"
 check "the log says why" log_has "Not rebuilding a lease for pid $CLIENT_PID (domain victim): it is not in the domain's cgroup"
 check "invariant: live root-created regions <= 2" at_most_pool 0
+check_eq "with the records lost, nothing proves either old region gone: both slots stay out" 2 \
+    "$(prop HeldElsewhereRmas)"
+kill9_broker
+broker
+check_eq "... and still after another kill -9 (recorded as unknown, never as gone)" 2 "$(prop HeldElsewhereRmas)"
+check "invariant: live root-created regions <= 2" at_most_pool 0
 close_fifo v
 wait "$CLIENT_PID"
 stop_broker
