@@ -94,6 +94,8 @@ function formatSince(usec) {
 
 const state = {
     client: null,
+    bus: null,          /* org.freedesktop.DBus itself: who owns the broker's name */
+    epoch: 0,           /* counts the broker's comings and goings: stale answers are dropped */
     properties: {},
     history: [],
     machines: false,    /* cockpit-machines is installed: domains link to their page */
@@ -129,14 +131,19 @@ async function refresh() {
         return;
     }
     state.refreshing = true;
+    const epoch = state.epoch;
     try {
+        /* Ask the bus first: a call to the broker's name would start a broker that the
+         * admin stopped (D-Bus activation), and a page that looks must not. */
+        await state.bus.call("/org/freedesktop/DBus", "org.freedesktop.DBus", "GetNameOwner", [BUS_NAME]);
         const [props] = await state.client.call(OBJECT_PATH, "org.freedesktop.DBus.Properties", "GetAll", [IFACE]);
         const [slots] = await call("ListSlots");
         const [tenants] = await call("ListTenants");
         const [held] = await call("ListHeldElsewhere");
         if (state.admin === null) {
             const [allowed, why] = await call("CanAdminister");
-            state.admin = { allowed, why };
+            if (epoch === state.epoch)   /* else a new broker came meanwhile: ask it */
+                state.admin = { allowed, why };
         }
         state.properties = {};
         for (const [name, variant] of Object.entries(props))
@@ -409,8 +416,9 @@ function start() {
     state.client.subscribe({ path: OBJECT_PATH, interface: "org.freedesktop.DBus.Properties",
                              member: "PropertiesChanged" }, scheduleRefresh);
     /* The broker's name on the bus: stopped, started, restarted. */
-    const bus = cockpit.dbus("org.freedesktop.DBus", { bus: "system" });
-    bus.subscribe({ interface: "org.freedesktop.DBus", member: "NameOwnerChanged", arg0: BUS_NAME }, () => {
+    state.bus = cockpit.dbus("org.freedesktop.DBus", { bus: "system" });
+    state.bus.subscribe({ interface: "org.freedesktop.DBus", member: "NameOwnerChanged", arg0: BUS_NAME }, () => {
+        state.epoch++;
         state.admin = null;
         scheduleRefresh();
     });
