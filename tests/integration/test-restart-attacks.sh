@@ -43,39 +43,6 @@ broker() { start_broker "${BROKER_ARGS[@]}" "$@"; }
 kill9_broker() { kill -9 "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null; BROKER_PID=; }
 log_has() { grep -q -- "$1" "$TEST_DIR/broker.log"; }
 
-# live_regions: distinct live regions created by root (the broker), seen in the fds or
-# mappings of this test's processes (their environment names this test's broker.sock, so
-# that another run on the host does not count). An fd in flight shows nowhere: the test
-# adds those it made itself.
-live_regions() {
-    python3 - "RMA_BROKER_SOCKET=$TEST_DIR/run/broker.sock" <<'PY'
-import os, re, sys
-mark = sys.argv[1].encode() + b"\0"
-seen = set()
-for pid in filter(str.isdigit, os.listdir("/proc")):
-    try:
-        if mark not in open(f"/proc/{pid}/environ", "rb").read():
-            continue
-    except OSError:
-        continue
-    for sub in ("fd", "map_files"):
-        d = f"/proc/{pid}/{sub}"
-        try:
-            names = os.listdir(d)
-        except OSError:
-            continue
-        for n in names:
-            try:
-                if not re.match(r"/memfd:rma-broker-slot-\d+ \(deleted\)$", os.readlink(f"{d}/{n}")):
-                    continue
-                st = os.stat(f"{d}/{n}")
-            except OSError:
-                continue
-            if st.st_uid == 0:
-                seen.add((st.st_dev, st.st_ino))
-print(len(seen))
-PY
-}
 # at_most_pool IN_FLIGHT: the invariant, with IN_FLIGHT regions the test knows are in flight.
 at_most_pool() { [ $(($(live_regions) + $1)) -le 2 ]; }
 

@@ -39,39 +39,6 @@ counts_add_up() {
     for p in FreeRmas ReservedRmas LeasedRmas ScrubbingRmas HeldElsewhereRmas; do sum=$((sum + $(prop $p))); done
     [ "$sum" -eq "$COUNT" ]
 }
-# live_regions INODE...: as in test-restart-attacks.sh, the broker's regions alive in this
-# test's processes (by the broker.sock in their environment), by inode, fds and mappings,
-# together with the INODEs the test knows are in flight (a region in flight may also be
-# in sight, in the broker: it counts once).
-live_regions() {
-    python3 - "RMA_BROKER_SOCKET=$TEST_DIR/run/broker.sock" "$@" <<'PY'
-import os, re, sys
-mark = sys.argv[1].encode() + b"\0"
-seen = set(int(i) for i in sys.argv[2:] if i)
-for pid in filter(str.isdigit, os.listdir("/proc")):
-    try:
-        if mark not in open(f"/proc/{pid}/environ", "rb").read():
-            continue
-    except OSError:
-        continue
-    for sub in ("fd", "map_files"):
-        d = f"/proc/{pid}/{sub}"
-        try:
-            names = os.listdir(d)
-        except OSError:
-            continue
-        for n in names:
-            try:
-                if not re.match(r"/memfd:rma-broker-slot-\d+ \(deleted\)$", os.readlink(f"{d}/{n}")):
-                    continue
-                st = os.stat(f"{d}/{n}")
-            except OSError:
-                continue
-            if st.st_uid == 0:
-                seen.add(st.st_ino)   # one shmem mount: the inode alone names a memfd
-print(len(seen))
-PY
-}
 
 start_private_bus
 export RMA_BROKER_SOCKET=$TEST_DIR/run/broker.sock

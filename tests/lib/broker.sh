@@ -40,6 +40,41 @@ set_free_hugepages() {
     [ "$(cat "$HUGEPAGES_2M/free_hugepages")" -eq "$1" ]
 }
 
+# live_regions [INODE...]: how many distinct live regions root (the broker) created, seen
+# in the fds or mappings of this test's processes (their environment names this test's
+# broker.sock, so another run on the host does not count), together with the INODEs the
+# test knows are in flight (an fd in flight shows in no /proc; one may also be in sight,
+# in the broker: it counts once). For the restart invariant: never more than the pool.
+live_regions() {
+    python3 - "RMA_BROKER_SOCKET=$TEST_DIR/run/broker.sock" "$@" <<'PY'
+import os, re, sys
+mark = sys.argv[1].encode() + b"\0"
+seen = set(int(i) for i in sys.argv[2:] if i)
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        if mark not in open(f"/proc/{pid}/environ", "rb").read():
+            continue
+    except OSError:
+        continue
+    for sub in ("fd", "map_files"):
+        d = f"/proc/{pid}/{sub}"
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for n in names:
+            try:
+                if not re.match(r"/memfd:rma-broker-slot-\d+ \(deleted\)$", os.readlink(f"{d}/{n}")):
+                    continue
+                st = os.stat(f"{d}/{n}")
+            except OSError:
+                continue
+            if st.st_uid == 0:
+                seen.add(st.st_ino)   # one shmem mount: the inode alone names a memfd
+print(len(seen))
+PY
+}
+
 # A bus configured like Debian's system bus (deny by default), plus our real policy.
 start_private_bus() {
     cat >"$TEST_DIR/bus.conf" <<CONF
