@@ -196,6 +196,17 @@ void registry_write_slot(Registry *r, const Slot *s) {
         write_record(r, s->index, rec);
 }
 
+/* Space for every record now, not a sparse file: no record write can fail for want of
+ * space later (a full /run would leave a stale record while the slot changed). A
+ * filesystem without fallocate gets a sparse file, as before. */
+static int registry_reserve_space(int fd, off_t size) {
+        if (fallocate(fd, 0, 0, size) == 0)
+                return 0;
+        if (errno != EOPNOTSUPP)
+                return -1;
+        return ftruncate(fd, size);
+}
+
 int registry_open(const char *runtime_dir, const Pool *pool, Registry **ret) {
         g_autofree char *path = g_build_filename(runtime_dir, REGISTRY_FILE_NAME, NULL);
         g_autofree char *tmp = g_strconcat(path, ".new", NULL);
@@ -214,10 +225,8 @@ int registry_open(const char *runtime_dir, const Pool *pool, Registry **ret) {
                 return log_error_errno(errno, "Cannot create the lease registry %s: %m", tmp);
         n = snprintf(header, sizeof(header), "rma-broker-registry v1 backend=%s size=%" PRIu64 " count=%u boot=%s",
                      pool->backend->ops->name, pool->backend->region_size, pool->n_slots, boot_id());
-        /* fallocate, not a sparse file: no record write can fail for want of space later
-         * (a full /run would leave a stale record while the slot changed). */
         if (!seal_record(header, sizeof(header), (size_t) n) || pwrite(fd, header, RECORD_SIZE, 0) != RECORD_SIZE ||
-            fallocate(fd, 0, 0, (off_t) (pool->n_slots + 1) * RECORD_SIZE) < 0)
+            registry_reserve_space(fd, (off_t) (pool->n_slots + 1) * RECORD_SIZE) < 0)
                 return log_error_errno(errno ? errno : EIO, "Cannot write the lease registry %s: %m", tmp);
         names_fd = open(names_tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (names_fd < 0)
