@@ -112,8 +112,8 @@ static double bench_bare_fd(size_t n) {
 }
 
 static double bench_minimal(const char *sock, size_t n) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_autoptr(sd_bus) bus = NULL;
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         g_autofree uint64_t *t = g_new0(uint64_t, n);
         int r = rma_client_open(sock, &bus, &e);
 
@@ -134,8 +134,8 @@ static double bench_minimal(const char *sock, size_t n) {
 /* In a child: n x (Reserve, Claim) on one connection, then n x (Reserve, then a timed
  * connect + Claim on a fresh connection). Timings go to fd out. */
 static void broker_child(const char *sock, size_t n, unsigned round, int out) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_autoptr(sd_bus) bus = NULL;
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         uint64_t *t = g_new0(uint64_t, 3 * n);
         int r = rma_client_open(sock, &bus, &e);
 
@@ -157,7 +157,7 @@ static void broker_child(const char *sock, size_t n, unsigned round, int out) {
                 if (i < n)
                         r = rma_client_claim(bus, uuid, &fd, &size, &e);
                 else {
-                        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *fresh = NULL;
+                        g_autoptr(sd_bus) fresh = NULL;
                         r = rma_client_open(sock, &fresh, &e);
                         if (r >= 0)
                                 r = rma_client_claim(fresh, uuid, &fd, &size, &e);
@@ -173,8 +173,8 @@ static void broker_child(const char *sock, size_t n, unsigned round, int out) {
 }
 
 static uint32_t free_rmas(const char *sock) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_autoptr(sd_bus) bus = NULL;
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         uint32_t n = 0;
 
         if (rma_client_open(sock, &bus, &e) < 0 ||

@@ -45,7 +45,7 @@ static void die(const char *what, const sd_bus_error *e, int r) {
 }
 
 static sd_bus *open_or_die(const char *sock) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         sd_bus *bus = NULL;
         int r = rma_client_open(sock, &bus, &e);
 
@@ -55,7 +55,7 @@ static sd_bus *open_or_die(const char *sock) {
 }
 
 static uint32_t free_rmas(sd_bus *bus) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         uint32_t n = 0;
         int r = sd_bus_get_property_trivial(bus, NULL, RMA_OBJECT_PATH, RMA_INTERFACE, "FreeRmas", &e, 'u', &n);
 
@@ -75,8 +75,8 @@ static void uuid_of(char *buf, size_t len, const char *prefix, unsigned long n) 
 }
 
 int main(int argc, char *argv[]) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
+        g_autoptr(sd_bus) bus = NULL;
         const char *cmd = argc > 2 ? argv[1] : "";
         char uuid[64];
         int r;
@@ -174,7 +174,7 @@ int main(int argc, char *argv[]) {
                         abort();
                 pid = fork();
                 if (pid == 0) {
-                        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *own = open_or_die(argv[2]);
+                        g_autoptr(sd_bus) own = open_or_die(argv[2]);
                         uint64_t got;
                         int fd = -EBADF;
                         r = rma_client_claim(own, uuid, &fd, &got, &e);

@@ -21,8 +21,8 @@ const char *rma_client_socket_path(void) {
 }
 
 int rma_client_open(const char *path, sd_bus **ret, sd_bus_error *error) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_free_ char *address = NULL;
+        g_autoptr(sd_bus) bus = NULL;
+        g_autofree char *address = NULL;
         int r;
 
         if (!path)
@@ -50,12 +50,12 @@ int rma_client_open(const char *path, sd_bus **ret, sd_bus_error *error) {
                 return sd_bus_error_set_errnof(error, r,
                                                "cannot reach rma-brokerd at %s (%m); is rma-brokerd.service running?",
                                                path);
-        *ret = TAKE_PTR(bus);
+        *ret = g_steal_pointer(&bus);
         return 0;
 }
 
 static int call(sd_bus *bus, const char *method, sd_bus_error *error, sd_bus_message **reply, const char *types, ...) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        g_autoptr(sd_bus_message) m = NULL;
         va_list ap;
         int r;
 
@@ -72,7 +72,7 @@ static int call(sd_bus *bus, const char *method, sd_bus_error *error, sd_bus_mes
 
 int rma_client_reserve(sd_bus *bus, const char *uuid, const char *domain, const char *tenant,
                        uint32_t *ret_slot, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
         uint32_t slot;
         int r;
 
@@ -93,7 +93,7 @@ int rma_client_release(sd_bus *bus, const char *uuid, sd_bus_error *error) {
 
 int rma_client_find(sd_bus *bus, const char *uuid, uint32_t *ret_slot, char **ret_state, uint32_t *ret_pid,
                     sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
         const char *state, *u, *domain, *tenant;
         uint32_t slot, pid;
         int r;
@@ -116,7 +116,7 @@ int rma_client_find(sd_bus *bus, const char *uuid, uint32_t *ret_slot, char **re
 }
 
 int rma_client_claim(sd_bus *bus, const char *uuid, int *ret_fd, uint64_t *ret_size, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
         uint64_t size;
         int fd, r;
 

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cleanup.h"
-#include "config.h"
+#include "broker-config.h"
 #include "domain-edit.h"
 #include "domain-xml.h"
 #include "policy-load.h"
@@ -33,14 +33,8 @@ static int virt_fail(const char *what) {
         return 1;
 }
 
-static void conn_close(virConnectPtr *c) {
-        if (*c)
-                virConnectClose(*c);
-}
-static void dom_free(virDomainPtr *d) {
-        if (*d)
-                virDomainFree(*d);
-}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virConnect, virConnectClose)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, virDomainFree)
 
 /* The XML with the old and the new definition side by side, as `diff -u` shows it. */
 static int print_diff(const char *name, const char *before, const char *after) {
@@ -69,7 +63,7 @@ static int print_diff(const char *name, const char *before, const char *after) {
 }
 
 static int rma_size_from_broker(sd_bus *bus, uint64_t *ret) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
 
         if (!bus)
                 return -ENOTCONN;
@@ -99,8 +93,8 @@ static char *tenant_rule(const DomainInfo *d, uint32_t pool, char **policy_dirs)
 }
 
 static void print_lease(sd_bus *bus, const char *uuid) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
         const char *state, *u, *domain, *tenant;
         uint32_t slot, pid;
         int r;
@@ -140,8 +134,8 @@ int rmactl_domain(sd_bus *bus, int argc, char *argv[]) {
         g_autoptr(GError) error = NULL;
         g_autoptr(GPtrArray) changes = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(DomainInfo) info = NULL;
-        _cleanup_(conn_close) virConnectPtr conn = NULL;
-        _cleanup_(dom_free) virDomainPtr dom = NULL;
+        g_autoptr(virConnect) conn = NULL;
+        g_autoptr(virDomain) dom = NULL;
         g_autofree char *xml = NULL, *new_xml = NULL;
         const char *verb, *name;
         uint64_t size = 0;
@@ -187,7 +181,7 @@ int rmactl_domain(sd_bus *bus, int argc, char *argv[]) {
 
         if (strcmp(verb, "show") == 0) {
                 uint32_t pool = 0;
-                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
                 g_autofree char *rule = NULL;
                 if (bus)
                         (void) sd_bus_get_property_trivial(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "TotalRmas",

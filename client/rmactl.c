@@ -10,8 +10,8 @@
 #include <systemd/sd-bus.h>
 
 #include "cleanup.h"
-#include "config.h"
-#include "manager.h"
+#include "broker-config.h"
+#include "policy-check.h"
 #include "rma-names.h"
 #include "rma-util.h"
 #include "rmactl-domain.h"
@@ -39,8 +39,8 @@ static int get_u32(sd_bus *bus, const char *prop, uint32_t *ret, sd_bus_error *e
 }
 
 static int cmd_status(sd_bus *bus) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        _cleanup_free_ char *backend = NULL;
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
+        g_autofree char *backend = NULL;
         static const char *const names[] = { "TotalRmas", "FreeRmas", "ReservedRmas", "LeasedRmas", "ScrubbingRmas",
                                              "HeldElsewhereRmas", "KernelCapability" };
         uint32_t v[G_N_ELEMENTS(names)];
@@ -86,8 +86,8 @@ static gint compare_slots(gconstpointer a, gconstpointer b) {
 /* slot -> why, for the held-elsewhere slots (ListHeldElsewhere). Empty from a broker too
  * old to say. */
 static GHashTable *held_elsewhere_reasons(sd_bus *bus) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
         GHashTable *why = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
         const char *text;
         uint32_t slot;
@@ -101,43 +101,58 @@ static GHashTable *held_elsewhere_reasons(sd_bus *bus) {
         return why;
 }
 
+/* Call a List* method and enter its array of element_signature: 0 with *ret at the first
+ * element, or the error printed and 1. */
+static int call_list(sd_bus *bus, const char *method, const char *element_signature, sd_bus_message **ret) {
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_autofree char *what = g_strdup_printf("%s failed", method);
+        int r;
+
+        r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, method, &e, &reply, "");
+        if (r < 0)
+                return bus_fail(what, &e, r);
+        r = sd_bus_message_enter_container(reply, 'a', element_signature);
+        if (r < 0)
+                return bus_fail("bad reply", NULL, r);
+        *ret = g_steal_pointer(&reply);
+        return 0;
+}
+
+static void json_add_string(JsonBuilder *b, const char *name, const char *value) {
+        json_builder_set_member_name(b, name);
+        json_builder_add_string_value(b, value);
+}
+
+static void json_add_int(JsonBuilder *b, const char *name, gint64 value) {
+        json_builder_set_member_name(b, name);
+        json_builder_add_int_value(b, value);
+}
+
 static int cmd_list(sd_bus *bus) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(GHashTable) held = held_elsewhere_reasons(bus);
         const char *state, *uuid, *domain, *tenant;
         uint32_t slot, pid;
         int r;
 
-        r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "ListRmas", &e, &reply, "");
-        if (r < 0)
-                return bus_fail("ListRmas failed", &e, r);
-        r = sd_bus_message_enter_container(reply, 'a', "(ussssu)");
-        if (r < 0)
-                return bus_fail("bad reply", NULL, r);
+        if (call_list(bus, "ListRmas", "(ussssu)", &reply) != 0)
+                return 1;
         json_builder_begin_array(b);
         if (!arg_json)
                 printf("%-4s %-14s %-36s %-20s %-12s %s\n", "SLOT", "STATE", "UUID", "DOMAIN", "TENANT", "PID");
         while ((r = sd_bus_message_read(reply, "(ussssu)", &slot, &state, &uuid, &domain, &tenant, &pid)) > 0) {
                 if (arg_json) {
                         json_builder_begin_object(b);
-                        json_builder_set_member_name(b, "slot");
-                        json_builder_add_int_value(b, slot);
-                        json_builder_set_member_name(b, "state");
-                        json_builder_add_string_value(b, state);
-                        json_builder_set_member_name(b, "uuid");
-                        json_builder_add_string_value(b, uuid);
-                        json_builder_set_member_name(b, "domain");
-                        json_builder_add_string_value(b, domain);
-                        json_builder_set_member_name(b, "tenant");
-                        json_builder_add_string_value(b, tenant);
-                        json_builder_set_member_name(b, "pid");
-                        json_builder_add_int_value(b, pid);
-                        if (g_hash_table_contains(held, GUINT_TO_POINTER(slot))) {
-                                json_builder_set_member_name(b, "why");
-                                json_builder_add_string_value(b, g_hash_table_lookup(held, GUINT_TO_POINTER(slot)));
-                        }
+                        json_add_int(b, "slot", slot);
+                        json_add_string(b, "state", state);
+                        json_add_string(b, "uuid", uuid);
+                        json_add_string(b, "domain", domain);
+                        json_add_string(b, "tenant", tenant);
+                        json_add_int(b, "pid", pid);
+                        if (g_hash_table_contains(held, GUINT_TO_POINTER(slot)))
+                                json_add_string(b, "why", g_hash_table_lookup(held, GUINT_TO_POINTER(slot)));
                         json_builder_end_object(b);
                 } else if (pid)
                         printf("%-4u %-14s %-36s %-20s %-12s %u\n", slot, state, uuid, domain, tenant, pid);
@@ -162,19 +177,14 @@ static int cmd_list(sd_bus *bus) {
 }
 
 static int cmd_tenants(sd_bus *bus) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(JsonBuilder) b = json_builder_new();
         uint32_t max, guaranteed, leased, reserved;
         const char *name;
         int r;
 
-        r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "ListTenants", &e, &reply, "");
-        if (r < 0)
-                return bus_fail("ListTenants failed", &e, r);
-        r = sd_bus_message_enter_container(reply, 'a', "(suuuu)");
-        if (r < 0)
-                return bus_fail("bad reply", NULL, r);
+        if (call_list(bus, "ListTenants", "(suuuu)", &reply) != 0)
+                return 1;
         json_builder_begin_array(b);
         if (!arg_json)
                 printf("%-20s %8s %11s %7s %9s\n", "TENANT", "MAX", "GUARANTEED", "LEASED", "RESERVED");
@@ -184,16 +194,11 @@ static int cmd_tenants(sd_bus *bus) {
                         continue;
                 }
                 json_builder_begin_object(b);
-                json_builder_set_member_name(b, "tenant");
-                json_builder_add_string_value(b, name);
-                json_builder_set_member_name(b, "max");
-                json_builder_add_int_value(b, max);
-                json_builder_set_member_name(b, "guaranteed");
-                json_builder_add_int_value(b, guaranteed);
-                json_builder_set_member_name(b, "leased");
-                json_builder_add_int_value(b, leased);
-                json_builder_set_member_name(b, "reserved");
-                json_builder_add_int_value(b, reserved);
+                json_add_string(b, "tenant", name);
+                json_add_int(b, "max", max);
+                json_add_int(b, "guaranteed", guaranteed);
+                json_add_int(b, "leased", leased);
+                json_add_int(b, "reserved", reserved);
                 json_builder_end_object(b);
         }
         if (r < 0)
@@ -205,7 +210,7 @@ static int cmd_tenants(sd_bus *bus) {
 }
 
 static int cmd_reload(sd_bus *bus) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         int r;
 
         r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "Reload", &e, NULL, "");
@@ -221,7 +226,7 @@ static int cmd_reload(sd_bus *bus) {
         /* Count= and Size= are read at start only: the broker says when its config file now
          * asks for another pool. */
         {
-                _cleanup_free_ char *change = NULL;
+                g_autofree char *change = NULL;
                 if (sd_bus_get_property_string(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "PendingPoolChange",
                                                &e, &change) >= 0 && change && *change)
                         printf("The pool is unchanged: %s.\n", change);
@@ -230,7 +235,7 @@ static int cmd_reload(sd_bus *bus) {
 }
 
 static int cmd_forget_region(sd_bus *bus, const char *arg) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         guint64 slot;
         int r;
 
@@ -250,7 +255,7 @@ static int cmd_forget_region(sd_bus *bus, const char *arg) {
 }
 
 static int get_metrics(sd_bus *bus, char **ret, sd_bus_error *e) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
         const char *text;
         int r;
 
@@ -278,7 +283,7 @@ static void http_reply(const char *status, const char *type, const char *body, b
  * for each connection that rma-brokerd-metrics.socket accepts. The broker itself keeps
  * no network listener. */
 static int serve_http(sd_bus *bus) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         g_autofree char *text = NULL, *body = NULL;
         char head[HTTP_HEAD_MAX + 1], method[16], path[256];
         size_t len = 0;
@@ -322,7 +327,7 @@ static int serve_http(sd_bus *bus) {
 
 /* metrics [--http] */
 static int cmd_metrics(sd_bus *bus, bool http) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         g_autofree char *text = NULL;
         int r;
 
@@ -347,7 +352,7 @@ static char *resource_class(uint64_t size) {
  * what no VM can get now (scrubbing, held elsewhere). With --tenant=T, the slots of T are
  * Nova's (its own allocations), and everything any other tenant holds is reserved too. */
 static int cmd_export_placement(sd_bus *bus, const char *tenant, const char *provider) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         g_autofree char *rc = NULL;
         uint32_t total, free_rmas, reserved = 0, t_leased = 0, t_reserved = 0, scrubbing, held;
         uint64_t size;
@@ -365,7 +370,7 @@ static int cmd_export_placement(sd_bus *bus, const char *tenant, const char *pro
         if (r < 0)
                 return bus_fail("cannot read the pool (is rma-brokerd running?)", &e, r);
         if (tenant) {
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                g_autoptr(sd_bus_message) reply = NULL;
                 const char *name;
                 uint32_t max, guaranteed;
                 r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "GetTenant", &e, &reply, "s",
@@ -407,45 +412,61 @@ static int cmd_export_placement(sd_bus *bus, const char *tenant, const char *pro
 /* check-policy [--config=FILE] [--count=N] [DIR...]: the daemon's own loader, offline. */
 /* The size of the pool rma-brokerd runs now, when it answers on the system bus. */
 static int running_pool(uint32_t *ret) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_autoptr(sd_bus) bus = NULL;
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
 
         if (sd_bus_open_system(&bus) < 0)
                 return -ENOTCONN;
         return get_u32(bus, "TotalRmas", ret, &e);
 }
 
+/* argv[*i] is option NAME ("--name=VALUE", or "--name VALUE" taking the next argument). */
+static bool option_value(int argc, char *argv[], int *i, const char *name, const char **ret) {
+        size_t n = strlen(name);
+
+        if (strncmp(argv[*i], name, n) != 0)
+                return false;
+        if (argv[*i][n] == '=') {
+                *ret = argv[*i] + n + 1;
+                return true;
+        }
+        if (argv[*i][n] != '\0' || *i + 1 >= argc)
+                return false;
+        *ret = argv[++*i];
+        return true;
+}
+
 static int cmd_check_policy(int argc, char *argv[]) {
-        g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) dirs = g_ptr_array_new();
         g_autoptr(GError) error = NULL;
         g_autoptr(BrokerConfig) config = NULL;
-        g_autofree char **argv_copy = NULL;
-        g_autofree char *source = NULL;
-        bool count_given = false;
+        g_autofree char *source = NULL, *running_count = NULL;
+        const char *config_file = NULL, *count = NULL;
         uint32_t running = 0;
-        int n;
 
-        g_ptr_array_add(args, g_strdup("rmactl check-policy"));
         for (int i = 1; i < argc; i++) {
-                count_given = count_given || g_str_has_prefix(argv[i], "--count");
-                g_ptr_array_add(args, argv[i][0] == '-' ? g_strdup(argv[i]) : g_strdup_printf("--policy-dir=%s", argv[i]));
-        }
-        /* Guarantees must fit the pool that runs now, whatever the file says for the next start. */
-        if (!count_given && running_pool(&running) >= 0) {
-                g_ptr_array_add(args, g_strdup_printf("--count=%u", running));
-                source = g_strdup("the running pool");
-        }
-        n = (int) args->len;
-        g_ptr_array_add(args, NULL);
-        argv_copy = g_memdup2(args->pdata, sizeof(char *) * args->len);
-        {
-                char **a = argv_copy;
-                if (broker_config_load(&n, &a, &config, &error) < 0) {
-                        fprintf(stderr, "rmactl: %s\n", error->message);
+                if (option_value(argc, argv, &i, "--config", &config_file) || option_value(argc, argv, &i, "--count", &count))
+                        continue;
+                if (argv[i][0] == '-') {
+                        fprintf(stderr, "rmactl check-policy: unknown option %s; allowed: --config=FILE, --count=N\n",
+                                argv[i]);
                         return 1;
-                }
+                } else
+                        g_ptr_array_add(dirs, argv[i]);
         }
-        return manager_check_policy(config, source) < 0 ? 1 : 0;
+        g_ptr_array_add(dirs, NULL);
+        /* Guarantees must fit the pool that runs now, whatever the file says for the next start. */
+        if (!count && running_pool(&running) >= 0) {
+                source = g_strdup("the running pool");
+                count = running_count = g_strdup_printf("%u", running);
+        }
+        if (broker_config_read(config_file, &config, &error) < 0 ||
+            (count && broker_config_set(config, "Count", count, "--count", &error) < 0)) {
+                fprintf(stderr, "rmactl: %s\n", error->message);
+                return 1;
+        }
+        broker_config_finish(config, NULL, dirs->len > 1 ? (char **) dirs->pdata : NULL);
+        return policy_check_report(config, source) < 0 ? 1 : 0;
 }
 
 static void usage(FILE *f) {
@@ -467,7 +488,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char *argv[]) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        g_autoptr(sd_bus) bus = NULL;
         const char *cmd;
         int i = 1, n = 1, r;
 

@@ -1,8 +1,16 @@
-/* Scope-bound ownership helpers: every fd and heap object has one visible owner. */
+/* Scope-bound ownership: every fd and heap object has one visible owner.
+ *
+ * The one rule (docs/architecture.md, "Ownership"): an fd is held in `_cleanup_close_`
+ * and handed on with TAKE_FD(); an object (ours, glib's, libsystemd's, libvirt's) is held
+ * in g_autoptr() and handed on with g_steal_pointer(), and every type has its
+ * G_DEFINE_AUTOPTR_CLEANUP_FUNC; a value with parts to release is held in g_auto()
+ * (G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC). No goto unwinding. */
 #pragma once
 
 #include <errno.h>
+#include <glib.h>
 #include <stdlib.h>
+#include <systemd/sd-bus.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -22,11 +30,6 @@ static inline void closep(int *fd) {
 }
 #define _cleanup_close_ _cleanup_(closep)
 
-static inline void freep(void *p) {
-        free(*(void **) p);
-}
-#define _cleanup_free_ _cleanup_(freep)
-
 /* Hand ownership of a value (an fd, a pointer) on and forget it here. */
 #define TAKE_GENERIC(var, type, nullvalue)              \
         ({                                              \
@@ -36,6 +39,11 @@ static inline void freep(void *p) {
                 _var_;                                  \
         })
 #define TAKE_FD(fd) TAKE_GENERIC(fd, int, -EBADF)
-#define TAKE_PTR(p) TAKE_GENERIC(p, __typeof__(p), NULL)
+
+/* libsystemd's objects, held like every other (its own _cleanup_ helpers are not used). */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus, sd_bus_flush_close_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_message, sd_bus_message_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_creds, sd_bus_creds_unref)
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(sd_bus_error, sd_bus_error_free)
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))

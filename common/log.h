@@ -22,8 +22,6 @@ typedef struct LogEvent {
         const char *result;
 } LogEvent;
 
-#define LOG_EVENT_INIT { .slot = -1 }
-
 /* MESSAGE_ID= of each kind of event (journalctl MESSAGE_ID=...). */
 #define RMA_MESSAGE_RESERVED      "5f0c3b6a1d2e4c8f9a7b6c5d4e3f2a10"
 #define RMA_MESSAGE_REFUSED       "5f0c3b6a1d2e4c8f9a7b6c5d4e3f2a11"

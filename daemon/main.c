@@ -4,6 +4,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "policy-check.h"
 
 int main(int argc, char *argv[]) {
         g_autoptr(GError) error = NULL;
@@ -20,7 +21,7 @@ int main(int argc, char *argv[]) {
         if (r > 0)
                 return 0;
         if (config->check_policy) {
-                r = manager_check_policy(config, NULL);
+                r = policy_check_report(config, NULL);
                 broker_config_free(config);
                 return r < 0 ? 1 : 0;
         }

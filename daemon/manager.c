@@ -1,4 +1,4 @@
-/* The broker's single owner of state, and the event-loop wiring of leases and expiry. */
+/* The daemon: owner of every object, and the event-loop wiring of expiry and signals. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -6,30 +6,21 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
-#include "bus-object.h"
 #include "cleanup.h"
-#include "lease.h"
 #include "log.h"
-#include "metrics.h"
 #include "manager.h"
-#include "peer.h"
-#include "policy-load.h"
+#include "metrics.h"
 #include "restore.h"
-#include "runtime-dir.h"
 #include "rma-names.h"
 #include "rma-util.h"
-#include "socket-server.h"
+#include "runtime-dir.h"
 
 /* Counts go out at most this long after they changed, after the reply, and a burst of
  * changes in that window in one PropertiesChanged: a signal costs more than a Claim. */
 #define PROPERTIES_CHANGED_DELAY_USEC (10 * 1000)
 
-static void on_regions_changed(void *userdata);
+static int on_loop_iteration(sd_event_source *source, void *userdata);
 static int on_emit_changes(sd_event_source *source, uint64_t usec, void *userdata);
-
-static void peer_destroy(gpointer p) {
-        peer_free(p);
-}
 
 /* Every change of a slot, before any reply: the registry record, and the fd store. */
 static void on_slot_changed(const Slot *s, void *userdata) {
@@ -39,43 +30,33 @@ static void on_slot_changed(const Slot *s, void *userdata) {
         fd_store_sync_slot(m->fd_store, s->index, s->region_fd, s->region_ino);
 }
 
-int manager_new(BrokerConfig *config, Manager **ret) {
-        g_autoptr(Manager) m = g_new0(Manager, 1);
-        RestorePlan *plan = NULL;
+static int on_reload_request(GPtrArray *errors, void *userdata) {
+        return manager_reload_policy(userdata, errors);
+}
+
+/* What the last broker left (fd store, registry) is read before the pool is made, and
+ * put back before anything is served. */
+static int manager_take_over(Manager *m, BrokerConfig *config) {
+        g_autoptr(RestorePlan) plan = NULL;
         BrokerTakeover takeover;
         Pool *pool;
         int r;
 
-        m->listen_fd = -EBADF;
-        m->bus_origin.manager = m;
-        m->peers = g_hash_table_new_full(g_direct_hash, g_direct_equal, peer_destroy, NULL);
-        m->peers_per_uid = g_hash_table_new(g_direct_hash, g_direct_equal);
-        m->peers_per_pid = g_hash_table_new(g_direct_hash, g_direct_equal);
-
-        /* Nothing in the runtime dir is trusted unless the dir is the broker's alone. */
-        r = runtime_dir_prepare(config->runtime_dir);
-        if (r < 0) {
-                broker_config_free(config);
-                return r;
-        }
-        /* What the last broker left (fd store, registry) is read before the pool is
-         * made, and put back before anything is served. */
         (void) fd_store_new(&m->fd_store);
         (void) restore_plan_new(config, m->fd_store, &plan);
         takeover = restore_plan_takeover(plan);
         r = broker_new(config, &takeover, &m->broker);   /* consumes config, also on failure */
-        if (r < 0) {
-                restore_plan_free(plan);
+        if (r < 0)
                 return r;
-        }
         m->config = m->broker->config;
         pool = m->broker->pool;
-        r = sd_event_default(&m->event);
-        if (r >= 0)
-                r = recycler_new(m->event, pool, on_regions_changed, m, &m->recycler);
-        if (r >= 0)
-                r = restore_apply(plan, m);
-        restore_plan_free(plan);
+        r = recycler_new(m->event, pool, &m->recycler);
+        if (r < 0)
+                return r;
+        r = leases_new(m->event, m->broker, m->recycler, &m->leases);
+        if (r < 0)
+                return r;
+        r = restore_apply(plan, m->broker, m->recycler, m->leases);
         if (r < 0)
                 return log_error_errno(r, "Cannot take over from the last rma-brokerd: %m");
         r = registry_open(m->config->runtime_dir, pool, &m->registry);
@@ -85,70 +66,65 @@ int manager_new(BrokerConfig *config, Manager **ret) {
                 fd_store_sync_slot(m->fd_store, i, pool->slots[i].region_fd, pool->slots[i].region_ino);
         pool->slot_changed = on_slot_changed;
         pool->slot_changed_userdata = m;
+        return 0;
+}
+
+static int manager_add_sources(Manager *m) {
+        int r;
+
+        r = sd_event_add_post(m->event, &m->sync_source, on_loop_iteration, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot allocate an event source: %m");
         r = sd_event_add_time_relative(m->event, &m->emit_source, CLOCK_MONOTONIC, PROPERTIES_CHANGED_DELAY_USEC,
                                        PROPERTIES_CHANGED_DELAY_USEC / 4, on_emit_changes, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot allocate an event source: %m");
         (void) sd_event_source_set_enabled(m->emit_source, SD_EVENT_OFF);   /* armed on change only */
+        return 0;
+}
 
+int manager_new(BrokerConfig *config_consumed, Manager **ret) {
+        g_autoptr(BrokerConfig) config = config_consumed;
+        g_autoptr(Manager) m = g_new0(Manager, 1);
+        int r;
+
+        /* Nothing in the runtime dir is trusted unless the dir is the broker's alone. */
+        r = runtime_dir_prepare(config->runtime_dir);
+        if (r < 0)
+                return r;
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Cannot allocate the event loop: %m");
+        r = manager_take_over(m, g_steal_pointer(&config));
+        if (r < 0)
+                return r;
+        m->service = (BusService) { .broker = m->broker, .leases = m->leases, .recycler = m->recycler,
+                                    .reload = on_reload_request, .reload_userdata = m };
+        m->bus_origin = (BusOrigin) { .service = &m->service };
+        r = manager_add_sources(m);
+        if (r < 0)
+                return r;
         *ret = g_steal_pointer(&m);
         return 0;
 }
 
 Manager *manager_free(Manager *m) {
-        Pool *pool = m && m->broker ? m->broker->pool : NULL;
-
         if (!m)
                 return NULL;
-        socket_server_stop(m);
-        g_clear_pointer(&m->peers, g_hash_table_destroy);
-        g_clear_pointer(&m->peers_per_uid, g_hash_table_destroy);
-        g_clear_pointer(&m->peers_per_pid, g_hash_table_destroy);
-        if (pool)
-                for (unsigned i = 0; i < pool->n_slots; i++)
-                        pool->slots[i].lease = lease_free(pool->slots[i].lease);
+        m->socket_server = socket_server_free(m->socket_server);
+        m->leases = leases_free(m->leases);
         m->recycler = recycler_free(m->recycler);
         m->registry = registry_free(m->registry);
         m->fd_store = fd_store_free(m->fd_store);
+        m->sync_source = sd_event_source_disable_unref(m->sync_source);
         m->expiry_source = sd_event_source_disable_unref(m->expiry_source);
         m->emit_source = sd_event_source_disable_unref(m->emit_source);
         m->bus = sd_bus_flush_close_unref(m->bus);
+        bus_service_done(&m->service);
         broker_free(m->broker);
-        g_free(m->socket_path);
-        g_free(m->pending_pool_change);
         sd_event_unref(m->event);
         g_free(m);
         return NULL;
-}
-
-int manager_start_lease(Manager *m, Slot *s, pid_t pid, uint64_t pid_start, int pidfd) {
-        Lease *l = NULL;
-        int r;
-
-        r = lease_new(m, s, pid, pidfd, &l);
-        if (r < 0)
-                return r;
-        r = broker_start_lease(m->broker, s, pid, pid_start);
-        if (r < 0) {
-                lease_free(l);
-                return r;
-        }
-        s->lease = l;
-        manager_pool_changed(m);
-        return 0;
-}
-
-void manager_end_lease(Manager *m, Slot *s, LeaseEnd why) {
-        int old_fd = -EBADF;
-
-        lease_free(s->lease);
-        broker_end_lease(m->broker, s, why, &old_fd);
-        recycler_lease_ended(m->recycler, s, old_fd);
-        manager_pool_changed(m);
-}
-
-static void on_regions_changed(void *userdata) {
-        manager_pool_changed(userdata);
 }
 
 static void manager_write_metrics(Manager *m) {
@@ -175,7 +151,7 @@ static int on_emit_changes(sd_event_source *source, uint64_t usec, void *userdat
         Manager *m = userdata;
         unsigned changed = pool_take_changes(m->broker->pool);
 
-        bus_object_emit_counts_changed(m, changed);
+        bus_object_emit_counts_changed(m->bus, changed);
         if (changed)
                 manager_notify_status(m);
         if (changed || m->metrics_generation != m->broker->stats.generation)
@@ -187,7 +163,6 @@ static int on_expiry(sd_event_source *source, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
         (void) broker_expire(m->broker, rma_now_usec(CLOCK_MONOTONIC));
-        manager_pool_changed(m);
         return 0;
 }
 
@@ -211,9 +186,15 @@ static void manager_arm_expiry(Manager *m) {
         (void) sd_event_source_set_enabled(m->expiry_source, SD_EVENT_ONESHOT);
 }
 
-void manager_pool_changed(Manager *m) {
+/* The pool or the stats changed since the last look: re-arm the expiry timer, wake the
+ * recycler, and schedule the signal and the metrics file after the current replies. */
+static void manager_sync(Manager *m) {
         Pool *pool = m->broker->pool;
 
+        if (pool->generation == m->seen_pool_generation && m->broker->stats.generation == m->seen_stats_generation)
+                return;
+        m->seen_pool_generation = pool->generation;
+        m->seen_stats_generation = m->broker->stats.generation;
         recycler_kick(m->recycler);
         manager_arm_expiry(m);
         if (((pool->changed && m->bus) ||
@@ -226,7 +207,15 @@ void manager_pool_changed(Manager *m) {
         }
 }
 
+/* After every loop iteration that dispatched anything: whatever a method, a lease's end,
+ * the recycler or a timer changed is noticed here, so nobody has to report it. */
+static int on_loop_iteration(sd_event_source *source, void *userdata) {
+        manager_sync(userdata);
+        return 0;
+}
+
 int manager_reload_policy(Manager *m, GPtrArray *errors) {
+        const Backend *backend = m->broker->backend;
         g_autofree char *pool_change = NULL;
         int r;
 
@@ -241,65 +230,11 @@ int manager_reload_policy(Manager *m, GPtrArray *errors) {
                         log_error("%s", (char *) g_ptr_array_index(errors, i));
                 return r;
         }
-        pool_change = broker_config_pool_change(m->config, m->broker->backend->ops->kind, m->broker->pool->n_slots,
-                                                m->broker->backend->region_size);
+        pool_change = broker_config_pool_change(m->config, backend->ops->kind, m->broker->pool->n_slots,
+                                                backend->ops->size_from_host ? 0 : backend->region_size);
         if (pool_change)
                 log_warning("Tenant policy reloaded, the pool is unchanged: %s", pool_change);
-        if (g_strcmp0(pool_change, m->pending_pool_change) != 0) {
-                g_free(m->pending_pool_change);
-                m->pending_pool_change = TAKE_PTR(pool_change);
-                if (m->bus)
-                        (void) sd_bus_emit_properties_changed(m->bus, RMA_OBJECT_PATH, RMA_INTERFACE, "PendingPoolChange",
-                                                              NULL);
-        }
-        manager_pool_changed(m);   /* tenant limits are in the metrics */
-        return 0;
-}
-
-int manager_forget_region(Manager *m, unsigned slot, char **message) {
-        Pool *pool = m->broker->pool;
-        Slot *s;
-
-        if (slot >= pool->n_slots) {
-                *message = g_strdup_printf("There is no RMA slot %u; the pool has %u", slot, pool->n_slots);
-                return -EINVAL;
-        }
-        s = &pool->slots[slot];
-        if (recycler_forget_pinned(m->recycler, s) < 0) {
-                *message = g_strdup_printf("RMA slot %u is %s%s; only a slot whose old region rma-brokerd cannot prove "
-                                           "gone can be forgotten", slot, slot_state_to_string(s->state),
-                                           s->state == SLOT_HELD_ELSEWHERE ? ", watched: it frees itself when the "
-                                           "last holder of its old region lets go" : "");
-                return -EBUSY;
-        }
-        log_warning("RMA slot %u: root says its old region (inode %llu) is gone (ForgetRegion); refilling it. If a "
-                    "process still holds that region, the pool has one region more than Count= until it lets go",
-                    slot, (unsigned long long) s->old_region_ino);
-        manager_pool_changed(m);
-        return 0;
-}
-
-int manager_check_policy(const BrokerConfig *config, const char *pool_source) {
-        g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
-        g_autoptr(Policy) p = NULL;
-        unsigned count = broker_config_count(config, config->backend);
-
-        if (policy_load(config->config_file, config->policy_dirs, count, &p, errors) < 0) {
-                for (guint i = 0; i < errors->len; i++)
-                        fprintf(stderr, "%s\n", (char *) g_ptr_array_index(errors, i));
-                fprintf(stderr, "Policy invalid: %u problem%s; nothing was changed\n", errors->len,
-                        errors->len == 1 ? "" : "s");
-                return -EINVAL;
-        }
-        printf("Policy valid for %s of %u RMAs: %u tenants, default tenant %s\n", pool_source ? pool_source : "a pool",
-               count, p->tenants->len, p->default_tenant ? p->default_tenant : "(none)");
-        for (guint i = 0; i < p->tenants->len; i++) {
-                const PolicyTenant *t = g_ptr_array_index(p->tenants, i);
-                if (t->max_rmas == POLICY_UNLIMITED)
-                        printf("  %-20s MaxRmas=(pool) GuaranteedRmas=%u  %s:%u\n", t->name, t->guaranteed_rmas, t->file, t->line);
-                else
-                        printf("  %-20s MaxRmas=%u GuaranteedRmas=%u  %s:%u\n", t->name, t->max_rmas, t->guaranteed_rmas, t->file, t->line);
-        }
+        bus_service_set_pending_pool_change(&m->service, m->bus, g_steal_pointer(&pool_change));
         return 0;
 }
 
@@ -332,7 +267,7 @@ static int on_bus_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error
 
         /* Starting VMs goes through broker.sock and does not need the bus, so keep serving. */
         log_warning("Lost the D-Bus system bus connection; still serving %s, restart rma-brokerd to publish "
-                    RMA_BUS_NAME " again", m->socket_path);
+                    RMA_BUS_NAME " again", socket_server_path(m->socket_server));
         m->bus = sd_bus_flush_close_unref(m->bus);
         return 0;
 }
@@ -340,7 +275,7 @@ static int on_bus_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error
 /* The system bus, like sd_bus_open_system(), but without fd passing: the broker never
  * sends or takes an fd there, so dbus-daemon refuses to forward any fd to it. */
 static int open_system_bus(sd_bus **ret) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        g_autoptr(sd_bus) bus = NULL;
         const char *address = getenv("DBUS_SYSTEM_BUS_ADDRESS");
         int r;
 
@@ -359,19 +294,19 @@ static int open_system_bus(sd_bus **ret) {
         r = sd_bus_start(bus);
         if (r < 0)
                 return r;
-        *ret = TAKE_PTR(bus);
+        *ret = g_steal_pointer(&bus);
         return 0;
 }
 
 static int manager_connect_bus(Manager *m) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        g_autoptr(sd_bus) bus = NULL;
         int r;
 
         r = open_system_bus(&bus);
         if (r < 0) {
                 /* Not fatal: starting VMs goes through broker.sock alone. */
                 log_warning_errno(r, "Cannot connect to the D-Bus system bus (%m); serving only %s. "
-                                  "Start dbus, or set DBUS_SYSTEM_BUS_ADDRESS", m->socket_path);
+                                  "Start dbus, or set DBUS_SYSTEM_BUS_ADDRESS", socket_server_path(m->socket_server));
                 return 0;
         }
         r = bus_object_add(bus, &m->bus_origin, false);
@@ -389,7 +324,7 @@ static int manager_connect_bus(Manager *m) {
         r = sd_bus_attach_event(bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Cannot attach the bus to the event loop: %m");
-        m->bus = TAKE_PTR(bus);
+        m->bus = g_steal_pointer(&bus);
         log_info("Published " RMA_BUS_NAME " on the system bus");
         return 0;
 }
@@ -413,13 +348,15 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 log_warning_errno(r, "Cannot set up the systemd watchdog: %m");
 
-        r = socket_server_start(m);
+        r = socket_server_new(m->event, m->config, &m->service, fd_store_take_listener(m->fd_store),
+                              &m->socket_server);
         if (r < 0)
                 return r;
         r = manager_connect_bus(m);
         if (r < 0)
                 return r;
         manager_write_metrics(m);
+        manager_sync(m);   /* what the take-over restored: reservations to expire, slots to refill */
 
         log_info("Pool ready: backend %s, %u RMAs of %llu bytes", m->broker->backend->ops->name,
                  m->broker->pool->n_slots, (unsigned long long) m->broker->backend->region_size);

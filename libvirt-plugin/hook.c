@@ -37,8 +37,8 @@ static char *read_stdin(size_t *ret_len) {
 }
 
 static int do_prepare(const DomainInfo *d, const char *uuid) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autoptr(sd_bus) bus = NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
 
         if (rma_client_open(NULL, &bus, &error) < 0) {
                 fprintf(stderr, "rma-broker: no RMA for domain %s: %s\n", d->name, error.message);
@@ -53,8 +53,8 @@ static int do_prepare(const DomainInfo *d, const char *uuid) {
 }
 
 static int do_release(const DomainInfo *d, const char *uuid) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autoptr(sd_bus) bus = NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
 
         if (rma_client_open(NULL, &bus, &error) < 0 || rma_client_release(bus, uuid, &error) < 0)
                 fprintf(stderr, "rma-broker: warning: could not release the RMA of domain %s: %s\n", d->name,
@@ -86,9 +86,9 @@ static void report(int priority, const DomainInfo *d, const char *uuid, const ch
 /* libvirtd restarted and found the domain running. Confirm its lease; never fail, since
  * a failing reconnect hook makes libvirt kill the guest. */
 static int do_reconnect(const DomainInfo *d, const char *uuid) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_free_ char *state = NULL;
+        g_autoptr(sd_bus) bus = NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
+        g_autofree char *state = NULL;
         uint32_t slot = 0, pid = 0;
 
         if (rma_client_open(NULL, &bus, &error) < 0 || rma_client_find(bus, uuid, &slot, &state, &pid, &error) < 0) {

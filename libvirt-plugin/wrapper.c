@@ -66,8 +66,8 @@ static int exec_qemu(char **argv) {
 }
 
 int main(int argc, char *argv[]) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autoptr(sd_bus) bus = NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
         g_autoptr(GError) gerror = NULL;
         g_auto(GStrv) new_argv = NULL;
         char uuid[RMA_UUID_STRING_LEN + 1];

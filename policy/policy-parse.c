@@ -234,9 +234,16 @@ static void parse_tenant(Policy *p, GKeyFile *kf, const LineIndex *ix, const cha
         }
 }
 
+static void line_index_done(LineIndex *ix) {
+        g_clear_pointer(&ix->lines, g_hash_table_unref);
+        g_clear_pointer(&ix->groups, g_ptr_array_unref);
+        g_clear_pointer(&ix->keys, g_hash_table_unref);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(LineIndex, line_index_done)
+
 void policy_parse_text(Policy *p, const char *file, const char *text, size_t len, bool in_daemon_config,
                        GPtrArray *errors) {
-        LineIndex ix = {
+        g_auto(LineIndex) ix = {
                 .lines = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
                 .groups = g_ptr_array_new_with_free_func(g_free),
                 .keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_ptr_array_unref),
@@ -246,10 +253,10 @@ void policy_parse_text(Policy *p, const char *file, const char *text, size_t len
 
         g_ptr_array_add(p->files, g_strdup(file));
         if (!index_lines(&ix, file, text, len, errors))
-                goto out;
+                return;
         if (!g_key_file_load_from_data(kf, text, len, G_KEY_FILE_NONE, &e)) {
                 add_error(errors, file, 0, "%s", e->message);
-                goto out;
+                return;
         }
         for (guint i = 0; i < ix.groups->len; i++) {
                 const char *group = g_ptr_array_index(ix.groups, i);
@@ -264,8 +271,4 @@ void policy_parse_text(Policy *p, const char *file, const char *text, size_t len
                         add_error(errors, file, line_of(&ix, group, NULL), "unknown section [%s]; allowed: [Defaults], "
                                   "[Tenant NAME]%s", group, in_daemon_config ? ", [Broker]" : "");
         }
-out:
-        g_hash_table_unref(ix.lines);
-        g_ptr_array_unref(ix.groups);
-        g_hash_table_unref(ix.keys);
 }

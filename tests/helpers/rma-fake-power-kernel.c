@@ -252,7 +252,7 @@ static int standin_create(Standin *s, const char *name) {
 }
 
 static int write_status(Tool *t) {
-        _cleanup_free_ char *tmp = NULL;
+        g_autofree char *tmp = NULL;
         FILE *f;
         int r = 0;
 
@@ -370,7 +370,7 @@ static int scan_fds(Tool *t, int procfd, long pid, bool *held) {
 
 /* Every mapping of a region in PID: the maps line's dev column is major:minor in hex. */
 static int scan_maps(Tool *t, int procfd, long pid, bool *held) {
-        _cleanup_free_ char *line = NULL;
+        g_autofree char *line = NULL;
         char path[64];
         size_t len = 0;
         FILE *f;
@@ -441,7 +441,7 @@ static void region_release(Tool *t, Region *r) {
 
 /* Return to the pool every region in use that nobody else holds any more. */
 static void reclaim(Tool *t) {
-        _cleanup_free_ bool *held = NULL;
+        g_autofree bool *held = NULL;
         bool any = false;
 
         if (t->in_use == 0)
@@ -905,7 +905,7 @@ int main(int argc, char *argv[]) {
         Tool tool = { .capability = 2, .leases = true };
         Tool *t = &tool;
         _cleanup_close_ int listener = -EBADF, sigfd = -EBADF;
-        _cleanup_free_ Region *regions = NULL;   /* their fds die with the tool */
+        g_autofree Region *regions = NULL;   /* their fds die with the tool */
         int sv[2], c, r, status;
         bool have_count = false;
         sigset_t mask, oldmask;

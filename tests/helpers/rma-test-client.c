@@ -140,7 +140,7 @@ static int recv_fd(int sock) {
 /* The attacks a restart must survive: the region passed on in ways a /proc scan of the
  * claimant does not show. */
 static int pass_on(sd_bus **bus, const char *how, const char *uuid, const char *pattern) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
         _cleanup_close_ int fd = -EBADF;
         uint64_t size;
         int sv[2], r;
@@ -189,7 +189,7 @@ static int pass_on(sd_bus **bus, const char *how, const char *uuid, const char *
 
 /* A memfd that looks like the broker's region of slot SLOT, then a real claim. */
 static int forge(sd_bus *bus, const char *uuid, const char *slot) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
         _cleanup_close_ int forged = -EBADF, fd = -EBADF;
         char name[64];
         uint64_t size;
@@ -211,8 +211,8 @@ static int forge(sd_bus *bus, const char *uuid, const char *slot) {
 }
 
 int main(int argc, char *argv[]) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autoptr(sd_bus) bus = NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
         int r;
 
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -283,7 +283,7 @@ int main(int argc, char *argv[]) {
                 return 0;
         }
         if (strcmp(argv[1], "find") == 0) {
-                _cleanup_free_ char *state = NULL;
+                g_autofree char *state = NULL;
                 uint32_t slot = 0, pid = 0;
                 r = rma_client_find(bus, argv[2], &slot, &state, &pid, &error);
                 if (r < 0)

@@ -7,7 +7,7 @@
 #include <glib/gstdio.h>
 #include <stdlib.h>
 
-#include "broker.h"
+#include "broker-rules.h"
 
 typedef struct Fixture {
         char *dir;

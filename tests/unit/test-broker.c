@@ -1,4 +1,4 @@
-/* Unit tests of the broker core (daemon/broker.c), driven directly: no bus, no event
+/* Unit tests of the broker core (daemon/core/broker-rules.c), driven directly: no bus, no event
  * loop. A real memfd pool of 3 regions, a real policy loaded from files. */
 #include <errno.h>
 #include <glib.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include "broker-rules.h"
 #include "domain-cgroup.h"
 #include "test-broker-fixture.h"
 
@@ -117,7 +117,7 @@ static void test_claim_checks(Fixture *f, gconstpointer data) {
                 g_assert_cmpint(broker_check_claim(f->broker, &qemu_self, UUID_A, &claimed, &message), ==, BROKER_OK);
                 g_assert_true(claimed == s);
         }
-        g_assert_cmpint(broker_start_lease(f->broker, s, getpid(), 0), ==, 0);
+        g_assert_cmpint(pool_lease(f->broker->pool, s, getpid(), 0), ==, 0);
         assert_refused(broker_check_claim(f->broker, &qemu_self, UUID_A, &claimed, message), BROKER_ALREADY_CLAIMED,
                        "already claimed by pid");
         assert_refused(broker_reserve(f->broker, &root, UUID_A, "dom-a", "", 0, &claimed, message),
@@ -157,7 +157,7 @@ static void test_release(Fixture *f, gconstpointer data) {
                 g_assert_cmpint(s->state, ==, SLOT_FREE);
         }
         s = reserve_ok(f, &root, UUID_A, "dom-a", "");
-        g_assert_cmpint(broker_start_lease(f->broker, s, getpid(), 0), ==, 0);
+        g_assert_cmpint(pool_lease(f->broker->pool, s, getpid(), 0), ==, 0);
         {
                 g_autofree char *message = NULL;
                 g_assert_cmpint(broker_release(f->broker, &root, UUID_A, &held, &message), ==, BROKER_OK);

@@ -1,10 +1,10 @@
-/* Unit tests of daemon/config.c: defaults, file, command line, and error messages. */
+/* Unit tests of policy/broker-config.c: defaults, file, command line, and error messages. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "broker-config.h"
 
 static char *write_conf(const char *text) {
         g_autoptr(GError) error = NULL;

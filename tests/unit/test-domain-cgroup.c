@@ -1,4 +1,4 @@
-/* Unit tests of daemon/domain-cgroup.c: libvirt machine names and cgroup matching. */
+/* Unit tests of daemon/system/domain-cgroup.c: libvirt machine names and cgroup matching. */
 #include <glib.h>
 #include <string.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-/* Unit tests of daemon/metrics.c: the exposition of a real broker core, and the atomic
+/* Unit tests of daemon/core/metrics.c: the exposition of a real broker core, and the atomic
  * textfile write. */
 #include <errno.h>
 #include <glib.h>
@@ -28,7 +28,7 @@ static void test_exposition(Fixture *f, gconstpointer data) {
         g_assert_cmpint(broker_reserve(f->broker, &root, UUID_A, "acme-1", "acme", 0, &s, &m1), ==, BROKER_OK);
         g_assert_cmpint(broker_reserve(f->broker, &root, UUID_B, "acme-2", "acme", 0, &s, &m2), ==, BROKER_QUOTA_EXCEEDED);
         s = pool_find(f->broker->pool, UUID_A);
-        g_assert_cmpint(broker_start_lease(f->broker, s, getpid(), 0), ==, 0);
+        g_assert_cmpint(pool_lease(f->broker->pool, s, getpid(), 0), ==, 0);
         broker_end_lease(f->broker, s, LEASE_END_PROCESS_EXITED, &old_fd);
         close(old_fd);
         refill_now(f->broker->pool, s);

@@ -1,4 +1,4 @@
-/* Unit tests of the slot state machine (daemon/pool.c) over real memfd regions. */
+/* Unit tests of the slot state machine (daemon/core/pool.c) over real memfd regions. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -217,18 +217,18 @@ static void test_refresh(Fixture *f, gconstpointer data) {
 }
 
 /* After a restart, only the pool's own kind of region is taken back. */
-static void test_adopt(Fixture *f, gconstpointer data) {
+static void test_verify(Fixture *f, gconstpointer data) {
         int other = memfd_create("not-a-region", MFD_CLOEXEC | MFD_ALLOW_SEALING), pipefd[2];
 
-        g_assert_cmpint(backend_adopt_region(&memfd_backend, f->pool->slots[0].region_fd), ==, 0);
+        g_assert_cmpint(backend_verify_region(&memfd_backend, f->pool->slots[0].region_fd), ==, 0);
         /* Unsealed, then sealed but of another size. */
         g_assert_cmpint(ftruncate(other, 1u << 20), ==, 0);
-        g_assert_cmpint(backend_adopt_region(&memfd_backend, other), ==, -EINVAL);
+        g_assert_cmpint(backend_verify_region(&memfd_backend, other), ==, -EINVAL);
         g_assert_cmpint(ftruncate(other, 2u << 20), ==, 0);
         g_assert_cmpint(fcntl(other, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL), ==, 0);
-        g_assert_cmpint(backend_adopt_region(&memfd_backend, other), ==, -EINVAL);
+        g_assert_cmpint(backend_verify_region(&memfd_backend, other), ==, -EINVAL);
         g_assert_cmpint(pipe2(pipefd, O_CLOEXEC), ==, 0);
-        g_assert_cmpint(backend_adopt_region(&memfd_backend, pipefd[0]), <, 0);
+        g_assert_cmpint(backend_verify_region(&memfd_backend, pipefd[0]), <, 0);
         close(other);
         close(pipefd[0]);
         close(pipefd[1]);
@@ -242,7 +242,7 @@ int main(int argc, char *argv[]) {
         g_test_add("/pool/expiry", Fixture, NULL, fixture_set_up, test_expiry, fixture_tear_down);
         g_test_add("/pool/held-elsewhere", Fixture, NULL, fixture_set_up, test_held_elsewhere, fixture_tear_down);
         g_test_add("/pool/counts-and-changes", Fixture, NULL, fixture_set_up, test_counts_and_changes, fixture_tear_down);
-        g_test_add("/pool/adopt", Fixture, NULL, fixture_set_up, test_adopt, fixture_tear_down);
+        g_test_add("/pool/verify-region", Fixture, NULL, fixture_set_up, test_verify, fixture_tear_down);
         g_test_add("/pool/refresh", Fixture, NULL, fixture_set_up, test_refresh, fixture_tear_down);
         return g_test_run();
 }

@@ -1,4 +1,4 @@
-/* Unit tests of the lease registry (daemon/registry.c): what one broker writes, the next
+/* Unit tests of the lease registry (daemon/restart/registry.c): what one broker writes, the next
  * reads back exactly; anything else is reported and not trusted. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,0 +1,155 @@
+/* Backend selection: Backend=auto|kvm|hugetlb|memfd, by walking the backends built in. */
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/xattr.h>
+
+#include "backend.h"
+#include "cleanup.h"
+#include "kvm-rma.h"
+#include "log.h"
+
+/* In order of preference for Backend=auto: the kernel's own pool, then boot-reserved
+ * huge pages, then the emulated pool that runs anywhere. */
+static const BackendOps *const backends[] = {
+        &backend_kvm_ops,
+        &backend_hugetlb_ops,
+        &backend_memfd_ops,
+};
+
+static const BackendOps *find_backend(BackendKind kind) {
+        for (size_t i = 0; i < G_N_ELEMENTS(backends); i++)
+                if (backends[i]->kind == kind)
+                        return backends[i];
+        return NULL;
+}
+
+static const BackendOps *choose_auto(const BrokerConfig *config) {
+        for (size_t i = 0; i < G_N_ELEMENTS(backends); i++) {
+                g_autofree char *why = NULL;
+                if (backends[i]->probe(config, &why) >= 0) {
+                        log_info("Backend=auto: using the %s backend%s%s", backends[i]->name, why ? ": " : "",
+                                 why ? why : "");
+                        return backends[i];
+                }
+                log_info("Backend=auto: not %s: %s", backends[i]->name, why);
+        }
+        return NULL;
+}
+
+int backend_open(const BrokerConfig *config, unsigned min_count, uint64_t restart_region_size, Backend **ret) {
+        g_autofree Backend *b = g_new0(Backend, 1);
+        g_autofree char *why = NULL;
+        const BackendOps *ops;
+        int r;
+
+        (void) kvm_rma_probe(&b->kernel_capability);
+        if (config->backend == BACKEND_AUTO) {
+                ops = choose_auto(config);
+                if (!ops)
+                        return log_error_errno(ENODEV, "Backend=auto: no backend can serve this host (reasons above)");
+        } else {
+                ops = find_backend(config->backend);
+                if (!ops)
+                        return log_error_errno(EOPNOTSUPP, "Backend=%s is not available in this version of rma-brokerd; "
+                                               "use Backend=hugetlb, memfd or auto", backend_kind_to_string(config->backend));
+                r = ops->probe(config, &why);
+                if (r < 0)
+                        return log_error_errno(r, "Backend=%s cannot serve this host: %s", ops->name, why);
+                if (why)
+                        log_info("Backend=%s: %s", ops->name, why);
+        }
+        b->ops = ops;
+        b->count = broker_config_count(config, ops->kind);
+        b->min_count = b->count == RMA_COUNT_AUTO ? min_count : 0;
+        b->taking_over = min_count > 0;
+        b->restart_region_size = restart_region_size;
+        r = ops->init(b, config);
+        if (r < 0) {
+                backend_free(g_steal_pointer(&b));   /* what init took (kvm: RMAs) goes back */
+                return r;
+        }
+        if (b->region_count < b->min_count) {
+                log_info("Count=auto: keeping the %u slots of the pool before the restart (the host's pool holds %u "
+                         "now, without what running QEMUs hold)", b->min_count, b->region_count);
+                b->region_count = b->min_count;
+        }
+        *ret = g_steal_pointer(&b);
+        return 0;
+}
+
+Backend *backend_free(Backend *b) {
+        if (!b)
+                return NULL;
+        if (b->ops && b->ops->destroy)
+                b->ops->destroy(b);
+        g_free(b);
+        return NULL;
+}
+
+int backend_new_region(Backend *b, unsigned index, int *ret_fd) {
+        return b->ops->new_region(b, index, ret_fd);
+}
+
+int backend_check_sealed_region(const Backend *b, int fd, long fs_magic) {
+        const int want = F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL;
+        struct statfs sfs;
+        struct stat st;
+        int seals = fcntl(fd, F_GET_SEALS);
+
+        /* A sealed memfd of the right size passes every other test: the filesystem tells
+         * a hugetlb region from a plain memfd. */
+        if (fstatfs(fd, &sfs) < 0)
+                return log_warning_errno(errno, "fstatfs of fd %d failed: %m", fd);
+        if ((long) sfs.f_type != fs_magic)
+                return log_warning_errno(EINVAL, "fd %d is not a %s region (filesystem 0x%lx)", fd, b->ops->name,
+                                         (long) sfs.f_type);
+        if (seals < 0)
+                return log_warning_errno(errno, "fd %d is not a %s region (%m)", fd, b->ops->name);
+        if ((seals & want) != want)
+                return log_warning_errno(EINVAL, "fd %d is a %s region without the pool's seals (0x%x)", fd,
+                                         b->ops->name, seals);
+        if (fstat(fd, &st) < 0)
+                return log_warning_errno(errno, "fstat of fd %d failed: %m", fd);
+        if ((uint64_t) st.st_size != b->region_size)
+                return log_warning_errno(EINVAL, "fd %d is a region of %lld bytes, not of this pool's %llu", fd,
+                                         (long long) st.st_size, (unsigned long long) b->region_size);
+        return 0;
+}
+
+int backend_verify_region(Backend *b, int fd) {
+        return b->ops->verify(b, fd);
+}
+
+int backend_reopen_region(Backend *b, const RegionHandle *h, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (!b->ops->reopen || h->len == 0)
+                return -EOPNOTSUPP;
+        r = b->ops->reopen(b, h, &fd);
+        if (r < 0)
+                return r;
+        r = backend_verify_region(b, fd);
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int backend_region_mark(int fd) {
+        char value[32];
+        ssize_t n = fgetxattr(fd, REGION_MARK_XATTR, value, sizeof(value) - 1);
+        unsigned slot;
+        int end = 0;
+
+        if (n < 0)
+                return -ENODATA;
+        value[n] = '\0';
+        if (sscanf(value, "slot=%u%n", &slot, &end) != 1 || end != n || slot >= RMA_MAX_COUNT)
+                return -ENODATA;
+        return (int) slot;
+}

@@ -1,0 +1,454 @@
+/* The lease registry: fixed-size checksummed text records, one pwrite() per change. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "registry.h"
+#include "rma-util.h"
+
+/* A record is one line padded with spaces to this size, so `cat` shows the file. Names
+ * too long for it go whole to the slot's record in REGISTRY_NAMES_FILE_NAME, a sparse
+ * file of NAMES_RECORD_SIZE records that only such slots touch: the main file stays
+ * small at any pool size, and no name is ever cut (a cut name would fail its cgroup
+ * check after a restart). NAMES_RECORD_SIZE holds two names of RMA_NAME_MAX bytes,
+ * every byte escaped (%XX). */
+#define RECORD_SIZE 512
+#define NAMES_RECORD_SIZE 2048
+#define REGISTRY_NAMES_FILE_NAME "leases.names"
+#define SUM_SIZE 22   /* " sum=" and 16 hex digits; then '\n' */
+
+struct Registry {
+        int fd;
+        int names_fd;
+        char *path;
+        bool failing;
+};
+
+static uint64_t fnv1a(const char *data, size_t n) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+        for (size_t i = 0; i < n; i++) {
+                h ^= (unsigned char) data[i];
+                h *= UINT64_C(0x100000001b3);
+        }
+        return h;
+}
+
+/* "BODY sum=HEX" padded to size, ending in '\n'. */
+static bool seal_record(char *rec, size_t size, size_t body_len) {
+        int n;
+
+        if (body_len + SUM_SIZE + 1 > size)
+                return false;
+        n = snprintf(rec + body_len, size - body_len, " sum=%016" PRIx64, fnv1a(rec, body_len));
+        memset(rec + body_len + n, ' ', size - body_len - (size_t) n - 1);
+        rec[size - 1] = '\n';
+        return true;
+}
+
+/* The body of a record of size bytes, if its checksum holds; NULL otherwise. */
+static char *open_record(const char *rec, size_t size) {
+        const char *end = memchr(rec, '\n', size), *sum;
+        g_autofree char *line = NULL;
+        guint64 want;
+
+        if (!end)
+                return NULL;
+        line = g_strndup(rec, (gsize) (end - rec));
+        g_strchomp(line);
+        sum = g_strrstr(line, " sum=");
+        if (!sum || !g_ascii_string_to_unsigned(sum + 5, 16, 0, G_MAXUINT64, &want, NULL) ||
+            fnv1a(line, (size_t) (sum - line)) != want)
+                return NULL;
+        return g_strndup(line, (gsize) (sum - line));
+}
+
+/* Escaped whole: no space, '%' or control character is left, so a name is one word. */
+static char *escape_name(const char *s) {
+        return g_uri_escape_string(s && g_utf8_validate(s, -1, NULL) ? s : "", NULL, FALSE);
+}
+
+/* Expiry is kept in CLOCK_MONOTONIC, which restarts with the host but not with the
+ * broker; the registry speaks wall-clock time, so that a record means the same to the
+ * next broker whatever happened between. */
+static uint64_t realtime_of(uint64_t monotonic_usec) {
+        uint64_t now_mono = rma_now_usec(CLOCK_MONOTONIC), now_real = rma_now_usec(CLOCK_REALTIME);
+
+        return monotonic_usec > now_mono ? now_real + (monotonic_usec - now_mono) : now_real;
+}
+
+static uint64_t monotonic_of(uint64_t realtime_usec) {
+        uint64_t now_mono = rma_now_usec(CLOCK_MONOTONIC), now_real = rma_now_usec(CLOCK_REALTIME);
+
+        return realtime_usec > now_real ? now_mono + (realtime_usec - now_real) : 0;
+}
+
+static const char *boot_id(void) {
+        static char id[40];
+
+        if (!id[0]) {
+                g_autofree char *text = NULL;
+                if (g_file_get_contents("/proc/sys/kernel/random/boot_id", &text, NULL, NULL))
+                        g_strlcpy(id, g_strstrip(text), sizeof(id));
+                else
+                        g_strlcpy(id, "unknown", sizeof(id));
+        }
+        return id;
+}
+
+static void write_failed(Registry *r, ssize_t n) {
+        if (!r->failing)
+                log_error_errno(n < 0 ? errno : EIO, "Cannot write the lease registry %s (%m): a restart of "
+                                "rma-brokerd now may lose leases", r->path);
+        r->failing = true;
+}
+
+static void write_record(Registry *r, unsigned index, const char *rec) {
+        ssize_t n = pwrite(r->fd, rec, RECORD_SIZE, (off_t) (index + 1) * RECORD_SIZE);
+
+        if (n == RECORD_SIZE) {
+                r->failing = false;
+                return;
+        }
+        if (!r->failing)
+                log_error_errno(n < 0 ? errno : EIO, "Cannot write the lease registry %s (%m): a restart of "
+                                "rma-brokerd now may lose leases", r->path);
+        r->failing = true;
+}
+
+/* The slot's names, whole, in the names file; written before the record that points to
+ * it. Returns what that record says of them ("side:CHECKSUM"), or NULL on failure. */
+static char *write_names(Registry *r, unsigned index, const char *domain, const char *tenant) {
+        char rec[NAMES_RECORD_SIZE];
+        int n = snprintf(rec, sizeof(rec), "slot=%u domain=%s tenant=%s", index, domain, tenant);
+        ssize_t k;
+
+        if (n < 0 || (size_t) n >= sizeof(rec) || !seal_record(rec, sizeof(rec), (size_t) n)) {
+                log_error("RMA slot %u: its names do not fit the registry; a restart now may lose its lease", index);
+                return NULL;
+        }
+        k = pwrite(r->names_fd, rec, sizeof(rec), (off_t) index * NAMES_RECORD_SIZE);
+        if (k != (ssize_t) sizeof(rec)) {
+                write_failed(r, k);
+                return NULL;
+        }
+        return g_strdup_printf("side:%016" PRIx64, fnv1a(rec, (size_t) n));
+}
+
+void registry_write_slot(Registry *r, const Slot *s) {
+        char rec[RECORD_SIZE];
+        g_autofree char *domain = NULL, *tenant = NULL, *handle = NULL;
+        SlotState state = s->state == SLOT_SCRUBBING ? SLOT_HELD_ELSEWHERE : s->state;
+        int n;
+
+        if (!r)
+                return;
+        /* The handle is what lets the next broker prove the region gone or reopen it. */
+        handle = region_handle_format(state == SLOT_HELD_ELSEWHERE ? &s->old_region_handle : &s->region_handle);
+        if (state == SLOT_FREE)
+                n = snprintf(rec, sizeof(rec), "slot=%u state=free region=%" PRIu64 ":%" PRIu64 " handle=%s", s->index,
+                             (uint64_t) s->region_dev, (uint64_t) s->region_ino, handle);
+        else if (state == SLOT_HELD_ELSEWHERE && s->pinned && s->old_region_ino == 0)
+                /* Pinned for a region nobody could name (a lost record): "0:0" would read
+                 * as "no region left", and the next broker would refill the slot. */
+                n = snprintf(rec, sizeof(rec), "slot=%u state=held-elsewhere region=unknown handle=-", s->index);
+        else if (state == SLOT_HELD_ELSEWHERE)
+                /* The region is the one that may still be held: the old tenant's. */
+                n = snprintf(rec, sizeof(rec), "slot=%u state=held-elsewhere region=%" PRIu64 ":%" PRIu64 " handle=%s",
+                             s->index, (uint64_t) s->old_region_dev, (uint64_t) s->old_region_ino, handle);
+        else {
+                g_autofree char *names = NULL;
+                domain = escape_name(s->domain);
+                tenant = escape_name(s->tenant);
+                /* Inline when they fit (the common case); else whole in the names file. */
+                if (strlen(domain) + strlen(tenant) > RECORD_SIZE / 2) {
+                        /* Unwritten names leave a record that reads back as garbage (so the
+                         * next broker proves or pins the slot), never the stale one. */
+                        names = write_names(r, s->index, domain, tenant);
+                        if (!names)
+                                names = g_strdup("lost");
+                        g_free(domain);
+                        g_free(tenant);
+                        domain = g_strdup("@");
+                        tenant = g_strdup("@");
+                } else
+                        names = g_strdup("-");
+                n = snprintf(rec, sizeof(rec),
+                             "slot=%u state=%s uuid=%s domain=%s tenant=%s names=%s by=%u pid=%d start=%" PRIu64
+                             " expires=%" PRIu64 " region=%" PRIu64 ":%" PRIu64 " handle=%s",
+                             s->index, slot_state_to_string(state), s->uuid, domain, tenant, names,
+                             (unsigned) s->reserved_by, state == SLOT_LEASED ? (int) s->pid : 0,
+                             state == SLOT_LEASED ? s->pid_start : 0,
+                             state == SLOT_RESERVED ? realtime_of(s->expires_usec) : 0, (uint64_t) s->region_dev,
+                             (uint64_t) s->region_ino, handle);
+        }
+        if (n < 0 || (size_t) n >= sizeof(rec) || !seal_record(rec, sizeof(rec), (size_t) n)) {
+                log_error("RMA slot %u: its registry record does not fit; a restart now may lose it", s->index);
+                return;
+        }
+        write_record(r, s->index, rec);
+}
+
+/* Space for every record now, not a sparse file: no record write can fail for want of
+ * space later (a full /run would leave a stale record while the slot changed). A
+ * filesystem without fallocate gets a sparse file, as before. */
+static int registry_reserve_space(int fd, off_t size) {
+        if (fallocate(fd, 0, 0, size) == 0)
+                return 0;
+        if (errno != EOPNOTSUPP)
+                return -1;
+        return ftruncate(fd, size);
+}
+
+int registry_open(const char *runtime_dir, const Pool *pool, Registry **ret) {
+        g_autofree char *path = g_build_filename(runtime_dir, REGISTRY_FILE_NAME, NULL);
+        g_autofree char *tmp = g_strconcat(path, ".new", NULL);
+        g_autofree char *names_path = g_build_filename(runtime_dir, REGISTRY_NAMES_FILE_NAME, NULL);
+        g_autofree char *names_tmp = g_strconcat(names_path, ".new", NULL);
+        _cleanup_close_ int fd = -EBADF, names_fd = -EBADF;
+        char header[RECORD_SIZE];
+        int n;
+
+        if (mkdir(runtime_dir, 0755) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Cannot create runtime directory %s: %m", runtime_dir);
+        /* A new file, renamed over the old one once its header is there: the old
+         * registry stays whole until this broker has taken over from it. */
+        fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return log_error_errno(errno, "Cannot create the lease registry %s: %m", tmp);
+        n = snprintf(header, sizeof(header), "rma-broker-registry v1 backend=%s size=%" PRIu64 " count=%u boot=%s",
+                     pool->backend->ops->name, pool->backend->region_size, pool->n_slots, boot_id());
+        if (!seal_record(header, sizeof(header), (size_t) n) || pwrite(fd, header, RECORD_SIZE, 0) != RECORD_SIZE ||
+            registry_reserve_space(fd, (off_t) (pool->n_slots + 1) * RECORD_SIZE) < 0)
+                return log_error_errno(errno ? errno : EIO, "Cannot write the lease registry %s: %m", tmp);
+        names_fd = open(names_tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (names_fd < 0)
+                return log_error_errno(errno, "Cannot create the lease registry's names file %s: %m", names_tmp);
+        *ret = g_new0(Registry, 1);
+        (*ret)->fd = TAKE_FD(fd);
+        (*ret)->names_fd = TAKE_FD(names_fd);
+        (*ret)->path = g_steal_pointer(&path);
+        for (unsigned i = 0; i < pool->n_slots; i++)
+                registry_write_slot(*ret, &pool->slots[i]);
+        /* Names first: a record in place never points to a names file that is not. */
+        if (rename(names_tmp, names_path) < 0 || rename(tmp, (*ret)->path) < 0) {
+                int k = log_error_errno(errno, "Cannot put the lease registry in place at %s: %m", (*ret)->path);
+                *ret = registry_free(*ret);
+                return k;
+        }
+        return 0;
+}
+
+Registry *registry_free(Registry *r) {
+        if (!r)
+                return NULL;
+        safe_close(r->fd);
+        safe_close(r->names_fd);
+        g_free(r->path);
+        g_free(r);
+        return NULL;
+}
+
+/* key=value words of a record body. */
+static const char *field(char **words, const char *key) {
+        size_t n = strlen(key);
+
+        for (char **w = words; *w; w++)
+                if (strncmp(*w, key, n) == 0 && (*w)[n] == '=')
+                        return *w + n + 1;
+        return NULL;
+}
+
+static bool parse_u64(const char *s, uint64_t *ret) {
+        guint64 v;
+
+        if (!s || !g_ascii_string_to_unsigned(s, 10, 0, G_MAXUINT64, &v, NULL))
+                return false;
+        *ret = v;
+        return true;
+}
+
+/* A number that fits in its field, or the record is garbage (no silent truncation:
+ * pid=4294967297 must not become pid 1). */
+static bool parse_bounded(const char *s, uint64_t max, uint64_t *ret) {
+        return parse_u64(s, ret) && *ret <= max;
+}
+
+static bool parse_region(const char *s, uint64_t *dev, uint64_t *ino) {
+        g_auto(GStrv) parts = s ? g_strsplit(s, ":", 2) : NULL;
+
+        return parts && parts[0] && parts[1] && parse_u64(parts[0], dev) && parse_u64(parts[1], ino);
+}
+
+/* The names a record keeps in the names file: whole, checked against the record. */
+static bool read_names(int names_fd, unsigned index, const char *names, char **ret_domain, char **ret_tenant) {
+        char buf[NAMES_RECORD_SIZE];
+        g_autofree char *body = NULL;
+        g_auto(GStrv) words = NULL;
+        guint64 want;
+        uint64_t slot;
+
+        if (names_fd < 0 || !g_str_has_prefix(names, "side:") ||
+            !g_ascii_string_to_unsigned(names + 5, 16, 0, G_MAXUINT64, &want, NULL) ||
+            pread(names_fd, buf, sizeof(buf), (off_t) index * NAMES_RECORD_SIZE) != (ssize_t) sizeof(buf))
+                return false;
+        body = open_record(buf, sizeof(buf));
+        if (!body || fnv1a(body, strlen(body)) != want)
+                return false;   /* missing, garbage, or another lease's names */
+        words = g_strsplit(body, " ", -1);
+        if (!parse_u64(field(words, "slot"), &slot) || slot != index || !field(words, "domain") ||
+            !field(words, "tenant"))
+                return false;
+        *ret_domain = g_uri_unescape_string(field(words, "domain"), NULL);
+        *ret_tenant = g_uri_unescape_string(field(words, "tenant"), NULL);
+        return *ret_domain && *ret_tenant;
+}
+
+static bool parse_slot_record(const char *body, unsigned index, int names_fd, RegistryRecord *rec) {
+        g_auto(GStrv) words = g_strsplit(body, " ", -1);
+        const char *state = field(words, "state");
+        uint64_t slot, v;
+
+        if (!parse_u64(field(words, "slot"), &slot) || slot != index || !state)
+                return false;
+        rec->region_unknown = g_strcmp0(field(words, "region"), "unknown") == 0 && g_str_equal(state, "held-elsewhere");
+        if (!rec->region_unknown && !parse_region(field(words, "region"), &rec->region_dev, &rec->region_ino))
+                return false;
+        /* No handle= at all: a record of an older broker, which had none. */
+        if (field(words, "handle") && !region_handle_parse(field(words, "handle"), &rec->region_handle))
+                return false;
+        if (g_str_equal(state, "free")) {
+                rec->state = SLOT_FREE;
+                return true;
+        }
+        if (g_str_equal(state, "held-elsewhere")) {
+                rec->state = SLOT_HELD_ELSEWHERE;
+                return true;
+        }
+        rec->state = g_str_equal(state, "reserved") ? SLOT_RESERVED : g_str_equal(state, "leased") ? SLOT_LEASED
+                                                                                                    : _SLOT_STATE_MAX;
+        if (rec->state == _SLOT_STATE_MAX || !field(words, "uuid") ||
+            rma_uuid_canonicalize(field(words, "uuid"), rec->uuid) < 0 || !field(words, "domain") ||
+            !field(words, "tenant") || !parse_bounded(field(words, "by"), UINT32_MAX - 1, &v))
+                return false;
+        rec->reserved_by = (uid_t) v;
+        if (field(words, "names") && !g_str_equal(field(words, "names"), "-")) {
+                if (!read_names(names_fd, index, field(words, "names"), &rec->domain, &rec->tenant))
+                        return false;
+        } else {
+                rec->domain = g_uri_unescape_string(field(words, "domain"), NULL);
+                rec->tenant = g_uri_unescape_string(field(words, "tenant"), NULL);
+        }
+        /* PID_MAX_LIMIT: no kernel hands out a larger pid. */
+        if (!rec->domain || !rec->tenant || !parse_bounded(field(words, "pid"), 4194304, &v) ||
+            !parse_u64(field(words, "start"), &rec->pid_start) || !parse_u64(field(words, "expires"), &rec->expires_realtime))
+                return false;
+        rec->expires_monotonic = monotonic_of(rec->expires_realtime);
+        rec->pid = (pid_t) v;
+        return rec->state != SLOT_LEASED || rec->pid > 0;
+}
+
+static bool all_zero(const char *p, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (p[i])
+                        return false;
+        return true;
+}
+
+/* The header record: 0 with its fields in *ret_words, or the problem in c->problem. */
+static int read_header(RegistryContents *c, const char *path, const char *data, gsize len, char ***ret_words) {
+        g_autofree char *header = len >= RECORD_SIZE ? open_record(data, RECORD_SIZE) : NULL;
+        g_auto(GStrv) words = header ? g_strsplit(header, " ", -1) : NULL;
+        const char *boot = words ? field(words, "boot") : NULL;
+        uint64_t count = 0;
+
+        if (!words || !g_str_equal(words[0], "rma-broker-registry") || !words[1] || !g_str_equal(words[1], "v1") ||
+            !field(words, "backend") || !parse_u64(field(words, "size"), &c->region_size) ||
+            !parse_u64(field(words, "count"), &count) || count == 0 || count > RMA_MAX_COUNT || !boot) {
+                c->problem = g_strdup_printf("%s has no valid header (%zu bytes, garbage or truncated)", path, (size_t) len);
+                return -EINVAL;
+        }
+        if (!g_str_equal(boot, boot_id())) {
+                c->problem = g_strdup_printf("%s is from another boot of this host; its processes are gone", path);
+                c->other_boot = true;
+                return -ESTALE;
+        }
+        c->header_valid = true;
+        c->backend = g_strdup(field(words, "backend"));
+        c->count = (unsigned) count;
+        *ret_words = g_steal_pointer(&words);
+        return 0;
+}
+
+/* Every slot record after the header; a garbage or missing one is counted, not used. */
+static void read_records(RegistryContents *c, const char *data, gsize len, int names_fd) {
+        c->records = g_new0(RegistryRecord, c->count);
+        for (unsigned i = 0; i < c->count; i++) {
+                size_t off = (size_t) (i + 1) * RECORD_SIZE;
+                g_autofree char *body = NULL;
+
+                if (off + RECORD_SIZE > len) {
+                        c->n_corrupt += c->count - i;   /* truncated: the rest is missing */
+                        break;
+                }
+                if (all_zero(data + off, RECORD_SIZE))
+                        continue;                        /* never written: free */
+                body = open_record(data + off, RECORD_SIZE);
+                if (!body || !parse_slot_record(body, i, names_fd, &c->records[i])) {
+                        g_clear_pointer(&c->records[i].domain, g_free);
+                        g_clear_pointer(&c->records[i].tenant, g_free);
+                        c->n_corrupt++;
+                        continue;
+                }
+                c->records[i].present = true;
+        }
+}
+
+int registry_load(const char *runtime_dir, RegistryContents **ret) {
+        g_autofree char *path = g_build_filename(runtime_dir, REGISTRY_FILE_NAME, NULL);
+        g_autofree char *names_path = g_build_filename(runtime_dir, REGISTRY_NAMES_FILE_NAME, NULL);
+        g_autoptr(RegistryContents) c = g_new0(RegistryContents, 1);
+        g_autofree char *data = NULL;
+        _cleanup_close_ int names_fd = -EBADF;
+        g_auto(GStrv) words = NULL;
+        g_autoptr(GError) error = NULL;
+        gsize len = 0;
+
+        if (!g_file_get_contents(path, &data, &len, &error)) {
+                if (!g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                        c->problem = g_strdup_printf("cannot read %s: %s", path, error->message);
+                *ret = g_steal_pointer(&c);
+                return 0;
+        }
+        c->present = true;
+        if (read_header(c, path, data, len, &words) >= 0) {
+                names_fd = open(names_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                read_records(c, data, len, names_fd);
+                if (c->n_corrupt > 0)
+                        c->problem = g_strdup_printf("%s: %u of %u slot records are garbage or missing", path,
+                                                     c->n_corrupt, c->count);
+        }
+        *ret = g_steal_pointer(&c);
+        return 0;
+}
+
+RegistryContents *registry_contents_free(RegistryContents *c) {
+        if (!c)
+                return NULL;
+        for (unsigned i = 0; c->records && i < c->count; i++) {
+                g_free(c->records[i].domain);
+                g_free(c->records[i].tenant);
+        }
+        g_free(c->records);
+        g_free(c->backend);
+        g_free(c->problem);
+        g_free(c);
+        return NULL;
+}

@@ -1,0 +1,509 @@
+/* The org.rmabroker.Broker1 object: the D-Bus face of the broker core.
+ *
+ * Every handler only reads its arguments, builds the caller from what the transport
+ * vouches for, calls the core (broker.c), maps a refusal to its
+ * org.rmabroker.Broker1.Error.* name, and replies. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "bus-object.h"
+#include "cleanup.h"
+#include "log.h"
+#include "metrics.h"
+#include "rma-names.h"
+#include "rma-util.h"
+
+static const char *const refusal_error[_BROKER_REFUSAL_MAX] = {
+        [BROKER_ACCESS_DENIED] = RMA_ERROR_ACCESS_DENIED,
+        [BROKER_INVALID_ARGUMENT] = RMA_ERROR_INVALID_ARGUMENT,
+        [BROKER_ALREADY_RESERVED] = RMA_ERROR_ALREADY_RESERVED,
+        [BROKER_ALREADY_CLAIMED] = RMA_ERROR_ALREADY_CLAIMED,
+        [BROKER_NOT_RESERVED] = RMA_ERROR_NOT_RESERVED,
+        [BROKER_NO_SUCH_TENANT] = RMA_ERROR_NO_SUCH_TENANT,
+        [BROKER_QUOTA_EXCEEDED] = RMA_ERROR_QUOTA_EXCEEDED,
+        [BROKER_POOL_EXHAUSTED] = RMA_ERROR_POOL_EXHAUSTED,
+};
+
+/* A refusal of the core as a D-Bus error; takes the message. */
+static int reply_refusal(sd_bus_error *error, BrokerRefusal refusal, char *message) {
+        g_autofree char *owned = message;
+
+        return sd_bus_error_set(error, refusal_error[refusal], owned);
+}
+
+static BusService *service_of(void *userdata) {
+        return ((BusOrigin *) userdata)->service;
+}
+
+static Broker *broker_of(void *userdata) {
+        return service_of(userdata)->broker;
+}
+
+void bus_service_done(BusService *s) {
+        g_clear_pointer(&s->pending_pool_change, g_free);
+}
+
+/* On broker.sock the credentials were read from the socket at accept (sd-bus there only
+ * sees the relay); on the bus, dbus-daemon vouches for the sender. Never anything the
+ * client says about itself. */
+static int caller_get(BusOrigin *o, sd_bus_message *m, Caller *ret, sd_bus_error *error) {
+        g_autoptr(sd_bus_creds) creds = NULL;
+        const gid_t *supplementary = NULL;
+        gid_t egid;
+        int r, n;
+
+        *ret = (Caller) { .cgroup_fd = -EBADF, .pidfd = -EBADF };
+        if (o->peer) {
+                ret->cgroup_fd = o->peer->cgroup_fd;
+                ret->pidfd = o->peer->pidfd;
+                ret->start_time = o->peer->start_time;
+                ret->uid = o->peer->ucred.uid;
+                ret->pid = o->peer->ucred.pid;
+                ret->gids = g_memdup2(o->peer->gids, o->peer->n_gids * sizeof(gid_t));
+                ret->n_gids = o->peer->n_gids;
+                ret->gids_known = true;
+                return 0;
+        }
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
+                                      SD_BUS_CREDS_PID, &creds);
+        if (r >= 0)
+                r = sd_bus_creds_get_euid(creds, &ret->uid);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot read the caller's credentials: %m");
+        if (sd_bus_creds_get_pid(creds, &ret->pid) < 0)
+                ret->pid = 0;
+        n = sd_bus_creds_get_supplementary_gids(creds, &supplementary);
+        if (n < 0)
+                n = 0;
+        ret->gids = g_new0(gid_t, (size_t) n + 1);
+        if (n > 0)
+                memcpy(ret->gids, supplementary, (size_t) n * sizeof(gid_t));
+        ret->n_gids = (size_t) n;
+        if (sd_bus_creds_get_egid(creds, &egid) >= 0)
+                ret->gids[ret->n_gids++] = egid;
+        ret->gids_known = n > 0;
+        return 0;
+}
+
+/* Properties: one getter each. */
+
+#define COUNT_PROPERTY(fn, state)                                                                               \
+        static int fn(sd_bus *bus, const char *path, const char *interface, const char *property,                \
+                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {                              \
+                return sd_bus_message_append(reply, "u", (uint32_t) pool_count(broker_of(userdata)->pool, state)); \
+        }
+COUNT_PROPERTY(property_get_free, SLOT_FREE)
+COUNT_PROPERTY(property_get_reserved, SLOT_RESERVED)
+COUNT_PROPERTY(property_get_leased, SLOT_LEASED)
+COUNT_PROPERTY(property_get_scrubbing, SLOT_SCRUBBING)
+COUNT_PROPERTY(property_get_held_elsewhere, SLOT_HELD_ELSEWHERE)
+
+static int property_get_total(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "u", (uint32_t) broker_of(userdata)->pool->n_slots);
+}
+
+static int property_get_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", broker_of(userdata)->backend->ops->name);
+}
+
+static int property_get_kernel_capability(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                          sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "u", broker_of(userdata)->backend->kernel_capability);
+}
+
+static int property_get_pending_pool_change(sd_bus *bus, const char *path, const char *interface,
+                                            const char *property, sd_bus_message *reply, void *userdata,
+                                            sd_bus_error *error) {
+        const char *change = service_of(userdata)->pending_pool_change;
+
+        return sd_bus_message_append(reply, "s", change ? change : "");
+}
+
+static int property_get_rma_size(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "t", broker_of(userdata)->backend->region_size);
+}
+
+/* Methods */
+
+static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        g_auto(Caller) caller = { 0 };
+        const char *uuid, *domain, *tenant;
+        char *message = NULL;
+        BrokerRefusal refusal;
+        Slot *s = NULL;
+        int r;
+
+        r = sd_bus_message_read(msg, "sss", &uuid, &domain, &tenant);
+        if (r < 0)
+                return r;
+        r = caller_get(userdata, msg, &caller, error);
+        if (r < 0)
+                return r;
+        refusal = broker_reserve(broker_of(userdata), &caller, uuid, domain, tenant, rma_now_usec(CLOCK_MONOTONIC), &s,
+                                 &message);
+        if (refusal)
+                return reply_refusal(error, refusal, message);
+        return sd_bus_reply_method_return(msg, "u", s->index);
+}
+
+static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        g_auto(Caller) caller = { 0 };
+        char *message = NULL;
+        BrokerRefusal refusal;
+        const char *uuid;
+        Slot *s = NULL;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &uuid);
+        if (r < 0)
+                return r;
+        r = caller_get(userdata, msg, &caller, error);
+        if (r < 0)
+                return r;
+        refusal = broker_release(broker_of(userdata), &caller, uuid, &s, &message);
+        if (refusal)
+                return reply_refusal(error, refusal, message);
+        if (s && !leases_end_if_exited(service_of(userdata)->leases, s))
+                /* The region is mapped by a live QEMU; it returns when that process exits. */
+                log_info("Release of domain %s (%s): pid %d still holds RMA slot %u; it is returned when that "
+                         "process exits", s->domain, s->uuid, (int) s->pid, s->index);
+        return sd_bus_reply_method_return(msg, "");
+}
+
+/* Root only, not AdminGroup=: if the admin is wrong, the pool holds one region more
+ * than Count= until the unseen holder lets go. */
+static int method_forget_region(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        g_auto(Caller) caller = { 0 };
+        g_autofree char *message = NULL;
+        uint32_t slot;
+        int r;
+
+        r = sd_bus_message_read(msg, "u", &slot);
+        if (r < 0)
+                return r;
+        r = caller_get(userdata, msg, &caller, error);
+        if (r < 0)
+                return r;
+        if (caller.uid != 0)
+                return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED, "ForgetRegion may put one region more than "
+                                         "Count= in use, should a process still hold the old one: root only; uid %u "
+                                         "may read properties and call ListRmas", (unsigned) caller.uid);
+        r = recycler_forget_region(service_of(userdata)->recycler, slot, &message);
+        if (r < 0)
+                return sd_bus_error_set(error, RMA_ERROR_INVALID_ARGUMENT, message);
+        return sd_bus_reply_method_return(msg, "");
+}
+
+/* A reply of one array: element_signature's container, filled by append. */
+typedef int (*AppendElementsFn)(sd_bus_message *reply, void *userdata);
+
+static int reply_array(sd_bus_message *msg, const char *element_signature, AppendElementsFn append, void *userdata) {
+        g_autoptr(sd_bus_message) reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', element_signature);
+        if (r < 0)
+                return r;
+        r = append(reply, userdata);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int append_slots(sd_bus_message *reply, void *userdata) {
+        const Pool *p = broker_of(userdata)->pool;
+        uint64_t now_mono = rma_now_usec(CLOCK_MONOTONIC), now_real = rma_now_usec(CLOCK_REALTIME);
+
+        for (unsigned i = 0; i < p->n_slots; i++) {
+                const Slot *s = &p->slots[i];
+                uint64_t expires = s->state == SLOT_RESERVED && s->expires_usec > now_mono
+                                           ? now_real + (s->expires_usec - now_mono) : 0;
+                int r = sd_bus_message_append(reply, "(ussssutt)", s->index, slot_state_to_string(s->state), s->uuid,
+                                              s->domain ? s->domain : "", s->tenant ? s->tenant : "",
+                                              (uint32_t) s->pid, s->since_realtime, expires);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Everything a console shows of each slot, times in CLOCK_REALTIME µs (0: none). */
+static int method_list_slots(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return reply_array(msg, "(ussssutt)", append_slots, userdata);
+}
+
+/* The policy on disk checked as Reload would, not applied: its problems, verbatim. For
+ * those who may reload (the messages quote the files). */
+static int method_check_policy(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+        g_auto(Caller) caller = { 0 };
+        char *message = NULL;
+        BrokerRefusal refusal;
+        int r;
+
+        r = caller_get(userdata, msg, &caller, error);
+        if (r < 0)
+                return r;
+        refusal = broker_require_admin(broker_of(userdata), &caller, "CheckPolicy", &message);
+        if (refusal)
+                return reply_refusal(error, refusal, message);
+        g_autoptr(sd_bus_message) reply = NULL;
+
+        (void) broker_check_policy(broker_of(userdata), errors);
+        g_ptr_array_add(errors, NULL);
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(reply, (char **) errors->pdata);
+        return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_can_administer(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        g_auto(Caller) caller = { 0 };
+        g_autofree char *why = NULL;
+        bool may;
+        int r;
+
+        r = caller_get(userdata, msg, &caller, error);
+        if (r < 0)
+                return r;
+        may = broker_caller_may_administer(broker_of(userdata), &caller, &why);
+        return sd_bus_reply_method_return(msg, "bs", may, may ? "" : why);
+}
+
+static int append_held_elsewhere(sd_bus_message *reply, void *userdata) {
+        for (GList *l = broker_of(userdata)->pool->owed.head; l; l = l->next) {
+                const Slot *s = l->data;
+                g_autofree char *why = recycler_why_held(service_of(userdata)->recycler, s);
+                int r = sd_bus_message_append(reply, "(us)", s->index, why);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int method_list_held_elsewhere(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return reply_array(msg, "(us)", append_held_elsewhere, userdata);
+}
+
+static int append_rmas(sd_bus_message *reply, void *userdata) {
+        const Pool *p = broker_of(userdata)->pool;
+
+        for (unsigned i = 0; i < p->n_slots; i++) {
+                const Slot *s = &p->slots[i];
+                int r = sd_bus_message_append(reply, "(ussssu)", s->index, slot_state_to_string(s->state), s->uuid,
+                                              s->domain ? s->domain : "", s->tenant ? s->tenant : "",
+                                              (uint32_t) s->pid);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int method_list_rmas(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return reply_array(msg, "(ussssu)", append_rmas, userdata);
+}
+
+static int append_tenants(sd_bus_message *reply, void *userdata) {
+        g_autoptr(GArray) views = broker_list_tenants(broker_of(userdata));
+
+        for (guint i = 0; i < views->len; i++) {
+                const TenantView *v = &g_array_index(views, TenantView, i);
+                int r = sd_bus_message_append(reply, "(suuuu)", v->name, v->max_rmas, v->guaranteed_rmas, v->leased,
+                                              v->reserved);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int method_list_tenants(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return reply_array(msg, "(suuuu)", append_tenants, userdata);
+}
+
+static int method_get_tenant(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        char *message = NULL;
+        BrokerRefusal refusal;
+        const char *name;
+        TenantView v;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        refusal = broker_get_tenant(broker_of(userdata), name, &v, &message);
+        if (refusal)
+                return reply_refusal(error, refusal, message);
+        return sd_bus_reply_method_return(msg, "suuuu", v.name, v.max_rmas, v.guaranteed_rmas, v.leased, v.reserved);
+}
+
+static int method_get_metrics(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        g_autofree char *text = metrics_format(broker_of(userdata));
+
+        return sd_bus_reply_method_return(msg, "s", text);
+}
+
+static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusService *service = service_of(userdata);
+        g_auto(Caller) caller = { 0 };
+        g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+        char *message = NULL;
+        BrokerRefusal refusal;
+        int r;
+
+        r = caller_get(userdata, msg, &caller, error);
+        if (r < 0)
+                return r;
+        refusal = broker_require_admin(service->broker, &caller, "Reload", &message);
+        if (refusal)
+                return reply_refusal(error, refusal, message);
+        if (service->reload(errors, service->reload_userdata) < 0) {
+                g_autofree char *all = NULL;
+                log_error("Reload refused: the new tenant policy is invalid (problems above); keeping the current one");
+                g_ptr_array_add(errors, NULL);
+                all = g_strjoinv("; ", (char **) errors->pdata);
+                return sd_bus_error_setf(error, RMA_ERROR_POLICY_INVALID,
+                                         "The new tenant policy is invalid and was not applied; the current one stays: %s",
+                                         all);
+        }
+        return sd_bus_reply_method_return(msg, "");
+}
+
+static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusService *service = service_of(userdata);
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_auto(Caller) caller = { 0 };
+        char *message = NULL;
+        BrokerRefusal refusal;
+        const char *uuid;
+        Slot *s = NULL;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &uuid);
+        if (r < 0)
+                return r;
+        r = caller_get(userdata, msg, &caller, error);
+        if (r < 0)
+                return r;
+        refusal = broker_check_claim(service->broker, &caller, uuid, &s, &message);
+        if (refusal)
+                return reply_refusal(error, refusal, message);
+        /* A claimer that is already gone needs no check of its own here: with
+         * CheckCgroup=yes its /proc entry is gone and the cgroup check refused it, and
+         * in any case its lease's pidfd is readable at once, so the lease ends on the
+         * next loop iteration. */
+
+        /* Build the reply (sd-bus duplicates the fd into it) before the lease starts: a
+         * client that cannot take an fd must not burn the reservation. */
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "ht", s->region_fd, service->broker->backend->region_size);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot pass the region to this client (%m); it must accept "
+                                               "file descriptors (sd_bus_negotiate_fds)");
+        r = leases_start(service->leases, s, caller.pid, caller.start_time, caller.pidfd);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot watch the claiming process %d, so its lease would "
+                                               "never end (%m); nothing was leased", (int) caller.pid);
+        r = sd_bus_send(NULL, reply, NULL);
+        broker_log_lease(s);
+        return r;
+}
+
+#define BROKER_COMMON_VTABLE                                                                                         \
+        SD_BUS_VTABLE_START(0),                                                                                      \
+        SD_BUS_PROPERTY("Backend", "s", property_get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),                      \
+        SD_BUS_PROPERTY("KernelCapability", "u", property_get_kernel_capability, 0, SD_BUS_VTABLE_PROPERTY_CONST),   \
+        SD_BUS_PROPERTY("RmaSize", "t", property_get_rma_size, 0, SD_BUS_VTABLE_PROPERTY_CONST),                     \
+        SD_BUS_PROPERTY("TotalRmas", "u", property_get_total, 0, SD_BUS_VTABLE_PROPERTY_CONST),                      \
+        SD_BUS_PROPERTY("FreeRmas", "u", property_get_free, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),                 \
+        SD_BUS_PROPERTY("ReservedRmas", "u", property_get_reserved, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),         \
+        SD_BUS_PROPERTY("LeasedRmas", "u", property_get_leased, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),             \
+        SD_BUS_PROPERTY("ScrubbingRmas", "u", property_get_scrubbing, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),       \
+        SD_BUS_PROPERTY("HeldElsewhereRmas", "u", property_get_held_elsewhere, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE), \
+        SD_BUS_PROPERTY("PendingPoolChange", "s", property_get_pending_pool_change, 0,                                \
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),                                                        \
+        SD_BUS_METHOD_WITH_ARGS("Reserve", SD_BUS_ARGS("s", uuid, "s", domain, "s", tenant), SD_BUS_RESULT("u", slot), \
+                                method_reserve, SD_BUS_VTABLE_UNPRIVILEGED),                                         \
+        SD_BUS_METHOD_WITH_ARGS("Release", SD_BUS_ARGS("s", uuid), SD_BUS_NO_RESULT, method_release,                 \
+                                SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
+        SD_BUS_METHOD_WITH_ARGS("ListRmas", SD_BUS_NO_ARGS,                                                          \
+                                SD_BUS_RESULT("a(ussssu)", rmas), method_list_rmas, SD_BUS_VTABLE_UNPRIVILEGED),     \
+        SD_BUS_METHOD_WITH_ARGS("ListTenants", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(suuuu)", tenants),                   \
+                                method_list_tenants, SD_BUS_VTABLE_UNPRIVILEGED),                                    \
+        SD_BUS_METHOD_WITH_ARGS("GetTenant", SD_BUS_ARGS("s", name),                                                 \
+                                SD_BUS_RESULT("s", name, "u", max_rmas, "u", guaranteed_rmas, "u", leased,          \
+                                              "u", reserved), method_get_tenant, SD_BUS_VTABLE_UNPRIVILEGED),        \
+        SD_BUS_METHOD_WITH_ARGS("GetMetrics", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", text), method_get_metrics,          \
+                                SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
+        SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,                           \
+                                SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
+        SD_BUS_METHOD_WITH_ARGS("ForgetRegion", SD_BUS_ARGS("u", slot), SD_BUS_NO_RESULT, method_forget_region,      \
+                                SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
+        SD_BUS_METHOD_WITH_ARGS("ListHeldElsewhere", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(us)", slots),                  \
+                                method_list_held_elsewhere, SD_BUS_VTABLE_UNPRIVILEGED),                             \
+        SD_BUS_METHOD_WITH_ARGS("ListSlots", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ussssutt)", slots), method_list_slots,  \
+                                SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
+        SD_BUS_METHOD_WITH_ARGS("CheckPolicy", SD_BUS_NO_ARGS, SD_BUS_RESULT("as", problems), method_check_policy,    \
+                                SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
+        SD_BUS_METHOD_WITH_ARGS("CanAdminister", SD_BUS_NO_ARGS, SD_BUS_RESULT("b", allowed, "s", why),               \
+                                method_can_administer, SD_BUS_VTABLE_UNPRIVILEGED)
+
+static const sd_bus_vtable broker_bus_vtable[] = {
+        BROKER_COMMON_VTABLE,
+        SD_BUS_VTABLE_END,
+};
+
+static const sd_bus_vtable broker_socket_vtable[] = {
+        BROKER_COMMON_VTABLE,
+        SD_BUS_METHOD_WITH_ARGS("Claim", SD_BUS_ARGS("s", uuid), SD_BUS_RESULT("h", region, "t", size),
+                                method_claim, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
+int bus_object_add(sd_bus *bus, BusOrigin *origin, bool on_socket) {
+        return sd_bus_add_object_vtable(bus, NULL, RMA_OBJECT_PATH, RMA_INTERFACE,
+                                        on_socket ? broker_socket_vtable : broker_bus_vtable, origin);
+}
+
+static const char *const count_property[_SLOT_STATE_MAX] = {
+        [SLOT_FREE] = "FreeRmas",
+        [SLOT_RESERVED] = "ReservedRmas",
+        [SLOT_LEASED] = "LeasedRmas",
+        [SLOT_SCRUBBING] = "ScrubbingRmas",
+        [SLOT_HELD_ELSEWHERE] = "HeldElsewhereRmas",
+};
+
+void bus_object_emit_counts_changed(sd_bus *bus, unsigned changed_states) {
+        char *names[_SLOT_STATE_MAX + 1];
+        size_t n = 0;
+
+        if (!bus)
+                return;
+        for (unsigned s = 0; s < _SLOT_STATE_MAX; s++)
+                if (changed_states & (1u << s))
+                        names[n++] = (char *) count_property[s];
+        names[n] = NULL;
+        if (n > 0)
+                (void) sd_bus_emit_properties_changed_strv(bus, RMA_OBJECT_PATH, RMA_INTERFACE, names);
+}
+
+void bus_service_set_pending_pool_change(BusService *s, sd_bus *bus, char *change) {
+        g_autofree char *owned = change;
+
+        if (g_strcmp0(owned, s->pending_pool_change) == 0)
+                return;
+        g_free(s->pending_pool_change);
+        s->pending_pool_change = g_steal_pointer(&owned);
+        if (bus)
+                (void) sd_bus_emit_properties_changed(bus, RMA_OBJECT_PATH, RMA_INTERFACE, "PendingPoolChange", NULL);
+}

@@ -1,0 +1,56 @@
+/* The org.rmabroker.Broker1 object: the D-Bus face of the broker core, served on the
+ * system bus and on every broker.sock connection. Every signal the broker sends is
+ * emitted here.
+ *
+ * It reaches down only: the core's rules (broker.h), the leases (lease.h) and the
+ * recycler (recycle.h). What only the daemon can do (reload the policy, with systemd's
+ * RELOADING=1) is a callback that the daemon fills in. */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <systemd/sd-bus.h>
+
+#include "broker-rules.h"
+#include "lease.h"
+#include "recycler.h"
+
+/* What the object serves, shared by every bus and connection it is added to. */
+typedef struct BusService {
+        Broker *broker;
+        Leases *leases;
+        Recycler *recycler;
+        /* Reload the tenant policy; on failure errors lists every problem. */
+        int (*reload)(GPtrArray *errors, void *userdata);
+        void *reload_userdata;
+        char *pending_pool_change;   /* PendingPoolChange: the config asks for another pool, or NULL */
+} BusService;
+
+void bus_service_done(BusService *s);
+
+/* What broker.sock read of a client when it connected (never what the client says). */
+typedef struct PeerCredentials {
+        struct ucred ucred;      /* SO_PEERCRED */
+        gid_t *gids;             /* SO_PEERGROUPS, with the primary group */
+        size_t n_gids;
+        int pidfd;               /* the connecting process */
+        int cgroup_fd;           /* its /proc/PID/cgroup, or -EBADF */
+        uint64_t start_time;     /* QemuUsers: its start time (0: unknown) */
+} PeerCredentials;
+
+/* A method handler's userdata: the service, plus the broker.sock peer's credentials when
+ * the call came over the socket (NULL on the system bus). */
+typedef struct BusOrigin {
+        BusService *service;
+        const PeerCredentials *peer;
+} BusOrigin;
+
+/* Register the object on a bus. on_socket adds Claim, which needs SCM_RIGHTS and a
+ * direct peer, so it is never offered on the system bus. */
+int bus_object_add(sd_bus *bus, BusOrigin *origin, bool on_socket);
+/* PropertiesChanged for the counts of the states in changed_states (bit 1 << SlotState). */
+void bus_object_emit_counts_changed(sd_bus *bus, unsigned changed_states);
+/* A new PendingPoolChange (taken; NULL: none), announced on bus (may be NULL) if it differs. */
+void bus_service_set_pending_pool_change(BusService *s, sd_bus *bus, char *change);
