@@ -27,10 +27,11 @@
 #include "rma-client.h"
 #include "rma-names.h"
 
-enum { OP_BASE_FD, OP_MINIMAL, OP_RESERVE, OP_CLAIM, OP_CONNECT_CLAIM, _OP_MAX };
+enum { OP_BASE_FD, OP_MINIMAL, OP_MINIMAL_CONNECT_CLAIM, OP_RESERVE, OP_CLAIM, OP_CONNECT_CLAIM, _OP_MAX };
 static const char *const op_names[_OP_MAX] = {
         [OP_BASE_FD] = "(a) bare SCM_RIGHTS fd round trip",
         [OP_MINIMAL] = "(b) minimal sd-bus server Claim",
+        [OP_MINIMAL_CONNECT_CLAIM] = "(c) minimal server connect + Claim",
         [OP_RESERVE] = "Reserve over broker.sock",
         [OP_CLAIM] = "Claim over broker.sock",
         [OP_CONNECT_CLAIM] = "connect + Claim (the wrapper)",
@@ -108,6 +109,27 @@ static double bench_bare_fd(size_t n) {
         }
         close(sv[0]);
         waitpid(pid, NULL, 0);
+        return p50_us(t, n);
+}
+
+/* (c): the wrapper's whole path against the minimal server: connect, Claim, close. */
+static double bench_minimal_connect_claim(const char *sock, size_t n) {
+        g_autofree uint64_t *t = g_new0(uint64_t, n);
+
+        for (size_t i = 0; i < n; i++) {
+                g_autoptr(sd_bus) bus = NULL;
+                g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
+                uint64_t t0 = now_ns(), size;
+                int fd = -EBADF, r;
+
+                r = rma_client_open(sock, &bus, &e);
+                if (r >= 0)
+                        r = rma_client_claim(bus, "bbbbbbbb-0000-4000-8000-000000000000", &fd, &size, &e);
+                if (r < 0)
+                        die("minimal connect + Claim", &e, r);
+                t[i] = now_ns() - t0;
+                close(fd);
+        }
         return p50_us(t, n);
 }
 
@@ -215,6 +237,7 @@ int main(int argc, char *argv[]) {
 
                 p50[r][OP_BASE_FD] = bench_bare_fd(n);
                 p50[r][OP_MINIMAL] = bench_minimal(minimal, n);
+                p50[r][OP_MINIMAL_CONNECT_CLAIM] = bench_minimal_connect_claim(minimal, n);
                 if (pipe2(pipefd, O_CLOEXEC) < 0)
                         abort();
                 fcntl(pipefd[1], F_SETPIPE_SZ, (int) (3 * n * sizeof(uint64_t)) + 4096);
@@ -241,14 +264,16 @@ int main(int argc, char *argv[]) {
                         usleep(5000);
         }
 
-        printf("  %u rounds x %zu iterations; each figure: min / median / max over rounds of the round's p50\n",
-               rounds, n);
+        printf("  %u rounds x %zu iterations; each figure: min / median / max over rounds of the round's p50;\n"
+               "  'vs (b)' is against (c) for connect + Claim\n", rounds, n);
         for (int op = 0; op < _OP_MAX; op++) {
+                /* A connect + Claim is compared with the same path on the minimal server. */
+                int base_b = op == OP_CONNECT_CLAIM ? OP_MINIMAL_CONNECT_CLAIM : OP_MINIMAL;
                 double v[rounds], ra[rounds], rb[rounds];
                 for (unsigned r = 0; r < rounds; r++) {
                         v[r] = p50[r][op];
                         ra[r] = p50[r][op] / p50[r][OP_BASE_FD];
-                        rb[r] = p50[r][op] / p50[r][OP_MINIMAL];
+                        rb[r] = p50[r][op] / p50[r][base_b];
                 }
                 qsort(v, rounds, sizeof(double), cmp_double);
                 qsort(ra, rounds, sizeof(double), cmp_double);

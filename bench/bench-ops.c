@@ -5,6 +5,9 @@
  *   bench-ops claim SOCKET PREFIX FROM COUNT     Claim them, print "claimed", then hold every
  *                                                lease until stdin reaches EOF
  *   bench-ops release SOCKET PREFIX FROM COUNT   Release them
+ *   bench-ops connect-claim SOCKET PREFIX FROM COUNT
+ *                                                Claim them, each on a connection of its own
+ *                                                (the wrapper's path), then as claim
  *   bench-ops storm SOCKET PREFIX FROM COUNT     COUNT x (Reserve, Claim), print "done", hold
  *                                                until stdin EOF
  *   bench-ops hold-regions SOCKET PREFIX FROM COUNT
@@ -89,7 +92,7 @@ int main(int argc, char *argv[]) {
         bus = open_or_die(argv[2]);
 
         if (argc == 6 && (strcmp(cmd, "reserve") == 0 || strcmp(cmd, "claim") == 0 || strcmp(cmd, "release") == 0 ||
-                          strcmp(cmd, "storm") == 0)) {
+                          strcmp(cmd, "storm") == 0 || strcmp(cmd, "connect-claim") == 0)) {
                 unsigned long from = strtoul(argv[4], NULL, 10), count = strtoul(argv[5], NULL, 10);
                 for (unsigned long i = from; i < from + count; i++) {
                         uint64_t size;
@@ -100,7 +103,13 @@ int main(int argc, char *argv[]) {
                                 r = rma_client_reserve(bus, uuid, "bench", "", NULL, &e);
                         else if (cmd[0] == 'r')
                                 r = rma_client_release(bus, uuid, &e);
-                        else {
+                        else if (cmd[0] == 'c' && cmd[1] == 'o') {
+                                /* The wrapper's whole path: a connection of its own per Claim. */
+                                g_autoptr(sd_bus) fresh = open_or_die(argv[2]);
+                                r = rma_client_claim(fresh, uuid, &fd, &size, &e);
+                                if (r >= 0)
+                                        close(fd);
+                        } else {
                                 r = cmd[0] == 's' ? rma_client_reserve(bus, uuid, "bench", "", NULL, &e) : 0;
                                 if (r >= 0)
                                         r = rma_client_claim(bus, uuid, &fd, &size, &e);
@@ -110,7 +119,7 @@ int main(int argc, char *argv[]) {
                         if (r < 0)
                                 die(cmd, &e, r);
                 }
-                if (strcmp(cmd, "claim") == 0 || strcmp(cmd, "storm") == 0) {
+                if (strcmp(cmd, "claim") == 0 || strcmp(cmd, "storm") == 0 || strcmp(cmd, "connect-claim") == 0) {
                         printf("done\n");
                         hold_until_eof();
                 }

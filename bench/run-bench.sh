@@ -8,12 +8,19 @@
 #   latency     Reserve / Claim / connect+Claim vs (a) bare SCM_RIGHTS, (b) a minimal
 #               sd-bus server; pinned to one CPU and unpinned; interleaved rounds
 #   callgrind   instructions per Claim, broker vs the minimal server (valgrind)
+#   profile     where the instructions of a Claim and of connect + Claim go, by function
+#               (callgrind_annotate), broker vs minimal server (not run by default)
 #   scaling     instructions per Reserve / Claim / lease end / Release at 8, 1024 and
 #               4096 slots, with 0 and 4000 leases held
 #   throughput  Reserve+Claim with 1, 8 and 64 concurrent clients on 4096 slots, vs the
 #               minimal server; final counts checked exact
 #   reclaim     holder exit -> slot free for a touched 256 MiB region, per backend (kvm, memfd,
 #               hugetlb with 2 MiB pages reserved for the run), vs memset of 256 MiB
+#   scrub       the kvm backend's zeroing of a 256 MiB RMA (kvm_rma_scrub) vs memset of the
+#               same size, and vs the per-page faults it replaced (bench-scrub)
+#   scale       start of memfd pools of 8 to 16384 slots: exec to serving with a full pool (where
+#               READY=1 is sent), RSS, the lease registry's size; Count=65536 where the
+#               hard RLIMIT_NOFILE allows it (the broker holds one fd per slot)
 #   idle        context switches in 30 s without clients, RSS at 8 and 4096 slots
 #   restart     exec -> serving after a kill -9, memfd pools of 1024, 4096 and 16384 slots:
 #               all leased (holders alive), all holders gone while the broker was down,
@@ -36,7 +43,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(latency callgrind scaling throughput reclaim idle restart virsh)
+[ ${#parts[@]} -gt 0 ] || parts=(latency callgrind scaling throughput reclaim scrub idle restart virsh)
 ROUNDS=${BENCH_ROUNDS:-7}
 ITERATIONS=${BENCH_ITERATIONS:-400}
 
@@ -160,6 +167,61 @@ part_callgrind() {
         $((broker_ir / k)) $((minimal_ir / k)) "$(echo "$broker_ir / $minimal_ir" | bc -l)"
 }
 
+# profile_top FILE LABEL: the functions that cost the most instructions, inclusive (whole
+# subsystems: registry write, logging, sd-bus) and self (hot spots), per operation.
+profile_top() {
+    local file=$1 label=$2 k=$3
+    # BENCH_PROFILE_OUT=DIR keeps each dump, for callgrind_annotate or kcachegrind.
+    if [ -n "${BENCH_PROFILE_OUT:-}" ]; then
+        mkdir -p "$BENCH_PROFILE_OUT"
+        cp "$file" "$BENCH_PROFILE_OUT/callgrind.out.${label//[^a-zA-Z0-9]/-}"
+    fi
+    echo "-- $label: top functions, inclusive, instructions per operation"
+    callgrind_annotate --inclusive=yes "$file" 2>/dev/null |
+        awk -v k="$k" '/^ *[0-9,]+ .*[:(]/ {gsub(",", "", $1); if (n++ < 25) printf "  %9d  %s\n", $1 / k, $0}' |
+        sed -E 's/^(  *[0-9]+  ) *[0-9,]+ \([ 0-9.]+%\) /\1/' | cut -c1-150
+    echo "-- $label: top functions, self"
+    callgrind_annotate "$file" 2>/dev/null |
+        awk -v k="$k" '/^ *[0-9,]+ .*[:(]/ {gsub(",", "", $1); if (n++ < 15) printf "  %9d  %s\n", $1 / k, $0}' |
+        sed -E 's/^(  *[0-9]+  ) *[0-9,]+ \([ 0-9.]+%\) /\1/' | cut -c1-150
+}
+
+# profile: where a Claim's instructions go in the broker and in the minimal server, and
+# where connect + Claim's go (one connection per Claim), from callgrind's per-function
+# counts (callgrind_annotate).
+part_profile() {
+    local k=200 newest
+    echo "== profile: instructions per Claim by function (callgrind_annotate), broker vs minimal server"
+    start "${VALGRIND[@]}" -- --count=$((2 * k + 8))
+    "$OPS" reserve "$SOCK" cccc0000 0 $((2 * k))
+    callgrind_zero "$BROKER_PID"
+    hold claims "$OPS" claim "$SOCK" cccc0000 0 $k
+    callgrind_ir "$BROKER_PID" >/dev/null
+    newest=$(ls -t "$TEST_DIR"/callgrind.out.* | head -1)
+    profile_top "$newest" "broker, $k Claims on one connection" $k
+    callgrind_zero "$BROKER_PID"
+    hold claims1 "$OPS" connect-claim "$SOCK" cccc0000 $k $k
+    callgrind_ir "$BROKER_PID" >/dev/null
+    newest=$(ls -t "$TEST_DIR"/callgrind.out.* | head -1)
+    profile_top "$newest" "broker, $k connect + Claim" $k
+    release_hold claims1
+    release_hold claims
+    stop
+    start_minimal "${VALGRIND[@]}"
+    "$OPS" claim "$MINIMAL" cccc0000 0 1 </dev/null >/dev/null
+    callgrind_zero "$SERVER_PID"
+    "$OPS" claim "$MINIMAL" cccc0000 0 $k </dev/null >/dev/null
+    callgrind_ir "$SERVER_PID" >/dev/null
+    newest=$(ls -t "$TEST_DIR"/callgrind.out.* | head -1)
+    profile_top "$newest" "minimal server, $k Claims on one connection" $k
+    callgrind_zero "$SERVER_PID"
+    "$OPS" connect-claim "$MINIMAL" cccc0000 0 $k </dev/null >/dev/null
+    callgrind_ir "$SERVER_PID" >/dev/null
+    newest=$(ls -t "$TEST_DIR"/callgrind.out.* | head -1)
+    profile_top "$newest" "minimal server, $k connect + Claim" $k
+    stop_minimal
+}
+
 # scaling_run SLOTS LEASES K: prints broker instructions for K Reserves, K Claims, K lease
 # ends and K Releases, each on one connection of its own.
 scaling_run() {
@@ -183,7 +245,11 @@ part_scaling() {
     echo "   no bus here: PropertiesChanged goes out per 10 ms window, which makes counts depend on timing)"
     local -x DBUS_SYSTEM_BUS_ADDRESS=$NO_BUS
     printf '  %-6s %-7s %10s %10s %10s %10s\n' slots leases Reserve Claim "lease end" Release
-    for config in "8 0" "1024 0" "4096 0" "4096 4000"; do
+    local configs=("8 0" "1024 0" "4096 0" "4096 4000" "16384 0")
+    # BENCH_SCALING_CONFIGS="SLOTS:LEASES ...": other rows.
+    [ -n "${BENCH_SCALING_CONFIGS:-}" ] && read -r -a configs <<<"${BENCH_SCALING_CONFIGS//:/_}"
+    for config in "${configs[@]}"; do
+        config=${config/_/ }
         local slots=${config% *} leases=${config#* } four eight
         start "${VALGRIND[@]}" -- --count="$slots"
         if [ "$leases" -gt 0 ]; then hold filler "$OPS" storm "$SOCK" f1110000 0 "$leases"; fi
@@ -242,6 +308,41 @@ reclaim_runs_under() {
     local i
     for i in 1 2 3 4 5; do in_domain_cgroup "$OPS" reclaim "$SOCK" $((256 << 20)); done
     stop
+}
+
+part_scale() {
+    local hard counts=(8 1024 4096 16384 65536)
+    hard=$(ulimit -Hn)
+    echo "== scale: memfd pools, exec to serving with every slot free (READY=1 goes out there), 3 runs each"
+    printf '  %-6s %28s %10s %14s %14s\n' slots "to serving min/median/max ms" "RSS MiB" "registry MiB" "on disk MiB"
+    for n in "${counts[@]}"; do
+        if [ "$hard" != unlimited ] && [ "$hard" -lt $((n + 256)) ]; then
+            printf '  %-6s not measured: the hard RLIMIT_NOFILE here is %s, and the pool needs one fd per slot\n' \
+                "$n" "$hard"
+            continue
+        fi
+        local runs=() rss reg disk
+        for _ in 1 2 3; do
+            local t0 t1
+            rm -rf "$TEST_DIR/run"
+            t0=$(date +%s%N)
+            DBUS_SYSTEM_BUS_ADDRESS=$NO_BUS start -- --count="$n"
+            "$OPS" wait-free "$SOCK" "$n" >/dev/null
+            t1=$(date +%s%N)
+            runs+=($(((t1 - t0) / 1000000)))
+            rss=$(awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$BROKER_PID/status")
+            reg=$(stat -c %s "$TEST_DIR/run/leases" | awk '{printf "%.1f", $1 / 1048576}')
+            disk=$(stat -c '%b %B' "$TEST_DIR/run/leases" | awk '{printf "%.1f", $1 * $2 / 1048576}')
+            stop
+        done
+        read -r -a runs <<<"$(printf '%s\n' "${runs[@]}" | sort -n | tr '\n' ' ')"
+        printf '  %-6s %10s / %6s / %6s %10s %14s %14s\n' "$n" "${runs[0]}" "${runs[1]}" "${runs[2]}" "$rss" "$reg" "$disk"
+    done
+}
+
+part_scrub() {
+    echo "== scrub: the kvm backend zeroing a 256 MiB RMA (the fake POWER kernel's kind of region) vs memset"
+    "$BUILD_DIR/bench/bench-scrub" 256 9
 }
 
 part_reclaim() {

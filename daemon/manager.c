@@ -309,7 +309,7 @@ static int manager_connect_bus(Manager *m) {
                                   "Start dbus, or set DBUS_SYSTEM_BUS_ADDRESS", socket_server_path(m->socket_server));
                 return 0;
         }
-        r = bus_object_add(bus, &m->bus_origin, false);
+        r = bus_object_add(bus, &m->bus_origin);
         if (r < 0)
                 return log_error_errno(r, "Cannot register " RMA_OBJECT_PATH ": %m");
         r = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",

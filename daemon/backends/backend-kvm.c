@@ -65,15 +65,6 @@ static int kvm_probe(const BrokerConfig *config, char **why) {
 }
 
 /* Zero a whole RMA: the kernel hands back whatever its last tenant left in it. */
-static int scrub(int fd, uint64_t size) {
-        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-
-        if (p == MAP_FAILED)
-                return log_error_errno(errno, "Cannot map an RMA of %llu bytes to zero it: %m", (unsigned long long) size);
-        memset(p, 0, size);
-        (void) munmap(p, size);
-        return 0;
-}
 
 static int check_size(uint64_t size, uint64_t want) {
         char a[32], b[32];
@@ -158,7 +149,7 @@ static int kvm_new_region(Backend *b, unsigned index, int *ret_fd) {
                 if (r < 0)
                         return r;
         }
-        r = scrub(fd, b->region_size);
+        r = kvm_rma_scrub(fd, b->region_size);
         if (r < 0)
                 return r;
         *ret_fd = TAKE_FD(fd);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/xattr.h>
@@ -40,6 +41,30 @@ static const BackendOps *choose_auto(const BrokerConfig *config) {
         return NULL;
 }
 
+/* fds the broker needs beyond its regions before any client connects (bus, listener,
+ * registry, event sources); connections beyond it wait (accept pauses on EMFILE). */
+#define FD_RESERVE 256u
+
+/* The broker holds one fd per region for the pool's whole life: a pool larger than the
+ * fd limit would fail half-filled, with an EMFILE that names no setting. */
+static int check_fd_budget(unsigned regions) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return -errno;
+        if (rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;   /* systemd sets both; a shell often only the soft one */
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+                (void) getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t) regions + FD_RESERVE)
+                return log_error_errno(EMFILE, "A pool of %u RMAs needs at least %u file descriptors (one per region, "
+                                       "plus %u), but the limit is %llu: raise LimitNOFILE= (rma-brokerd.service "
+                                       "sets 262144) or ulimit -n, or lower Count=", regions, regions + FD_RESERVE,
+                                       FD_RESERVE, (unsigned long long) rl.rlim_cur);
+        return 0;
+}
+
 int backend_open(const BrokerConfig *config, unsigned min_count, uint64_t restart_region_size, Backend **ret) {
         g_autofree Backend *b = g_new0(Backend, 1);
         g_autofree char *why = NULL;
@@ -67,6 +92,11 @@ int backend_open(const BrokerConfig *config, unsigned min_count, uint64_t restar
         b->min_count = b->count == RMA_COUNT_AUTO ? min_count : 0;
         b->taking_over = min_count > 0;
         b->restart_region_size = restart_region_size;
+        if (b->count != RMA_COUNT_AUTO) {
+                r = check_fd_budget(MAX(b->count, b->min_count));
+                if (r < 0)
+                        return r;
+        }
         r = ops->init(b, config);
         if (r < 0) {
                 backend_free(g_steal_pointer(&b));   /* what init took (kvm: RMAs) goes back */
@@ -76,6 +106,11 @@ int backend_open(const BrokerConfig *config, unsigned min_count, uint64_t restar
                 log_info("Count=auto: keeping the %u slots of the pool before the restart (the host's pool holds %u "
                          "now, without what running QEMUs hold)", b->min_count, b->region_count);
                 b->region_count = b->min_count;
+        }
+        r = check_fd_budget(b->region_count);
+        if (r < 0) {
+                backend_free(g_steal_pointer(&b));
+                return r;
         }
         *ret = g_steal_pointer(&b);
         return 0;

@@ -1,7 +1,9 @@
 /* The kernel's RMA facility: KVM_CHECK_EXTENSION, KVM_CREATE_VM and KVM_ALLOCATE_RMA. */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 
 #include "cleanup.h"
 #include "kvm-rma.h"
@@ -48,5 +50,19 @@ int kvm_rma_allocate(int vm_fd, int *ret_fd, uint64_t *ret_size) {
         }
         *ret_fd = fd;
         *ret_size = rma.rma_size;
+        return 0;
+}
+
+/* MAP_POPULATE: the kernel maps every page of the RMA up front (kvm_rma_mmap's fault
+ * handler, called in a loop inside the kernel, on 3.x as now), instead of one page fault
+ * per 4 KiB page taken from user space as memset first touches it: that cost 25x the
+ * memset itself (docs/performance.md). */
+int kvm_rma_scrub(int fd, uint64_t size) {
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+
+        if (p == MAP_FAILED)
+                return log_error_errno(errno, "Cannot map an RMA of %llu bytes to zero it: %m", (unsigned long long) size);
+        memset(p, 0, size);
+        (void) munmap(p, size);
         return 0;
 }

@@ -29,3 +29,6 @@ int kvm_rma_open_vm(int *ret_vm_fd);
 /* One RMA from the kernel's pool: an fd (made close-on-exec here) and its size.
  * -ENOMEM: the pool is empty, every RMA is held by some process. */
 int kvm_rma_allocate(int vm_fd, int *ret_fd, uint64_t *ret_size);
+/* Zero an RMA through a shared mapping of it: the kernel never zeroes one, and the next
+ * tenant must not see the last one's memory. Runs on the region worker thread. */
+int kvm_rma_scrub(int fd, uint64_t size);

@@ -12,7 +12,9 @@
 #include "string-table.h"
 
 void caller_done(Caller *c) {
-        g_clear_pointer(&c->gids, g_free);
+        if (!c->gids_borrowed)
+                g_free(c->gids);
+        c->gids = NULL;
 }
 
 static void log_policy(const Policy *p, const char *what) {
@@ -108,8 +110,9 @@ static void caller_fill_account_groups(Caller *c) {
                 g_autofree gid_t *gids = g_new0(gid_t, (size_t) n);
                 int want = n;
                 if (getgrouplist(pw->pw_name, pw->pw_gid, gids, &want) >= 0) {
-                        g_free(c->gids);
+                        caller_done(c);
                         c->gids = g_steal_pointer(&gids);
+                        c->gids_borrowed = false;
                         c->n_gids = (size_t) want;
                         return;
                 }

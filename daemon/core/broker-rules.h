@@ -34,7 +34,8 @@ typedef enum BrokerRefusal {
 typedef struct Caller {
         uid_t uid;
         pid_t pid;
-        gid_t *gids;            /* primary and supplementary groups, owned */
+        gid_t *gids;            /* primary and supplementary groups, owned unless gids_borrowed */
+        bool gids_borrowed;     /* the transport's own list, which outlives the call */
         size_t n_gids;
         bool gids_known;        /* false: the transport did not say; the account database is asked when needed */
         int cgroup_fd;          /* its /proc/PID/cgroup opened when it connected, or -1: open by pid (borrowed) */

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,11 @@ struct Registry {
         int names_fd;
         char *path;
         bool failing;
+        /* The whole file, mapped shared: a record is a memcpy, not a pwrite() per change.
+         * NULL where its space could not be reserved (no fallocate): there a write to
+         * a full filesystem through the mapping would be a SIGBUS, so pwrite() it is. */
+        char *map;
+        size_t map_size;
 };
 
 static uint64_t fnv1a(const char *data, size_t n) {
@@ -41,14 +47,79 @@ static uint64_t fnv1a(const char *data, size_t n) {
         return h;
 }
 
+/* A record's text, built in place. Every change of a slot writes one before its reply
+ * goes out, so this is on the Claim's path: plain appends, not a printf conversion per
+ * field (which cost more than the rest of a Claim's own work). */
+typedef struct RecordText {
+        char *p;
+        char *end;          /* the last byte stays free for the terminating NUL */
+        bool overflow;
+} RecordText;
+
+static RecordText record_text(char *buf, size_t size) {
+        return (RecordText) { .p = buf, .end = buf + size - 1 };
+}
+
+static void text_mem(RecordText *t, const char *s, size_t n) {
+        if (t->overflow || n > (size_t) (t->end - t->p)) {
+                t->overflow = true;
+                return;
+        }
+        t->p = mempcpy(t->p, s, n);
+        *t->p = '\0';
+}
+
+static void text_str(RecordText *t, const char *s) {
+        text_mem(t, s, strlen(s));
+}
+
+static void text_u64(RecordText *t, uint64_t v) {
+        char digits[20], *q = digits + sizeof(digits);
+
+        do
+                *--q = (char) ('0' + v % 10);
+        while ((v /= 10) != 0);
+        text_mem(t, q, (size_t) (digits + sizeof(digits) - q));
+}
+
+static void text_int(RecordText *t, int v) {
+        if (v < 0)
+                text_str(t, "-");
+        text_u64(t, v < 0 ? -(uint64_t) v : (uint64_t) v);
+}
+
+static void text_hex64(RecordText *t, uint64_t v) {
+        static const char hex[] = "0123456789abcdef";
+        char digits[16];
+
+        for (int i = 15; i >= 0; i--, v >>= 4)
+                digits[i] = hex[v & 15];
+        text_mem(t, digits, sizeof(digits));
+}
+
+/* " region=DEV:INO" */
+static void text_region(RecordText *t, uint64_t dev, uint64_t ino) {
+        text_str(t, " region=");
+        text_u64(t, dev);
+        text_str(t, ":");
+        text_u64(t, ino);
+}
+
+/* The body's length, or -1 when it did not fit. */
+static int text_length(const RecordText *t, const char *buf) {
+        return t->overflow ? -1 : (int) (t->p - buf);
+}
+
 /* "BODY sum=HEX" padded to size, ending in '\n'. */
 static bool seal_record(char *rec, size_t size, size_t body_len) {
-        int n;
+        RecordText t;
 
         if (body_len + SUM_SIZE + 1 > size)
                 return false;
-        n = snprintf(rec + body_len, size - body_len, " sum=%016" PRIx64, fnv1a(rec, body_len));
-        memset(rec + body_len + n, ' ', size - body_len - (size_t) n - 1);
+        t = record_text(rec + body_len, size - body_len);
+        text_str(&t, " sum=");
+        text_hex64(&t, fnv1a(rec, body_len));
+        memset(t.p, ' ', (size_t) (rec + size - 1 - t.p));
         rec[size - 1] = '\n';
         return true;
 }
@@ -72,7 +143,16 @@ static char *open_record(const char *rec, size_t size) {
 
 /* Escaped whole: no space, '%' or control character is left, so a name is one word. */
 static char *escape_name(const char *s) {
-        return g_uri_escape_string(s && g_utf8_validate(s, -1, NULL) ? s : "", NULL, FALSE);
+        if (!s)
+                return g_strdup("");
+        /* Most names need no escaping: skip the escaper's allocation and walk for them. */
+        for (const char *c = s;; c++) {
+                if (*c == '\0')
+                        return g_strdup(s);
+                if (!g_ascii_isalnum(*c) && *c != '-' && *c != '.' && *c != '_' && *c != '~')
+                        break;
+        }
+        return g_uri_escape_string(g_utf8_validate(s, -1, NULL) ? s : "", NULL, FALSE);
 }
 
 /* Expiry is kept in CLOCK_MONOTONIC, which restarts with the host but not with the
@@ -110,8 +190,19 @@ static void write_failed(Registry *r, ssize_t n) {
         r->failing = true;
 }
 
+/* Into the page cache either way, which outlives a crashed broker as the file does. A
+ * broker killed in the middle of the memcpy leaves that one record torn: its checksum
+ * fails, and the next broker treats it as lost (proves, rebuilds or pins the slot),
+ * never as another record. */
 static void write_record(Registry *r, unsigned index, const char *rec) {
-        ssize_t n = pwrite(r->fd, rec, RECORD_SIZE, (off_t) (index + 1) * RECORD_SIZE);
+        size_t off = (size_t) (index + 1) * RECORD_SIZE;
+        ssize_t n;
+
+        if (r->map && off + RECORD_SIZE <= r->map_size) {
+                memcpy(r->map + off, rec, RECORD_SIZE);
+                return;
+        }
+        n = pwrite(r->fd, rec, RECORD_SIZE, (off_t) off);
 
         if (n == RECORD_SIZE) {
                 r->failing = false;
@@ -142,54 +233,77 @@ static char *write_names(Registry *r, unsigned index, const char *domain, const 
         return g_strdup_printf("side:%016" PRIx64, fnv1a(rec, (size_t) n));
 }
 
+/* The record of a slot that holds a domain (reserved or leased); long names go to the
+ * names file. */
+static void text_owned_slot(Registry *r, RecordText *t, const Slot *s, SlotState state) {
+        g_autofree char *domain = escape_name(s->domain), *tenant = escape_name(s->tenant), *names = NULL;
+
+        /* Inline when they fit (the common case); else whole in the names file. */
+        if (strlen(domain) + strlen(tenant) > RECORD_SIZE / 2) {
+                /* Unwritten names leave a record that reads back as garbage (so the next
+                 * broker proves or pins the slot), never the stale one. */
+                names = write_names(r, s->index, domain, tenant);
+                if (!names)
+                        names = g_strdup("lost");
+                g_free(domain);
+                g_free(tenant);
+                domain = g_strdup("@");
+                tenant = g_strdup("@");
+        } else
+                names = g_strdup("-");
+        text_str(t, " state=");
+        text_str(t, slot_state_to_string(state));
+        text_str(t, " uuid=");
+        text_str(t, s->uuid);
+        text_str(t, " domain=");
+        text_str(t, domain);
+        text_str(t, " tenant=");
+        text_str(t, tenant);
+        text_str(t, " names=");
+        text_str(t, names);
+        text_str(t, " by=");
+        text_u64(t, s->reserved_by);
+        text_str(t, " pid=");
+        text_int(t, state == SLOT_LEASED ? (int) s->pid : 0);
+        text_str(t, " start=");
+        text_u64(t, state == SLOT_LEASED ? s->pid_start : 0);
+        text_str(t, " expires=");
+        text_u64(t, state == SLOT_RESERVED ? realtime_of(s->expires_usec) : 0);
+        text_region(t, s->region_dev, s->region_ino);
+}
+
 void registry_write_slot(Registry *r, const Slot *s) {
         char rec[RECORD_SIZE];
-        g_autofree char *domain = NULL, *tenant = NULL, *handle = NULL;
+        g_autofree char *handle = NULL;
         SlotState state = s->state == SLOT_SCRUBBING ? SLOT_HELD_ELSEWHERE : s->state;
+        RecordText t = record_text(rec, sizeof(rec));
         int n;
 
         if (!r)
                 return;
         /* The handle is what lets the next broker prove the region gone or reopen it. */
         handle = region_handle_format(state == SLOT_HELD_ELSEWHERE ? &s->old_region_handle : &s->region_handle);
-        if (state == SLOT_FREE)
-                n = snprintf(rec, sizeof(rec), "slot=%u state=free region=%" PRIu64 ":%" PRIu64 " handle=%s", s->index,
-                             (uint64_t) s->region_dev, (uint64_t) s->region_ino, handle);
-        else if (state == SLOT_HELD_ELSEWHERE && s->pinned && s->old_region_ino == 0)
+        text_str(&t, "slot=");
+        text_u64(&t, s->index);
+        if (state == SLOT_FREE) {
+                text_str(&t, " state=free");
+                text_region(&t, s->region_dev, s->region_ino);
+        } else if (state == SLOT_HELD_ELSEWHERE && s->pinned && s->old_region_ino == 0) {
                 /* Pinned for a region nobody could name (a lost record): "0:0" would read
                  * as "no region left", and the next broker would refill the slot. */
-                n = snprintf(rec, sizeof(rec), "slot=%u state=held-elsewhere region=unknown handle=-", s->index);
-        else if (state == SLOT_HELD_ELSEWHERE)
+                g_free(handle);
+                handle = g_strdup("-");
+                text_str(&t, " state=held-elsewhere region=unknown");
+        } else if (state == SLOT_HELD_ELSEWHERE) {
                 /* The region is the one that may still be held: the old tenant's. */
-                n = snprintf(rec, sizeof(rec), "slot=%u state=held-elsewhere region=%" PRIu64 ":%" PRIu64 " handle=%s",
-                             s->index, (uint64_t) s->old_region_dev, (uint64_t) s->old_region_ino, handle);
-        else {
-                g_autofree char *names = NULL;
-                domain = escape_name(s->domain);
-                tenant = escape_name(s->tenant);
-                /* Inline when they fit (the common case); else whole in the names file. */
-                if (strlen(domain) + strlen(tenant) > RECORD_SIZE / 2) {
-                        /* Unwritten names leave a record that reads back as garbage (so the
-                         * next broker proves or pins the slot), never the stale one. */
-                        names = write_names(r, s->index, domain, tenant);
-                        if (!names)
-                                names = g_strdup("lost");
-                        g_free(domain);
-                        g_free(tenant);
-                        domain = g_strdup("@");
-                        tenant = g_strdup("@");
-                } else
-                        names = g_strdup("-");
-                n = snprintf(rec, sizeof(rec),
-                             "slot=%u state=%s uuid=%s domain=%s tenant=%s names=%s by=%u pid=%d start=%" PRIu64
-                             " expires=%" PRIu64 " region=%" PRIu64 ":%" PRIu64 " handle=%s",
-                             s->index, slot_state_to_string(state), s->uuid, domain, tenant, names,
-                             (unsigned) s->reserved_by, state == SLOT_LEASED ? (int) s->pid : 0,
-                             state == SLOT_LEASED ? s->pid_start : 0,
-                             state == SLOT_RESERVED ? realtime_of(s->expires_usec) : 0, (uint64_t) s->region_dev,
-                             (uint64_t) s->region_ino, handle);
-        }
-        if (n < 0 || (size_t) n >= sizeof(rec) || !seal_record(rec, sizeof(rec), (size_t) n)) {
+                text_str(&t, " state=held-elsewhere");
+                text_region(&t, s->old_region_dev, s->old_region_ino);
+        } else
+                text_owned_slot(r, &t, s, state);
+        text_str(&t, " handle=");
+        text_str(&t, handle);
+        n = text_length(&t, rec);
+        if (n < 0 || !seal_record(rec, sizeof(rec), (size_t) n)) {
                 log_error("RMA slot %u: its registry record does not fit; a restart now may lose it", s->index);
                 return;
         }
@@ -199,9 +313,10 @@ void registry_write_slot(Registry *r, const Slot *s) {
 /* Space for every record now, not a sparse file: no record write can fail for want of
  * space later (a full /run would leave a stale record while the slot changed). A
  * filesystem without fallocate gets a sparse file, as before. */
+/* 1 when the blocks are reserved (fallocate), 0 when the file only has its size. */
 static int registry_reserve_space(int fd, off_t size) {
         if (fallocate(fd, 0, 0, size) == 0)
-                return 0;
+                return 1;
         if (errno != EOPNOTSUPP)
                 return -1;
         return ftruncate(fd, size);
@@ -213,8 +328,9 @@ int registry_open(const char *runtime_dir, const Pool *pool, Registry **ret) {
         g_autofree char *names_path = g_build_filename(runtime_dir, REGISTRY_NAMES_FILE_NAME, NULL);
         g_autofree char *names_tmp = g_strconcat(names_path, ".new", NULL);
         _cleanup_close_ int fd = -EBADF, names_fd = -EBADF;
+        size_t size = (size_t) (pool->n_slots + 1) * RECORD_SIZE;
         char header[RECORD_SIZE];
-        int n;
+        int n, reserved;
 
         if (mkdir(runtime_dir, 0755) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Cannot create runtime directory %s: %m", runtime_dir);
@@ -226,12 +342,19 @@ int registry_open(const char *runtime_dir, const Pool *pool, Registry **ret) {
         n = snprintf(header, sizeof(header), "rma-broker-registry v1 backend=%s size=%" PRIu64 " count=%u boot=%s",
                      pool->backend->ops->name, pool->backend->region_size, pool->n_slots, boot_id());
         if (!seal_record(header, sizeof(header), (size_t) n) || pwrite(fd, header, RECORD_SIZE, 0) != RECORD_SIZE ||
-            registry_reserve_space(fd, (off_t) (pool->n_slots + 1) * RECORD_SIZE) < 0)
+            (reserved = registry_reserve_space(fd, (off_t) size)) < 0)
                 return log_error_errno(errno ? errno : EIO, "Cannot write the lease registry %s: %m", tmp);
         names_fd = open(names_tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (names_fd < 0)
                 return log_error_errno(errno, "Cannot create the lease registry's names file %s: %m", names_tmp);
         *ret = g_new0(Registry, 1);
+        if (reserved) {
+                void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+                if (map != MAP_FAILED) {
+                        (*ret)->map = map;
+                        (*ret)->map_size = size;
+                }
+        }
         (*ret)->fd = TAKE_FD(fd);
         (*ret)->names_fd = TAKE_FD(names_fd);
         (*ret)->path = g_steal_pointer(&path);
@@ -249,6 +372,8 @@ int registry_open(const char *runtime_dir, const Pool *pool, Registry **ret) {
 Registry *registry_free(Registry *r) {
         if (!r)
                 return NULL;
+        if (r->map)
+                (void) munmap(r->map, r->map_size);
         safe_close(r->fd);
         safe_close(r->names_fd);
         g_free(r->path);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "region-handle.h"
@@ -40,16 +41,29 @@ int region_handle_open(int anchor_fd, const RegionHandle *h, int *ret_fd) {
         return 0;
 }
 
+/* Written on every change of a slot (the registry record): a table, not a printf a byte. */
 char *region_handle_format(const RegionHandle *h) {
-        GString *s;
+        static const char hex[] = "0123456789abcdef";
+        char type[16], *t = type + sizeof(type);
+        unsigned v = h->type < 0 ? -(unsigned) h->type : (unsigned) h->type;
+        char *s, *p;
 
         if (h->len == 0)
                 return g_strdup("-");
-        s = g_string_new(NULL);
-        g_string_append_printf(s, "%d:", h->type);
-        for (unsigned i = 0; i < h->len; i++)
-                g_string_append_printf(s, "%02x", h->bytes[i]);
-        return g_string_free(s, FALSE);
+        *--t = ':';
+        do
+                *--t = (char) ('0' + v % 10);
+        while ((v /= 10) != 0);
+        if (h->type < 0)
+                *--t = '-';
+        s = g_malloc((size_t) (type + sizeof(type) - t) + 2 * h->len + 1);
+        p = mempcpy(s, t, (size_t) (type + sizeof(type) - t));
+        for (unsigned i = 0; i < h->len; i++) {
+                *p++ = hex[h->bytes[i] >> 4];
+                *p++ = hex[h->bytes[i] & 15];
+        }
+        *p = '\0';
+        return s;
 }
 
 bool region_handle_parse(const char *s, RegionHandle *ret) {

@@ -60,7 +60,9 @@ static int caller_get(BusOrigin *o, sd_bus_message *m, Caller *ret, sd_bus_error
                 ret->start_time = o->peer->start_time;
                 ret->uid = o->peer->ucred.uid;
                 ret->pid = o->peer->ucred.pid;
-                ret->gids = g_memdup2(o->peer->gids, o->peer->n_gids * sizeof(gid_t));
+                /* Borrowed: the peer outlives the call, and a Claim never reads them. */
+                ret->gids = o->peer->gids;
+                ret->gids_borrowed = true;
                 ret->n_gids = o->peer->n_gids;
                 ret->gids_known = true;
                 return 0;
@@ -463,16 +465,23 @@ static const sd_bus_vtable broker_bus_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-static const sd_bus_vtable broker_socket_vtable[] = {
-        BROKER_COMMON_VTABLE,
+static const sd_bus_vtable broker_claim_vtable[] = {
+        SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("Claim", SD_BUS_ARGS("s", uuid), SD_BUS_RESULT("h", region, "t", size),
                                 method_claim, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 
-int bus_object_add(sd_bus *bus, BusOrigin *origin, bool on_socket) {
-        return sd_bus_add_object_vtable(bus, NULL, RMA_OBJECT_PATH, RMA_INTERFACE,
-                                        on_socket ? broker_socket_vtable : broker_bus_vtable, origin);
+int bus_object_add(sd_bus *bus, BusOrigin *origin) {
+        return sd_bus_add_object_vtable(bus, NULL, RMA_OBJECT_PATH, RMA_INTERFACE, broker_bus_vtable, origin);
+}
+
+int bus_object_add_claim(sd_bus *bus, BusOrigin *claim_origin) {
+        return sd_bus_add_object_vtable(bus, NULL, RMA_OBJECT_PATH, RMA_INTERFACE, broker_claim_vtable, claim_origin);
+}
+
+int bus_object_add_rest(sd_bus *bus, BusOrigin *origin) {
+        return bus_object_add(bus, origin);
 }
 
 static const char *const count_property[_SLOT_STATE_MAX] = {

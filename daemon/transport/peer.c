@@ -9,8 +9,9 @@
 #include "cleanup.h"
 #include "domain-cgroup.h"
 #include "log.h"
-#include "process-identity.h"
 #include "peer.h"
+#include "process-identity.h"
+#include "rma-names.h"
 #include "rma-util.h"
 
 #ifndef SO_PEERPIDFD
@@ -158,6 +159,16 @@ static int on_message(sd_bus_message *msg, void *userdata, sd_bus_error *error) 
                 peer_drop(p, "it does not read its replies (MaxQueuedReplies= reached)");
                 return 1;
         }
+        /* Anything but Claim: the whole object first (sd-bus dispatches to objects after
+         * the filters). */
+        if (!p->object_complete && sd_bus_message_is_method_call(msg, NULL, NULL) > 0 &&
+            sd_bus_message_is_method_call(msg, RMA_INTERFACE, "Claim") <= 0) {
+                if (bus_object_add_rest(p->bus, &p->origin) < 0) {
+                        peer_drop(p, "the broker could not serve it (out of memory)");
+                        return 1;
+                }
+                p->object_complete = true;
+        }
         return 0;
 }
 
@@ -295,7 +306,7 @@ static int peer_start_bus(Peer *p, sd_event *event, int fd_consumed, bool relay)
         r = sd_bus_negotiate_fds(p->bus, 1);   /* Claim replies carry an fd */
         if (r < 0)
                 return r;
-        r = bus_object_add(p->bus, &p->origin, true);
+        r = bus_object_add_claim(p->bus, &p->claim_origin);
         if (r < 0)
                 return r;
         r = sd_bus_add_filter(p->bus, NULL, on_message, p);
@@ -318,6 +329,7 @@ int peer_new(const PeerHost *host, unsigned id, int fd_consumed, const struct uc
         int r;
 
         p->origin = (BusOrigin) { .service = host->service, .peer = &p->creds };
+        p->claim_origin = p->origin;
         p->id = id;
         p->creds = (PeerCredentials) { .ucred = *cred, .pidfd = -EBADF, .cgroup_fd = -EBADF };
         p->class = class;

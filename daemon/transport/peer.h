@@ -34,6 +34,8 @@ typedef void (*PeerGoneFn)(Peer *p, void *userdata);
 
 struct Peer {
         BusOrigin origin;        /* handed to bus handlers as userdata; points at creds */
+        BusOrigin claim_origin;  /* the same, for the Claim-only vtable (bus_object_add_claim) */
+        bool object_complete;    /* the rest of the object is registered too */
         unsigned id;
         /* Read at accept: SO_PEERCRED; SO_PEERPIDFD (or pidfd_open() on kernels before
          * 6.5); SO_PEERGROUPS; and for QemuUsers the start time and (CheckCgroup=yes) the

@@ -25,6 +25,8 @@
  *   rma-test-client release UUID
  *   rma-test-client reload
  *   rma-test-client find UUID              "STATE SLOT PID" of the domain's slot, or "none"
+ *   rma-test-client claim-then-find UUID   claim, then ListRmas on the same connection:
+ *                                          "STATE SLOT self|other"
  * Refusals print "error NAME: MESSAGE" and exit 1. */
 #include <fcntl.h>
 #include <stdio.h>
@@ -239,6 +241,22 @@ int main(int argc, char *argv[]) {
                 printf("held %llu\n", (unsigned long long) size);
                 while (read(STDIN_FILENO, &c, 1) > 0)
                         ;
+                return 0;
+        }
+        if (strcmp(argv[1], "claim-then-find") == 0) {
+                /* Claim first, then another method on the same connection: the object's
+                 * other members are registered only once a call needs them. */
+                _cleanup_close_ int fd = -EBADF;
+                g_autofree char *state = NULL;
+                uint32_t slot = 0, pid = 0;
+                uint64_t size;
+
+                r = rma_client_claim(bus, argv[2], &fd, &size, &error);
+                if (r >= 0)
+                        r = rma_client_find(bus, argv[2], &slot, &state, &pid, &error);
+                if (r < 0)
+                        return fail(&error, r);
+                printf("%s %u %s\n", state ? state : "none", slot, pid == (uint32_t) getpid() ? "self" : "other");
                 return 0;
         }
         if (strcmp(argv[1], "handoff") == 0 && argc >= 4) {

@@ -217,5 +217,27 @@ check "an unclaimed reservation expires" wait_until 5 prop_is ReservedRmas 0
 check_eq "expired slot is free" 2 "$(prop FreeRmas)"
 check "broker exits cleanly on SIGTERM after expiry" stop_broker
 
+# A connection's first call is Claim (the wrapper's only one): the rest of the object is
+# registered on that connection only when another call needs it, and then answers.
+start_broker --count=2 --size=1M --qemu-users=nobody --no-check-cgroup
+bus_call Reserve sss "$UUID_C" dom-c "" >/dev/null
+check_match "Claim first, then ListRmas on the same connection" '^leased [0-9]+ self$' \
+    "$(as_nobody "$TEST_CLIENT" claim-then-find "$UUID_C" </dev/null)"
+check_match "a fresh connection whose first call is not Claim is answered" '^none$' \
+    "$(as_nobody "$TEST_CLIENT" find "$UUID_D" </dev/null)"
+stop_broker
+
+# A pool larger than the fd limit is refused at start, naming the setting, instead of
+# failing half-filled with a bare EMFILE.
+out=$(prlimit --nofile=600:600 "$BROKERD" --runtime-dir="$TEST_DIR/run-fds" --backend=memfd --count=400 --size=1M \
+    --policy-dir="$TEST_DIR/no-policy" 2>&1)
+check "a pool of 400 under a limit of 600 fds: refused at start" test $? -ne 0
+check_match "... saying what to raise" "A pool of 400 RMAs needs at least 656 file descriptors .* the limit is 600: raise LimitNOFILE=" "$out"
+BROKER_WRAP=(prlimit --nofile=600:600)
+start_broker --backend=memfd --count=300 --size=1M
+check "... while a pool of 300 starts under the same limit" prop_is TotalRmas 300
+stop_broker
+BROKER_WRAP=()
+
 if [ "$TAP_FAILED" -ne 0 ]; then diag "broker log:"; diag "$(cat "$TEST_DIR/broker.log")"; fi
 tap_done
