@@ -349,40 +349,28 @@ static char *resource_class(uint64_t size) {
 
 /* export placement [--tenant=T] [--provider=NAME]: a Nova provider config (provider.yaml)
  * that makes the pool an inventory of this compute node. Without --tenant, reserved is
- * what no VM can get now (scrubbing, held elsewhere). With --tenant=T, the slots of T are
- * Nova's (its own allocations), and everything any other tenant holds is reserved too. */
+ * what no VM can get now (scrubbing, held elsewhere). With --tenant=T, T's RMAs are
+ * Nova's (its own allocations), and whatever T cannot get now is reserved (GetCapacity:
+ * its cap, the other tenants' RMAs and guarantees). rma-placement-agent keeps the same
+ * numbers live. */
 static int cmd_export_placement(sd_bus *bus, const char *tenant, const char *provider) {
         g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
         g_autofree char *rc = NULL;
-        uint32_t total, free_rmas, reserved = 0, t_leased = 0, t_reserved = 0, scrubbing, held;
+        uint32_t total, available, held, reserved;
         uint64_t size;
         int r;
 
-        r = sd_bus_get_property_trivial(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "RmaSize", &e, 't', &size);
-        if (r >= 0)
-                r = get_u32(bus, "TotalRmas", &total, &e);
-        if (r >= 0)
-                r = get_u32(bus, "FreeRmas", &free_rmas, &e);
-        if (r >= 0)
-                r = get_u32(bus, "ScrubbingRmas", &scrubbing, &e);
-        if (r >= 0)
-                r = get_u32(bus, "HeldElsewhereRmas", &held, &e);
+        /* Reserved: what Nova cannot get now, leaving out what it holds (its own
+         * allocations in Placement count those). */
+        r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "GetCapacity", &e, &reply, "s",
+                               tenant ? tenant : "");
         if (r < 0)
                 return bus_fail("cannot read the pool (is rma-brokerd running?)", &e, r);
-        if (tenant) {
-                g_autoptr(sd_bus_message) reply = NULL;
-                const char *name;
-                uint32_t max, guaranteed;
-                r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "GetTenant", &e, &reply, "s",
-                                       tenant);
-                if (r < 0)
-                        return bus_fail("GetTenant failed", &e, r);
-                r = sd_bus_message_read(reply, "suuuu", &name, &max, &guaranteed, &t_leased, &t_reserved);
-                if (r < 0)
-                        return bus_fail("bad reply", NULL, r);
-                reserved = total - free_rmas - t_leased - t_reserved;
-        } else
-                reserved = scrubbing + held;
+        r = sd_bus_message_read(reply, "tuuu", &size, &total, &available, &held);
+        if (r < 0)
+                return bus_fail("bad reply", NULL, r);
+        reserved = total - MIN(total, available + held);
         rc = resource_class(size);
         printf("# Nova provider config (https://docs.openstack.org/nova/latest/admin/managing-resource-providers.html)\n"
                "# from rma-brokerd on this host: %u RMAs of %" G_GUINT64_FORMAT " MiB; reserved = %s.\n"
@@ -403,7 +391,8 @@ static int cmd_export_placement(sd_bus *bus, const char *tenant, const char *pro
                "            step_size: 1\n"
                "            allocation_ratio: 1.0\n",
                total, size >> 20,
-               tenant ? "what tenants other than Nova's hold, plus what is scrubbing or held elsewhere"
+               tenant ? "what Nova's tenant can neither get now nor holds (other tenants' RMAs and guarantees, "
+                        "its cap, what is scrubbing or held elsewhere)"
                       : "what is scrubbing or held elsewhere",
                rc, provider ? "name" : "uuid", provider ? provider : "$COMPUTE_NODE", rc, total, reserved);
         return 0;

@@ -171,6 +171,18 @@ uint32_t policy_owed_to_others(const Policy *p, const PolicyTenant *t, const Ten
         return owed;
 }
 
+uint32_t policy_tenant_headroom(const Policy *p, const PolicyTenant *t, const TenantUsage *usage, size_t n_usage,
+                                uint32_t free_slots) {
+        uint32_t held = held_by(t->name, usage, n_usage), owed = policy_owed_to_others(p, t, usage, n_usage);
+        uint32_t below_guarantee = t->guaranteed_rmas > held ? MIN(free_slots, t->guaranteed_rmas - held) : 0;
+        uint32_t beyond = free_slots - below_guarantee > owed ? free_slots - below_guarantee - owed : 0;
+        uint32_t room = below_guarantee + beyond;
+
+        if (t->max_rmas != POLICY_UNLIMITED)
+                room = MIN(room, t->max_rmas > held ? t->max_rmas - held : 0);
+        return room;
+}
+
 static char *describe_owed(const Policy *p, const PolicyTenant *t, const TenantUsage *usage, size_t n_usage) {
         GString *s = g_string_new(NULL);
 

@@ -88,3 +88,9 @@ PolicyVerdict policy_decide_reserve(const Policy *p, const PolicyTenant *t, cons
 /* How many free slots are held back for the unmet guarantees of tenants other than t
  * (t may be NULL: all tenants). */
 uint32_t policy_owed_to_others(const Policy *p, const PolicyTenant *t, const TenantUsage *usage, size_t n_usage);
+
+/* How many more slots tenant t could reserve now, one after another, as
+ * policy_decide_reserve() would grant them: up to its cap, any free slot while below its
+ * guarantee, and beyond that only what is not owed to the others' guarantees. */
+uint32_t policy_tenant_headroom(const Policy *p, const PolicyTenant *t, const TenantUsage *usage, size_t n_usage,
+                                uint32_t free_slots);

@@ -483,6 +483,30 @@ BrokerRefusal broker_get_tenant(Broker *b, const char *name, TenantView *ret, ch
         return BROKER_OK;
 }
 
+BrokerRefusal broker_tenant_capacity(Broker *b, const char *name, TenantCapacity *ret, char **message) {
+        const Pool *p = b->pool;
+        const PolicyTenant *t;
+        g_autoptr(GArray) usage = NULL;
+        uint32_t leased, reserved;
+
+        *ret = (TenantCapacity) { .total = p->n_slots };
+        if (name[0] == '\0') {
+                ret->available = pool_count(p, SLOT_FREE);
+                ret->held = pool_count(p, SLOT_LEASED) + pool_count(p, SLOT_RESERVED);
+                return BROKER_OK;
+        }
+        t = policy_find_tenant(b->policy, name);
+        if (!t)
+                return refuse(BROKER_NO_SUCH_TENANT, message,
+                              "The policy has no tenant '%.64s'; ListTenants shows the tenants there are", name);
+        usage = pool_tenant_usage(p);
+        pool_tenant_holds(p, t->name, &leased, &reserved);
+        ret->held = leased + reserved;
+        ret->available = policy_tenant_headroom(b->policy, t, (const TenantUsage *) (void *) usage->data, usage->len,
+                                                pool_count(p, SLOT_FREE));
+        return BROKER_OK;
+}
+
 GArray *broker_list_tenants(Broker *b) {
         GArray *views = g_array_new(FALSE, TRUE, sizeof(TenantView));
         GHashTableIter it;

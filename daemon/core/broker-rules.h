@@ -144,3 +144,14 @@ typedef struct TenantView {
 BrokerRefusal broker_get_tenant(Broker *b, const char *name, TenantView *ret, char **message);
 /* Every tenant of the policy, then tenants a reload removed that still hold slots. */
 GArray *broker_list_tenants(Broker *b);
+
+/* What a scheduler may count on: of the pool's total, how many slots a tenant could
+ * still get now (its cap, the others' guarantees and the free slots allowing) and how
+ * many it holds. name "": the whole pool (available = free, held = reserved + leased).
+ * Never more than the pool: available + held <= total. */
+typedef struct TenantCapacity {
+        uint32_t total;
+        uint32_t available;
+        uint32_t held;
+} TenantCapacity;
+BrokerRefusal broker_tenant_capacity(Broker *b, const char *name, TenantCapacity *ret, char **message);

@@ -348,6 +348,23 @@ static int method_get_tenant(sd_bus_message *msg, void *userdata, sd_bus_error *
         return sd_bus_reply_method_return(msg, "suuuu", v.name, v.max_rmas, v.guaranteed_rmas, v.leased, v.reserved);
 }
 
+static int method_get_capacity(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        char *message = NULL;
+        BrokerRefusal refusal;
+        TenantCapacity c;
+        const char *name;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        refusal = broker_tenant_capacity(broker_of(userdata), name, &c, &message);
+        if (refusal)
+                return reply_refusal(error, refusal, message);
+        return sd_bus_reply_method_return(msg, "tuuu", broker_of(userdata)->backend->region_size, c.total, c.available,
+                                          c.held);
+}
+
 static int method_get_metrics(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         g_autofree char *text = metrics_format(broker_of(userdata));
 
@@ -445,6 +462,9 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
         SD_BUS_METHOD_WITH_ARGS("GetTenant", SD_BUS_ARGS("s", name),                                                 \
                                 SD_BUS_RESULT("s", name, "u", max_rmas, "u", guaranteed_rmas, "u", leased,          \
                                               "u", reserved), method_get_tenant, SD_BUS_VTABLE_UNPRIVILEGED),        \
+        SD_BUS_METHOD_WITH_ARGS("GetCapacity", SD_BUS_ARGS("s", tenant),                                              \
+                                SD_BUS_RESULT("t", rma_size, "u", total, "u", available, "u", held),                 \
+                                method_get_capacity, SD_BUS_VTABLE_UNPRIVILEGED),                                    \
         SD_BUS_METHOD_WITH_ARGS("GetMetrics", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", text), method_get_metrics,          \
                                 SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,                           \

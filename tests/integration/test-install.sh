@@ -21,7 +21,8 @@ for f in etc/rma-broker/rma-brokerd.conf usr/share/dbus-1/interfaces/org.rmabrok
          usr/share/bash-completion/completions/rmactl usr/sbin/rma-brokerd usr/bin/rmactl usr/bin/qemu-rma \
          usr/share/cockpit/rma-broker/manifest.json usr/share/cockpit/rma-broker/index.html \
          usr/share/cockpit/rma-broker/rma-broker.js usr/share/cockpit/rma-broker/vendor/patternfly.css \
-         etc/apparmor.d/abstractions/rma-broker-qemu; do
+         etc/apparmor.d/abstractions/rma-broker-qemu etc/rma-broker/placement-agent.conf \
+         usr/share/man/man8/rma-placement-agent.8; do
     check "installs /$f" test -s "$D/$f"
 done
 for d in etc/rma-broker/policy.d usr/share/rma-broker/policy.d; do
@@ -33,6 +34,9 @@ check "the hook is linked into libvirt's qemu.d" test -L "$D/etc/libvirt/hooks/q
 unitdir=$(find "$D" -name rma-brokerd.service -printf '%h\n' | head -1)
 check "installs the service, the metrics socket and its template" \
     test -f "$unitdir/rma-brokerd.service" -a -f "$unitdir/rma-brokerd-metrics.socket" -a -f "$unitdir/rma-brokerd-metrics@.service"
+agent=$(find "$D" -path '*/libexec/rma-broker/rma-placement-agent')
+check "installs the Placement agent (executable) and its unit" test -x "$agent" -a -f "$unitdir/rma-placement-agent.service"
+check_match "the unit runs the installed agent" "ExecStart=${agent#"$D"} " "$(cat "$unitdir/rma-placement-agent.service")"
 
 # The config as installed changes nothing; with every key uncommented it still gives the
 # defaults the daemon uses (so its comments tell the truth).

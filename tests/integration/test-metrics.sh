@@ -164,7 +164,18 @@ print(p["identification"].get("uuid", p["identification"].get("name")), inv["tot
 }
 check_eq "total = pool, reserved = nothing unusable now, one per VM" '$COMPUTE_NODE 4 0 1' "$(parse "$yaml")"
 yaml=$("$RMACTL" export placement --tenant=acme --provider=compute-7)
-check_eq "with Nova's tenant: what other tenants hold is reserved" 'compute-7 4 1 1' "$(parse "$yaml")"
+# acme holds 1 of its MaxRmas=1: Nova can get nothing more, so all but what it holds (its
+# own allocation in Placement) is reserved. Other tenants' RMAs and guarantees count too.
+check_eq "with Nova's tenant: all it cannot get now is reserved (its cap, the others)" 'compute-7 4 3 1' \
+    "$(parse "$yaml")"
+"$TEST_CLIENT" release "$(uuid 11)" >/dev/null
+yaml=$("$RMACTL" export placement --tenant=acme --provider=compute-7)
+# Free 3, gold is owed 1 of them; acme, below its guarantee, may take any, up to its cap 1.
+check_eq "... and once it holds nothing, its cap of 1 is what it can get" 'compute-7 4 3 1' "$(parse "$yaml")"
+yaml=$("$RMACTL" export placement --tenant=shared --provider=compute-7)
+# shared (no cap, no guarantee) may take the free 3 but those owed to acme and gold: 1.
+check_eq "a tenant without a guarantee: the free RMAs not owed to others, plus what it holds" \
+    'compute-7 4 2 1' "$(parse "$yaml")"
 out=$("$RMACTL" export placement --tenant=nope 2>&1)
 check_match "an unknown tenant is an error naming it" "no tenant 'nope'" "$out"
 

@@ -338,6 +338,44 @@ static void test_guarantee_simulation(void) {
         g_rand_free(rand);
 }
 
+/* policy_tenant_headroom() is exactly how many Reserves in a row policy_decide_reserve()
+ * grants the tenant, from every state a random walk reaches. */
+static void test_headroom_matches_decide(void) {
+        g_autoptr(Policy) p = policy_new();
+        g_autofree char *errs = parse(p, "h.conf", "[Tenant a]\nMaxRmas=3\nGuaranteedRmas=2\n[Tenant b]\nMaxRmas=4\n"
+                                      "GuaranteedRmas=1\n[Tenant c]\n[Tenant d]\nMaxRmas=2\nGuaranteedRmas=2\n", false);
+        const char *names[] = { "a", "b", "c", "d" };
+        TenantUsage u[] = { { "a", 0, 0 }, { "b", 0, 0 }, { "c", 0, 0 }, { "d", 0, 0 } };
+        const uint32_t pool = 8;
+        GRand *rand = g_rand_new_with_seed(4242);
+
+        g_assert_cmpstr(errs, ==, "");
+        for (int step = 0; step < 20000; step++) {
+                size_t i = (size_t) g_rand_int_range(rand, 0, 4);
+                const PolicyTenant *t = policy_find_tenant(p, names[i]);
+                uint32_t used = 0, free_slots, headroom, granted = 0;
+                TenantUsage sim[4];
+
+                for (size_t j = 0; j < 4; j++)
+                        used += u[j].reserved;
+                free_slots = pool - used;
+                headroom = policy_tenant_headroom(p, t, u, 4, free_slots);
+                memcpy(sim, u, sizeof(u));
+                while (policy_decide_reserve(p, t, sim, 4, free_slots - granted, pool, NULL) == POLICY_ALLOW) {
+                        sim[i].reserved++;
+                        granted++;
+                }
+                g_assert_cmpuint(headroom, ==, granted);
+                /* Walk on: a Reserve if granted, or a Release. */
+                if ((g_rand_boolean(rand) || u[i].reserved == 0) &&
+                    policy_decide_reserve(p, t, u, 4, free_slots, pool, NULL) == POLICY_ALLOW)
+                        u[i].reserved++;
+                else if (u[i].reserved > 0)
+                        u[i].reserved--;
+        }
+        g_rand_free(rand);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/policy/parse-valid", test_parse_valid);
@@ -351,5 +389,6 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/policy/decide", test_decide);
         g_test_add_func("/policy/guarantee-simulation", test_guarantee_simulation);
         g_test_add_func("/policy/guarantee-after-reload", test_guarantee_after_reload);
+        g_test_add_func("/policy/headroom-matches-decide", test_headroom_matches_decide);
         return g_test_run();
 }

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Integration: rma-placement-agent against the real OpenStack Placement service
+# (Debian's python3-placement, on 127.0.0.1 with SQLite and noauth2), the built broker on
+# a private system bus, and auth the way an operator configures it: a clouds.yaml cloud
+# read by openstacksdk, keystoneauth's admin_token plugin for noauth2. The question a
+# scheduler asks, GET /allocation_candidates with the compute node's VCPU and MEMORY_MB
+# and one CUSTOM_RMA_4MB, must follow the broker within 2 s, across a Placement restart,
+# a broker restart and a generation conflict.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/tap.sh"
+. "$HERE/../lib/broker.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP needs root: the broker checks peer uids"
+    exit 0
+fi
+PY=/usr/bin/python3   # Debian's: PATH may have other pythons first
+if [ ! -x /usr/bin/placement-api ] || ! $PY -c 'import keystoneauth1, openstack, gi' 2>/dev/null; then
+    echo "1..0 # SKIP needs python3-placement, python3-keystoneauth1, python3-openstacksdk, python3-gi" \
+        "(tools/install-deps.sh installs them)"
+    exit 0
+fi
+
+make_test_dir placement
+AGENT_PID=
+PLACEMENT_PID=
+cleanup() {
+    [ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null
+    stop_placement
+    stop_broker
+    stop_private_bus
+    rm -rf "$TEST_DIR"
+}
+trap cleanup EXIT
+
+PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+URL=http://127.0.0.1:$PORT
+PDIR=$TEST_DIR/placement
+mkdir -p "$PDIR"
+cat >"$PDIR/placement.conf" <<EOF
+[api]
+auth_strategy = noauth2
+[placement_database]
+connection = sqlite:///$PDIR/placement.db
+EOF
+start_placement() {
+    OS_PLACEMENT_CONFIG_DIR=$PDIR setsid $PY /usr/bin/placement-api --host 127.0.0.1 --port "$PORT" \
+        >>"$TEST_DIR/placement.log" 2>&1 &
+    PLACEMENT_PID=$!
+    wait_until 30 curl -sf -o /dev/null "$URL/"
+}
+stop_placement() {
+    if [ -n "$PLACEMENT_PID" ]; then
+        kill -- -"$PLACEMENT_PID" 2>/dev/null
+        wait "$PLACEMENT_PID" 2>/dev/null
+        PLACEMENT_PID=
+    fi
+}
+# api METHOD PATH [JSON]: Placement as an admin sees it (noauth2).
+api() {
+    curl -s -X "$1" -H "X-Auth-Token: admin" -H "OpenStack-API-Version: placement 1.39" \
+        -H "Content-Type: application/json" ${3:+--data "$3"} "$URL$2"
+}
+json() { $PY -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
+# listed: how many allocation requests the scheduler's question gets (1: this host; 0
+# also while the resource class does not exist yet).
+listed() {
+    api GET "/allocation_candidates?resources=VCPU:1,MEMORY_MB:512,CUSTOM_RMA_4MB:1" |
+        json 'len(d.get("allocation_requests", []))'
+}
+listed_is() { [ "$(listed)" = "$1" ]; }
+rma_inventory() { # "total reserved" of the RMA provider
+    api GET "/resource_providers/$RMA_RP/inventories" |
+        json '"%d %d" % (d["inventories"]["CUSTOM_RMA_4MB"]["total"], d["inventories"]["CUSTOM_RMA_4MB"]["reserved"])'
+}
+inventory_is() { [ "$(rma_inventory 2>/dev/null)" = "$1" ]; }
+agent_log_has() { grep -q -- "$1" "$TEST_DIR/agent.log"; }
+bus_call() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 "$@"; }
+uuid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
+
+OS_PLACEMENT_CONFIG_DIR=$PDIR $PY /usr/bin/placement-manage --config-file "$PDIR/placement.conf" db sync \
+    >>"$TEST_DIR/placement.log" 2>&1
+start_placement
+check "Placement answers on 127.0.0.1:$PORT" curl -sf -o /dev/null "$URL/"
+
+# The compute node, as nova-compute makes it: VCPU and MEMORY_MB.
+CN=$(api POST /resource_providers '{"name": "compute-test"}' | json 'd["uuid"]')
+api PUT "/resource_providers/$CN/inventories" \
+    '{"resource_provider_generation": 0, "inventories": {"VCPU": {"total": 8}, "MEMORY_MB": {"total": 16384}}}' \
+    >/dev/null
+check_eq "without the agent the host has no RMA to offer" 0 "$(listed)"
+
+# The broker: 3 RMAs of 4 MiB; Nova's VMs are tenant nova, everything else tenant other.
+mkdir -p "$TEST_DIR/policy.d"
+printf '[Defaults]\nTenant=other\n[Tenant nova]\nMaxRmas=2\n[Tenant other]\n' >"$TEST_DIR/policy.d/10-test.conf"
+start_private_bus
+start_broker --backend=memfd --count=3 --size=4M --qemu-users=nobody --no-check-cgroup \
+    --policy-dir="$TEST_DIR/policy.d"
+
+cat >"$TEST_DIR/clouds.yaml" <<EOF
+clouds:
+  test:
+    auth_type: admin_token
+    auth:
+      endpoint: $URL
+      token: admin
+EOF
+cat >"$TEST_DIR/agent.conf" <<EOF
+[agent]
+tenant = nova
+compute_node = compute-test
+retry_max_seconds = 2
+[placement]
+cloud = test
+EOF
+OS_CLIENT_CONFIG_FILE=$TEST_DIR/clouds.yaml $PY "$SOURCE_DIR/openstack/rma-placement-agent" \
+    --config "$TEST_DIR/agent.conf" >>"$TEST_DIR/agent.log" 2>&1 &
+AGENT_PID=$!
+
+check "the host is a candidate once the agent runs (an RMA is free for Nova's tenant)" wait_until 10 listed_is 1
+RMA_RP=$(api GET "/resource_providers?name=compute-test_RMA" | json 'd["resource_providers"][0]["uuid"]')
+check_eq "the RMAs are a child provider of the compute node" "$CN" \
+    "$(api GET "/resource_providers/$RMA_RP" | json 'd["parent_provider_uuid"]')"
+check_eq "total is the pool; reserved what Nova's cap (MaxRmas=2) keeps from it" "3 1" "$(rma_inventory)"
+
+# The other tenants take the rest: within 2 s the host is no candidate.
+for i in 1 2 3; do bus_call Reserve sss "$(uuid "$i")" "other-$i" "" >/dev/null; done
+check "the host stops being a candidate within 2 s of the other tenants taking the rest" wait_until 2 listed_is 0
+check_eq "... all 3 reserved, never more than the pool" "3 3" "$(rma_inventory)"
+for i in 1 2 3; do bus_call Release s "$(uuid "$i")" >/dev/null; done
+check "the host is a candidate again when they release" wait_until 2 listed_is 1
+
+# Nova's instances: Placement allocates (the scheduler's claim), then the domain's start
+# reserves in the broker. Their RMAs are allocations, not reserved; Nova's cap is.
+allocate() { # allocate CONSUMER: as Nova's scheduler claims for an instance; prints the HTTP status
+    curl -s -o "$TEST_DIR/allocate.out" -w '%{http_code}' -X PUT -H "X-Auth-Token: admin" \
+        -H "OpenStack-API-Version: placement 1.39" -H "Content-Type: application/json" \
+        --data "{\"allocations\": {\"$RMA_RP\": {\"resources\": {\"CUSTOM_RMA_4MB\": 1}}, \"$CN\": {\"resources\": \
+{\"VCPU\": 1, \"MEMORY_MB\": 512}}}, \"project_id\": \"$(uuid 900)\", \"user_id\": \"$(uuid 901)\", \
+\"consumer_generation\": null, \"consumer_type\": \"INSTANCE\"}" "$URL/allocations/$1"
+}
+check_eq "Placement allocates Nova's first instance" 204 "$(allocate "$(uuid 4)")"
+bus_call Reserve sss "$(uuid 4)" "instance-4" nova >/dev/null
+check "Nova's tenant holds 1 of its 2: 1 more is offered" wait_until 2 listed_is 1
+check_eq "... its own RMA is its allocation, not reserved (3 - 1 offered - 1 held = 1)" "3 1" "$(rma_inventory)"
+check_eq "... and its second" 204 "$(allocate "$(uuid 5)")"
+bus_call Reserve sss "$(uuid 5)" "instance-5" nova >/dev/null
+check "at its cap: nothing more is offered" wait_until 2 listed_is 0
+for i in 4 5; do
+    bus_call Release s "$(uuid "$i")" >/dev/null
+    api DELETE "/allocations/$(uuid "$i")" >/dev/null
+done
+check "... and after they stop, again" wait_until 2 listed_is 1
+
+# Placement goes away while the pool changes; the agent retries and resyncs.
+stop_placement
+for i in 1 2 3; do bus_call Reserve sss "$(uuid "$i")" "other-$i" "" >/dev/null; done
+check "Placement down: the agent says so" wait_until 10 agent_log_has "Cannot update Placement"
+sleep 3
+check_eq "... once per streak, not per retry" 1 "$(grep -c "Cannot update Placement" "$TEST_DIR/agent.log")"
+start_placement
+check "Placement back: the agent resyncs (the host is no candidate)" wait_until 10 listed_is 0
+check "... and says it is in step" agent_log_has "Placement is reachable again"
+for i in 1 2 3; do bus_call Release s "$(uuid "$i")" >/dev/null; done
+check "... and follows changes again" wait_until 2 listed_is 1
+
+# Someone else changes the provider (its traits): the agent's next write conflicts (409)
+# and re-reads the generation.
+api PUT /traits/CUSTOM_RMA_TEST >/dev/null
+GEN=$(api GET "/resource_providers/$RMA_RP" | json 'd["generation"]')
+api PUT "/resource_providers/$RMA_RP/traits" "{\"resource_provider_generation\": $GEN, \"traits\": [\"CUSTOM_RMA_TEST\"]}" \
+    >/dev/null
+for i in 6 7; do bus_call Reserve sss "$(uuid "$i")" "other-$i" "" >/dev/null; done
+check "a generation conflict: the inventory still follows (1 left for Nova)" wait_until 2 inventory_is "3 2"
+check "... after re-reading the provider" agent_log_has "generation conflict"
+for i in 6 7; do bus_call Release s "$(uuid "$i")" >/dev/null; done
+
+# The broker restarts: while it is away nothing is offered, then all again.
+stop_broker
+check "broker gone: the host is no candidate within 2 s (everything reserved)" wait_until 2 listed_is 0
+check_eq "... total still the pool" "3 3" "$(rma_inventory)"
+start_broker --backend=memfd --count=3 --size=4M --qemu-users=nobody --no-check-cgroup \
+    --policy-dir="$TEST_DIR/policy.d"
+check "broker back: the host is a candidate again" wait_until 5 listed_is 1
+check "the agent is still running" kill -0 "$AGENT_PID"
+
+if [ "$TAP_FAILED" -ne 0 ]; then
+    [ -f "$TEST_DIR/allocate.out" ] && diag "last allocation answer: $(cat "$TEST_DIR/allocate.out")"
+    diag "agent log:"; diag "$(cat "$TEST_DIR/agent.log")"
+    diag "placement log (tail):"; diag "$(tail -20 "$TEST_DIR/placement.log")"
+fi
+tap_done
