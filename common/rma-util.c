@@ -113,3 +113,16 @@ uint64_t rma_now_usec(clockid_t clock) {
 bool rma_value_has_inline_comment(const char *value) {
         return value && (strstr(value, " #") || strstr(value, "\t#"));
 }
+
+bool rma_project_id_is_valid(const char *id) {
+        unsigned digits = 0;
+
+        for (const char *c = id; *c; c++) {
+                if (*c == '-')
+                        continue;
+                if (!g_ascii_isxdigit(*c))
+                        return false;
+                digits++;
+        }
+        return digits == 32;
+}

@@ -21,6 +21,8 @@ const char *rma_format_size(uint64_t bytes, char *buf, size_t len);
 /* Names of domains and tenants: non-empty, at most RMA_NAME_MAX bytes,
  * valid UTF-8, no control characters. libvirt allows almost anything else. */
 bool rma_name_is_valid(const char *name);
+/* A Keystone project id: 32 hex digits, dashes allowed between them (UUID form). */
+bool rma_project_id_is_valid(const char *id);
 
 /* The time of a clock in microseconds (sd-event's unit). */
 uint64_t rma_now_usec(clockid_t clock);

@@ -5,11 +5,60 @@
 #include "domain-xml.h"
 #include "rma-names.h"
 
+/* Nova's metadata namespace, any version (1.0, 1.1, ...). */
+#define NOVA_XMLNS_PREFIX "http://openstack.org/xmlns/libvirt/nova/"
+
 typedef struct ParseState {
         DomainInfo *info;
         GPtrArray *path;      /* element names from the root down */
         GString *text;
+        bool in_nova;         /* inside <metadata><nova:instance> */
 } ParseState;
+
+static const char *local_name(const char *element) {
+        const char *colon = strchr(element, ':');
+
+        return colon ? colon + 1 : element;
+}
+
+static const char *attribute(const char **names, const char **values, const char *name) {
+        for (guint i = 0; names[i]; i++)
+                if (strcmp(names[i], name) == 0)
+                        return values[i];
+        return NULL;
+}
+
+/* <PREFIX:instance xmlns:PREFIX="http://openstack.org/xmlns/libvirt/nova/1.1"> */
+static bool is_nova_instance(const char *element, const char **names, const char **values) {
+        const char *colon = strchr(element, ':');
+        g_autofree char *xmlns_attr = NULL;
+        const char *ns;
+
+        if (strcmp(local_name(element), "instance") != 0)
+                return false;
+        xmlns_attr = colon ? g_strdup_printf("xmlns:%.*s", (int) (colon - element), element) : g_strdup("xmlns");
+        ns = attribute(names, values, xmlns_attr);
+        return ns && g_str_has_prefix(ns, NOVA_XMLNS_PREFIX);
+}
+
+/* Inside <nova:instance>: <nova:flavor name=...> and <nova:owner><nova:project uuid=...>. */
+static void on_nova_element(ParseState *s, const char *element, const char **names, const char **values) {
+        const char *value;
+        char **slot = NULL;
+
+        if (s->path->len == 3 && strcmp(local_name(element), "flavor") == 0) {
+                value = attribute(names, values, "name");
+                slot = &s->info->nova_flavor;
+        } else if (s->path->len == 4 && strcmp(local_name(g_ptr_array_index(s->path, 3)), "owner") == 0 &&
+                   strcmp(local_name(element), "project") == 0) {
+                value = attribute(names, values, "uuid");
+                slot = &s->info->nova_project;
+        }
+        if (slot && value) {
+                g_free(*slot);
+                *slot = g_strdup(value);
+        }
+}
 
 static bool path_is(ParseState *s, const char *const *want, guint n) {
         if (s->path->len != n)
@@ -45,6 +94,10 @@ static void on_start(GMarkupParseContext *ctx, const char *element, const char *
                             "root element is <%s>, not <domain>", element);
                 return;
         }
+        if (path_is(s, metadata, 2) && is_nova_instance(element, names, values))
+                s->in_nova = true;
+        else if (s->in_nova && s->path->len > 2)
+                on_nova_element(s, element, names, values);
         if (path_is(s, metadata, 2) && is_rma_element(element, names, values)) {
                 s->info->has_rma_metadata = true;
                 for (guint i = 0; names[i]; i++)
@@ -75,6 +128,8 @@ static void on_end(GMarkupParseContext *ctx, const char *element, gpointer user_
                 *slot = g_strstrip(g_strdup(s->text->str));
         }
         g_ptr_array_remove_index(s->path, s->path->len - 1);
+        if (s->path->len == 2)
+                s->in_nova = false;   /* left whatever element of <metadata> it was */
         g_string_truncate(s->text, 0);
 }
 
@@ -115,6 +170,8 @@ void domain_info_free(DomainInfo *d) {
         g_free(d->uuid);
         g_free(d->emulator);
         g_free(d->tenant);
+        g_free(d->nova_flavor);
+        g_free(d->nova_project);
         g_free(d);
 }
 

@@ -11,6 +11,10 @@ typedef struct DomainInfo {
         char *emulator;
         bool has_rma_metadata;   /* <rma:rma xmlns:rma="http://rmabroker.org/schemas/domain/1"/> */
         char *tenant;            /* its tenant= attribute, NULL when absent */
+        /* What Nova writes in <metadata><nova:instance>: the flavor's name and the
+         * instance's project id (NULL when absent). */
+        char *nova_flavor;
+        char *nova_project;
 } DomainInfo;
 
 int domain_info_parse(const char *xml, size_t len, DomainInfo **ret, GError **error);

@@ -13,8 +13,10 @@
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
+#include "broker-config.h"
 #include "cleanup.h"
 #include "domain-xml.h"
+#include "policy-load.h"
 #include "rma-client.h"
 #include "rma-names.h"
 #include "rma-util.h"
@@ -34,6 +36,38 @@ static char *read_stdin(size_t *ret_len) {
         }
         *ret_len = s->len;
         return g_string_free(s, FALSE);
+}
+
+/* A domain Nova defined (it writes no <emulator> and no rma metadata): opted in when the
+ * tenant policy's NovaFlavors= matches its flavor, for the tenant NovaProjects= names
+ * (rma-broker-policy(5)). Read from the admin's files, not from the broker: a domain that
+ * did not opt in must start as without rma-broker even while the broker is down. An
+ * unreadable policy opts nothing in (rma-brokerd refuses to run on it anyway). */
+static bool nova_opted_in(DomainInfo *d) {
+        g_autoptr(BrokerConfig) config = NULL;
+        g_autoptr(GPtrArray) errors = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(Policy) policy = NULL;
+        const PolicyTenant *t;
+
+        if (!d->nova_flavor || d->has_rma_metadata)
+                return false;
+        /* The environment only tests set (libvirt runs hooks with a clean one). */
+        const char *config_file = getenv("RMA_BROKER_CONFIG"), *policy_dir = getenv("RMA_BROKER_POLICY_DIR");
+        char *dirs[] = { (char *) policy_dir, NULL };
+
+        if (broker_config_read(config_file && *config_file ? config_file : NULL, &config, &error) < 0)
+                return false;
+        broker_config_finish(config, NULL, policy_dir && *policy_dir ? dirs : NULL);
+        errors = g_ptr_array_new_with_free_func(g_free);
+        if (policy_load(config->config_file, config->policy_dirs, POLICY_MAX_RMAS, &policy, errors) < 0)
+                return false;
+        t = policy_tenant_for_nova(policy, d->nova_flavor, d->nova_project);
+        if (!t)
+                return false;
+        g_free(d->tenant);
+        d->tenant = g_strdup(t->name);
+        return true;
 }
 
 static int do_prepare(const DomainInfo *d, const char *uuid) {
@@ -132,7 +166,7 @@ int main(int argc, char *argv[]) {
                         ours && strcmp(op, "prepare") == 0 ? "error" : "warning", argv[1], gerror->message);
                 return ours && strcmp(op, "prepare") == 0 ? 1 : 0;
         }
-        if (!domain_info_wants_rma(d))
+        if (!domain_info_wants_rma(d) && !nova_opted_in(d))
                 return 0;
         if (rma_uuid_canonicalize(d->uuid, uuid) < 0) {
                 fprintf(stderr, "rma-broker: domain %s has an invalid <uuid> '%s'\n", d->name, d->uuid);

@@ -3,7 +3,13 @@
  * libvirt runs it as the QEMU user, already inside the domain's cgroup. Without -uuid
  * libvirt is only probing capabilities: exec the real QEMU unchanged. Otherwise claim
  * the domain's region from rma-brokerd, put guest RAM node 0 on it, and exec the real
- * QEMU in this same process, so the broker's lease (bound to this pid) follows QEMU. */
+ * QEMU in this same process, so the broker's lease (bound to this pid) follows QEMU.
+ *
+ * Run by a qemu-system-* name (the link /usr/lib/rma-broker/emulators/qemu-system-ppc64,
+ * first on libvirtd's PATH), it is libvirt's default emulator for every ppc64 domain
+ * without an <emulator>, as Nova writes them: then a domain the hook reserved nothing for
+ * (NotReserved), or any domain while the broker cannot be reached, runs the real QEMU
+ * with exactly the arguments libvirt gave. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -65,6 +71,13 @@ static int exec_qemu(char **argv) {
         return 127;
 }
 
+/* Invoked as libvirt's default emulator, not as a domain's explicit <emulator>. */
+static bool is_default_emulator(const char *argv0) {
+        g_autofree char *base = g_path_get_basename(argv0);
+
+        return g_str_has_prefix(base, "qemu-system-");
+}
+
 int main(int argc, char *argv[]) {
         g_autoptr(sd_bus) bus = NULL;
         g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
@@ -86,8 +99,15 @@ int main(int argc, char *argv[]) {
         }
 
         r = rma_client_open(NULL, &bus, &error);
+        if (r < 0 && is_default_emulator(argv[0])) {
+                fprintf(stderr, "qemu-rma: rma-brokerd cannot be reached (%s): domain %s runs without an RMA\n",
+                        error.message ? error.message : strerror(-r), uuid);
+                return exec_qemu(argv);
+        }
         if (r >= 0)
                 r = rma_client_claim(bus, uuid, &claimed, &size, &error);
+        if (r < 0 && is_default_emulator(argv[0]) && sd_bus_error_has_name(&error, RMA_ERROR_NOT_RESERVED))
+                return exec_qemu(argv);   /* not opted in: as without rma-broker */
         if (r < 0) {
                 fprintf(stderr, "qemu-rma: cannot get the RMA of domain %s: %s\n", uuid,
                         error.message ? error.message : strerror(-r));

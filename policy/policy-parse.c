@@ -228,9 +228,19 @@ static void parse_tenant(Policy *p, GKeyFile *kf, const LineIndex *ix, const cha
                 } else if (strcmp(key, "Groups") == 0) {
                         g_strfreev(t->groups);
                         t->groups = parse_list(kf, file, line, group, key, errors);
+                } else if (strcmp(key, "NovaFlavors") == 0) {
+                        g_strfreev(t->nova_flavors);
+                        t->nova_flavors = parse_list(kf, file, line, group, key, errors);
+                } else if (strcmp(key, "NovaProjects") == 0) {
+                        g_strfreev(t->nova_projects);
+                        t->nova_projects = parse_list(kf, file, line, group, key, errors);
+                        for (char **u = t->nova_projects; u && *u; u++)
+                                if (!rma_project_id_is_valid(*u))
+                                        add_error(errors, file, line, "[%s] NovaProjects=%s is not a Keystone "
+                                                  "project id (32 hex digits, dashes allowed)", group, *u);
                 } else
                         add_error(errors, file, line, "[%s] has no key %s; allowed: MaxRmas, GuaranteedRmas, "
-                                  "Domains, Users, Groups", group, key);
+                                  "Domains, Users, Groups, NovaFlavors, NovaProjects", group, key);
         }
 }
 

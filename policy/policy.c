@@ -9,6 +9,8 @@ static void policy_tenant_free(gpointer data) {
 
         g_free(t->name);
         g_strfreev(t->domains);
+        g_strfreev(t->nova_flavors);
+        g_strfreev(t->nova_projects);
         g_strfreev(t->users);
         g_strfreev(t->groups);
         g_free(t->uids);
@@ -103,6 +105,42 @@ void policy_validate(const Policy *p, uint32_t pool_size, GPtrArray *errors) {
 
 const PolicyTenant *policy_tenant_for_domain(const Policy *p, const char *domain, const char *requested, char **why) {
         return policy_tenant_for_domain_by(p, domain, requested, NULL, why);
+}
+
+static bool same_project(const char *a, const char *b) {
+        /* Keystone ids are hex, written with or without dashes. */
+        for (;; a++, b++) {
+                while (*a == '-')
+                        a++;
+                while (*b == '-')
+                        b++;
+                if (g_ascii_tolower(*a) != g_ascii_tolower(*b))
+                        return false;
+                if (*a == '\0')
+                        return true;
+        }
+}
+
+const PolicyTenant *policy_tenant_for_nova(const Policy *p, const char *flavor, const char *project) {
+        const PolicyTenant *by_flavor = NULL;
+
+        if (!flavor)
+                return NULL;
+        for (guint i = 0; i < p->tenants->len && !by_flavor; i++) {
+                const PolicyTenant *t = g_ptr_array_index(p->tenants, i);
+                for (char **g = t->nova_flavors; g && *g && !by_flavor; g++)
+                        if (fnmatch(*g, flavor, 0) == 0)
+                                by_flavor = t;
+        }
+        if (!by_flavor)
+                return NULL;
+        for (guint i = 0; project && i < p->tenants->len; i++) {
+                const PolicyTenant *t = g_ptr_array_index(p->tenants, i);
+                for (char **u = t->nova_projects; u && *u; u++)
+                        if (same_project(*u, project))
+                                return t;
+        }
+        return by_flavor;
 }
 
 const PolicyTenant *policy_tenant_for_domain_by(const Policy *p, const char *domain, const char *requested,

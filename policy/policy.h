@@ -21,6 +21,8 @@ typedef struct PolicyTenant {
         char **domains;             /* fnmatch(3) globs of libvirt domain names */
         char **users;               /* may Reserve/Release for this tenant, besides root */
         char **groups;
+        char **nova_flavors;        /* fnmatch(3) globs of Nova flavor names whose instances get an RMA */
+        char **nova_projects;       /* Keystone project ids whose Nova instances are this tenant's */
         uid_t *uids;                /* users/groups resolved by policy_resolve_accounts() */
         size_t n_uids;
         gid_t *gids;
@@ -88,6 +90,12 @@ PolicyVerdict policy_decide_reserve(const Policy *p, const PolicyTenant *t, cons
 /* How many free slots are held back for the unmet guarantees of tenants other than t
  * (t may be NULL: all tenants). */
 uint32_t policy_owed_to_others(const Policy *p, const PolicyTenant *t, const TenantUsage *usage, size_t n_usage);
+
+/* A Nova instance (its flavor's name and its project id, from the <nova:instance>
+ * metadata Nova writes) gets an RMA when some tenant's NovaFlavors= matches its flavor.
+ * Its tenant is the one whose NovaProjects= lists its project, else the one whose
+ * NovaFlavors= matched. NULL: not opted in. */
+const PolicyTenant *policy_tenant_for_nova(const Policy *p, const char *flavor, const char *project);
 
 /* How many more slots tenant t could reserve now, one after another, as
  * policy_decide_reserve() would grant them: up to its cap, any free slot while below its

@@ -444,7 +444,8 @@ sandbox_start() {
 	#
 	# The daemons get a clean environment, as under systemd: nothing of the
 	# test's (PATH, DBUS_SYSTEM_BUS_ADDRESS of a private test bus, LD_*...)
-	# leaks into libvirtd, and through it into hooks and QEMU.
+	# leaks into libvirtd, and through it into hooks and QEMU. SANDBOX_PATH_PREFIX
+	# (a directory) goes first on libvirtd's PATH, as a systemd drop-in would put it.
 	#
 	# Process tree: a detached reaper (see _SANDBOX_REAPER_PY; a subshell
 	# whose child is re-parented to PID 1, so it is no child of the caller and
@@ -463,7 +464,7 @@ sandbox_start() {
 	fi
 	# shellcheck disable=SC2016  # expanded by the inner shell
 	(
-		setsid env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		setsid env -i PATH=${SANDBOX_PATH_PREFIX:+$SANDBOX_PATH_PREFIX:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 			LC_ALL=C HOME=/root \
 			"${reaper[@]}" unshare "${unshare_args[@]}" -- /bin/sh -euc '
 			d=$1; logd=$2; shift 2

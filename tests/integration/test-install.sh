@@ -31,6 +31,9 @@ done
 check "installs librma-qemu-fd.so (QEMU's hand-off of an RMA) under libdir/rma-broker" \
     test -n "$(find "$D" -path '*/lib*/rma-broker/librma-qemu-fd.so')"
 check "the hook is linked into libvirt's qemu.d" test -L "$D/etc/libvirt/hooks/qemu.d/50-rma-broker"
+emulator=$(find "$D" -path '*/lib/rma-broker/emulators/qemu-system-ppc64')
+check_match "libvirt's default ppc64 emulator for Nova's domains links to qemu-rma" "/bin/qemu-rma$" \
+    "$(readlink "$emulator")"
 unitdir=$(find "$D" -name rma-brokerd.service -printf '%h\n' | head -1)
 check "installs the service, the metrics socket and its template" \
     test -f "$unitdir/rma-brokerd.service" -a -f "$unitdir/rma-brokerd-metrics.socket" -a -f "$unitdir/rma-brokerd-metrics@.service"

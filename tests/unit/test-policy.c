@@ -338,6 +338,28 @@ static void test_guarantee_simulation(void) {
         g_rand_free(rand);
 }
 
+/* Nova instances: the flavor opts in, the project names the tenant. */
+static void test_nova(void) {
+        g_autoptr(Policy) p = policy_new();
+        g_autoptr(Policy) bad = policy_new();
+        g_autofree char *errs = parse(p, "n.conf", "[Tenant acme]\nNovaFlavors=rma.*;ppc.rma\n"
+                                      "NovaProjects=4f6c0a1e-2b3d-4c5e-8f9a-0b1c2d3e4f50\n"
+                                      "[Tenant beta]\nNovaProjects=9a8b7c6d5e4f40302a1b0c9d8e7f6a5b\n", false);
+        g_autofree char *bad_errs = parse(bad, "b.conf", "[Tenant x]\nNovaProjects=not-a-project\n", false);
+
+        g_assert_cmpstr(errs, ==, "");
+        /* Dashes or none, any case: the same project. */
+        g_assert_cmpstr(policy_tenant_for_nova(p, "rma.small", "4F6C0A1E2B3D4C5E8F9A0B1C2D3E4F50")->name, ==, "acme");
+        g_assert_cmpstr(policy_tenant_for_nova(p, "ppc.rma", "9a8b7c6d5e4f40302a1b0c9d8e7f6a5b")->name, ==, "beta");
+        /* An unmapped project: the tenant whose flavor pattern matched. */
+        g_assert_cmpstr(policy_tenant_for_nova(p, "rma.big", "00000000000000000000000000000000")->name, ==, "acme");
+        g_assert_cmpstr(policy_tenant_for_nova(p, "rma.big", NULL)->name, ==, "acme");
+        /* A flavor no tenant names is not opted in, whatever its project. */
+        g_assert_null(policy_tenant_for_nova(p, "m1.small", "9a8b7c6d5e4f40302a1b0c9d8e7f6a5b"));
+        g_assert_null(policy_tenant_for_nova(p, NULL, NULL));
+        assert_contains(bad_errs, "b.conf:2: [Tenant x] NovaProjects=not-a-project is not a Keystone project id");
+}
+
 /* policy_tenant_headroom() is exactly how many Reserves in a row policy_decide_reserve()
  * grants the tenant, from every state a random walk reaches. */
 static void test_headroom_matches_decide(void) {
@@ -390,5 +412,6 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/policy/guarantee-simulation", test_guarantee_simulation);
         g_test_add_func("/policy/guarantee-after-reload", test_guarantee_after_reload);
         g_test_add_func("/policy/headroom-matches-decide", test_headroom_matches_decide);
+        g_test_add_func("/policy/nova", test_nova);
         return g_test_run();
 }

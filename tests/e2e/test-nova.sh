@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# End to end: domains as Nova defines them get RMAs without an edit of their XML.
+#
+# A private libvirtd (libvirt-sandbox.sh) whose PATH starts with a directory holding the
+# qemu-rma wrapper as qemu-system-ppc64, as the libvirtd drop-in of docs/fleet.md puts
+# /usr/lib/rma-broker/emulators there: libvirt picks it as the emulator of every ppc64
+# domain without <emulator>, which is every domain Nova 26 defines. The tenant policy
+# opts Nova instances in by flavor (NovaFlavors=) and maps their project to a tenant
+# (NovaProjects=); the hook reads that from the <nova:instance> metadata. The domains are
+# written in the shape Nova's libvirt driver gives them (nova/virt/libvirt/config.py:
+# LibvirtConfigGuest with the LibvirtConfigGuestMetaNovaInstance metadata, no emulator),
+# with the NUMA cells that a flavor's hw:numa_nodes=2, hw:numa_cpus.0=0,
+# hw:numa_mem.0=256, hw:numa_cpus.1=1, hw:numa_mem.1=256 give: cell 0 is the RMA's size.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/tap.sh"
+. "$HERE/../lib/broker.sh"
+. "$HERE/libvirt-sandbox.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP needs root to run libvirtd (tools/run-tests.sh runs as root)"
+    exit 0
+fi
+missing=()
+for cmd in libvirtd virsh qemu-system-ppc64 dbus-daemon busctl unshare bash; do
+    command -v "$cmd" >/dev/null || missing+=("$cmd")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "not ok 1 - prerequisites: missing ${missing[*]}; run tools/install-deps.sh"
+    echo "1..1"
+    exit 1
+fi
+
+make_test_dir nova
+cleanup() {
+    sandbox_stop
+    stop_broker
+    stop_private_bus
+    rm -rf "$TEST_DIR"
+}
+trap cleanup EXIT
+
+REAL_QEMU=$(command -v qemu-system-ppc64)
+P_ACME=4f6c0a1e2b3d4c5e8f9a0b1c2d3e4f50
+P_OTHER=9a8b7c6d5e4f40302a1b0c9d8e7f6a5b
+USER_ID=0123456789ab4cdeb0123456789abcde
+UUID_A=7e1c2d3e-0000-4000-8000-0000000000a1
+UUID_B=7e1c2d3e-0000-4000-8000-0000000000b2
+UUID_PLAIN=7e1c2d3e-0000-4000-8000-0000000000c3
+DOM_A=instance-$$-a DOM_B=instance-$$-b DOM_PLAIN=instance-$$-plain
+
+mkdir -p "$TEST_DIR/policy.d"
+cat >"$TEST_DIR/policy.d/50-nova.conf" <<CONF
+# Nova instances of flavors rma.* get an RMA; project acme's are tenant nova-acme.
+[Tenant nova-acme]
+NovaFlavors=rma.*
+NovaProjects=$P_ACME
+MaxRmas=1
+
+[Tenant nova-other]
+NovaProjects=$P_OTHER
+CONF
+: >"$TEST_DIR/rma-brokerd.conf"
+start_private_bus
+start_broker --count=2 --size=256M --qemu-users=libvirt-qemu --policy-dir="$TEST_DIR/policy.d"
+check "broker is up with 2 RMAs of 256 MiB" prop_is TotalRmas 2
+SOCK=$TEST_DIR/run/broker.sock
+
+# The wrapper under libvirt's default emulator name, first on libvirtd's PATH; the hook.
+# (The shims only name the test's broker, policy and QEMU: libvirt passes no environment.)
+install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" "$TEST_DIR/bin/"
+mkdir -p "$TEST_DIR/emulators"
+cat >"$TEST_DIR/emulators/qemu-system-ppc64" <<SH
+#!/bin/bash
+RMA_BROKER_SOCKET=$SOCK RMA_QEMU_BINARY=$REAL_QEMU exec -a "\$0" $TEST_DIR/bin/qemu-rma "\$@"
+SH
+cat >"$TEST_DIR/bin/50-rma-broker" <<SH
+#!/bin/sh
+RMA_BROKER_SOCKET=$SOCK RMA_BROKER_CONFIG=$TEST_DIR/rma-brokerd.conf RMA_BROKER_POLICY_DIR=$TEST_DIR/policy.d \
+    exec $TEST_DIR/bin/rma-broker-hook "\$@"
+SH
+chmod 0755 "$TEST_DIR/emulators/qemu-system-ppc64" "$TEST_DIR/bin/50-rma-broker"
+
+export SANDBOX_VIRTLOGD=1 SANDBOX_PATH_PREFIX=$TEST_DIR/emulators
+if ! sandbox_start "$TEST_DIR/bin/50-rma-broker"; then
+    not_ok "private libvirtd starts"
+    tap_done
+    exit 1
+fi
+ok "private libvirtd started, the wrapper first on its PATH"
+
+check_match "libvirt's default ppc64 emulator is the wrapper" \
+    "<emulator>$TEST_DIR/emulators/qemu-system-ppc64</emulator>" "$(sandbox_virsh capabilities)"
+caps=$(sandbox_virsh domcapabilities --arch ppc64 --virttype qemu --machine pseries 2>&1)
+check_match "libvirt probes QEMU's capabilities through it" "<path>$TEST_DIR/emulators/qemu-system-ppc64</path>" "$caps"
+check_match "... and gets the real QEMU's answers (pseries, its CPU models)" "<machine>pseries" "$caps"
+
+# nova_xml NAME UUID FLAVOR PROJECT [EMULATOR]: a domain as Nova 26's libvirt driver
+# writes it for a flavor with two NUMA cells of 256 MiB (no <emulator>: Nova sets none).
+nova_xml() {
+    cat <<EOF
+<domain type="qemu">
+  <uuid>$2</uuid>
+  <name>$1</name>
+  <memory>524288</memory>
+  <metadata>
+    <nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
+      <nova:package version="26.2.2"/>
+      <nova:name>vm-$1</nova:name>
+      <nova:creationTime>2026-12-04 12:00:00</nova:creationTime>
+      <nova:flavor name="$3">
+        <nova:memory>512</nova:memory>
+        <nova:disk>0</nova:disk>
+        <nova:swap>0</nova:swap>
+        <nova:ephemeral>0</nova:ephemeral>
+        <nova:vcpus>2</nova:vcpus>
+      </nova:flavor>
+      <nova:owner>
+        <nova:user uuid="$USER_ID">admin</nova:user>
+        <nova:project uuid="$4">project</nova:project>
+      </nova:owner>
+    </nova:instance>
+  </metadata>
+  <vcpu>2</vcpu>
+  <os>
+    <type arch="ppc64" machine="pseries">hvm</type>
+  </os>
+  <cpu>
+    <topology sockets="2" cores="1" threads="1"/>
+    <numa>
+      <cell id="0" cpus="0" memory="262144"/>
+      <cell id="1" cpus="1" memory="262144"/>
+    </numa>
+  </cpu>
+  <clock offset="utc"/>
+  <devices>${5:+
+    <emulator>$5</emulator>}
+    <serial type="pty"/>
+    <controller type="usb" model="none"/>
+    <memballoon model="none"/>
+  </devices>
+</domain>
+EOF
+}
+define() { nova_xml "$@" >"$SANDBOX/$1.xml" && sandbox_virsh define "$SANDBOX/$1.xml" >/dev/null; }
+check "define $DOM_A (flavor rma.small, project acme)" define "$DOM_A" "$UUID_A" rma.small "$P_ACME"
+check "define $DOM_B (flavor rma.small, project acme)" define "$DOM_B" "$UUID_B" rma.small "$P_ACME"
+check "define $DOM_PLAIN (flavor m1.small: not opted in)" define "$DOM_PLAIN" "$UUID_PLAIN" m1.small "$P_ACME"
+check "the XML defined has no <emulator> (as Nova writes it)" test -z "$(grep -F '<emulator>' "$SANDBOX/$DOM_A.xml")"
+check_match "libvirt fills in its default emulator: the wrapper" \
+    "<emulator>$TEST_DIR/emulators/qemu-system-ppc64</emulator>" "$(sandbox_virsh dumpxml "$DOM_A" --inactive)"
+
+# An opted-in Nova instance gets its RMA, charged to the tenant its project maps to.
+out=$(sandbox_virsh start "$DOM_A" 2>&1)
+check "virsh start $DOM_A" test $? -eq 0 || diag "$out"
+check_match "its RMA is leased to its QEMU, tenant nova-acme (NovaProjects=)" \
+    "\"leased\" \"$UUID_A\" \"$DOM_A\" \"nova-acme\" $(sandbox_qemu_pid "$DOM_A")" "$(leases)"
+node0=$(tr '\0' '\n' <"/proc/$(sandbox_qemu_pid "$DOM_A")/cmdline" | grep -F '"ram-node0"')
+check_match "its RAM node 0 is the region (/proc/self/fd), put there by the wrapper" \
+    '"qom-type":"memory-backend-file".*"mem-path":"/proc/self/fd/[0-9]+"' "$node0"
+
+# The project's cap: the second instance is refused with the broker's reason.
+out=$(sandbox_virsh start "$DOM_B" 2>&1)
+check "virsh start $DOM_B fails: its project is at its cap" test $? -ne 0
+check_match "... with the broker's reason" "tenant nova-acme holds 1 of its MaxRmas=1" "$out"
+check "... and it holds nothing" test -z "$(leases | grep -F "$UUID_B")"
+
+# A domain that did not opt in starts exactly as without rma-broker: the same QEMU
+# arguments as with the real QEMU named as its <emulator>, and no RMA.
+cmdline_of() { # the running QEMU's argv, one per line, libvirt's per-start numbers masked
+    tr '\0' '\n' <"/proc/$(sandbox_qemu_pid "$1")/cmdline" | sed -E 's/domain-[0-9]+-/domain-N-/g'
+}
+out=$(sandbox_virsh start "$DOM_PLAIN" 2>&1)
+check "virsh start $DOM_PLAIN (not opted in)" test $? -eq 0 || diag "$out"
+with_wrapper=$(cmdline_of "$DOM_PLAIN")
+check "... it holds no RMA" test -z "$(leases | grep -F "$UUID_PLAIN")"
+sandbox_virsh destroy "$DOM_PLAIN" >/dev/null
+nova_xml "$DOM_PLAIN" "$UUID_PLAIN" m1.small "$P_ACME" "$REAL_QEMU" >"$SANDBOX/$DOM_PLAIN-real.xml"
+sandbox_virsh define "$SANDBOX/$DOM_PLAIN-real.xml" >/dev/null
+out=$(sandbox_virsh start "$DOM_PLAIN" 2>&1)
+check "the same domain with the real QEMU as its <emulator> starts" test $? -eq 0 || diag "$out"
+without=$(cmdline_of "$DOM_PLAIN")
+check_eq "the same QEMU argv through the wrapper as without it" "$without" "$with_wrapper"
+sandbox_virsh destroy "$DOM_PLAIN" >/dev/null
+
+sandbox_virsh destroy "$DOM_A" >/dev/null
+check "the instance's RMA comes back when it stops" wait_until 10 prop_is FreeRmas 2
+out=$(sandbox_virsh start "$DOM_B" 2>&1)
+check "then the project's other instance starts" test $? -eq 0 || diag "$out"
+sandbox_virsh destroy "$DOM_B" >/dev/null
+
+if [ "$TAP_FAILED" -ne 0 ]; then
+    diag "broker log:"; diag "$(tail -30 "$TEST_DIR/broker.log")"
+    diag "domain log:"; diag "$(sandbox_domain_log "$DOM_A" 2>/dev/null | tail -20)"
+fi
+tap_done
