@@ -177,6 +177,19 @@ check "a generation conflict: the inventory still follows (1 left for Nova)" wai
 check "... after re-reading the provider" agent_log_has "generation conflict"
 for i in 6 7; do bus_call Release s "$(uuid "$i")" >/dev/null; done
 
+# Auth from keystoneauth options in [placement], as in nova.conf, instead of clouds.yaml.
+cat >"$TEST_DIR/agent-options.conf" <<EOF
+[agent]
+tenant = nova
+compute_node = compute-test
+[placement]
+auth_type = admin_token
+endpoint = $URL
+token = admin
+EOF
+out=$($PY "$SOURCE_DIR/openstack/rma-placement-agent" --config "$TEST_DIR/agent-options.conf" --once 2>&1)
+check "[placement] keystoneauth options (no clouds.yaml): one sync, Placement in step" test $? -eq 0 || diag "$out"
+
 # The broker restarts: while it is away nothing is offered, then all again.
 stop_broker
 check "broker gone: the host is no candidate within 2 s (everything reserved)" wait_until 2 listed_is 0
