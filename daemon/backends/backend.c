@@ -69,6 +69,7 @@ int backend_open(const BrokerConfig *config, unsigned min_count, uint64_t restar
         g_autofree Backend *b = g_new0(Backend, 1);
         g_autofree char *why = NULL;
         const BackendOps *ops;
+        struct stat st;
         int r;
 
         (void) kvm_rma_probe(&b->kernel_capability);
@@ -92,6 +93,9 @@ int backend_open(const BrokerConfig *config, unsigned min_count, uint64_t restar
         b->min_count = b->count == RMA_COUNT_AUTO ? min_count : 0;
         b->taking_over = min_count > 0;
         b->restart_region_size = restart_region_size;
+        if (stat(config->runtime_dir, &st) == 0)
+                snprintf(b->pool_id, sizeof(b->pool_id), "%llu:%llu", (unsigned long long) st.st_dev,
+                         (unsigned long long) st.st_ino);
         if (b->count != RMA_COUNT_AUTO) {
                 r = check_fd_budget(MAX(b->count, b->min_count));
                 if (r < 0)
@@ -175,16 +179,22 @@ int backend_reopen_region(Backend *b, const RegionHandle *h, int *ret_fd) {
         return 0;
 }
 
-int backend_region_mark(int fd) {
-        char value[32];
+void backend_region_mark_text(const Backend *b, unsigned index, char *buf, size_t size) {
+        snprintf(buf, size, "slot=%u pool=%s", index, b->pool_id);
+}
+
+int backend_region_mark(const Backend *b, int fd) {
+        char value[96], want[96];
         ssize_t n = fgetxattr(fd, REGION_MARK_XATTR, value, sizeof(value) - 1);
         unsigned slot;
-        int end = 0;
 
         if (n < 0)
                 return -ENODATA;
         value[n] = '\0';
-        if (sscanf(value, "slot=%u%n", &slot, &end) != 1 || end != n || slot >= RMA_MAX_COUNT)
+        if (sscanf(value, "slot=%u", &slot) != 1 || slot >= RMA_MAX_COUNT)
                 return -ENODATA;
-        return (int) slot;
+        /* The whole mark, pool included: a region of another broker of this host (another
+         * runtime dir) proves nothing about ours. */
+        backend_region_mark_text(b, slot, want, sizeof(want));
+        return strcmp(value, want) == 0 ? (int) slot : -ENODATA;
 }

@@ -16,7 +16,8 @@
 #include "region-handle.h"
 
 /* The mark a backend puts on a region it made, where the filesystem allows: an xattr in
- * the trusted namespace, which only CAP_SYS_ADMIN may set (or read), holding "slot=N".
+ * the trusted namespace, which only CAP_SYS_ADMIN may set (or read), holding "slot=N
+ * pool=DEV:INO" (the runtime dir's inode: which broker of this host made it).
  * A region's name is anyone's to copy; this mark is not. */
 #define REGION_MARK_XATTR "trusted.rma-broker"
 
@@ -60,6 +61,7 @@ struct Backend {
         unsigned min_count;           /* backend_open()'s: a restarted pool's size (Count=auto) */
         bool taking_over;             /* a restart: regions may all be in QEMUs and the fd store */
         uint64_t restart_region_size; /* the last broker's region size, 0 when unknown */
+        char pool_id[48];             /* the runtime dir's "dev:ino": which broker's pool, in region marks */
         void *data;
 };
 
@@ -76,8 +78,11 @@ int backend_verify_region(Backend *b, int fd);
 /* The region named by h, checked as verify does: 0 and *ret_fd; -ESTALE when it is proven
  * gone; -EOPNOTSUPP when this backend cannot tell (no handles: hugetlb, kvm). */
 int backend_reopen_region(Backend *b, const RegionHandle *h, int *ret_fd);
-/* The slot a region's mark (REGION_MARK_XATTR) names, or -ENODATA. */
-int backend_region_mark(int fd);
+/* The slot a region's mark (REGION_MARK_XATTR) names, or -ENODATA. A mark names its pool
+ * too (Backend.pool_id): another broker's region on the same host is not ours. */
+int backend_region_mark(const Backend *b, int fd);
+/* The mark a region of slot index gets: "slot=N pool=ID". */
+void backend_region_mark_text(const Backend *b, unsigned index, char *buf, size_t size);
 /* For backends whose regions are sealed files (memfd, hugetlb): 0 when fd is a file of
  * the filesystem fs_magic (statfs f_type: TMPFS_MAGIC, HUGETLBFS_MAGIC), carries the
  * grow, shrink and seal seals and has this pool's region size; else -errno, logged. */

@@ -448,7 +448,7 @@ static int lost_slot_of_region(RestorePlan *p, GHashTable *stored_by_inode, int 
         key = inode_key(st.st_dev, st.st_ino);
         if (g_hash_table_lookup_extended(stored_by_inode, key, NULL, &slot))
                 k = GPOINTER_TO_INT(slot);
-        else if ((k = backend_region_mark(fd)) < 0)
+        else if ((k = backend_region_mark(p->broker->backend, fd)) < 0)
                 return -1;
         if ((unsigned) k >= p->broker->pool->n_slots || !slot_unknown(p, (unsigned) k) ||
             backend_verify_region(p->broker->backend, fd) < 0)

@@ -158,6 +158,31 @@ close_fifo v
 wait "$CLIENT_PID"
 stop_broker
 
+# 2b. Another broker of this host (a runtime dir of its own; tests, a second instance): a
+# claimant of its region, with a domain of ours in its argv, is no lease of ours. The
+# region's mark names its pool, and that pool is not ours.
+rm -rf "$TEST_DIR/run" "$TEST_DIR/run2"
+BROKER_ARGS=(--backend=memfd --count=2 --size=4M --qemu-users=nobody --no-check-cgroup)
+broker
+kill9_broker
+head -c 512 /dev/urandom | dd of="$TEST_DIR/run/leases" conv=notrunc status=none
+DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent "$BROKERD" --runtime-dir="$TEST_DIR/run2" "${BROKER_ARGS[@]}" \
+    >>"$TEST_DIR/broker2.log" 2>&1 &
+OTHER_PID=$!
+wait_until 10 test -S "$TEST_DIR/run2/broker.sock"
+RMA_BROKER_SOCKET=$TEST_DIR/run2/broker.sock "$TEST_CLIENT" reserve "$(uuid 9)" other-dom >/dev/null
+RMA_BROKER_SOCKET=$TEST_DIR/run2/broker.sock as_nobody_fifo o claim "$(uuid 9)" bytes-of-other \
+    -uuid "$(uuid 9)" -name guest=other-dom
+check "the other broker's claimant holds its region" wait_until 10 grep -q "^held" "$TEST_DIR/o.out"
+broker
+check "ours rebuilds from the processes (garbage registry)" log_has "has no valid header"
+check_eq "the other broker's region is not taken for one of ours" "" "$(leases)"
+check_eq "... so nothing proves our old regions gone: both slots stay out" "free=0 leased=0 held-elsewhere=2" \
+    "$(counts)"
+close_fifo o
+kill "$OTHER_PID"; wait "$OTHER_PID" 2>/dev/null
+stop_broker
+
 # Without proof (no kernel handles: CAP_DAC_READ_SEARCH dropped), a region in flight
 # keeps its slot held-elsewhere until root forgets it.
 rm -rf "$TEST_DIR/run"
