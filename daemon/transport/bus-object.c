@@ -500,9 +500,6 @@ int bus_object_add_claim(sd_bus *bus, BusOrigin *claim_origin) {
         return sd_bus_add_object_vtable(bus, NULL, RMA_OBJECT_PATH, RMA_INTERFACE, broker_claim_vtable, claim_origin);
 }
 
-int bus_object_add_rest(sd_bus *bus, BusOrigin *origin) {
-        return bus_object_add(bus, origin);
-}
 
 static const char *const count_property[_SLOT_STATE_MAX] = {
         [SLOT_FREE] = "FreeRmas",

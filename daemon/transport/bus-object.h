@@ -47,15 +47,14 @@ typedef struct BusOrigin {
         const PeerCredentials *peer;
 } BusOrigin;
 
-/* Register the object on the system bus: everything but Claim, which needs SCM_RIGHTS
- * and a direct peer. */
+/* Register the object: everything but Claim, which needs SCM_RIGHTS and a direct peer.
+ * That is all of it on the system bus. A broker.sock connection gets it in two steps:
+ * bus_object_add_claim() at connect (all that the wrapper ever calls, and registering the
+ * whole object costs more than a Claim), then this before the connection's first other
+ * call is dispatched. The two must be given different origins (sd-bus keys a path's
+ * vtables by userdata). */
 int bus_object_add(sd_bus *bus, BusOrigin *origin);
-/* On a broker.sock connection, in two steps: Claim alone at connect (all that the
- * wrapper ever calls, and registering the whole object costs more than a Claim), then
- * the rest before the connection's first other call is dispatched. The two must be
- * given different origins (sd-bus keys a path's vtables by userdata). */
 int bus_object_add_claim(sd_bus *bus, BusOrigin *claim_origin);
-int bus_object_add_rest(sd_bus *bus, BusOrigin *origin);
 /* PropertiesChanged for the counts of the states in changed_states (bit 1 << SlotState). */
 void bus_object_emit_counts_changed(sd_bus *bus, unsigned changed_states);
 /* A new PendingPoolChange (taken; NULL: none), announced on bus (may be NULL) if it differs. */

@@ -163,7 +163,7 @@ static int on_message(sd_bus_message *msg, void *userdata, sd_bus_error *error) 
          * the filters). */
         if (!p->object_complete && sd_bus_message_is_method_call(msg, NULL, NULL) > 0 &&
             sd_bus_message_is_method_call(msg, RMA_INTERFACE, "Claim") <= 0) {
-                if (bus_object_add_rest(p->bus, &p->origin) < 0) {
+                if (bus_object_add(p->bus, &p->origin) < 0) {
                         peer_drop(p, "the broker could not serve it (out of memory)");
                         return 1;
                 }

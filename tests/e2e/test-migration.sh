@@ -16,13 +16,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "1..0 # SKIP needs root to run libvirtd (tools/run-tests.sh runs as root)"
     exit 0
 fi
-for cmd in libvirtd virsh qemu-system-ppc64 dbus-daemon busctl unshare; do
-    if ! command -v "$cmd" >/dev/null; then
-        echo "not ok 1 - prerequisites: missing $cmd; run tools/install-deps.sh"
-        echo "1..1"
-        exit 1
-    fi
-done
+require_commands libvirtd virsh qemu-system-ppc64 dbus-daemon busctl unshare
 
 make_test_dir mig
 SRC_SANDBOX= SRC_URI= SRC_OWNER= DST_SANDBOX= DST_URI= DST_OWNER= DST_BROKER_PID=

@@ -22,15 +22,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "1..0 # SKIP needs root to run libvirtd (tools/run-tests.sh runs as root)"
     exit 0
 fi
-missing=()
-for cmd in libvirtd virsh qemu-system-ppc64 dbus-daemon busctl unshare bash; do
-    command -v "$cmd" >/dev/null || missing+=("$cmd")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "not ok 1 - prerequisites: missing ${missing[*]}; run tools/install-deps.sh"
-    echo "1..1"
-    exit 1
-fi
+require_commands libvirtd virsh qemu-system-ppc64 dbus-daemon busctl unshare bash
 
 make_test_dir nova
 cleanup() {

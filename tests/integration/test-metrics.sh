@@ -14,15 +14,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "1..0 # SKIP needs root: claims are made as another user"
     exit 0
 fi
-missing=()
-for cmd in prometheus-node-exporter promtool systemd-socket-activate curl python3; do
-    command -v "$cmd" >/dev/null || missing+=("$cmd")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "not ok 1 - prerequisites: missing ${missing[*]}; run tools/install-deps.sh"
-    echo "1..1"
-    exit 1
-fi
+require_commands prometheus-node-exporter promtool systemd-socket-activate curl python3
 
 make_test_dir metrics
 PIDS=()

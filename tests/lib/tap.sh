@@ -8,6 +8,20 @@ ok() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $*"; }
 not_ok() { TAP_N=$((TAP_N + 1)); TAP_FAILED=$((TAP_FAILED + 1)); echo "not ok $TAP_N - $*"; }
 diag() { sed 's/^/# /' <<<"$*"; }
 
+# require_commands CMD...: a test whose prerequisites are missing fails, naming them. Not
+# a skip: CI installs them (tools/install-deps.sh), so their absence is worth reporting.
+require_commands() {
+    local missing=() cmd
+    for cmd in "$@"; do
+        command -v "$cmd" >/dev/null || missing+=("$cmd")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "not ok 1 - prerequisites: missing ${missing[*]}; run tools/install-deps.sh"
+        echo "1..1"
+        exit 1
+    fi
+}
+
 # check "what" COMMAND...: passes when COMMAND exits 0.
 check() {
     local what=$1; shift
