@@ -39,9 +39,11 @@ static int kvm_probe(const BrokerConfig *config, char **why) {
         case -ENOENT:
         case -ENXIO:
         case -ENODEV:
-                *why = g_strdup_printf(KVM_RMA_DEVICE " does not exist (%s): the kvm module is not loaded. On a POWER "
+                /* ENXIO, ENODEV: the node is there (a static /dev, a container's) but no module answers it. */
+                *why = g_strdup_printf(KVM_RMA_DEVICE " %s (%s): the kvm module is not loaded. On a POWER "
                                        "host with an RMA pool (Linux 3.0 to 3.18 booted with kvm_rma_count=), run "
-                                       "modprobe kvm_hv; on any other host " KVM_OTHER_BACKENDS, g_strerror(-r));
+                                       "modprobe kvm_hv; on any other host " KVM_OTHER_BACKENDS,
+                                       r == -ENOENT ? "does not exist" : "has no driver behind it", g_strerror(-r));
                 return -ENODEV;
         case -EACCES:
         case -EPERM:

@@ -22,6 +22,8 @@ fail=0
 exec {host_lock}<"$_SANDBOX_HOST_LOCK"
 flock -x -w 300 "$host_lock" || echo "# another run held its sandboxes for 300 s; comparing the host anyway"
 export SANDBOX_HOST_LOCK_HELD=1
+# Sandboxes of killed runs would otherwise vanish between "before" and "after".
+sandbox_reap_stale
 scratch=$(mktemp -d /tmp/rma-sandbox-selftest.XXXXXX)
 trap 'sandbox_stop; rm -rf "$scratch"' EXIT
 
@@ -172,6 +174,25 @@ done
 SANDBOX_VIRTLOGD=1 one_round virtlogd
 SANDBOX_NETNS=0 one_round nonetns
 CRASH=1 one_round crash
+
+# A test killed at its timeout (meson: SIGKILL to its process group) leaves its sandbox
+# running; the next sandbox_start (here: sandbox_reap_stale) finds and removes it.
+host_state >"$scratch/before"
+bash -c '. "$1"; sandbox_start >/dev/null 2>&1 || exit 1
+	sandbox_domain_xml "rmae2e-orphan-$$" "$(cat /proc/sys/kernel/random/uuid)" /usr/bin/qemu-system-ppc64 256 >"$SANDBOX/dom.xml"
+	sandbox_virsh define "$SANDBOX/dom.xml" >/dev/null && sandbox_virsh start "rmae2e-orphan-$$" >/dev/null || exit 1
+	echo "$SANDBOX $(<"$SANDBOX/.mounttag")" >"$2"; kill -9 $$' _ "$here/libvirt-sandbox.sh" "$scratch/orphan" || true
+read -r orphan orphan_tag <"$scratch/orphan"
+check "a killed test's sandbox is left running (libvirtd, QEMU)" test -n "$(SANDBOX=$orphan sandbox_pids)"
+sandbox_reap_stale 2>/dev/null
+check "sandbox_reap_stale removes its temp dir" test ! -e "$orphan"
+check "... and every process in it" not_in_file "$orphan_tag" /proc/[0-9]*/mountinfo
+host_state >"$scratch/after"
+if diff -u "$scratch/before" "$scratch/after"; then
+	ok "host state unchanged after the reap"
+else
+	bad "host state changed after the reap"
+fi
 
 # A bare `wait` in a test must not wait for the sandbox's daemons (run
 # the self-test under `timeout` to catch a hang).

@@ -81,7 +81,8 @@
 #   collide with a host libvirtd's, or their cgroup names collide.
 #
 # Settings (environment, read by sandbox_start):
-#   SANDBOX_TMPDIR          parent of the temp dir            (default: ${TMPDIR:-/tmp})
+#   SANDBOX_TMPDIR          parent of the temp dir   (default: exec_tmpdir: $TMPDIR or /tmp,
+#                           or /var/tmp where that is noexec)
 #   SANDBOX_HOOKS           extra hook scripts, space separated, installed like
 #                           the arguments of sandbox_start      (default: none)
 #   SANDBOX_NETNS           1: private network namespace       (default: 1)
@@ -122,6 +123,9 @@
 #   sandbox_pids                   PIDs of every process still inside the sandbox
 #   sandbox_domain_xml NAME UUID EMULATOR CELL0_MIB [CELL1_MIB]
 #                                  print a 2-cell ppc64 pseries TCG domain
+#   sandbox_reap_stale             stop the sandboxes of shells that died without
+#                                  stopping them (a test killed at its timeout);
+#                                  sandbox_start runs it first
 #   sandbox_stop [--force]         destroy+undefine all domains, stop daemons,
 #                                  kill leftovers, remove everything; idempotent,
 #                                  safe from an EXIT trap, always returns 0;
@@ -136,6 +140,8 @@ if [[ -n "${_SANDBOX_LIB_LOADED:-}" ]]; then
 	return 0
 fi
 _SANDBOX_LIB_LOADED=1
+# shellcheck source=../lib/exec-tmpdir.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/exec-tmpdir.sh"
 
 SANDBOX="${SANDBOX:-}"
 SANDBOX_URI="${SANDBOX_URI:-}"
@@ -237,6 +243,39 @@ sandbox_pids() {
 			printf '%s\n' "$pid"
 		fi
 	done
+}
+
+# _sandbox_proc_id PID: "PID STARTTIME" (field 22 of /proc/PID/stat), or nothing.
+_sandbox_proc_id() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	# shellcheck disable=SC2086  # split the fields after the command name
+	set -- "$1" $stat
+	printf '%s %s\n' "$1" "${21}"
+}
+
+# sandbox_reap_stale: stop every sandbox whose owning shell is gone without stopping it
+# (meson's SIGKILL at a test's timeout reaches the test's process group, not the
+# sandbox's daemons, which run in a session of their own): its domains, daemons and
+# leftover processes, cgroups, mount points and temp dir, as sandbox_stop does. Sandboxes
+# of running tests are left alone. sandbox_start calls it.
+sandbox_reap_stale() {
+	local base other owner
+	for base in "${SANDBOX_TMPDIR:-}" "${TMPDIR:-/tmp}" /tmp /var/tmp; do
+		[[ -n "$base" && -d "$base" ]] || continue
+		for other in "$base"/rma-sandbox.*; do
+			[[ "$other" != "${SANDBOX:-}" && -s "$other/.owner" ]] && _sandbox_is_ours "$other" || continue
+			owner=$(<"$other/.owner")
+			[[ "$(_sandbox_proc_id "${owner%% *}")" == "$owner" ]] && continue
+			_sandbox_log "sandbox_reap_stale: $other was left behind by pid ${owner%% *}, which is gone; stopping it"
+			(
+				SANDBOX=$other SANDBOX_URI="qemu:///system?socket=$other/run/libvirt-sock"
+				SANDBOX_HOST_LOCK_HELD=1 sandbox_stop --force
+			)
+		done
+	done
+	return 0
 }
 
 # _sandbox_alive PID: PID exists and is not a zombie.
@@ -394,14 +433,18 @@ sandbox_start() {
 		hooks+=("$hook")
 	done
 	t0=$(_sandbox_ms)
+	sandbox_reap_stale
 
-	d=$(mktemp -d "${SANDBOX_TMPDIR:-${TMPDIR:-/tmp}}/rma-sandbox.XXXXXX") || return 1
+	d=$(mktemp -d "${SANDBOX_TMPDIR:-$(exec_tmpdir)}/rma-sandbox.XXXXXX") || return 1
 	SANDBOX="$d"
 	_sandbox_lock_host
 	SANDBOX_URI="qemu:///system?socket=$d/run/libvirt-sock"
 	export SANDBOX SANDBOX_URI
 	_SANDBOX_OWNER=$$
 	: >"$d/.rma-sandbox"
+	# Who owns it, for sandbox_reap_stale: this shell's pid and start time (a pid alone
+	# may be reused).
+	_sandbox_proc_id $$ >"$d/.owner"
 	# libvirt-qemu must be able to traverse into the sandbox (emulator
 	# wrappers, logs a test places here); nothing here is secret.
 	chmod 0711 "$d"

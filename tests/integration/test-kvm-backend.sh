@@ -43,9 +43,12 @@ start_private_bus
 # The host's own kernel: no pool here, whichever way this host lacks it.
 out=$(run_broker_once "$BROKERD" --backend=kvm); status=$?
 check "Backend=kvm on this host's kernel (no RMA pool) refuses to start" test $status -ne 0
-if [ -e /dev/kvm ]; then
-    check_match "... naming KVM_CAP_PPC_RMA=0 and what to use instead (this host has /dev/kvm)" \
+if [ -e /dev/kvm ] && { : <>/dev/kvm; } 2>/dev/null; then
+    check_match "... naming KVM_CAP_PPC_RMA=0 and what to use instead (this host has a working /dev/kvm)" \
         "Backend=kvm cannot serve this host: KVM_CAP_PPC_RMA=0: .*use Backend=hugetlb with HugePageSize=, or Backend=memfd" "$out"
+elif [ -e /dev/kvm ]; then
+    check_match "... saying the module of /dev/kvm is not loaded and what to do (a node without its module)" \
+        "Backend=kvm cannot serve this host: /dev/kvm has no driver behind it \\(No such device( or address)?\\): the kvm module is not loaded.*modprobe kvm_hv.*Backend=memfd" "$out"
 else
     check_match "... saying /dev/kvm does not exist and what to do (this host has no /dev/kvm)" \
         "Backend=kvm cannot serve this host: /dev/kvm does not exist .*the kvm module is not loaded.*modprobe kvm_hv.*Backend=memfd" "$out"

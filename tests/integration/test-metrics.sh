@@ -14,7 +14,13 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "1..0 # SKIP needs root: claims are made as another user"
     exit 0
 fi
-require_commands prometheus-node-exporter promtool systemd-socket-activate curl python3
+require_commands prometheus-node-exporter promtool systemd-socket-activate curl python3 unshare ip
+# A network namespace of its own: the ports free_port finds stay free, whatever else runs
+# on the host (the bus and broker.sock are path sockets, reachable from any namespace).
+if [ -z "${RMA_METRICS_NETNS:-}" ]; then
+    exec unshare --net env RMA_METRICS_NETNS=1 "$0" "$@"
+fi
+ip link set lo up
 
 make_test_dir metrics
 PIDS=()
@@ -49,6 +55,7 @@ cat >"$TEST_DIR/broker.conf" <<CONF
 [Broker]
 MetricsFile=$PROM
 CONF
+# A port that nothing in this test's network namespace listens on.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 uuid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
 metric() { # metric TEXT NAME{LABELS}: the value of one sample

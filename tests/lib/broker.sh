@@ -11,15 +11,48 @@ BUS_PID=
 BROKER_PID=
 FIFOS=()
 
-# make_test_dir NAME: a private 0755 directory under /tmp in $TEST_DIR, holding copies of
-# the binaries that unprivileged users run (the source tree may sit below a 0700
-# directory such as /root, out of their reach).
+. "$SOURCE_DIR/tests/lib/exec-tmpdir.sh"
+
+# make_test_dir NAME: a private 0755 directory in $TEST_DIR (under /tmp, or wherever
+# exec_tmpdir says programs may run), holding copies of the binaries that unprivileged
+# users run (the source tree may sit below a 0700 directory such as /root, out of their
+# reach).
 make_test_dir() {
-    TEST_DIR=$(mktemp -d "/tmp/rma-$1.XXXXXX")
+    reap_stale_test_dirs
+    TEST_DIR=$(mktemp -d "$(exec_tmpdir)/rma-$1.XXXXXX")
+    proc_id $$ >"$TEST_DIR/.owner"
     chmod 0755 "$TEST_DIR"
     mkdir -p "$TEST_DIR/bin"
     install -m 0755 "$TEST_CLIENT" "$TEST_DIR/bin/"
     TEST_CLIENT=$TEST_DIR/bin/$(basename "$TEST_CLIENT")
+}
+
+# proc_id PID: "PID STARTTIME" (field 22 of /proc/PID/stat), which no later process shares.
+proc_id() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    # shellcheck disable=SC2086  # the fields after the command name
+    set -- "$1" $stat
+    echo "$1 ${21}"
+}
+
+# reap_stale_test_dirs: a test killed at its timeout (meson: SIGKILL to its process group)
+# leaves its test dir and the private bus, which daemonized out of that group. Remove those
+# of every test whose shell is gone; the ones of running tests are left alone.
+reap_stale_test_dirs() {
+    local dir owner pid
+    for dir in "$(exec_tmpdir)"/rma-*.* /tmp/rma-*.*; do
+        [ -s "$dir/.owner" ] || continue
+        owner=$(cat "$dir/.owner")
+        [ "$(proc_id "${owner%% *}")" = "$owner" ] && continue
+        while read -r pid; do
+            [ "$(proc_id "${pid%% *}")" = "$pid" ] && kill -9 "${pid%% *}" 2>/dev/null
+        done <"$dir/.pids" 2>/dev/null
+        echo "# removed $dir, left behind by pid ${owner%% *}, which is gone" >&2
+        rm -rf --one-file-system "$dir"
+    done
+    return 0
 }
 
 # The host's pool of 2 MiB huge pages, whatever its default huge page size.
@@ -103,6 +136,8 @@ start_private_bus() {
 </busconfig>
 CONF
     BUS_PID=$(dbus-daemon --config-file="$TEST_DIR/bus.conf" --fork --print-pid)
+    # It left the test's process group: recorded for reap_stale_test_dirs.
+    proc_id "$BUS_PID" >>"$TEST_DIR/.pids"
     export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$TEST_DIR/system_bus_socket
     wait_until 5 test -S "$TEST_DIR/system_bus_socket"
 }

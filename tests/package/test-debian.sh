@@ -18,6 +18,7 @@ fi
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/tap.sh"
+. "$HERE/../lib/exec-tmpdir.sh"
 
 for cmd in dpkg-buildpackage dh lintian debootstrap fakeroot systemd-nspawn; do
     if ! command -v "$cmd" >/dev/null; then
@@ -26,7 +27,8 @@ for cmd in dpkg-buildpackage dh lintian debootstrap fakeroot systemd-nspawn; do
         exit 1
     fi
 done
-T=$(mktemp -d /tmp/rma-package.XXXXXX)
+# The container's root: programs run from it, so not under a noexec /tmp.
+T=$(mktemp -d "$(exec_tmpdir)/rma-package.XXXXXX")
 ROOT=$T/root
 NSPAWN_PID=
 cleanup() {
