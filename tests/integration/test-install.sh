@@ -38,8 +38,12 @@ unitdir=$(find "$D" -name rma-brokerd.service -printf '%h\n' | head -1)
 check "installs the service, the metrics socket and its template" \
     test -f "$unitdir/rma-brokerd.service" -a -f "$unitdir/rma-brokerd-metrics.socket" -a -f "$unitdir/rma-brokerd-metrics@.service"
 agent=$(find "$D" -path '*/libexec/rma-broker/rma-placement-agent')
+check_eq "the Placement agent's config, which holds credentials, is not for other users" 640 \
+    "$(stat -c %a "$D/etc/rma-broker/placement-agent.conf")"
+check_match "... and its unit hands it over as a systemd credential" \
+    "LoadCredential=placement-agent.conf:/etc/rma-broker/placement-agent.conf" "$(cat "$unitdir/rma-placement-agent.service")"
 check "installs the Placement agent (executable) and its unit" test -x "$agent" -a -f "$unitdir/rma-placement-agent.service"
-check_match "the unit runs the installed agent" "ExecStart=${agent#"$D"} " "$(cat "$unitdir/rma-placement-agent.service")"
+check_match "the unit runs the installed agent" "ExecStart=${agent#"$D"}" "$(cat "$unitdir/rma-placement-agent.service")"
 
 # The config as installed changes nothing; with every key uncommented it still gives the
 # defaults the daemon uses (so its comments tell the truth).

@@ -107,6 +107,7 @@ clouds:
       endpoint: $URL
       token: admin
 EOF
+chmod 0600 "$TEST_DIR/clouds.yaml"   # it holds a token: the agent refuses a file others can read
 cat >"$TEST_DIR/agent.conf" <<EOF
 [agent]
 tenant = nova
@@ -154,6 +155,27 @@ for i in 4 5; do
 done
 check "... and after they stop, again" wait_until 2 listed_is 1
 
+# RMAs that Nova's tenant holds without an allocation (an instance booted before its flavor
+# requested the resource, a NovaFlavors= flavor without it, a Reserve from outside Nova):
+# the broker refuses a third, so Placement must not offer one, nor accept a claim.
+for i in 10 11; do bus_call Reserve sss "$(uuid "$i")" "instance-$i" nova >/dev/null; done
+check "Nova's tenant at its cap without allocations: nothing offered within 2 s" wait_until 2 listed_is 0
+check_eq "... so Placement refuses the scheduler's claim (the broker would refuse the Reserve)" 409 \
+    "$(allocate "$(uuid 12)")"
+check "... and the agent names each instance that holds an RMA without an allocation" \
+    wait_until 2 agent_log_has "Instance $(uuid 11) (domain instance-11) holds an RMA of tenant nova without an allocation"
+# Nova allocates first and the instance is gone before its Reserve: the allocation keeps its
+# RMA out of the offer, as Placement counts it, until Nova deletes it.
+for i in 10 11; do bus_call Release s "$(uuid "$i")" >/dev/null; done
+check "they release: offered again" wait_until 2 listed_is 1
+check_eq "an allocation whose instance never reserves" 204 "$(allocate "$(uuid 13)")"
+check_eq "... leaves one for the next (cap 2 - 1 waiting)" "3 1" "$(rma_inventory)"
+check_eq "... and a second one takes the last grantable" 204 "$(allocate "$(uuid 14)")"
+check "... then nothing is offered" wait_until 2 listed_is 0
+api DELETE "/allocations/$(uuid 13)" >/dev/null
+api DELETE "/allocations/$(uuid 14)" >/dev/null
+check "Nova deletes them: offered again at once (Placement's own arithmetic)" wait_until 2 listed_is 1
+
 # Placement goes away while the pool changes; the agent retries and resyncs.
 stop_placement
 for i in 1 2 3; do bus_call Reserve sss "$(uuid "$i")" "other-$i" "" >/dev/null; done
@@ -187,13 +209,56 @@ auth_type = admin_token
 endpoint = $URL
 token = admin
 EOF
+chmod 0600 "$TEST_DIR/agent-options.conf"
 out=$($PY "$SOURCE_DIR/openstack/rma-placement-agent" --config "$TEST_DIR/agent-options.conf" --once 2>&1)
 check "[placement] keystoneauth options (no clouds.yaml): one sync, Placement in step" test $? -eq 0 || diag "$out"
+
+# A configuration that holds a secret must not be readable by every local user.
+sed 's/^token = admin$/token = admin\npassword = s3cret/' "$TEST_DIR/agent-options.conf" >"$TEST_DIR/agent-secret.conf"
+chmod 0644 "$TEST_DIR/agent-secret.conf"
+out=$($PY "$SOURCE_DIR/openstack/rma-placement-agent" --config "$TEST_DIR/agent-secret.conf" --once 2>&1); status=$?
+check "a password in a file every user can read: the agent refuses to start" test $status -ne 0
+check_match "... naming the file, its mode and the fix" \
+    "agent-secret.conf holds a credential and every local user can read it \\(mode 0644\\)\\. Run: chmod o-r .*LoadCredential=" "$out"
+chmod 0640 "$TEST_DIR/agent-secret.conf"
+out=$($PY "$SOURCE_DIR/openstack/rma-placement-agent" --config "$TEST_DIR/agent-secret.conf" --once 2>&1)
+check "... and starts once it is 0640" test $? -eq 0 || diag "$out"
+sed 's/^    token: admin$/    token: admin\n      password: s3cret/' "$TEST_DIR/clouds.yaml" >"$TEST_DIR/clouds-secret.yaml"
+chmod 0644 "$TEST_DIR/clouds-secret.yaml"
+out=$(OS_CLIENT_CONFIG_FILE=$TEST_DIR/clouds-secret.yaml $PY "$SOURCE_DIR/openstack/rma-placement-agent" \
+    --config "$TEST_DIR/agent.conf" --once 2>&1); status=$?
+check "the same for a clouds.yaml with a password" test $status -ne 0
+check_match "... naming it" "clouds-secret.yaml holds a credential and every local user can read it" "$out"
+# systemd's LoadCredential=: the agent takes its files from $CREDENTIALS_DIRECTORY.
+mkdir -m 0700 "$TEST_DIR/credentials"
+install -m 0400 "$TEST_DIR/agent-secret.conf" "$TEST_DIR/credentials/placement-agent.conf"
+out=$(CREDENTIALS_DIRECTORY=$TEST_DIR/credentials $PY "$SOURCE_DIR/openstack/rma-placement-agent" --once 2>&1)
+check "a systemd credential is the default configuration" test $? -eq 0 || diag "$out"
 
 # The broker restarts: while it is away nothing is offered, then all again.
 stop_broker
 check "broker gone: the host is no candidate within 2 s (everything reserved)" wait_until 2 listed_is 0
 check_eq "... total still the pool" "3 3" "$(rma_inventory)"
+# An agent that starts while the broker is away (a reboot whose broker failed, an agent
+# restarted during an outage) has never seen the pool: it reserves what Placement shows.
+kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; AGENT_PID=
+api PUT "/resource_providers/$RMA_RP/inventories" "{\"resource_provider_generation\": \
+$(api GET "/resource_providers/$RMA_RP" | json 'd["generation"]'), \"inventories\": {\"CUSTOM_RMA_4MB\": \
+{\"total\": 3, \"reserved\": 0}}}" >/dev/null
+check "a stale inventory offers RMAs while the broker is away" listed_is 1
+out=$(OS_CLIENT_CONFIG_FILE=$TEST_DIR/clouds.yaml $PY "$SOURCE_DIR/openstack/rma-placement-agent" \
+    --config "$TEST_DIR/agent.conf" --once 2>&1); status=$?
+check "--once without the broker exits non-zero: it could not report the truth" test $status -ne 0
+check_match "... saying so" "rma-brokerd is not reachable: every RMA is reserved in Placement" "$out"
+check_eq "... having reserved every RMA all the same" "3 3" "$(rma_inventory)"
+api PUT "/resource_providers/$RMA_RP/inventories" "{\"resource_provider_generation\": \
+$(api GET "/resource_providers/$RMA_RP" | json 'd["generation"]'), \"inventories\": {\"CUSTOM_RMA_4MB\": \
+{\"total\": 3, \"reserved\": 0}}}" >/dev/null
+OS_CLIENT_CONFIG_FILE=$TEST_DIR/clouds.yaml $PY "$SOURCE_DIR/openstack/rma-placement-agent" \
+    --config "$TEST_DIR/agent.conf" >>"$TEST_DIR/agent.log" 2>&1 &
+AGENT_PID=$!
+check "a running agent started without the broker reserves everything within 2 s" wait_until 2 listed_is 0
+
 start_broker --backend=memfd --count=3 --size=4M --qemu-users=nobody --no-check-cgroup \
     --policy-dir="$TEST_DIR/policy.d"
 check "broker back: the host is a candidate again" wait_until 5 listed_is 1

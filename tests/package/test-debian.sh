@@ -50,6 +50,9 @@ check "dpkg-buildpackage -us -uc -b builds the package" test $? -eq 0 || diag "$
 DEB=$(ls "$T"/rma-broker_*.deb 2>/dev/null | head -1)
 check "... rma-broker_VERSION_ARCH.deb" test -f "$DEB"
 
+check_match "the package ships placement-agent.conf (credentials) root's, mode 0640" \
+    "-rw-r----- root/root .* ./etc/rma-broker/placement-agent.conf" "$(dpkg-deb -c "$DEB" 2>&1)"
+
 # 2. lintian: nothing to fix (it notes that it runs as root here, which is the test's doing).
 if [ -f "$DEB" ]; then
     out=$(lintian --tag-display-limit 0 "$DEB" 2>&1 | grep -v 'running with root privileges')
