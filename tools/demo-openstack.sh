@@ -14,11 +14,10 @@ cd "$(dirname "$0")/.."
 export BUILD_DIR=${BUILD_DIR:-$PWD/build} SOURCE_DIR=$PWD
 . tests/lib/tap.sh
 . tests/lib/broker.sh
+. tests/lib/placement.sh
 
-PY=/usr/bin/python3
 make_test_dir demo-openstack
 BASE=$TEST_DIR
-PLACEMENT_PID=
 declare -A NODE_BUS NODE_BROKER NODE_ADDR NODE_AGENT
 node_down() {
     TEST_DIR=$BASE/$1 BUS_PID=${NODE_BUS[$1]:-} BROKER_PID=${NODE_BROKER[$1]:-}
@@ -28,7 +27,7 @@ node_down() {
 }
 cleanup() {
     for n in compute-a compute-b; do node_down "$n"; done
-    [ -n "$PLACEMENT_PID" ] && kill -- -"$PLACEMENT_PID" 2>/dev/null
+    TEST_DIR=$BASE stop_placement
     wait 2>/dev/null
     rm -rf "$BASE"
 }
@@ -38,32 +37,9 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 fail() { echo "demo-openstack: $*" >&2; exit 1; }
 
 say "OpenStack Placement on 127.0.0.1 (SQLite, noauth2)"
-PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-mkdir -p "$BASE/placement"
-printf '[api]\nauth_strategy = noauth2\n[placement_database]\nconnection = sqlite:///%s/placement.db\n' \
-    "$BASE/placement" >"$BASE/placement/placement.conf"
-OS_PLACEMENT_CONFIG_DIR=$BASE/placement $PY /usr/bin/placement-manage \
-    --config-file "$BASE/placement/placement.conf" db sync >>"$BASE/placement.log" 2>&1
-OS_PLACEMENT_CONFIG_DIR=$BASE/placement setsid $PY /usr/bin/placement-api --host 127.0.0.1 --port "$PORT" \
-    >>"$BASE/placement.log" 2>&1 &
-PLACEMENT_PID=$!
-wait_until 30 curl -sf -o /dev/null "$URL/" || fail "Placement did not start; see $BASE/placement.log"
-echo "    $URL"
-api() {
-    curl -s -X "$1" -H "X-Auth-Token: admin" -H "OpenStack-API-Version: placement 1.39" \
-        -H "Content-Type: application/json" ${3:+--data "$3"} "$URL$2"
-}
-json() { $PY -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
-cat >"$BASE/clouds.yaml" <<YAML
-clouds:
-  demo:
-    auth_type: admin_token
-    auth:
-      endpoint: $URL
-      token: admin
-YAML
-chmod 0600 "$BASE/clouds.yaml"
+placement_setup
+start_placement || fail "Placement did not start; see $BASE/placement.log"
+echo "    $PLACEMENT_URL"
 
 # node_up NAME: the compute node as nova-compute registers it, its broker, its agent.
 node_up() {
@@ -71,15 +47,12 @@ node_up() {
     TEST_DIR=$BASE/$n
     mkdir -p "$TEST_DIR/policy.d"
     printf '[Defaults]\nTenant=other\n[Tenant nova]\nMaxRmas=1\n[Tenant other]\n' >"$TEST_DIR/policy.d/10-demo.conf"
-    local cn
-    cn=$(api POST /resource_providers "{\"name\": \"$n\"}" | json 'd["uuid"]')
-    api PUT "/resource_providers/$cn/inventories" '{"resource_provider_generation": 0, "inventories":
-        {"VCPU": {"total": 8}, "MEMORY_MB": {"total": 16384}}}' >/dev/null
+    add_compute_node "$n" >/dev/null
     start_private_bus
     start_broker --backend=memfd --count=2 --size=256M --qemu-users=nobody --no-check-cgroup \
         --policy-dir="$TEST_DIR/policy.d"
     NODE_BUS[$n]=$BUS_PID NODE_BROKER[$n]=$BROKER_PID NODE_ADDR[$n]=$DBUS_SYSTEM_BUS_ADDRESS
-    printf '[agent]\ntenant = nova\ncompute_node = %s\n[placement]\ncloud = demo\n' "$n" >"$TEST_DIR/agent.conf"
+    printf '[agent]\ntenant = nova\ncompute_node = %s\n[placement]\ncloud = test\n' "$n" >"$TEST_DIR/agent.conf"
     chmod 0600 "$TEST_DIR/agent.conf"
     OS_CLIENT_CONFIG_FILE=$BASE/clouds.yaml $PY openstack/rma-placement-agent --config "$TEST_DIR/agent.conf" \
         >>"$TEST_DIR/agent.log" 2>&1 &
@@ -130,11 +103,7 @@ expect "compute-a drops out: only compute-b can give one" "compute-b"
 say "Nova schedules an instance to compute-b: Placement allocates, the domain's start reserves"
 RP_B=$(api GET "/resource_providers?name=compute-b_RMA" | json 'd["resource_providers"][0]["uuid"]')
 CN_B=$(api GET "/resource_providers?name=compute-b" | json 'd["resource_providers"][0]["uuid"]')
-status=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "X-Auth-Token: admin" \
-    -H "OpenStack-API-Version: placement 1.39" -H "Content-Type: application/json" --data \
-    "{\"allocations\": {\"$RP_B\": {\"resources\": {\"CUSTOM_RMA_256MB\": 1}}, \"$CN_B\": {\"resources\":
-    {\"VCPU\": 1, \"MEMORY_MB\": 512}}}, \"project_id\": \"$(uuid 900)\", \"user_id\": \"$(uuid 901)\",
-    \"consumer_generation\": null, \"consumer_type\": \"INSTANCE\"}" "$URL/allocations/$(uuid 10)")
+status=$(allocate "$(uuid 10)" "$RP_B" "$CN_B" CUSTOM_RMA_256MB)
 [ "$status" = 204 ] || fail "Placement refused the allocation: HTTP $status"
 on compute-b Reserve sss "$(uuid 10)" instance-0000000a nova
 echo "    instance $(uuid 10): allocation on compute-b_RMA, RMA reserved by compute-b's broker"

@@ -28,7 +28,7 @@ PACKAGES=(
     cockpit-ws cockpit-bridge cockpit-system chromium chromium-driver python3-selenium
     # rma-placement-agent (its libraries) and its test against the real Placement service
     # (python3-placement alone: the placement-api package would enable a service at boot)
-    python3-gi python3-keystoneauth1 python3-openstacksdk python3-placement
+    python3-gi python3-keystoneauth1 python3-openstacksdk python3-placement python3-libvirt
     # benchmarks (bench/run-bench.sh)
     valgrind bc
 )

@@ -16,16 +16,18 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/tap.sh"
 . "$HERE/../lib/broker.sh"
+. "$HERE/../lib/placement.sh"
 . "$HERE/libvirt-sandbox.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "1..0 # SKIP needs root to run libvirtd (tools/run-tests.sh runs as root)"
     exit 0
 fi
-require_commands libvirtd virsh qemu-system-ppc64 dbus-daemon busctl unshare bash
+require_commands libvirtd virsh qemu-system-ppc64 dbus-daemon busctl unshare bash placement-api curl
 
 make_test_dir nova
 cleanup() {
+    stop_placement
     sandbox_stop
     stop_broker
     stop_private_bus
@@ -151,6 +153,26 @@ check_match "its RMA is leased to its QEMU, tenant nova-acme (NovaProjects=)" \
 node0=$(tr '\0' '\n' <"/proc/$(sandbox_qemu_pid "$DOM_A")/cmdline" | grep -F '"ram-node0"')
 check_match "its RAM node 0 is the region (/proc/self/fd), put there by the wrapper" \
     '"qom-type":"memory-backend-file".*"mem-path":"/proc/self/fd/[0-9]+"' "$node0"
+
+# Its flavor opts it in (NovaFlavors=) without requesting the resource, so Placement has no
+# allocation for it: the Placement agent names the flavor and the fix, from the domain's
+# Nova metadata read through libvirt.
+placement_setup
+if start_placement; then
+    CN=$(add_compute_node compute-nova)
+    printf '[agent]\ntenant = nova-acme\ncompute_node = compute-nova\nlibvirt_uri = %s\n[placement]\ncloud = test\n' \
+        "$SANDBOX_URI" >"$TEST_DIR/agent.conf"
+    chmod 0600 "$TEST_DIR/agent.conf"
+    out=$(OS_CLIENT_CONFIG_FILE=$TEST_DIR/clouds.yaml $PY "$SOURCE_DIR/openstack/rma-placement-agent" \
+        --config "$TEST_DIR/agent.conf" --once --debug 2>&1)
+    check "the Placement agent syncs with $DOM_A holding an RMA" test $? -eq 0 || diag "$out"
+    check_match "... and names its flavor, which opts in without requesting the resource, and the fix" \
+        "Flavor rma.small gets RMAs \\(NovaFlavors=\\) but does not request resources:CUSTOM_RMA_256MB=1: its instances $UUID_A hold RMAs of tenant nova-acme .*openstack flavor set --property resources:CUSTOM_RMA_256MB=1 rma.small" \
+        "$out"
+    stop_placement
+else
+    not_ok "Placement starts"; diag "$(tail -20 "$TEST_DIR/placement.log")"
+fi
 
 # The project's cap: the second instance is refused with the broker's reason.
 out=$(sandbox_virsh start "$DOM_B" 2>&1)

@@ -11,16 +11,17 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/tap.sh"
 . "$HERE/../lib/broker.sh"
+. "$HERE/../lib/placement.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "1..0 # SKIP needs root: the broker checks peer uids"
     exit 0
 fi
-PY=/usr/bin/python3   # Debian's: PATH may have other pythons first
-if [ ! -x /usr/bin/placement-api ] || ! $PY -c 'import keystoneauth1, openstack, gi' 2>/dev/null; then
-    echo "1..0 # SKIP needs python3-placement, python3-keystoneauth1, python3-openstacksdk, python3-gi" \
-        "(tools/install-deps.sh installs them)"
-    exit 0
+require_commands placement-api curl
+if ! $PY -c 'import keystoneauth1, openstack, gi' 2>/dev/null; then
+    echo "not ok 1 - prerequisites: python3-keystoneauth1, python3-openstacksdk, python3-gi; run tools/install-deps.sh"
+    echo "1..1"
+    exit 1
 fi
 
 make_test_dir placement
@@ -35,35 +36,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-PDIR=$TEST_DIR/placement
-mkdir -p "$PDIR"
-cat >"$PDIR/placement.conf" <<EOF
-[api]
-auth_strategy = noauth2
-[placement_database]
-connection = sqlite:///$PDIR/placement.db
-EOF
-start_placement() {
-    OS_PLACEMENT_CONFIG_DIR=$PDIR setsid $PY /usr/bin/placement-api --host 127.0.0.1 --port "$PORT" \
-        >>"$TEST_DIR/placement.log" 2>&1 &
-    PLACEMENT_PID=$!
-    wait_until 30 curl -sf -o /dev/null "$URL/"
-}
-stop_placement() {
-    if [ -n "$PLACEMENT_PID" ]; then
-        kill -- -"$PLACEMENT_PID" 2>/dev/null
-        wait "$PLACEMENT_PID" 2>/dev/null
-        PLACEMENT_PID=
-    fi
-}
-# api METHOD PATH [JSON]: Placement as an admin sees it (noauth2).
-api() {
-    curl -s -X "$1" -H "X-Auth-Token: admin" -H "OpenStack-API-Version: placement 1.39" \
-        -H "Content-Type: application/json" ${3:+--data "$3"} "$URL$2"
-}
-json() { $PY -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
+placement_setup
+URL=$PLACEMENT_URL
 # listed: how many allocation requests the scheduler's question gets (1: this host; 0
 # also while the resource class does not exist yet).
 listed() {
@@ -80,16 +54,11 @@ agent_log_has() { grep -q -- "$1" "$TEST_DIR/agent.log"; }
 bus_call() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 "$@"; }
 uuid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
 
-OS_PLACEMENT_CONFIG_DIR=$PDIR $PY /usr/bin/placement-manage --config-file "$PDIR/placement.conf" db sync \
-    >>"$TEST_DIR/placement.log" 2>&1
 start_placement
-check "Placement answers on 127.0.0.1:$PORT" curl -sf -o /dev/null "$URL/"
+check "Placement answers on $URL" curl -sf -o /dev/null "$URL/"
 
 # The compute node, as nova-compute makes it: VCPU and MEMORY_MB.
-CN=$(api POST /resource_providers '{"name": "compute-test"}' | json 'd["uuid"]')
-api PUT "/resource_providers/$CN/inventories" \
-    '{"resource_provider_generation": 0, "inventories": {"VCPU": {"total": 8}, "MEMORY_MB": {"total": 16384}}}' \
-    >/dev/null
+CN=$(add_compute_node compute-test)
 check_eq "without the agent the host has no RMA to offer" 0 "$(listed)"
 
 # The broker: 3 RMAs of 4 MiB; Nova's VMs are tenant nova, everything else tenant other.
@@ -99,15 +68,6 @@ start_private_bus
 start_broker --backend=memfd --count=3 --size=4M --qemu-users=nobody --no-check-cgroup \
     --policy-dir="$TEST_DIR/policy.d"
 
-cat >"$TEST_DIR/clouds.yaml" <<EOF
-clouds:
-  test:
-    auth_type: admin_token
-    auth:
-      endpoint: $URL
-      token: admin
-EOF
-chmod 0600 "$TEST_DIR/clouds.yaml"   # it holds a token: the agent refuses a file others can read
 cat >"$TEST_DIR/agent.conf" <<EOF
 [agent]
 tenant = nova
@@ -135,18 +95,12 @@ check "the host is a candidate again when they release" wait_until 2 listed_is 1
 
 # Nova's instances: Placement allocates (the scheduler's claim), then the domain's start
 # reserves in the broker. Their RMAs are allocations, not reserved; Nova's cap is.
-allocate() { # allocate CONSUMER: as Nova's scheduler claims for an instance; prints the HTTP status
-    curl -s -o "$TEST_DIR/allocate.out" -w '%{http_code}' -X PUT -H "X-Auth-Token: admin" \
-        -H "OpenStack-API-Version: placement 1.39" -H "Content-Type: application/json" \
-        --data "{\"allocations\": {\"$RMA_RP\": {\"resources\": {\"CUSTOM_RMA_4MB\": 1}}, \"$CN\": {\"resources\": \
-{\"VCPU\": 1, \"MEMORY_MB\": 512}}}, \"project_id\": \"$(uuid 900)\", \"user_id\": \"$(uuid 901)\", \
-\"consumer_generation\": null, \"consumer_type\": \"INSTANCE\"}" "$URL/allocations/$1"
-}
-check_eq "Placement allocates Nova's first instance" 204 "$(allocate "$(uuid 4)")"
+allocate_rma() { allocate "$1" "$RMA_RP" "$CN" CUSTOM_RMA_4MB; }
+check_eq "Placement allocates Nova's first instance" 204 "$(allocate_rma "$(uuid 4)")"
 bus_call Reserve sss "$(uuid 4)" "instance-4" nova >/dev/null
 check "Nova's tenant holds 1 of its 2: 1 more is offered" wait_until 2 listed_is 1
 check_eq "... its own RMA is its allocation, not reserved (3 - 1 offered - 1 held = 1)" "3 1" "$(rma_inventory)"
-check_eq "... and its second" 204 "$(allocate "$(uuid 5)")"
+check_eq "... and its second" 204 "$(allocate_rma "$(uuid 5)")"
 bus_call Reserve sss "$(uuid 5)" "instance-5" nova >/dev/null
 check "at its cap: nothing more is offered" wait_until 2 listed_is 0
 for i in 4 5; do
@@ -161,16 +115,16 @@ check "... and after they stop, again" wait_until 2 listed_is 1
 for i in 10 11; do bus_call Reserve sss "$(uuid "$i")" "instance-$i" nova >/dev/null; done
 check "Nova's tenant at its cap without allocations: nothing offered within 2 s" wait_until 2 listed_is 0
 check_eq "... so Placement refuses the scheduler's claim (the broker would refuse the Reserve)" 409 \
-    "$(allocate "$(uuid 12)")"
+    "$(allocate_rma "$(uuid 12)")"
 check "... and the agent names each instance that holds an RMA without an allocation" \
     wait_until 2 agent_log_has "Instance $(uuid 11) (domain instance-11) holds an RMA of tenant nova without an allocation"
 # Nova allocates first and the instance is gone before its Reserve: the allocation keeps its
 # RMA out of the offer, as Placement counts it, until Nova deletes it.
 for i in 10 11; do bus_call Release s "$(uuid "$i")" >/dev/null; done
 check "they release: offered again" wait_until 2 listed_is 1
-check_eq "an allocation whose instance never reserves" 204 "$(allocate "$(uuid 13)")"
+check_eq "an allocation whose instance never reserves" 204 "$(allocate_rma "$(uuid 13)")"
 check_eq "... leaves one for the next (cap 2 - 1 waiting)" "3 1" "$(rma_inventory)"
-check_eq "... and a second one takes the last grantable" 204 "$(allocate "$(uuid 14)")"
+check_eq "... and a second one takes the last grantable" 204 "$(allocate_rma "$(uuid 14)")"
 check "... then nothing is offered" wait_until 2 listed_is 0
 api DELETE "/allocations/$(uuid 13)" >/dev/null
 api DELETE "/allocations/$(uuid 14)" >/dev/null
@@ -223,7 +177,7 @@ check_match "... naming the file, its mode and the fix" \
 chmod 0640 "$TEST_DIR/agent-secret.conf"
 out=$($PY "$SOURCE_DIR/openstack/rma-placement-agent" --config "$TEST_DIR/agent-secret.conf" --once 2>&1)
 check "... and starts once it is 0640" test $? -eq 0 || diag "$out"
-sed 's/^    token: admin$/    token: admin\n      password: s3cret/' "$TEST_DIR/clouds.yaml" >"$TEST_DIR/clouds-secret.yaml"
+sed 's/^      token: admin$/      token: admin\n      password: s3cret/' "$TEST_DIR/clouds.yaml" >"$TEST_DIR/clouds-secret.yaml"
 chmod 0644 "$TEST_DIR/clouds-secret.yaml"
 out=$(OS_CLIENT_CONFIG_FILE=$TEST_DIR/clouds-secret.yaml $PY "$SOURCE_DIR/openstack/rma-placement-agent" \
     --config "$TEST_DIR/agent.conf" --once 2>&1); status=$?

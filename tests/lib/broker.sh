@@ -21,6 +21,7 @@ make_test_dir() {
     reap_stale_test_dirs
     TEST_DIR=$(mktemp -d "$(exec_tmpdir)/rma-$1.XXXXXX")
     proc_id $$ >"$TEST_DIR/.owner"
+    TEST_ROOT=$TEST_DIR   # TEST_DIR may move below it (tools/demo-openstack.sh: one per node)
     chmod 0755 "$TEST_DIR"
     mkdir -p "$TEST_DIR/bin"
     install -m 0755 "$TEST_CLIENT" "$TEST_DIR/bin/"
@@ -46,9 +47,11 @@ reap_stale_test_dirs() {
         [ -s "$dir/.owner" ] || continue
         owner=$(cat "$dir/.owner")
         [ "$(proc_id "${owner%% *}")" = "$owner" ] && continue
-        while read -r pid; do
-            [ "$(proc_id "${pid%% *}")" = "$pid" ] && kill -9 "${pid%% *}" 2>/dev/null
-        done <"$dir/.pids" 2>/dev/null
+        if [ -f "$dir/.pids" ]; then
+            while read -r pid; do
+                [ "$(proc_id "${pid%% *}")" = "$pid" ] && kill -9 "${pid%% *}" 2>/dev/null
+            done <"$dir/.pids"
+        fi
         echo "# removed $dir, left behind by pid ${owner%% *}, which is gone" >&2
         rm -rf --one-file-system "$dir"
     done
@@ -137,7 +140,7 @@ start_private_bus() {
 CONF
     BUS_PID=$(dbus-daemon --config-file="$TEST_DIR/bus.conf" --fork --print-pid)
     # It left the test's process group: recorded for reap_stale_test_dirs.
-    proc_id "$BUS_PID" >>"$TEST_DIR/.pids"
+    proc_id "$BUS_PID" >>"${TEST_ROOT:-$TEST_DIR}/.pids"
     export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$TEST_DIR/system_bus_socket
     wait_until 5 test -S "$TEST_DIR/system_bus_socket"
 }

@@ -55,6 +55,9 @@ as_nobody_fifo b claim "$(uuid 3)" bytes-b
 PID_B=$CLIENT_PID
 check "two leases" wait_until 10 prop_is LeasedRmas 2
 check_eq "systemd's fd store holds every region, the free ones too" 4 "$(svc NFileDescriptorStore)"
+# STATUS= follows the lease a moment later (the broker's next loop iteration, then systemd's).
+status_has() { [[ "$(svc StatusText)" == *"$1"* ]]; }
+wait_until 5 status_has "1 of 4 RMAs free, 2 leased, 1 reserved"
 check_match "STATUS= tells the admin" "1 of 4 RMAs free, 2 leased, 1 reserved" "$(svc StatusText)"
 check "systemctl reload (RELOADING=1, READY=1)" systemctl reload rma-brokerd.service
 check_eq "... and it is active" active "$(systemctl is-active rma-brokerd.service)"
