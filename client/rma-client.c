@@ -5,14 +5,54 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "rma-client.h"
 #include "rma-config.h"
 #include "rma-names.h"
 
-/* A VM start waits at most this long for the broker. */
-#define RMA_CLIENT_TIMEOUT_USEC (30ULL * 1000 * 1000)
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* RMA_CLIENT_TIMEOUT_SEC, or $RMA_BROKER_TIMEOUT seconds (1 to 300; for tests: libvirt
+ * gives hooks and QEMU a clean environment). */
+static uint64_t timeout_usec(void) {
+        const char *env = getenv("RMA_BROKER_TIMEOUT");
+        unsigned long v = env && *env ? strtoul(env, NULL, 10) : 0;
+
+        return (v >= 1 && v <= 300 ? v : RMA_CLIENT_TIMEOUT_SEC) * 1000000ULL;
+}
+
+/* sd-bus finishes connecting and authenticating inside its first call, with a fixed
+ * 90 s timeout of its own: do it here instead, until the deadline. */
+static int wait_ready(sd_bus *bus, uint64_t deadline) {
+        for (;;) {
+                uint64_t now;
+                int r = sd_bus_is_ready(bus);
+
+                if (r != 0)
+                        return r < 0 ? r : 0;
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                now = now_usec();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                r = sd_bus_wait(bus, deadline - now);
+                if (r < 0)
+                        return r;
+        }
+}
 
 const char *rma_client_socket_path(void) {
         const char *env = getenv(RMA_SOCKET_ENV);
@@ -42,7 +82,7 @@ int rma_client_open(const char *path, sd_bus **ret, sd_bus_error *error) {
         r = sd_bus_negotiate_fds(bus, 1);
         if (r < 0)
                 return r;
-        r = sd_bus_set_method_call_timeout(bus, RMA_CLIENT_TIMEOUT_USEC);
+        r = sd_bus_set_method_call_timeout(bus, timeout_usec());
         if (r < 0)
                 return r;
         r = sd_bus_start(bus);
@@ -50,8 +90,61 @@ int rma_client_open(const char *path, sd_bus **ret, sd_bus_error *error) {
                 return sd_bus_error_set_errnof(error, r,
                                                "cannot reach rma-brokerd at %s (%m); is rma-brokerd.service running?",
                                                path);
+        r = wait_ready(bus, now_usec() + timeout_usec());
+        if (r < 0)
+                sd_bus_close(bus);   /* else the cleanup's flush waits for the broker after all */
+        if (r == -ETIMEDOUT)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_TIMEOUT,
+                                         "rma-brokerd accepted on %s but did not answer within %llu s: it is starting, "
+                                         "stopped or stuck. Check systemctl status rma-brokerd.service (and its journal), "
+                                         "then start the domain again", path,
+                                         (unsigned long long) (timeout_usec() / 1000000));
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r,
+                                               "cannot talk to rma-brokerd at %s (%m); is rma-brokerd.service running?",
+                                               path);
         *ret = g_steal_pointer(&bus);
         return 0;
+}
+
+char *rma_domain_record_path(const char *uuid) {
+        g_autofree char *dir = g_path_get_dirname(rma_client_socket_path());
+
+        return g_build_filename(dir, RMA_DOMAINS_DIR_NAME, uuid, NULL);
+}
+
+int rma_domain_record_write(const char *uuid, const char *domain, const char *tenant) {
+        g_autofree char *path = rma_domain_record_path(uuid), *dir = g_path_get_dirname(path);
+        g_autofree char *tmp = g_strconcat(path, ".new", NULL);
+        g_autofree char *text = g_strdup_printf("uuid=%s\ndomain=%s\ntenant=%s\n", uuid, domain, tenant ? tenant : "");
+        _cleanup_close_ int fd = -EBADF;
+        size_t len = strlen(text);
+
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        if (write(fd, text, len) != (ssize_t) len || fchmod(fd, 0644) < 0 || rename(tmp, path) < 0) {
+                int k = errno ? -errno : -EIO;
+                (void) unlink(tmp);
+                return k;
+        }
+        return 0;
+}
+
+int rma_domain_record_remove(const char *uuid) {
+        g_autofree char *path = rma_domain_record_path(uuid);
+
+        return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+int rma_domain_record_exists(const char *uuid) {
+        g_autofree char *path = rma_domain_record_path(uuid);
+
+        if (access(path, F_OK) == 0)
+                return 1;
+        return errno == ENOENT ? 0 : -errno;
 }
 
 static int call(sd_bus *bus, const char *method, sd_bus_error *error, sd_bus_message **reply, const char *types, ...) {

@@ -6,6 +6,10 @@
 #define RMA_OBJECT_PATH     "/org/rmabroker/Broker1"
 #define RMA_INTERFACE       "org.rmabroker.Broker1"
 #define RMA_SOCKET_NAME     "broker.sock"
+/* Beside broker.sock: the hook's record of each domain it opted in (client/rma-client.h). */
+#define RMA_DOMAINS_DIR_NAME "domains"
+/* libvirtd's status XML of running QEMU domains. */
+#define RMA_LIBVIRT_STATUS_DIR "/run/libvirt/qemu"
 #define RMA_SOCKET_ENV      "RMA_BROKER_SOCKET"
 
 #define RMA_ERROR_PREFIX          "org.rmabroker.Broker1.Error."

@@ -69,8 +69,25 @@ static int manager_take_over(Manager *m, BrokerConfig *config) {
         return 0;
 }
 
+/* A registry that root truncated or replaced while nothing changed is written again
+ * within this long, before a restart could read it. */
+#define REGISTRY_CHECK_USEC (5 * 1000 * 1000)
+
+static int on_registry_check(sd_event_source *source, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        (void) registry_check(m->registry, m->broker->pool);
+        (void) sd_event_source_set_time_relative(source, REGISTRY_CHECK_USEC);
+        return sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+}
+
 static int manager_add_sources(Manager *m) {
         int r;
+
+        r = sd_event_add_time_relative(m->event, &m->registry_source, CLOCK_MONOTONIC, REGISTRY_CHECK_USEC,
+                                       REGISTRY_CHECK_USEC / 5, on_registry_check, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot allocate an event source: %m");
 
         r = sd_event_add_post(m->event, &m->sync_source, on_loop_iteration, m);
         if (r < 0)
@@ -88,10 +105,13 @@ int manager_new(BrokerConfig *config_consumed, Manager **ret) {
         g_autoptr(Manager) m = g_new0(Manager, 1);
         int r;
 
-        /* Nothing in the runtime dir is trusted unless the dir is the broker's alone. */
+        /* Nothing in the runtime dir is trusted unless the dir is the broker's alone, and
+         * nothing there is touched while another broker runs on it. */
+        m->runtime_lock = -EBADF;
         r = runtime_dir_prepare(config->runtime_dir);
         if (r < 0)
                 return r;
+        m->runtime_lock = r;
         r = sd_event_default(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Cannot allocate the event loop: %m");
@@ -119,10 +139,12 @@ Manager *manager_free(Manager *m) {
         m->sync_source = sd_event_source_disable_unref(m->sync_source);
         m->expiry_source = sd_event_source_disable_unref(m->expiry_source);
         m->emit_source = sd_event_source_disable_unref(m->emit_source);
+        m->registry_source = sd_event_source_disable_unref(m->registry_source);
         m->bus = sd_bus_flush_close_unref(m->bus);
         bus_service_done(&m->service);
         broker_free(m->broker);
         sd_event_unref(m->event);
+        safe_close(m->runtime_lock);   /* last: nothing of ours is in the runtime dir's way now */
         g_free(m);
         return NULL;
 }
@@ -193,6 +215,8 @@ static void manager_sync(Manager *m) {
 
         if (pool->generation == m->seen_pool_generation && m->broker->stats.generation == m->seen_stats_generation)
                 return;
+        if (pool->generation != m->seen_pool_generation)
+                (void) registry_check(m->registry, pool);   /* what was just written is in the file */
         m->seen_pool_generation = pool->generation;
         m->seen_stats_generation = m->broker->stats.generation;
         recycler_kick(m->recycler);

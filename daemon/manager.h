@@ -18,6 +18,7 @@
 #include "socket-server.h"
 
 typedef struct Manager {
+        int runtime_lock;                /* held: one broker per runtime directory */
         sd_event *event;
         Broker *broker;                  /* the rules and the state they act on */
         const BrokerConfig *config;      /* the broker's */
@@ -35,6 +36,7 @@ typedef struct Manager {
         unsigned seen_stats_generation;
         sd_event_source *expiry_source;  /* armed only while a reservation waits */
         sd_event_source *emit_source;    /* coalesces PropertiesChanged and metrics writes (10 ms window) */
+        sd_event_source *registry_source; /* every 5 s: is the registry still whole? */
         unsigned metrics_generation;     /* Broker.stats.generation that MetricsFile= shows */
         bool metrics_failing;
 } Manager;

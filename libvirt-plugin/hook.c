@@ -1,11 +1,14 @@
 /* The libvirt qemu hook, installed as /etc/libvirt/hooks/qemu.d/50-rma-broker.
  *
  * libvirt runs it as root with "NAME OP SUBOP EXTRA" and the domain XML on stdin.
- *   prepare begin: reserve an RMA; on refusal print one line to stderr and exit 1, which
- *                  makes `virsh start` fail with that line.
- *   release end:   give the domain's RMA back (harmless for a domain that holds none).
+ *   prepare begin: reserve an RMA and write the domain's record for the wrapper
+ *                  (rma_domain_record_write); on refusal print one line to stderr and
+ *                  exit 1, which makes `virsh start` fail with that line.
+ *   release end:   remove the record, give the domain's RMA back (harmless for a domain
+ *                  that holds none).
  *   reconnect begin: report only; a failing reconnect hook would make libvirt kill the guest.
  * Domains that did not opt in are left alone. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -73,6 +76,7 @@ static bool nova_opted_in(DomainInfo *d) {
 static int do_prepare(const DomainInfo *d, const char *uuid) {
         g_autoptr(sd_bus) bus = NULL;
         g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
+        int r;
 
         if (rma_client_open(NULL, &bus, &error) < 0) {
                 fprintf(stderr, "rma-broker: no RMA for domain %s: %s\n", d->name, error.message);
@@ -83,12 +87,28 @@ static int do_prepare(const DomainInfo *d, const char *uuid) {
                 fprintf(stderr, "rma-broker: %s\n", error.message ? error.message : "Reserve failed");
                 return 1;
         }
+        /* The wrapper claims only for a domain with this record: without it, this domain's
+         * QEMU would run without its RMA, so no record, no start. */
+        r = rma_domain_record_write(uuid, d->name, d->tenant);
+        if (r < 0) {
+                g_autofree char *path = rma_domain_record_path(uuid);
+                sd_bus_error_free(&error);
+                (void) rma_client_release(bus, uuid, &error);
+                fprintf(stderr, "rma-broker: no RMA for domain %s: cannot write %s (%s); free space in /run and "
+                        "start the domain again\n", d->name, path, strerror(-r));
+                return 1;
+        }
         return 0;
 }
 
 static int do_release(const DomainInfo *d, const char *uuid) {
         g_autoptr(sd_bus) bus = NULL;
         g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
+        int r = rma_domain_record_remove(uuid);
+
+        if (r < 0)
+                fprintf(stderr, "rma-broker: warning: cannot remove the record of domain %s: %s\n", d->name,
+                        strerror(-r));
 
         if (rma_client_open(NULL, &bus, &error) < 0 || rma_client_release(bus, uuid, &error) < 0)
                 fprintf(stderr, "rma-broker: warning: could not release the RMA of domain %s: %s\n", d->name,

@@ -7,9 +7,11 @@
  *
  * Run by a qemu-system-* name (the link /usr/lib/rma-broker/emulators/qemu-system-ppc64,
  * first on libvirtd's PATH), it is libvirt's default emulator for every ppc64 domain
- * without an <emulator>, as Nova writes them: then a domain the hook reserved nothing for
- * (NotReserved), or any domain while the broker cannot be reached, runs the real QEMU
- * with exactly the arguments libvirt gave. */
+ * without an <emulator>, as Nova writes them. Then it asks the broker nothing for a domain
+ * the hook did not opt in: no record of the hook's for its uuid (written by root at
+ * prepare) means the real QEMU runs at once with exactly the arguments libvirt gave,
+ * whatever the broker does (away, stuck, refusing this QEMU user) and whatever anyone
+ * reserved for that uuid. An opted-in domain waits for the broker a bounded time. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -98,16 +100,20 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
 
-        r = rma_client_open(NULL, &bus, &error);
-        if (r < 0 && is_default_emulator(argv[0])) {
-                fprintf(stderr, "qemu-rma: rma-brokerd cannot be reached (%s): domain %s runs without an RMA\n",
-                        error.message ? error.message : strerror(-r), uuid);
-                return exec_qemu(argv);
+        if (is_default_emulator(argv[0])) {
+                r = rma_domain_record_exists(uuid);
+                if (r == 0)
+                        return exec_qemu(argv);   /* not opted in: as without rma-broker */
+                if (r < 0) {
+                        g_autofree char *path = rma_domain_record_path(uuid);
+                        fprintf(stderr, "qemu-rma: cannot tell whether domain %s asked for an RMA: %s: %s\n", uuid,
+                                path, strerror(-r));
+                        return 1;
+                }
         }
+        r = rma_client_open(NULL, &bus, &error);
         if (r >= 0)
                 r = rma_client_claim(bus, uuid, &claimed, &size, &error);
-        if (r < 0 && is_default_emulator(argv[0]) && sd_bus_error_has_name(&error, RMA_ERROR_NOT_RESERVED))
-                return exec_qemu(argv);   /* not opted in: as without rma-broker */
         if (r < 0) {
                 fprintf(stderr, "qemu-rma: cannot get the RMA of domain %s: %s\n", uuid,
                         error.message ? error.message : strerror(-r));

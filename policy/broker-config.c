@@ -31,6 +31,7 @@ void broker_config_free(BrokerConfig *c) {
         g_free(c->config_file);
         g_free(c->runtime_dir);
         g_strfreev(c->qemu_users);
+        g_free(c->libvirt_status_dir);
         g_free(c->qemu_uids);
         g_strfreev(c->policy_dirs);
         g_free(c->metrics_file);
@@ -389,6 +390,8 @@ int broker_config_set(BrokerConfig *c, const char *key, const char *value, const
 
 void broker_config_finish(BrokerConfig *c, const char *runtime_dir, char **policy_dirs) {
         c->runtime_dir = g_strdup(runtime_dir ? runtime_dir : RMA_RUNTIME_DIR);
+        if (!c->libvirt_status_dir)
+                c->libvirt_status_dir = g_strdup(RMA_LIBVIRT_STATUS_DIR);
         c->policy_dirs = policy_dirs ? g_strdupv(policy_dirs) : policy_default_dirs(c->runtime_dir);
         resolve_qemu_users(c);
         resolve_admin_group(c);
@@ -396,7 +399,7 @@ void broker_config_finish(BrokerConfig *c, const char *runtime_dir, char **polic
 
 /* The command line's options, each the same as a key of the file. */
 typedef struct CommandLine {
-        char *config, *backend, *count, *size, *runtime_dir, *qemu_users, *timeout;
+        char *config, *backend, *count, *size, *runtime_dir, *qemu_users, *timeout, *libvirt_status_dir;
         char **policy_dirs;
         gboolean version, debug, no_check_cgroup, check_policy;
 } CommandLine;
@@ -409,6 +412,7 @@ static void command_line_done(CommandLine *o) {
         g_free(o->runtime_dir);
         g_free(o->qemu_users);
         g_free(o->timeout);
+        g_free(o->libvirt_status_dir);
         g_strfreev(o->policy_dirs);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CommandLine, command_line_done)
@@ -421,6 +425,7 @@ static int parse_command_line(int *argc, char ***argv, CommandLine *o, GError **
                 { "size", 0, 0, G_OPTION_ARG_STRING, &o->size, "Size of each RMA (default 256M)", "BYTES" },
                 { "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &o->runtime_dir, "Directory for broker.sock (default " RMA_RUNTIME_DIR ")", "DIR" },
                 { "qemu-users", 0, 0, G_OPTION_ARG_STRING, &o->qemu_users, "Users allowed to Claim, ;-separated", "USERS" },
+                { "libvirt-status-dir", 0, 0, G_OPTION_ARG_FILENAME, &o->libvirt_status_dir, "libvirtd's status XML of running QEMU domains, which a rebuild of lost leases trusts (default " RMA_LIBVIRT_STATUS_DIR ")", "DIR" },
                 { "reservation-timeout", 0, 0, G_OPTION_ARG_STRING, &o->timeout, "Seconds a reservation waits for its Claim", "SEC" },
                 { "no-check-cgroup", 0, 0, G_OPTION_ARG_NONE, &o->no_check_cgroup, "Do not require claimers to sit in the domain's cgroup", NULL },
                 { "policy-dir", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->policy_dirs, "Read tenant policy from DIR instead of the standard directories (repeatable, lowest priority first)", "DIR" },
@@ -458,6 +463,10 @@ static int apply_command_line(BrokerConfig *c, const CommandLine *o, GError **er
                         return -EINVAL;
         if (o->no_check_cgroup)
                 c->check_cgroup = false;
+        if (o->libvirt_status_dir) {
+                g_free(c->libvirt_status_dir);
+                c->libvirt_status_dir = g_strdup(o->libvirt_status_dir);
+        }
         c->check_policy = o->check_policy;
         return 0;
 }

@@ -42,6 +42,7 @@ typedef struct BrokerConfig {
         uint64_t size;
         uint64_t huge_page_size;    /* HugePageSize=: the hugetlb backend's page size, 0 when unset */
         char *runtime_dir;
+        char *libvirt_status_dir;   /* --libvirt-status-dir: libvirtd's status XML of running QEMUs */
         char **qemu_users;          /* names as configured */
         uid_t *qemu_uids;           /* resolved; unknown names are skipped with a warning */
         size_t n_qemu_uids;

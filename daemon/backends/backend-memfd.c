@@ -23,7 +23,7 @@
 
 static int memfd_new_region(Backend *b, unsigned index, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
-        char name[64], mark[96];
+        char name[64];
 
         snprintf(name, sizeof(name), "rma-broker-slot-%u", index);
         fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -37,9 +37,7 @@ static int memfd_new_region(Backend *b, unsigned index, int *ret_fd) {
         if (fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
                 return log_error_errno(errno, "Sealing %s failed: %m", name);
         /* A mark no tenant can forge, for a restart whose registry record is lost. */
-        backend_region_mark_text(b, index, mark, sizeof(mark));
-        if (fsetxattr(fd, REGION_MARK_XATTR, mark, strlen(mark), 0) < 0)
-                log_debug_errno(errno, "Cannot mark region %u (%m): a lost registry record cannot find it", index);
+        backend_mark_region(b, index, fd);
 
         *ret_fd = TAKE_FD(fd);
         return 0;

@@ -3,10 +3,13 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "cleanup.h"
@@ -65,6 +68,32 @@ static int check_fd_budget(unsigned regions) {
         return 0;
 }
 
+/* The key of the user-namespace marks: made once per runtime dir (it survives restarts
+ * with the dir), root's alone. Without it regions get no user mark. */
+static bool load_mark_key(const char *runtime_dir, guint8 key[REGION_MARK_KEY_SIZE]) {
+        g_autofree char *path = g_build_filename(runtime_dir, REGION_MARK_KEY_FILE, NULL);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+
+        if (fd < 0 && errno == ENOENT) {
+                fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd < 0 || getrandom(key, REGION_MARK_KEY_SIZE, 0) != REGION_MARK_KEY_SIZE ||
+                    write(fd, key, REGION_MARK_KEY_SIZE) != REGION_MARK_KEY_SIZE) {
+                        log_warning_errno(errno, "Cannot make %s (%m): regions get no user mark", path);
+                        (void) unlink(path);
+                        return false;
+                }
+                return true;
+        }
+        if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 077) != 0 ||
+            read(fd, key, REGION_MARK_KEY_SIZE) != REGION_MARK_KEY_SIZE) {
+                log_warning("%s is missing, not the broker's or readable by others: regions get no user mark; remove it "
+                            "and restart rma-brokerd", path);
+                return false;
+        }
+        return true;
+}
+
 int backend_open(const BrokerConfig *config, unsigned min_count, uint64_t restart_region_size, Backend **ret) {
         g_autofree Backend *b = g_new0(Backend, 1);
         g_autofree char *why = NULL;
@@ -96,6 +125,7 @@ int backend_open(const BrokerConfig *config, unsigned min_count, uint64_t restar
         if (stat(config->runtime_dir, &st) == 0)
                 snprintf(b->pool_id, sizeof(b->pool_id), "%llu:%llu", (unsigned long long) st.st_dev,
                          (unsigned long long) st.st_ino);
+        b->have_mark_key = load_mark_key(config->runtime_dir, b->mark_key);
         if (b->count != RMA_COUNT_AUTO) {
                 r = check_fd_budget(MAX(b->count, b->min_count));
                 if (r < 0)
@@ -183,18 +213,77 @@ void backend_region_mark_text(const Backend *b, unsigned index, char *buf, size_
         snprintf(buf, size, "slot=%u pool=%s", index, b->pool_id);
 }
 
-int backend_region_mark(const Backend *b, int fd) {
-        char value[96], want[96];
-        ssize_t n = fgetxattr(fd, REGION_MARK_XATTR, value, sizeof(value) - 1);
+/* "TEXT mac=HMAC(key, TEXT dev:ino)" for the region fd: NULL without a key or an inode. */
+static char *user_mark(const Backend *b, unsigned index, int fd) {
+        g_autofree char *text = NULL, *mac = NULL;
+        char base[96];
+        struct stat st;
+
+        if (!b->have_mark_key || fstat(fd, &st) < 0)
+                return NULL;
+        backend_region_mark_text(b, index, base, sizeof(base));
+        text = g_strdup_printf("%s %llu:%llu", base, (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
+        mac = g_compute_hmac_for_data(G_CHECKSUM_SHA256, b->mark_key, sizeof(b->mark_key), (const guchar *) text,
+                                      strlen(text));
+        return g_strdup_printf("%s mac=%s", base, mac);
+}
+
+void backend_mark_region(const Backend *b, unsigned index, int fd) {
+        g_autofree char *mark = NULL;
+        char text[96];
+        int trusted_errno;
+
+        backend_region_mark_text(b, index, text, sizeof(text));
+        if (fsetxattr(fd, REGION_MARK_XATTR, text, strlen(text), 0) == 0)
+                return;
+        trusted_errno = errno;
+        mark = user_mark(b, index, fd);
+        if (mark && fsetxattr(fd, REGION_MARK_USER_XATTR, mark, strlen(mark), 0) == 0)
+                return;
+        log_debug("Cannot mark region %u (trusted: %s; user: %s): a lost registry record finds it by the fd store "
+                  "and its handle only", index, strerror(trusted_errno), mark ? strerror(errno) : "no key");
+}
+
+/* The slot the mark (value) names, when the whole mark is right for this pool. */
+static int mark_slot(const char *value, const char *(*expected)(const Backend *, unsigned, int, char *, size_t),
+                     const Backend *b, int fd) {
+        char want[192];
         unsigned slot;
 
-        if (n < 0)
-                return -ENODATA;
-        value[n] = '\0';
         if (sscanf(value, "slot=%u", &slot) != 1 || slot >= RMA_MAX_COUNT)
                 return -ENODATA;
         /* The whole mark, pool included: a region of another broker of this host (another
          * runtime dir) proves nothing about ours. */
-        backend_region_mark_text(b, slot, want, sizeof(want));
-        return strcmp(value, want) == 0 ? (int) slot : -ENODATA;
+        return expected(b, slot, fd, want, sizeof(want)) && strcmp(value, want) == 0 ? (int) slot : -ENODATA;
 }
+
+static const char *trusted_expected(const Backend *b, unsigned slot, int fd, char *buf, size_t size) {
+        backend_region_mark_text(b, slot, buf, size);
+        return buf;
+}
+
+static const char *user_expected(const Backend *b, unsigned slot, int fd, char *buf, size_t size) {
+        g_autofree char *mark = user_mark(b, slot, fd);
+
+        if (!mark)
+                return NULL;
+        g_strlcpy(buf, mark, size);
+        return buf;
+}
+
+int backend_region_mark(const Backend *b, int fd) {
+        char value[192];
+        ssize_t n = fgetxattr(fd, REGION_MARK_XATTR, value, sizeof(value) - 1);
+
+        if (n >= 0) {
+                value[n] = '\0';
+                return mark_slot(value, trusted_expected, b, fd);
+        }
+        n = fgetxattr(fd, REGION_MARK_USER_XATTR, value, sizeof(value) - 1);
+        if (n < 0)
+                return -ENODATA;
+        value[n] = '\0';
+        return mark_slot(value, user_expected, b, fd);
+}
+
+

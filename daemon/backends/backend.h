@@ -17,9 +17,16 @@
 
 /* The mark a backend puts on a region it made, where the filesystem allows: an xattr in
  * the trusted namespace, which only CAP_SYS_ADMIN may set (or read), holding "slot=N
- * pool=DEV:INO" (the runtime dir's inode: which broker of this host made it).
- * A region's name is anyone's to copy; this mark is not. */
+ * pool=DEV:INO" (the runtime dir's inode: which broker of this host made it). Without
+ * CAP_SYS_ADMIN (the shipped unit), the same text in the user namespace with " mac=" and
+ * an HMAC-SHA256 of it and the region's own dev:ino, keyed by $RUNTIME_DIR/mark.key (root's,
+ * 0600, kept across restarts): a tenant cannot set it on the broker's regions (root's, mode
+ * 0000), and a copy on a memfd of its own fails the MAC (another inode). A region's name
+ * is anyone's to copy; this mark is not. */
 #define REGION_MARK_XATTR "trusted.rma-broker"
+#define REGION_MARK_USER_XATTR "user.rma-broker"
+#define REGION_MARK_KEY_FILE "mark.key"
+#define REGION_MARK_KEY_SIZE 32
 
 typedef struct Backend Backend;
 
@@ -62,6 +69,8 @@ struct Backend {
         bool taking_over;             /* a restart: regions may all be in QEMUs and the fd store */
         uint64_t restart_region_size; /* the last broker's region size, 0 when unknown */
         char pool_id[48];             /* the runtime dir's "dev:ino": which broker's pool, in region marks */
+        guint8 mark_key[REGION_MARK_KEY_SIZE]; /* for user-namespace marks; all zero when it could not be had */
+        bool have_mark_key;
         void *data;
 };
 
@@ -83,6 +92,9 @@ int backend_reopen_region(Backend *b, const RegionHandle *h, int *ret_fd);
 int backend_region_mark(const Backend *b, int fd);
 /* The mark a region of slot index gets: "slot=N pool=ID". */
 void backend_region_mark_text(const Backend *b, unsigned index, char *buf, size_t size);
+/* Mark a region the backend just made (trusted, else the user mark with its MAC); a
+ * region that cannot be marked is found by the fd store and its handle only (logged). */
+void backend_mark_region(const Backend *b, unsigned index, int fd);
 /* For backends whose regions are sealed files (memfd, hugetlb): 0 when fd is a file of
  * the filesystem fs_magic (statfs f_type: TMPFS_MAGIC, HUGETLBFS_MAGIC), carries the
  * grow, shrink and seal seals and has this pool's region size; else -errno, logged. */

@@ -4,7 +4,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,16 +24,20 @@
 #define REGISTRY_NAMES_FILE_NAME "leases.names"
 #define SUM_SIZE 22   /* " sum=" and 16 hex digits; then '\n' */
 
+/* Records go out with pwrite(), never through a shared mapping: root may truncate or
+ * replace the file under the broker (`: > leases`, a backup restored over it), and a write
+ * through a mapping past the new end is a SIGBUS; a pwrite() there only extends the file.
+ * registry_check() then notices and writes the whole registry again. */
 struct Registry {
         int fd;
         int names_fd;
+        char *runtime_dir;
         char *path;
+        char *names_path;
+        size_t size;                  /* header and every record */
         bool failing;
-        /* The whole file, mapped shared: a record is a memcpy, not a pwrite() per change.
-         * NULL where its space could not be reserved (no fallocate): there a write to
-         * a full filesystem through the mapping would be a SIGBUS, so pwrite() it is. */
-        char *map;
-        size_t map_size;
+        uint64_t rewrite_failed_at;   /* monotonic µs of registry_check's last failed rewrite */
+        char header[RECORD_SIZE];     /* as written: a file truncated and written again lacks it */
 };
 
 static uint64_t fnv1a(const char *data, size_t n) {
@@ -190,18 +193,14 @@ static void write_failed(Registry *r, ssize_t n) {
         r->failing = true;
 }
 
-/* Into the page cache either way, which outlives a crashed broker as the file does. A
- * broker killed in the middle of the memcpy leaves that one record torn: its checksum
+/* Into the page cache, which outlives a crashed broker as the file does. A broker killed
+ * in the middle of the write leaves that one record torn: its checksum
  * fails, and the next broker treats it as lost (proves, rebuilds or pins the slot),
  * never as another record. */
 static void write_record(Registry *r, unsigned index, const char *rec) {
         size_t off = (size_t) (index + 1) * RECORD_SIZE;
         ssize_t n;
 
-        if (r->map && off + RECORD_SIZE <= r->map_size) {
-                memcpy(r->map + off, rec, RECORD_SIZE);
-                return;
-        }
         n = pwrite(r->fd, rec, RECORD_SIZE, (off_t) off);
 
         if (n == RECORD_SIZE) {
@@ -312,8 +311,8 @@ void registry_write_slot(Registry *r, const Slot *s) {
 
 /* Space for every record now, not a sparse file: no record write can fail for want of
  * space later (a full /run would leave a stale record while the slot changed). A
- * filesystem without fallocate gets a sparse file, as before. */
-/* 1 when the blocks are reserved (fallocate), 0 when the file only has its size. */
+ * filesystem without fallocate gets a sparse file, as before. 1 when the blocks are
+ * reserved (fallocate), 0 when the file only has its size. */
 static int registry_reserve_space(int fd, off_t size) {
         if (fallocate(fd, 0, 0, size) == 0)
                 return 1;
@@ -322,61 +321,100 @@ static int registry_reserve_space(int fd, off_t size) {
         return ftruncate(fd, size);
 }
 
-int registry_open(const char *runtime_dir, const Pool *pool, Registry **ret) {
-        g_autofree char *path = g_build_filename(runtime_dir, REGISTRY_FILE_NAME, NULL);
-        g_autofree char *tmp = g_strconcat(path, ".new", NULL);
-        g_autofree char *names_path = g_build_filename(runtime_dir, REGISTRY_NAMES_FILE_NAME, NULL);
-        g_autofree char *names_tmp = g_strconcat(names_path, ".new", NULL);
+/* Both files made anew beside the old ones and renamed over them once whole: the old
+ * registry stays whole until this one is in place. */
+static int registry_create(Registry *r, const Pool *pool) {
+        g_autofree char *tmp = g_strconcat(r->path, ".new", NULL);
+        g_autofree char *names_tmp = g_strconcat(r->names_path, ".new", NULL);
         _cleanup_close_ int fd = -EBADF, names_fd = -EBADF;
-        size_t size = (size_t) (pool->n_slots + 1) * RECORD_SIZE;
         char header[RECORD_SIZE];
-        int n, reserved;
+        int n;
 
-        if (mkdir(runtime_dir, 0755) < 0 && errno != EEXIST)
-                return log_error_errno(errno, "Cannot create runtime directory %s: %m", runtime_dir);
-        /* A new file, renamed over the old one once its header is there: the old
-         * registry stays whole until this broker has taken over from it. */
         fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return log_error_errno(errno, "Cannot create the lease registry %s: %m", tmp);
         n = snprintf(header, sizeof(header), "rma-broker-registry v1 backend=%s size=%" PRIu64 " count=%u boot=%s",
                      pool->backend->ops->name, pool->backend->region_size, pool->n_slots, boot_id());
-        if (!seal_record(header, sizeof(header), (size_t) n) || pwrite(fd, header, RECORD_SIZE, 0) != RECORD_SIZE ||
-            (reserved = registry_reserve_space(fd, (off_t) size)) < 0)
+        if (!seal_record(header, sizeof(header), (size_t) n))
+                return log_error_errno(EIO, "Cannot write the lease registry %s: its header does not fit", tmp);
+        memcpy(r->header, header, RECORD_SIZE);
+        if (pwrite(fd, header, RECORD_SIZE, 0) != RECORD_SIZE ||
+            registry_reserve_space(fd, (off_t) r->size) < 0)
                 return log_error_errno(errno ? errno : EIO, "Cannot write the lease registry %s: %m", tmp);
         names_fd = open(names_tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (names_fd < 0)
                 return log_error_errno(errno, "Cannot create the lease registry's names file %s: %m", names_tmp);
-        *ret = g_new0(Registry, 1);
-        if (reserved) {
-                void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-                if (map != MAP_FAILED) {
-                        (*ret)->map = map;
-                        (*ret)->map_size = size;
-                }
-        }
-        (*ret)->fd = TAKE_FD(fd);
-        (*ret)->names_fd = TAKE_FD(names_fd);
-        (*ret)->path = g_steal_pointer(&path);
+        r->fd = safe_close(r->fd);
+        r->names_fd = safe_close(r->names_fd);
+        r->fd = TAKE_FD(fd);
+        r->names_fd = TAKE_FD(names_fd);
+        r->failing = false;
         for (unsigned i = 0; i < pool->n_slots; i++)
-                registry_write_slot(*ret, &pool->slots[i]);
+                registry_write_slot(r, &pool->slots[i]);
         /* Names first: a record in place never points to a names file that is not. */
-        if (rename(names_tmp, names_path) < 0 || rename(tmp, (*ret)->path) < 0) {
-                int k = log_error_errno(errno, "Cannot put the lease registry in place at %s: %m", (*ret)->path);
-                *ret = registry_free(*ret);
-                return k;
-        }
+        if (rename(names_tmp, r->names_path) < 0 || rename(tmp, r->path) < 0)
+                return log_error_errno(errno, "Cannot put the lease registry in place at %s: %m", r->path);
         return 0;
+}
+
+int registry_open(const char *runtime_dir, const Pool *pool, Registry **ret) {
+        g_autoptr(Registry) r = g_new0(Registry, 1);
+        int k;
+
+        if (mkdir(runtime_dir, 0755) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Cannot create runtime directory %s: %m", runtime_dir);
+        r->fd = r->names_fd = -EBADF;
+        r->runtime_dir = g_strdup(runtime_dir);
+        r->path = g_build_filename(runtime_dir, REGISTRY_FILE_NAME, NULL);
+        r->names_path = g_build_filename(runtime_dir, REGISTRY_NAMES_FILE_NAME, NULL);
+        r->size = (size_t) (pool->n_slots + 1) * RECORD_SIZE;
+        k = registry_create(r, pool);
+        if (k < 0)
+                return k;
+        *ret = g_steal_pointer(&r);
+        return 0;
+}
+
+/* Is the file at path the one fd writes, at least min_size long? */
+static bool file_intact(int fd, const char *path, off_t min_size) {
+        struct stat at_fd, at_path;
+
+        if (fstat(fd, &at_fd) < 0 || stat(path, &at_path) < 0)
+                return false;
+        return at_fd.st_dev == at_path.st_dev && at_fd.st_ino == at_path.st_ino && at_fd.st_size >= min_size;
+}
+
+/* The header as written: a truncated file that a later record write grew back to its
+ * size has zeros there. */
+static bool header_intact(Registry *r) {
+        char now[RECORD_SIZE];
+
+        return pread(r->fd, now, RECORD_SIZE, 0) == RECORD_SIZE && memcmp(now, r->header, RECORD_SIZE) == 0;
+}
+
+bool registry_check(Registry *r, const Pool *pool) {
+        uint64_t now = (uint64_t) g_get_monotonic_time();
+
+        if (!r || (file_intact(r->fd, r->path, (off_t) r->size) && header_intact(r) &&
+                   file_intact(r->names_fd, r->names_path, 0)))
+                return true;
+        /* A failed rewrite (a full /run) is tried again at most every 10 s, not per change. */
+        if (r->rewrite_failed_at && now - r->rewrite_failed_at < 10 * G_USEC_PER_SEC)
+                return false;
+        log_warning("The lease registry %s was truncated, removed or replaced under rma-brokerd (by root: nobody "
+                    "else may write %s); writing it again from the broker's own state", r->path, r->runtime_dir);
+        r->rewrite_failed_at = registry_create(r, pool) < 0 ? now : 0;
+        return false;
 }
 
 Registry *registry_free(Registry *r) {
         if (!r)
                 return NULL;
-        if (r->map)
-                (void) munmap(r->map, r->map_size);
         safe_close(r->fd);
         safe_close(r->names_fd);
+        g_free(r->runtime_dir);
         g_free(r->path);
+        g_free(r->names_path);
         g_free(r);
         return NULL;
 }

@@ -60,3 +60,6 @@ Registry *registry_free(Registry *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Registry, registry_free)
 /* Record the slot as it is now: one pwrite. Failures are logged once per streak. */
 void registry_write_slot(Registry *r, const Slot *s);
+/* Is the registry still the broker's file, whole? When root truncated, removed or replaced
+ * it, write it again from the pool (logged) and return false. Two fstat, two stat and a pread. */
+bool registry_check(Registry *r, const Pool *pool);

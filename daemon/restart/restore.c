@@ -9,9 +9,11 @@
 #include "process-identity.h"
 #include "cleanup.h"
 #include "domain-cgroup.h"
+#include "libvirt-status.h"
 #include "log.h"
 #include "proc-index.h"
 #include "restore.h"
+#include "rma-names.h"
 #include "rma-util.h"
 
 struct RestorePlan {
@@ -392,31 +394,6 @@ static void restore_lease(RestorePlan *p, Slot *s, const RegistryRecord *rec) {
         (void) readopt_lease(p, s, &lease, TAKE_FD(pidfd), fd, "region taken back from the process with pidfd_getfd");
 }
 
-/* -uuid and -name of a QEMU command line. */
-static bool qemu_identity(pid_t pid, char uuid[RMA_UUID_STRING_LEN + 1], char **ret_domain) {
-        g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int) pid), *data = NULL;
-        const char *raw_uuid = NULL, *name = NULL;
-        gsize len = 0;
-
-        if (!g_file_get_contents(path, &data, &len, NULL))
-                return false;
-        for (const char *a = data; a < data + len; a += strlen(a) + 1) {
-                const char *next = a + strlen(a) + 1;
-                if (next >= data + len)
-                        break;
-                if (g_str_equal(a, "-uuid"))
-                        raw_uuid = next;
-                else if (g_str_equal(a, "-name"))
-                        name = next;
-        }
-        if (!raw_uuid || rma_uuid_canonicalize(raw_uuid, uuid) < 0)
-                return false;
-        if (name && g_str_has_prefix(name, "guest="))
-                name += 6;
-        *ret_domain = name ? g_strndup(name, strcspn(name, ",")) : g_strdup(uuid);
-        return true;
-}
-
 /* A slot whose record is lost: held back, its region neither settled nor leased yet. */
 static bool slot_unknown(RestorePlan *p, unsigned i) {
         const RegistryRecord *r = record(p, i);
@@ -472,24 +449,56 @@ static GHashTable *stored_regions_by_inode(RestorePlan *p) {
         return by_inode;
 }
 
-/* A QEMU of a domain the pool knows nothing of, that passes Claim's checks: 0 with its
- * uuid, domain, start time and a pidfd; <0 for any other process. */
-static int lost_claimant(RestorePlan *p, pid_t pid, char uuid[RMA_UUID_STRING_LEN + 1], char **ret_domain,
+/* The tenant the hook gave when it reserved for the domain: its record beside broker.sock
+ * (root's; "tenant=" empty when the policy chose by the domain's name). 0, -ENOENT when
+ * there is none, -EINVAL when it is not that domain's. */
+static int hook_tenant(RestorePlan *p, const LibvirtDomain *d, char **ret_tenant) {
+        g_autofree char *path = g_build_filename(p->config->runtime_dir, RMA_DOMAINS_DIR_NAME, d->uuid, NULL);
+        g_autofree char *text = NULL;
+        g_auto(GStrv) lines = NULL;
+        const char *uuid = NULL, *domain = NULL, *tenant = NULL;
+        struct stat st;
+
+        if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+                return -ENOENT;
+        if (st.st_uid != 0 || !g_file_get_contents(path, &text, NULL, NULL))
+                return -EINVAL;   /* root's alone; nobody else's word counts */
+        lines = g_strsplit(text, "\n", -1);
+        for (char **l = lines; *l; l++) {
+                if (g_str_has_prefix(*l, "uuid="))
+                        uuid = *l + 5;
+                else if (g_str_has_prefix(*l, "domain="))
+                        domain = *l + 7;
+                else if (g_str_has_prefix(*l, "tenant="))
+                        tenant = *l + 7;
+        }
+        if (!uuid || !domain || !tenant || !g_str_equal(uuid, d->uuid) || !g_str_equal(domain, d->name))
+                return -EINVAL;
+        *ret_tenant = g_strdup(tenant);
+        return 0;
+}
+
+/* A process that libvirtd recorded as the QEMU of a domain the pool knows nothing of, and
+ * that passes Claim's checks: 0 with that domain (its name and uuid from libvirt's status
+ * XML, which the QEMU cannot write, not from its command line, which it can), its start
+ * time and a pidfd; <0 for any other process. */
+static int lost_claimant(RestorePlan *p, GHashTable *libvirt, pid_t pid, const LibvirtDomain **ret_domain,
                          uint64_t *ret_start, int *ret_pidfd) {
-        g_autofree char *domain = NULL, *why = NULL;
+        const LibvirtDomain *d = g_hash_table_lookup(libvirt, GINT_TO_POINTER(pid));
+        g_autofree char *why = NULL;
         int r;
 
-        if (!qemu_identity(pid, uuid, &domain) || pool_find(p->broker->pool, uuid))
+        if (!d || pool_find(p->broker->pool, d->uuid))
                 return -ESRCH;
         *ret_start = 0;
-        r = trusted_holder(p, pid, ret_start, domain, ret_pidfd, &why);
+        r = trusted_holder(p, pid, ret_start, d->name, ret_pidfd, &why);
         if (r == -EACCES)
                 return r;   /* not a QEMU of ours at all: nothing to say */
         if (r < 0) {
-                log_warning("Not rebuilding a lease for pid %d (domain %s): %s", (int) pid, domain, why);
+                log_warning("Not rebuilding a lease for pid %d (domain %s): %s", (int) pid, d->name, why);
                 return r;
         }
-        *ret_domain = g_steal_pointer(&domain);
+        *ret_domain = d;
         return 0;
 }
 
@@ -517,19 +526,36 @@ static int take_lost_region(RestorePlan *p, guint first, int pidfd, GHashTable *
         return -1;
 }
 
-/* Lost records: every QEMU that passes Claim's checks (uid, cgroup, start time) and holds
- * a region proven ours gets its lease back on that region's slot. From the one index of
- * /proc: linear in processes plus slots. */
+/* A region in hand whose holder is no proven lease: the slot goes the way of an ended
+ * lease's (held-elsewhere, watched until the region is let go, then refilled). */
+static void watch_unproven(RestorePlan *p, Slot *s, int fd_consumed) {
+        struct stat st;
+
+        if (fstat(fd_consumed, &st) == 0) {
+                s->old_region_dev = st.st_dev;
+                s->old_region_ino = st.st_ino;
+        }
+        (void) region_handle_get(fd_consumed, &s->old_region_handle);
+        recycler_lease_ended(p->recycler, s, fd_consumed);
+}
+
+/* Lost records: every QEMU that libvirtd recorded as running a domain, that passes Claim's
+ * checks (uid, cgroup, start time) and holds a region proven ours, and whose tenant the
+ * hook's record gives, gets its lease back on that region's slot. A process that holds a
+ * proven region but that no such proof names is left alone: its slot stays held-elsewhere
+ * until the region is let go (settle_unrecorded). From the one index of /proc: linear in
+ * processes plus slots. */
 static void rebuild_from_processes(RestorePlan *p) {
         g_autoptr(GHashTable) stored_by_inode = stored_regions_by_inode(p);
+        g_autoptr(GHashTable) libvirt = libvirt_status_read(p->config->libvirt_status_dir);
         const ProcIndex *x = procs(p);
         unsigned found = 0;
         pid_t done = 0;   /* the process last looked at: holders are grouped by pid */
 
         for (guint i = 0; i < x->holders->len; i++) {
                 const ProcHolder *h = &g_array_index(x->holders, ProcHolder, i);
-                char uuid[RMA_UUID_STRING_LEN + 1];
-                g_autofree char *domain = NULL;
+                const LibvirtDomain *d = NULL;
+                g_autofree char *tenant = NULL;
                 _cleanup_close_ int pidfd = -EBADF;
                 const PolicyTenant *t;
                 LeaseRecord rec;
@@ -539,22 +565,33 @@ static void rebuild_from_processes(RestorePlan *p) {
                         continue;
                 done = h->pid;
                 rec = (LeaseRecord) { .pid = h->pid };
-                if (lost_claimant(p, h->pid, uuid, &domain, &rec.pid_start, &pidfd) < 0)
+                if (lost_claimant(p, libvirt, h->pid, &d, &rec.pid_start, &pidfd) < 0)
                         continue;
                 k = take_lost_region(p, i, pidfd, stored_by_inode, &fd);
                 if (k < 0)
                         continue;
+                if (hook_tenant(p, d, &tenant) < 0) {
+                        /* Which tenant's quota it counts against is unproven: not a lease of
+                         * anyone's, and its region stays out of the pool while it lives. */
+                        log_warning("RMA slot %d: pid %d (domain %s, %s, as libvirt recorded it) holds its region, but "
+                                    "the hook's record of the domain's tenant (%s/" RMA_DOMAINS_DIR_NAME "/%s) is gone "
+                                    "or not root's: not re-adopted; the slot stays held-elsewhere until the region is "
+                                    "let go", k, (int) h->pid, d->name, d->uuid, p->config->runtime_dir, d->uuid);
+                        watch_unproven(p, &p->broker->pool->slots[k], fd);
+                        continue;
+                }
                 /* The process's fd is the region; the slot's stored copy, if it is that very
                  * region, is not needed (another one stays for the final settling). */
                 if (fd_store_peek_region(p->store, (unsigned) k) >= 0 &&
                     same_region(fd_store_peek_region(p->store, (unsigned) k), fd))
                         safe_close(fd_store_take_region(p->store, (unsigned) k));
-                t = policy_tenant_for_domain(p->broker->policy, domain, NULL, NULL);
-                rec.uuid = uuid;
-                rec.domain = domain;
+                /* As the hook's Reserve did: its tenant, or the policy's choice by the name. */
+                t = policy_tenant_for_domain(p->broker->policy, d->name, tenant, NULL);
+                rec.uuid = d->uuid;
+                rec.domain = d->name;
                 rec.tenant = t ? t->name : POLICY_IMPLICIT_TENANT;
                 if (readopt_lease(p, &p->broker->pool->slots[k], &rec, TAKE_FD(pidfd), fd,
-                                  "rebuilt from the running process") >= 0)
+                                  "rebuilt from libvirt's status and the hook's record") >= 0)
                         found++;
         }
         log_warning("Lease registry rebuilt from the running processes: %u lease(s) found", found);
@@ -608,17 +645,10 @@ static void settle_unrecorded(RestorePlan *p) {
                 Slot *s = &pool->slots[i];
                 if (!unsettled(p, s))
                         continue;
-                if (fd_store_has_region(p->store, i)) {
+                if (fd_store_has_region(p->store, i))
                         /* Recorded as the old region, so that a second restart still waits for it. */
-                        int fd = fd_store_take_region(p->store, i);
-                        struct stat st;
-                        if (fstat(fd, &st) == 0) {
-                                s->old_region_dev = st.st_dev;
-                                s->old_region_ino = st.st_ino;
-                        }
-                        (void) region_handle_get(fd, &s->old_region_handle);
-                        recycler_lease_ended(p->recycler, s, fd);
-                } else
+                        watch_unproven(p, s, fd_store_take_region(p->store, i));
+                else
                         settle_unknown(p, s);
         }
 }

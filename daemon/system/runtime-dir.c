@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include "runtime-dir.h"
 
 #define RUNTIME_POLICY_DIR "policy.d"
+#define RUNTIME_LOCK_FILE "lock"
 
 /* dirfd/name (NULL: dirfd itself) is a directory of ours that nobody else may write. */
 static int check_dir(int dirfd, const char *name, const char *path) {
@@ -29,6 +31,35 @@ static int check_dir(int dirfd, const char *name, const char *path) {
         return 0;
 }
 
+/* A POSIX record lock, so that a refused broker can name the holder (F_GETLK gives its pid).
+ * Held until the broker exits; the kernel drops it however the broker ends. */
+static int take_lock(int dirfd, const char *path) {
+        _cleanup_close_ int fd = -EBADF;
+        struct flock lock = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+        char pid[32];
+        int n;
+
+        fd = openat(dirfd, RUNTIME_LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return log_error_errno(errno, "Cannot open %s/" RUNTIME_LOCK_FILE ": %m", path);
+        if (fcntl(fd, F_SETLK, &lock) < 0) {
+                if (errno != EAGAIN && errno != EACCES)
+                        return log_error_errno(errno, "Cannot lock %s/" RUNTIME_LOCK_FILE ": %m", path);
+                lock = (struct flock) { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+                (void) fcntl(fd, F_GETLK, &lock);
+                return log_error_errno(EBUSY, "Another rma-brokerd (pid %d) runs on %s; this one touches nothing "
+                                       "there and exits. Stop that one first (systemctl stop rma-brokerd.service, or "
+                                       "kill %d), or give this one a runtime directory of its own (--runtime-dir=)",
+                                       lock.l_type == F_UNLCK ? 0 : (int) lock.l_pid, path,
+                                       lock.l_type == F_UNLCK ? 0 : (int) lock.l_pid);
+        }
+        /* For admins (cat /run/rma-broker/lock); the lock, not this text, is what counts. */
+        n = snprintf(pid, sizeof(pid), "%d\n", (int) getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t) n, 0) != n)
+                log_warning_errno(errno, "Cannot write the pid to %s/" RUNTIME_LOCK_FILE ": %m", path);
+        return TAKE_FD(fd);
+}
+
 int runtime_dir_prepare(const char *path) {
         _cleanup_close_ int fd = -EBADF;
         g_autofree char *policy = NULL;
@@ -46,5 +77,7 @@ int runtime_dir_prepare(const char *path) {
         /* Runtime policy files are applied as the admin's: the same rule for their dir. */
         policy = g_build_filename(path, RUNTIME_POLICY_DIR, NULL);
         r = check_dir(fd, RUNTIME_POLICY_DIR, policy);
-        return r == -ENOENT ? 0 : r;
+        if (r < 0 && r != -ENOENT)
+                return r;
+        return take_lock(fd, path);
 }

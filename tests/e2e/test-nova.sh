@@ -36,6 +36,7 @@ cleanup() {
 trap cleanup EXIT
 
 REAL_QEMU=$(command -v qemu-system-ppc64)
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
 P_ACME=4f6c0a1e2b3d4c5e8f9a0b1c2d3e4f50
 P_OTHER=9a8b7c6d5e4f40302a1b0c9d8e7f6a5b
 USER_ID=0123456789ab4cdeb0123456789abcde
@@ -54,6 +55,8 @@ MaxRmas=1
 
 [Tenant nova-other]
 NovaProjects=$P_OTHER
+# A tenant account (nobody), which may Reserve for its own tenant: the squatter below.
+Users=nobody
 CONF
 : >"$TEST_DIR/rma-brokerd.conf"
 start_private_bus
@@ -67,12 +70,12 @@ install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/
 mkdir -p "$TEST_DIR/emulators"
 cat >"$TEST_DIR/emulators/qemu-system-ppc64" <<SH
 #!/bin/bash
-RMA_BROKER_SOCKET=$SOCK RMA_QEMU_BINARY=$REAL_QEMU exec -a "\$0" $TEST_DIR/bin/qemu-rma "\$@"
+RMA_BROKER_SOCKET=$SOCK RMA_BROKER_TIMEOUT=3 RMA_QEMU_BINARY=$REAL_QEMU exec -a "\$0" $TEST_DIR/bin/qemu-rma "\$@"
 SH
 cat >"$TEST_DIR/bin/50-rma-broker" <<SH
 #!/bin/sh
-RMA_BROKER_SOCKET=$SOCK RMA_BROKER_CONFIG=$TEST_DIR/rma-brokerd.conf RMA_BROKER_POLICY_DIR=$TEST_DIR/policy.d \
-    exec $TEST_DIR/bin/rma-broker-hook "\$@"
+RMA_BROKER_SOCKET=$SOCK RMA_BROKER_TIMEOUT=3 RMA_BROKER_CONFIG=$TEST_DIR/rma-brokerd.conf \
+    RMA_BROKER_POLICY_DIR=$TEST_DIR/policy.d exec $TEST_DIR/bin/rma-broker-hook "\$@"
 SH
 chmod 0755 "$TEST_DIR/emulators/qemu-system-ppc64" "$TEST_DIR/bin/50-rma-broker"
 
@@ -198,10 +201,53 @@ without=$(cmdline_of "$DOM_PLAIN")
 check_eq "the same QEMU argv through the wrapper as without it" "$without" "$with_wrapper"
 sandbox_virsh destroy "$DOM_PLAIN" >/dev/null
 
+check "the hook recorded that $DOM_A opted in (root's, 0644, in the domains dir)" \
+    test "$(stat -c '%U %a' "$TEST_DIR/run/domains/$UUID_A")" = "root 644"
+check "... and nothing for $DOM_PLAIN" test ! -e "$TEST_DIR/run/domains/$UUID_PLAIN"
+
+# Attacks on domains that did not opt in: they never depend on the broker.
+# (timeout: a bound on a hang, not a measure; the note gives the times.)
+plain_starts() { # plain_starts LABEL: DOM_PLAIN starts, and holds nothing
+    local out
+    out=$(timeout 20 virsh -q -c "$SANDBOX_URI" start "$DOM_PLAIN" 2>&1)
+    check "$1" test $? -eq 0 || diag "$out"
+    sandbox_virsh destroy "$DOM_PLAIN" >/dev/null 2>&1
+}
+# 1. A tenant account squats the uuid of a domain of another project that did not opt in.
+squat=$(as_nobody busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 \
+    Reserve sss "$UUID_PLAIN" "$DOM_PLAIN" nova-other 2>&1)
+check_match "a tenant account (nobody, of nova-other) reserves the uuid of $DOM_PLAIN" "^u [0-9]+" "$squat"
+plain_starts "... and $DOM_PLAIN, which did not opt in, starts all the same (its QEMU asks the broker nothing)"
+busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 Release s "$UUID_PLAIN" >/dev/null
+# 2. broker.sock accepts, nobody serves: a stopped broker.
+kill -STOP "$BROKER_PID"
+plain_starts "while the broker is stopped (SIGSTOP: broker.sock accepts, nobody answers), $DOM_PLAIN starts"
+t0=$SECONDS
+out=$(timeout 60 virsh -q -c "$SANDBOX_URI" start "$DOM_B" 2>&1); status=$?
+check "... while an opted-in domain fails, after a bounded wait (RMA_BROKER_TIMEOUT=3 here; 30 s by default)" \
+    test $status -ne 0 -a $((SECONDS - t0)) -lt 30
+check_match "... saying what to check" \
+    "rma-brokerd accepted on .* but did not answer within 3 s: it is starting, stopped or stuck. Check systemctl status rma-brokerd.service" "$out"
+kill -CONT "$BROKER_PID"
+
 sandbox_virsh destroy "$DOM_A" >/dev/null
 check "the instance's RMA comes back when it stops" wait_until 10 prop_is FreeRmas 2
+check "... and the hook removed its record" test ! -e "$TEST_DIR/run/domains/$UUID_A"
+# 3. Its QEMU user is outside QemuUsers= (qemu.conf user = "root", a per-domain DAC seclabel).
+stop_broker
+start_broker --count=2 --size=256M --qemu-users=nobody --policy-dir="$TEST_DIR/policy.d"
+plain_starts "with libvirt-qemu outside QemuUsers=, $DOM_PLAIN starts"
+stop_broker
+start_broker --count=2 --size=256M --qemu-users=libvirt-qemu --policy-dir="$TEST_DIR/policy.d"
+# 1b. The squatter reserves the uuid of an opted-in domain of another project: the hook (root)
+# takes the reservation over at the domain's start.
+squat=$(as_nobody busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 \
+    Reserve sss "$UUID_B" "$DOM_B" nova-other 2>&1)
+check_match "the tenant account reserves the uuid of $DOM_B (opted in, project acme)" "^u [0-9]+" "$squat"
 out=$(sandbox_virsh start "$DOM_B" 2>&1)
-check "then the project's other instance starts" test $? -eq 0 || diag "$out"
+check "then the project's other instance starts, the squatter's reservation taken over" test $? -eq 0 || diag "$out"
+check_match "... its RMA leased for tenant nova-acme, not the squatter's" \
+    "\"leased\" \"$UUID_B\" \"$DOM_B\" \"nova-acme\"" "$(leases)"
 sandbox_virsh destroy "$DOM_B" >/dev/null
 
 if [ "$TAP_FAILED" -ne 0 ]; then

@@ -200,9 +200,19 @@ wait "$FLOOD_PID"
 out=$(busctl --system introspect org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1)
 if grep -q "\.Claim" <<<"$out"; then not_ok "Claim is not on the system bus"; else ok "Claim is not on the system bus"; fi
 
-# Second broker on the same runtime dir refuses to steal the socket.
-out=$("$BROKERD" --runtime-dir="$TEST_DIR/run" --count=1 --size=1M 2>&1)
-check_match "a second broker refuses a live broker.sock" "Another rma-brokerd already serves" "$out"
+# A second broker on the same runtime dir refuses before it touches anything there, naming
+# the running one; the first one's registry is the file it writes, whole.
+before=$(stat -c '%i %s %Y' "$TEST_DIR/run/leases"; md5sum <"$TEST_DIR/run/leases")
+out=$("$BROKERD" --runtime-dir="$TEST_DIR/run" --count=1 --size=1M 2>&1); status=$?
+check "a second broker on the same runtime dir refuses to start" test $status -ne 0
+check_match "... naming the running one and what to do" \
+    "Another rma-brokerd \\(pid $BROKER_PID\\) runs on $TEST_DIR/run; this one touches nothing there.*systemctl stop rma-brokerd.service.*--runtime-dir=" "$out"
+check_eq "... and the running one's registry is untouched (same inode, size, time and bytes)" "$before" \
+    "$(stat -c '%i %s %Y' "$TEST_DIR/run/leases"; md5sum <"$TEST_DIR/run/leases")"
+check_eq "... nor did it leave a new registry behind" "" "$(ls "$TEST_DIR/run" | grep '\.new$')"
+bus_call Reserve sss "$UUID_D" dom-d "" >/dev/null
+check_match "the running broker still serves and records" "$UUID_D" "$(cat "$TEST_DIR/run/leases")"
+bus_call Release s "$UUID_D" >/dev/null
 check "broker exits cleanly on SIGTERM" stop_broker
 check "broker.sock is removed on exit" test ! -e "$TEST_DIR/run/broker.sock"
 

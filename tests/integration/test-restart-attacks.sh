@@ -14,6 +14,9 @@
 #     the slot stays held-elsewhere until root's `rmactl forget-region`, which nobody may
 #     call;
 #   - a domain name of 255 bytes of UTF-8 survives kill -9 whole;
+#   - a rebuild from lost records takes the domain from libvirt's status XML and the tenant
+#     from the hook's record, not from the QEMU's forgeable argv or the policy's globs;
+#   - a registry truncated or replaced by root under the running broker is written again;
 #   - a runtime dir that another user could write is refused at start.
 set -uo pipefail
 
@@ -111,27 +114,54 @@ check "the receiver got the old region with the old bytes" \
 check "then the slot is free again" wait_until 10 prop_is HeldElsewhereRmas 0
 end_honest_tenants
 
-# 3. A forged memfd named like slot 1's region, at a lower fd than the real one.
-bus_call Reserve sss "$(uuid 3)" evil-forge "" >/dev/null
-as_nobody_fifo g forge "$(uuid 3)" 1 -uuid "$(uuid 3)" -name guest=evil-forge
-check "forge: the claim succeeded" wait_until 10 grep -q "^held" "$TEST_DIR/g.out"
-SLOT_G=$(bus_call ListRmas | grep -oE "[0-9]+ \"leased\" \"$(uuid 3)\"" | cut -d' ' -f1)
-kill9_broker
-# The attacker's record is garbage: the rebuild must find the region by what proves it.
-printf 'garbage' | dd of="$TEST_DIR/run/leases" bs=1 seek=$(((SLOT_G + 1) * 512 + 20)) conv=notrunc status=none
+# 3. A forged memfd named like slot 1's region, at a lower fd than the real one, with a
+# user-namespace mark as a broker without CAP_SYS_ADMIN writes it (but no valid MAC). Played
+# twice: with the trusted mark (root with every capability), and as under the shipped unit,
+# without CAP_SYS_ADMIN, where the broker's own regions carry the user mark with its MAC.
+forge_attack() { # forge_attack LABEL
+    local label=$1
+    stop_broker
+    rm -rf "$TEST_DIR/run" "$TEST_DIR/libvirt-qemu"
+    broker
+    bus_call Reserve sss "$(uuid 3)" evil-forge "" >/dev/null
+    as_nobody_fifo g forge "$(uuid 3)" 1 -uuid "$(uuid 3)" -name guest=evil-forge
+    check "$label: forge: the claim succeeded" wait_until 10 grep -q "^held" "$TEST_DIR/g.out"
+    libvirt_status evil-forge "$(uuid 3)" "$CLIENT_PID"
+    hook_record "$(uuid 3)" evil-forge ""
+    SLOT_G=$(bus_call ListRmas | grep -oE "[0-9]+ \"leased\" \"$(uuid 3)\"" | cut -d' ' -f1)
+    kill9_broker
+    # The attacker's record is garbage: the rebuild must find the region by what proves it.
+    printf 'garbage' | dd of="$TEST_DIR/run/leases" bs=1 seek=$(((SLOT_G + 1) * 512 + 20)) conv=notrunc status=none
+    broker
+    check_match "$label: the lease is rebuilt on the real region's slot, not the forged name's" \
+        "^$SLOT_G \"leased\" \"$(uuid 3)\"" "$(leases)"
+    check_eq "$label: no second slot is taken" "free=1 leased=1 held-elsewhere=0" "$(counts)"
+    two_honest_tenants
+    check_eq "$label: one honest tenant gets the other slot, no more" 1 "$HONEST_GOT"
+    check "$label: invariant: live root-created regions <= 2" at_most_pool 0
+    check_eq "$label: ... exactly: the attacker's real region and the honest tenant's (the forged one is nobody's)" 2 \
+        "$(live_regions)"
+    close_fifo g
+    end_honest_tenants
+    check "$label: the pool is whole" wait_until 10 prop_is FreeRmas 2
+    stop_broker
+}
+forge_attack "trusted mark"
+BROKER_WRAP=(setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin --)
+forge_attack "no CAP_SYS_ADMIN (the shipped unit)"
 broker
-check_match "the lease is rebuilt on the real region's slot, not the forged name's" \
-    "^$SLOT_G \"leased\" \"$(uuid 3)\"" "$(leases)"
-check_eq "no second slot is taken" "free=1 leased=1 held-elsewhere=0" "$(counts)"
-two_honest_tenants
-check_eq "one honest tenant gets the other slot, no more" 1 "$HONEST_GOT"
-check "invariant: live root-created regions <= 2" at_most_pool 0
-check_eq "... exactly: the attacker's real region and the honest tenant's (the forged one is nobody's)" 2 \
-    "$(live_regions)"
-close_fifo g
-end_honest_tenants
-check "the pool is whole" wait_until 10 prop_is FreeRmas 2
+bus_call Reserve sss "$(uuid 3)" mark-check "" >/dev/null
+as_nobody_fifo m claim "$(uuid 3)"
+wait_until 10 grep -q "^held" "$TEST_DIR/m.out"
+mark=$(for fd in /proc/$CLIENT_PID/fd/*; do
+    [[ "$(readlink "$fd")" == /memfd:rma-broker-slot-* ]] || continue
+    python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.rma-broker").decode())' "$fd" 2>&1; break
+done)
+check_match "... there the broker's regions carry the user mark with its MAC" \
+    "^slot=[01] pool=[0-9]+:[0-9]+ mac=[0-9a-f]{64}$" "$mark"
+close_fifo m
 stop_broker
+BROKER_WRAP=()
 
 # 2. CheckCgroup=yes: a rebuild trusts no process outside the domain's cgroup.
 # Claim checks the cgroup too, so the claim is made while it is off; the registry then
@@ -141,6 +171,8 @@ broker --no-check-cgroup
 bus_call Reserve sss "$(uuid 4)" victim "" >/dev/null
 as_nobody_fifo v claim "$(uuid 4)" bytes-of-victim -uuid "$(uuid 4)" -name guest=victim
 check "a claimant holds the region" wait_until 10 grep -q "^held" "$TEST_DIR/v.out"
+libvirt_status victim "$(uuid 4)" "$CLIENT_PID"
+hook_record "$(uuid 4)" victim ""
 kill9_broker
 head -c 512 /dev/urandom | dd of="$TEST_DIR/run/leases" conv=notrunc status=none
 broker
@@ -234,6 +266,68 @@ print(next((r[3] for r in json.load(sys.stdin)["data"][0] if r[2] == sys.argv[1]
 check_eq "after kill -9 and restart its lease is back with the whole name" "leased $LONG" \
     "$(leases | grep -c "$(uuid 6)" | sed 's/^1$/leased/') $(domain_of "$(uuid 6)")"
 close_fifo l
+stop_broker
+
+# 6. Lost records: the rebuild takes the domain from libvirt's status XML and the tenant
+# from the hook's record, never from what the QEMU shows. Tenant gold (MaxRmas=1) by the
+# domain's metadata, though the policy's Domains= globs would put the name elsewhere.
+rm -rf "$TEST_DIR/run" "$TEST_DIR/libvirt-qemu"
+mkdir -p "$TEST_DIR/policy.d"
+printf '[Defaults]\nTenant=shared\n[Tenant gold]\nMaxRmas=1\n[Tenant shared]\nDomains=web-*\n' \
+    >"$TEST_DIR/policy.d/10-test.conf"
+broker --policy-dir="$TEST_DIR/policy.d"
+bus_call Reserve sss "$(uuid 20)" web-gold gold >/dev/null
+as_nobody_fifo q claim "$(uuid 20)" bytes-q -uuid "$(uuid 21)" -name guest=web-other
+check "a QEMU of tenant gold holds its region, its command line forged (another domain's uuid)" \
+    wait_until 10 grep -q "^held" "$TEST_DIR/q.out"
+libvirt_status web-gold "$(uuid 20)" "$CLIENT_PID"
+hook_record "$(uuid 20)" web-gold gold
+SLOT_Q=$(bus_call ListRmas | grep -oE "[0-9]+ \"leased\" \"$(uuid 20)\"" | cut -d' ' -f1)
+kill9_broker
+# Its record torn (the other slot's, free, stays whole).
+printf 'garbage' | dd of="$TEST_DIR/run/leases" bs=1 seek=$(((SLOT_Q + 1) * 512 + 20)) conv=notrunc status=none
+broker --policy-dir="$TEST_DIR/policy.d"
+check_match "the lease is rebuilt for the domain libvirt recorded, in the tenant the hook gave (gold)" \
+    "\"leased\" \"$(uuid 20)\" \"web-gold\" \"gold\" $CLIENT_PID" "$(leases)"
+out=$(bus_call Reserve sss "$(uuid 22)" web-gold-2 gold 2>&1)
+check_match "gold is at its cap: a second region for it is refused" "MaxRmas=1" "$out"
+out=$(bus_call Reserve sss "$(uuid 21)" web-other "" 2>&1)
+check_match "the uuid its command line showed is free: that domain can start" "^u [0-9]+" "$out"
+bus_call Release s "$(uuid 21)" >/dev/null
+check "invariant: live root-created regions <= 2" at_most_pool 0
+# Without the hook's record the tenant is unproven: no lease, the region kept out.
+rm "$TEST_DIR/run/domains/$(uuid 20)"
+kill9_broker
+printf 'garbage' | dd of="$TEST_DIR/run/leases" bs=1 seek=$(((SLOT_Q + 1) * 512 + 20)) conv=notrunc status=none
+broker --policy-dir="$TEST_DIR/policy.d"
+check_eq "no hook record: not re-adopted, the slot held-elsewhere while the region lives" \
+    "free=1 leased=0 held-elsewhere=1" "$(counts)"
+check "... and the log says why" log_has "the hook's record of the domain's tenant .* is gone or not root's: not re-adopted"
+close_fifo q
+check "the slot is free once the region is let go" wait_until 10 prop_is FreeRmas 2
+stop_broker
+
+# 7. Root truncates or replaces the registry under the running broker: never a SIGBUS; the
+# broker writes it again and a restart still finds every lease.
+rm -rf "$TEST_DIR/run"
+broker
+bus_call Reserve sss "$(uuid 30)" trunc-a "" >/dev/null
+as_nobody_fifo t claim "$(uuid 30)" bytes-t
+check "a lease to keep" wait_until 10 grep -q "^held" "$TEST_DIR/t.out"
+: >"$TEST_DIR/run/leases"
+bus_call Reserve sss "$(uuid 31)" trunc-b "" >/dev/null
+check "a slot changes after root truncated the registry: the broker lives" broker_alive
+check "... and says it wrote the registry again" log_has "was truncated, removed or replaced under rma-brokerd"
+cp "$TEST_DIR/run/leases" "$TEST_DIR/leases.backup"
+: >"$TEST_DIR/leases.empty"
+mv "$TEST_DIR/leases.empty" "$TEST_DIR/run/leases"
+check "root replaces it with an empty file: written again within 5 s, without any change" \
+    wait_until 8 grep -q "uuid=$(uuid 30)" "$TEST_DIR/run/leases"
+kill9_broker
+broker
+check_match "after kill -9 the lease is back from the rewritten registry" "\"leased\" \"$(uuid 30)\"" "$(leases)"
+check_match "... and the reservation" "reserved.*$(uuid 31)|$(uuid 31).*reserved" "$(bus_call ListRmas)"
+close_fifo t
 stop_broker
 
 # 5. A runtime dir that another user could write.

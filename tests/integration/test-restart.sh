@@ -103,18 +103,25 @@ check "the re-adopted lease ends when its holder exits" wait_until 10 prop_is Le
 bus_call Release s "$(uuid 3)" >/dev/null
 check_eq "every slot is free again" 6 "$(prop FreeRmas)"
 
-# A garbage registry: reported, and the lease rebuilt from the running process.
+# A garbage registry: reported, and the lease rebuilt from what the QEMU cannot forge:
+# libvirt's status XML (its pid, name and uuid) and the hook's record (its tenant). Its
+# command line names another domain's uuid, as a compromised QEMU could make it show.
 bus_call Reserve sss "$(uuid 5)" cap-e "" >/dev/null
-as_nobody_fifo e claim "$(uuid 5)" bytes-of-e -uuid "$(uuid 5)" -name guest=cap-e,debug-threads=on
+as_nobody_fifo e claim "$(uuid 5)" bytes-of-e -uuid "$(uuid 9)" -name guest=cap-x,debug-threads=on
 PID_E=$CLIENT_PID
 check "e holds a lease" wait_until 10 prop_is LeasedRmas 1
+libvirt_status cap-e "$(uuid 5)" "$PID_E"
+hook_record "$(uuid 5)" cap-e ""
 SLOT_E=$(slot_of "$(uuid 5)")
 kill9_broker
 printf 'garbage' | dd of="$TEST_DIR/run/leases" bs=1 seek=$(((SLOT_E + 1) * 512 + 20)) conv=notrunc status=none
 broker
 check_match "the garbage is reported" "Lease registry: .* 1 of 6 slot records are garbage or missing" "$(cat "$TEST_DIR/broker.log")"
-check_match "and the lease rebuilt from the running process (its -uuid and -name)" \
+check_match "and the lease rebuilt as libvirt recorded the process, not as its forged -uuid and -name say" \
     "^$SLOT_E \"leased\" \"$(uuid 5)\" \"cap-e\" \"capped\" $PID_E\$" "$(leases)"
+check_match "the uuid its command line shows is not held: that domain can still start" "^u [0-9]+" \
+    "$(bus_call Reserve sss "$(uuid 9)" web-x "")"
+bus_call Release s "$(uuid 9)" >/dev/null
 check_match "the log says so" "Lease registry rebuilt from the running processes: 1 lease" "$(cat "$TEST_DIR/broker.log")"
 out=$(bus_call Reserve sss "$(uuid 6)" cap-f "" 2>&1)
 check_match "the rebuilt lease counts for the quota" "MaxRmas=1" "$out"

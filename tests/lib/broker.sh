@@ -152,11 +152,29 @@ start_broker() {
     local fd close_fifos=""
     # The broker must not hold the test's fifos open (as_nobody_fifo).
     for fd in ${FIFOS[@]+"${FIFOS[@]}"}; do close_fifos+=" $fd>&-"; done
-    eval '${BROKER_WRAP[@]+"${BROKER_WRAP[@]}"} "$BROKERD" --runtime-dir="$TEST_DIR/run" "$@" \
+    eval '${BROKER_WRAP[@]+"${BROKER_WRAP[@]}"} "$BROKERD" --runtime-dir="$TEST_DIR/run" \
+        --libvirt-status-dir="${LIBVIRT_STATUS_DIR:-$TEST_DIR/libvirt-qemu}" "$@" \
         >>"$TEST_DIR/broker.log" 2>&1 '"$close_fifos"' &'
     BROKER_PID=$!
     export RMA_BROKER_SOCKET=$TEST_DIR/run/broker.sock
     wait_until 10 busctl --system status org.rmabroker.Broker1 >/dev/null 2>&1
+}
+
+# libvirt_status NAME UUID PID: the status XML libvirtd writes (as root) for a running QEMU
+# domain, /run/libvirt/qemu/NAME.xml, in the dir start_broker names (LIBVIRT_STATUS_DIR,
+# else $TEST_DIR/libvirt-qemu): the test stands in for libvirtd where the claimant is the
+# test client, not a QEMU that libvirt started (the e2e suites use libvirt's own).
+libvirt_status() {
+    local dir=${LIBVIRT_STATUS_DIR:-$TEST_DIR/libvirt-qemu}
+    mkdir -p "$dir"
+    printf "<domstatus state='running' reason='booted' pid='%s'>\n  <domain type='qemu' id='1'>\n    <name>%s</name>\n    <uuid>%s</uuid>\n  </domain>\n</domstatus>\n" \
+        "$3" "$1" "$2" >"$dir/$1.xml"
+}
+# hook_record UUID DOMAIN TENANT: what the hook writes (as root) when it reserves for a
+# domain it opted in, as client/rma-client.c's rma_domain_record_write().
+hook_record() {
+    mkdir -p "$TEST_DIR/run/domains"
+    printf 'uuid=%s\ndomain=%s\ntenant=%s\n' "$1" "$2" "$3" >"$TEST_DIR/run/domains/$1"
 }
 
 # stop_broker: SIGTERM and wait; returns the broker's exit status (non-zero also when a
