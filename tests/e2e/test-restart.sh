@@ -5,7 +5,8 @@
 # again on the same runtime dir. The running guest's lease is back on its slot (its
 # bytes at 0x0c000000 untouched), the dead one's slot is free, the capped tenant's next
 # domain is still refused through `virsh start`, and the re-adopted lease ends when its
-# guest is destroyed, after which that domain starts.
+# guest is destroyed, after which that domain starts. Then a lease whose registry record is
+# lost is rebuilt from libvirtd's status XML and the hook's record.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -81,6 +82,20 @@ check "virsh destroy $DOM_A" sandbox_virsh destroy "$DOM_A"
 check "the re-adopted lease ends with its QEMU" wait_until 20 prop_is LeasedRmas 0
 check "now virsh start $DOM_B gets an RMA" sandbox_virsh start "$DOM_B"
 check_match "... a scrubbed one" "0c000000: 0x00000000 0x00000000" "$(sandbox_xp "$DOM_B" $OFFSET)"
+
+# Its registry record lost (torn) across a kill -9: the rebuild takes the domain from
+# libvirtd's own status XML and the tenant from the hook's record, and gives the lease back.
+before=$(leases)
+SLOT_B=$(cut -d' ' -f1 <<<"$before")
+kill -9 "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null; BROKER_PID=
+printf 'garbage' | dd of="$TEST_DIR/run/leases" bs=1 seek=$(((SLOT_B + 1) * 512 + 20)) conv=notrunc status=none
+LIBVIRT_STATUS_DIR=$SANDBOX/run/qemu broker
+check_eq "$DOM_B's lost lease is rebuilt on its slot, tenant capped, from libvirt's status and the hook's record" \
+    "$before" "$(leases)"
+check_match "the log says how" "re-adopted the lease of domain $DOM_B .*rebuilt from libvirt's status and the hook's record" \
+    "$(cat "$TEST_DIR/broker.log")"
+out=$(sandbox_virsh start "$DOM_A" 2>&1)
+check_match "the rebuilt lease counts for the quota: $DOM_A is refused" "MaxRmas=1" "$out"
 sandbox_virsh destroy "$DOM_B" >/dev/null
 sandbox_virsh destroy "$DOM_C" >/dev/null 2>&1
 check "every slot comes back" wait_until 20 prop_is FreeRmas 3

@@ -4,9 +4,11 @@
 # an unread SCM_RIGHTS message, or hands a mapping to a child and exits), holders ending,
 # claimants killed, the broker killed with -9 or stopped at random points and started
 # again, a registry record lost across a kill -9 (a rebuild), the registry truncated by
-# root under the running broker, and a second broker started by hand on its runtime dir. After every step the invariant is checked: live regions that root created, seen
-# in this test's processes, plus those the test knows are in flight, never exceed the
-# pool; and the broker's counts add up to it. At the end every region comes back.
+# root under the running broker, and a second broker started by hand on its runtime dir.
+# After every step the invariant is checked: live regions that root created, seen in this
+# test's processes, plus those the test knows are in flight, never exceed the pool; the
+# broker's counts add up to it; and tenant capped holds no more than its MaxRmas. At the
+# end every region comes back.
 #
 # Runs twice in CI: with a fixed seed (RMA_STRESS_SEED, 4242), and with a random one,
 # always printed; a failure says how to run exactly that sequence again.
@@ -34,7 +36,14 @@ COUNT=3
 STEPS=${RMA_STRESS_STEPS:-40}
 bus_call() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 "$@"; }
 uuid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
-broker() { start_broker --backend=memfd --count=$COUNT --size=1M --qemu-users=nobody --no-check-cgroup; }
+# Odd-numbered claims are tenant capped (MaxRmas=2), the rest tenant open.
+mkdir -p "$TEST_DIR/policy.d"
+printf '[Defaults]\nTenant=open\n[Tenant capped]\nMaxRmas=2\nDomains=*[13579]\n[Tenant open]\n' \
+    >"$TEST_DIR/policy.d/10-tenants.conf"
+broker() { start_broker --backend=memfd --count=$COUNT --size=1M --qemu-users=nobody --no-check-cgroup \
+    --policy-dir="$TEST_DIR/policy.d"; }
+# What tenant capped holds, reserved and leased, as the broker shows it.
+capped_holds() { bus_call ListRmas | grep -oE '"(reserved|leased)" "[^"]*" "[^"]*" "capped"' | wc -l; }
 counts_add_up() {
     local sum=0 p
     for p in FreeRmas ReservedRmas LeasedRmas ScrubbingRmas HeldElsewhereRmas; do sum=$((sum + $(prop $p))); done
@@ -128,13 +137,13 @@ run_seed() {
         fi
         broker_alive || { bad=1; echo "step $step: the broker is not running" >>"$TEST_DIR/steps"; break; }
         live=$(live_regions ${flight[@]+"${flight[@]}"})
-        if [ "$live" -gt $COUNT ] || ! counts_add_up; then
-            echo "step $step: $live live regions (in flight among them: ${flight[*]}), counts $(prop FreeRmas)/$(prop ReservedRmas)/$(prop LeasedRmas)/$(prop ScrubbingRmas)/$(prop HeldElsewhereRmas) for a pool of $COUNT" >>"$TEST_DIR/steps"
+        if [ "$live" -gt $COUNT ] || ! counts_add_up || [ "$(capped_holds)" -gt 2 ]; then
+            echo "step $step: $live live regions (in flight among them: ${flight[*]}), counts $(prop FreeRmas)/$(prop ReservedRmas)/$(prop LeasedRmas)/$(prop ScrubbingRmas)/$(prop HeldElsewhereRmas) for a pool of $COUNT, tenant capped holds $(capped_holds) of 2" >>"$TEST_DIR/steps"
             bad=1
             break
         fi
     done
-    check "seed $seed: after every one of $((step > STEPS ? STEPS : step)) steps, live regions <= $COUNT and the counts add up" test "$bad" -eq 0
+    check "seed $seed: after every one of $((step > STEPS ? STEPS : step)) steps, live regions <= $COUNT, the counts add up and tenant capped holds <= its MaxRmas=2" test "$bad" -eq 0
     for name in "${names[@]}"; do close_fifo "$name"; done
     # A lost record of a region held only by a mapping leaves no proof that it is gone: the
     # slot stays pinned until root says so (rmactl forget-region), as an admin would once
