@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cleanup.h"
+#include "fd-table.h"
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
@@ -43,13 +44,20 @@ static int manager_take_over(Manager *m, BrokerConfig *config) {
         int r;
 
         (void) fd_store_new(&m->fd_store);
-        (void) restore_plan_new(config, m->fd_store, &plan);
+        r = restore_plan_new(config, m->fd_store, &plan);
+        if (r < 0) {
+                broker_config_free(config);   /* consumed, also on failure */
+                return r;
+        }
         takeover = restore_plan_takeover(plan);
         r = broker_new(config, &takeover, &m->broker);   /* consumes config, also on failure */
         if (r < 0)
                 return r;
         m->config = m->broker->config;
         pool = m->broker->pool;
+        /* Before the recycler starts the region worker thread: re-adopted leases (a region
+         * and a pidfd each) must not grow the fd table under a running thread. */
+        (void) fd_table_reserve(2 * pool->n_slots + 256);
         r = recycler_new(m->event, pool, &m->recycler);
         if (r < 0)
                 return r;

@@ -333,8 +333,8 @@ static int registry_create(Registry *r, const Pool *pool) {
         fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return log_error_errno(errno, "Cannot create the lease registry %s: %m", tmp);
-        n = snprintf(header, sizeof(header), "rma-broker-registry v1 backend=%s size=%" PRIu64 " count=%u boot=%s",
-                     pool->backend->ops->name, pool->backend->region_size, pool->n_slots, boot_id());
+        n = snprintf(header, sizeof(header), REGISTRY_MAGIC " v%u backend=%s size=%" PRIu64 " count=%u boot=%s",
+                     REGISTRY_VERSION, pool->backend->ops->name, pool->backend->region_size, pool->n_slots, boot_id());
         if (!seal_record(header, sizeof(header), (size_t) n))
                 return log_error_errno(EIO, "Cannot write the lease registry %s: its header does not fit", tmp);
         memcpy(r->header, header, RECORD_SIZE);
@@ -528,11 +528,22 @@ static bool all_zero(const char *p, size_t n) {
 /* The header record: 0 with its fields in *ret_words, or the problem in c->problem. */
 static int read_header(RegistryContents *c, const char *path, const char *data, gsize len, char ***ret_words) {
         g_autofree char *header = len >= RECORD_SIZE ? open_record(data, RECORD_SIZE) : NULL;
+        unsigned version = 0;
+
+        /* A later format (a downgrade): whatever else it holds, its leases are not ours to
+         * read or to rebuild. Judged by the first words alone, checksum or not. */
+        if (len >= sizeof(REGISTRY_MAGIC) && memcmp(data, REGISTRY_MAGIC " v", strlen(REGISTRY_MAGIC) + 2) == 0 &&
+            sscanf(data + strlen(REGISTRY_MAGIC) + 2, "%u", &version) == 1 && version > REGISTRY_VERSION) {
+                c->newer_version = version;
+                c->problem = g_strdup_printf("%s is in format v%u, written by a newer rma-brokerd; this one reads v%u",
+                                             path, version, REGISTRY_VERSION);
+                return -EPROTONOSUPPORT;
+        }
         g_auto(GStrv) words = header ? g_strsplit(header, " ", -1) : NULL;
         const char *boot = words ? field(words, "boot") : NULL;
         uint64_t count = 0;
 
-        if (!words || !g_str_equal(words[0], "rma-broker-registry") || !words[1] || !g_str_equal(words[1], "v1") ||
+        if (!words || !g_str_equal(words[0], REGISTRY_MAGIC) || !words[1] || !g_str_equal(words[1], "v1") ||
             !field(words, "backend") || !parse_u64(field(words, "size"), &c->region_size) ||
             !parse_u64(field(words, "count"), &count) || count == 0 || count > RMA_MAX_COUNT || !boot) {
                 c->problem = g_strdup_printf("%s has no valid header (%zu bytes, garbage or truncated)", path, (size_t) len);

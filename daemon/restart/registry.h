@@ -18,6 +18,11 @@
 #include "pool.h"
 
 #define REGISTRY_FILE_NAME "leases"
+/* The format: "rma-broker-registry v1 ..." in the header. A broker reads its own version
+ * and every earlier one; it refuses to start on a later one (a downgrade with a newer
+ * broker's registry in place) and touches nothing of it. */
+#define REGISTRY_MAGIC "rma-broker-registry"
+#define REGISTRY_VERSION 1u
 
 typedef struct RegistryRecord {
         bool present;                 /* a well-formed record for this slot */
@@ -45,6 +50,7 @@ typedef struct RegistryContents {
         RegistryRecord *records;      /* count entries when header_valid */
         unsigned n_corrupt;           /* records that were there but did not check out */
         bool other_boot;              /* from another boot: every process and region of it is gone */
+        unsigned newer_version;       /* a later format than REGISTRY_VERSION: not to be touched */
         char *problem;                /* one sentence for the log when not all is well, else NULL */
 } RegistryContents;
 

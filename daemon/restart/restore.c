@@ -35,6 +35,15 @@ int restore_plan_new(const BrokerConfig *config, FdStore *store, RestorePlan **r
         p->store = store;
         p->config = config;
         (void) registry_load(config->runtime_dir, &p->registry);
+        if (p->registry->newer_version) {
+                int r = log_error_errno(EPROTONOSUPPORT, "Lease registry: %s. Refusing to start, so that the leases "
+                                        "it records stay as they are: run that newer rma-brokerd again (the "
+                                        "package of the version that wrote it), or, to give those leases up, remove "
+                                        "%s/" REGISTRY_FILE_NAME " (running QEMUs then keep regions this broker "
+                                        "cannot re-adopt)", p->registry->problem, config->runtime_dir);
+                restore_plan_free(p);
+                return r;
+        }
         if (p->registry->other_boot)
                 log_info("Lease registry: %s; starting afresh", p->registry->problem);
         else if (p->registry->problem)

@@ -145,5 +145,23 @@ check "once it lets go the slot is free" wait_until 10 prop_is HeldElsewhereRmas
 check_eq "no slot was ever handed out twice: all free at the end" 6 "$(prop FreeRmas)"
 check "broker exits cleanly" stop_broker
 
+# A downgrade with a newer broker's registry in place: this one refuses to start and
+# touches nothing of it (its leases stay for the version that wrote them).
+python3 - "$TEST_DIR/run/leases" <<'PY'
+import sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+header = b"rma-broker-registry v2 backend=memfd size=4194304 count=6 layout=new"
+data[0:512] = header + b" " * (511 - len(header)) + b"\n"
+open(path, "wb").write(data)
+PY
+before=$(md5sum <"$TEST_DIR/run/leases")
+out=$(timeout 20 "$BROKERD" --runtime-dir="$TEST_DIR/run" --backend=memfd --count=6 --size=4M --qemu-users=nobody \
+    --no-check-cgroup --policy-dir="$POLICY" 2>&1); status=$?
+check "a registry in a later format (v2): the broker refuses to start" test $status -ne 0
+check_match "... saying which format, and what to do" \
+    "leases is in format v2, written by a newer rma-brokerd; this one reads v1. Refusing to start, so that the leases it records stay as they are: run that newer rma-brokerd again" "$out"
+check_eq "... and leaves the registry as it was" "$before" "$(md5sum <"$TEST_DIR/run/leases")"
+
 if [ "$TAP_FAILED" -ne 0 ]; then diag "broker log:"; diag "$(cat "$TEST_DIR/broker.log")"; fi
 tap_done
