@@ -14,7 +14,6 @@
 #include "rma-config.h"
 #include "rma-names.h"
 
-
 static uint64_t now_usec(void) {
         struct timespec ts;
 

@@ -244,46 +244,30 @@ void backend_mark_region(const Backend *b, unsigned index, int fd) {
                   "and its handle only", index, strerror(trusted_errno), mark ? strerror(errno) : "no key");
 }
 
-/* The slot the mark (value) names, when the whole mark is right for this pool. */
-static int mark_slot(const char *value, const char *(*expected)(const Backend *, unsigned, int, char *, size_t),
-                     const Backend *b, int fd) {
-        char want[192];
+int backend_region_mark(const Backend *b, int fd) {
+        g_autofree char *user = NULL;
+        char value[192], want[96];
+        bool trusted = true;
+        ssize_t n = fgetxattr(fd, REGION_MARK_XATTR, value, sizeof(value) - 1);
         unsigned slot;
 
-        if (sscanf(value, "slot=%u", &slot) != 1 || slot >= RMA_MAX_COUNT)
-                return -ENODATA;
-        /* The whole mark, pool included: a region of another broker of this host (another
-         * runtime dir) proves nothing about ours. */
-        return expected(b, slot, fd, want, sizeof(want)) && strcmp(value, want) == 0 ? (int) slot : -ENODATA;
-}
-
-static const char *trusted_expected(const Backend *b, unsigned slot, int fd, char *buf, size_t size) {
-        backend_region_mark_text(b, slot, buf, size);
-        return buf;
-}
-
-static const char *user_expected(const Backend *b, unsigned slot, int fd, char *buf, size_t size) {
-        g_autofree char *mark = user_mark(b, slot, fd);
-
-        if (!mark)
-                return NULL;
-        g_strlcpy(buf, mark, size);
-        return buf;
-}
-
-int backend_region_mark(const Backend *b, int fd) {
-        char value[192];
-        ssize_t n = fgetxattr(fd, REGION_MARK_XATTR, value, sizeof(value) - 1);
-
-        if (n >= 0) {
-                value[n] = '\0';
-                return mark_slot(value, trusted_expected, b, fd);
+        if (n < 0) {
+                trusted = false;
+                n = fgetxattr(fd, REGION_MARK_USER_XATTR, value, sizeof(value) - 1);
         }
-        n = fgetxattr(fd, REGION_MARK_USER_XATTR, value, sizeof(value) - 1);
         if (n < 0)
                 return -ENODATA;
         value[n] = '\0';
-        return mark_slot(value, user_expected, b, fd);
+        if (sscanf(value, "slot=%u", &slot) != 1 || slot >= RMA_MAX_COUNT)
+                return -ENODATA;
+        /* The whole mark, pool included: a region of another broker of this host (another
+         * runtime dir) proves nothing about ours; a user mark, its MAC over this inode too. */
+        if (trusted) {
+                backend_region_mark_text(b, slot, want, sizeof(want));
+                return strcmp(value, want) == 0 ? (int) slot : -ENODATA;
+        }
+        user = user_mark(b, slot, fd);
+        return user && strcmp(value, user) == 0 ? (int) slot : -ENODATA;
 }
 
 

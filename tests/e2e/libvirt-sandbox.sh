@@ -142,6 +142,8 @@ fi
 _SANDBOX_LIB_LOADED=1
 # shellcheck source=../lib/exec-tmpdir.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/exec-tmpdir.sh"
+# shellcheck source=../lib/process-id.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/process-id.sh"
 
 SANDBOX="${SANDBOX:-}"
 SANDBOX_URI="${SANDBOX_URI:-}"
@@ -245,16 +247,6 @@ sandbox_pids() {
 	done
 }
 
-# _sandbox_proc_id PID: "PID STARTTIME" (field 22 of /proc/PID/stat), or nothing.
-_sandbox_proc_id() {
-	local stat
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	stat=${stat##*) }
-	# shellcheck disable=SC2086  # split the fields after the command name
-	set -- "$1" $stat
-	printf '%s %s\n' "$1" "${21}"
-}
-
 # sandbox_reap_stale: stop every sandbox whose owning shell is gone without stopping it
 # (meson's SIGKILL at a test's timeout reaches the test's process group, not the
 # sandbox's daemons, which run in a session of their own): its domains, daemons and
@@ -267,7 +259,7 @@ sandbox_reap_stale() {
 		for other in "$base"/rma-sandbox.*; do
 			[[ "$other" != "${SANDBOX:-}" && -s "$other/.owner" ]] && _sandbox_is_ours "$other" || continue
 			owner=$(<"$other/.owner")
-			[[ "$(_sandbox_proc_id "${owner%% *}")" == "$owner" ]] && continue
+			[[ "$(proc_id "${owner%% *}")" == "$owner" ]] && continue
 			_sandbox_log "sandbox_reap_stale: $other was left behind by pid ${owner%% *}, which is gone; stopping it"
 			(
 				SANDBOX=$other SANDBOX_URI="qemu:///system?socket=$other/run/libvirt-sock"
@@ -444,7 +436,7 @@ sandbox_start() {
 	: >"$d/.rma-sandbox"
 	# Who owns it, for sandbox_reap_stale: this shell's pid and start time (a pid alone
 	# may be reused).
-	_sandbox_proc_id $$ >"$d/.owner"
+	proc_id $$ >"$d/.owner"
 	# libvirt-qemu must be able to traverse into the sandbox (emulator
 	# wrappers, logs a test places here); nothing here is secret.
 	chmod 0711 "$d"

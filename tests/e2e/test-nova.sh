@@ -36,7 +36,6 @@ cleanup() {
 trap cleanup EXIT
 
 REAL_QEMU=$(command -v qemu-system-ppc64)
-as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
 P_ACME=4f6c0a1e2b3d4c5e8f9a0b1c2d3e4f50
 P_OTHER=9a8b7c6d5e4f40302a1b0c9d8e7f6a5b
 USER_ID=0123456789ab4cdeb0123456789abcde

@@ -11,7 +11,10 @@ BUS_PID=
 BROKER_PID=
 FIFOS=()
 
-. "$SOURCE_DIR/tests/lib/exec-tmpdir.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/exec-tmpdir.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/process-id.sh"
+
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
 
 # make_test_dir NAME: a private 0755 directory in $TEST_DIR (under /tmp, or wherever
 # exec_tmpdir says programs may run), holding copies of the binaries that unprivileged
@@ -26,16 +29,6 @@ make_test_dir() {
     mkdir -p "$TEST_DIR/bin"
     install -m 0755 "$TEST_CLIENT" "$TEST_DIR/bin/"
     TEST_CLIENT=$TEST_DIR/bin/$(basename "$TEST_CLIENT")
-}
-
-# proc_id PID: "PID STARTTIME" (field 22 of /proc/PID/stat), which no later process shares.
-proc_id() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    # shellcheck disable=SC2086  # the fields after the command name
-    set -- "$1" $stat
-    echo "$1 ${21}"
 }
 
 # reap_stale_test_dirs: a test killed at its timeout (meson: SIGKILL to its process group)

@@ -99,7 +99,8 @@ printf '[Broker]\nBackend=memfd\nCount=4\nSize=4M\nQemuUsers=nobody\nCheckCgroup
     >"$ROOT/etc/rma-broker/rma-brokerd.conf"
 mkdir -p "$ROOT/opt/rma-test/tests"
 install -m 0755 "$BUILD_DIR/tests/rma-test-client" "$ROOT/opt/rma-test/tests/"
-install -m 0644 "$HERE/../lib/tap.sh" "$HERE/../lib/broker.sh" "$ROOT/opt/rma-test/"
+install -m 0644 "$HERE/../lib/tap.sh" "$HERE/../lib/broker.sh" "$HERE/../lib/exec-tmpdir.sh" \
+    "$HERE/../lib/process-id.sh" "$ROOT/opt/rma-test/"
 install -m 0755 "$HERE/systemd-scenario.sh" "$ROOT/opt/rma-test/"
 install -m 0644 "$DEB" "$ROOT/opt/rma-test/rma-broker.deb"   # for the maintainer scripts' steps
 for m in proc dev/pts dev; do umount -l "$ROOT/$m" 2>/dev/null; done
