@@ -535,7 +535,7 @@ part_restart() {
     for n in $sizes; do
         : >"$TEST_DIR/restart.times"
         for ((i = 0; i < runs; i++)); do
-            for kind in empty leased many gone half; do
+            for kind in ${BENCH_RESTART_KINDS:-empty leased many gone half}; do
                 restart_case "$n" "$kind"
                 echo "$kind $RESTART_MS" >>"$TEST_DIR/restart.times"
             done
@@ -548,6 +548,8 @@ for line in open(sys.argv[2]):
     t.setdefault(k, []).append(float(ms))
 base = statistics.median(t["empty"])
 for k in ("empty", "leased", "many", "gone", "half"):
+    if k not in t:
+        continue
     v = t[k]
     print(f"  {n:>5} slots {k:7s} min {min(v):8.1f}  median {statistics.median(v):8.1f}  max {max(v):8.1f} ms"
           f"   ratio {statistics.median(v) / base:5.2f}")

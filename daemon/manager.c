@@ -56,8 +56,9 @@ static int manager_take_over(Manager *m, BrokerConfig *config) {
         m->config = m->broker->config;
         pool = m->broker->pool;
         /* Before the recycler starts the region worker thread: re-adopted leases (a region
-         * and a pidfd each) must not grow the fd table under a running thread. */
-        (void) fd_table_reserve(2 * pool->n_slots + 256);
+         * each, and two pidfds per process: its holder's and the restore's own) must not
+         * grow the fd table under a running thread. */
+        (void) fd_table_reserve(3 * pool->n_slots + 256);
         r = recycler_new(m->event, pool, &m->recycler);
         if (r < 0)
                 return r;

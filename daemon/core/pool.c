@@ -129,25 +129,32 @@ void pool_region_owed(Pool *p, Slot *s, int error) {
         slot_changed(p, s);
 }
 
-void pool_region_ready(Pool *p, Slot *s, int fd) {
-        struct stat st;
-
+static void region_ready_as(Pool *p, Slot *s, int fd, const RegionIdentity *id) {
         g_return_if_fail(s->state == SLOT_SCRUBBING || s->state == SLOT_HELD_ELSEWHERE);
         g_return_if_fail(s->region_fd < 0);
         s->refilling = false;
         s->pinned = false;
         s->held_reported = false;
         s->region_fd = fd;
-        s->region_dev = s->region_ino = 0;
-        if (fstat(fd, &st) == 0) {
-                s->region_dev = st.st_dev;
-                s->region_ino = st.st_ino;
-        }
-        (void) region_handle_get(fd, &s->region_handle);   /* none for hugetlb and kvm */
+        s->region_dev = id->dev;
+        s->region_ino = id->ino;
+        s->region_handle = id->handle;
         s->old_region_dev = s->old_region_ino = 0;
         s->old_region_handle = (RegionHandle) { 0 };
         slot_set_state(p, s, SLOT_FREE);
         slot_changed(p, s);
+}
+
+void pool_region_ready(Pool *p, Slot *s, int fd) {
+        RegionIdentity id = { 0 };
+        struct stat st;
+
+        if (fstat(fd, &st) == 0) {
+                id.dev = st.st_dev;
+                id.ino = st.st_ino;
+        }
+        (void) region_handle_get(fd, &id.handle);   /* none for hugetlb and kvm */
+        region_ready_as(p, s, fd, &id);
 }
 
 /* Ask the backend for a fresh region; the slot is free once it has one. */
@@ -268,12 +275,15 @@ int pool_restore_reservation(Pool *p, Slot *s, const char *uuid, const char *dom
 }
 
 int pool_restore_lease(Pool *p, Slot *s, const char *uuid, const char *domain, const char *tenant, uid_t owner,
-                       pid_t pid, uint64_t pid_start, int region_fd) {
+                       pid_t pid, uint64_t pid_start, int region_fd, const RegionIdentity *region) {
         if (s->state != SLOT_SCRUBBING || s->region_fd >= 0)
                 return -EBUSY;
         if (pool_find(p, uuid))
                 return -EEXIST;
-        pool_region_ready(p, s, region_fd);
+        if (region)
+                region_ready_as(p, s, region_fd, region);
+        else
+                pool_region_ready(p, s, region_fd);
         reserve_slot(p, s, uuid, domain, tenant, owner, 0);
         return pool_lease(p, s, pid, pid_start);
 }

@@ -96,8 +96,15 @@ int pool_reserve(Pool *p, const char *uuid, const char *domain, const char *tena
  * -EBUSY: the slot is not in the state for it; -EEXIST: the uuid holds another slot. */
 int pool_restore_reservation(Pool *p, Slot *s, const char *uuid, const char *domain, const char *tenant, uid_t owner,
                              uint64_t expires_usec);
+/* Which inode a region fd is, as the registry records it. */
+typedef struct RegionIdentity {
+        uint64_t dev, ino;
+        RegionHandle handle;
+} RegionIdentity;
+/* region: what the caller proved region_fd to be (a restart checks it anyway, and reading
+ * it again costs two syscalls a lease); NULL reads it from the fd. */
 int pool_restore_lease(Pool *p, Slot *s, const char *uuid, const char *domain, const char *tenant, uid_t owner,
-                       pid_t pid, uint64_t pid_start, int region_fd);
+                       pid_t pid, uint64_t pid_start, int region_fd, const RegionIdentity *region);
 /* A retried reservation: a new expiry. */
 void pool_refresh(Pool *p, Slot *s, uint64_t expires_usec);
 /* Turn a reservation into a lease bound to pid (started at pid_start, clock ticks). */

@@ -2,9 +2,9 @@
  *
  * The one place that makes leases (Claim, and re-adoption after a restart), keeps them
  * (the only owner of Slot.lease) and ends them (the holder exited, or Release found it
- * gone). A lease owns a pidfd of its process and the event source that watches it, and
- * is that source's userdata, so the process's exit leads straight to its slot. An ended
- * lease's old region goes to the recycler. Nothing here reports upwards: whoever shows
+ * gone). The leases of one process share its holder: a pidfd of the process and the
+ * event source that watches it, whose exit leads straight to the holder's slots. An
+ * ended lease's old region goes to the recycler. Nothing here reports upwards: whoever shows
  * the pool sees its generation move. */
 #pragma once
 
@@ -35,11 +35,13 @@ typedef struct LeaseRecord {
         uid_t reserved_by;
         pid_t pid;
         uint64_t pid_start;
+        const RegionIdentity *region;   /* what the caller proved the region fd to be; NULL: unknown */
 } LeaseRecord;
 
-/* Restart: put a lease back on held-back slot s, with the region it re-adopted. Takes
- * pidfd and region_fd, also on failure; on failure s stays as it was (no lease, no
- * region) for the caller to settle. */
+/* Restart: put a lease back on held-back slot s, with the region it re-adopted. pidfd,
+ * of the process rec names, is borrowed (copied if that process has no lease yet);
+ * region_fd is taken, also on failure. On failure s stays as it was (no lease, no region)
+ * for the caller to settle. */
 int leases_readopt(Leases *ls, Slot *s, const LeaseRecord *rec, int pidfd, int region_fd);
 
 /* Release of a leased slot: ends the lease if its process is gone already (true); else

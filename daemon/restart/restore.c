@@ -23,6 +23,7 @@ struct RestorePlan {
         FdStore *store;             /* borrowed */
         const BrokerConfig *config; /* borrowed */
         ProcIndex *procs;           /* who holds what, read from /proc once, when first asked */
+        GHashTable *checked;        /* pid -> CheckedProcess: a QEMU with many leases is checked once */
         /* What restore_apply() puts things back into (borrowed, during the call only). */
         Broker *broker;
         Recycler *recycler;
@@ -61,6 +62,8 @@ RestorePlan *restore_plan_free(RestorePlan *p) {
                 return NULL;
         registry_contents_free(p->registry);
         proc_index_free(p->procs);
+        if (p->checked)
+                g_hash_table_destroy(p->checked);
         g_free(p);
         return NULL;
 }
@@ -129,14 +132,15 @@ typedef enum OldRegion {
 
 /* What became of a region the last broker recorded for slot i. The fd store's copy
  * counts only when its inode is the recorded one; a handle reopens the very inode while
- * anything at all keeps it alive, and answers ESTALE once nothing does. */
+ * anything at all keeps it alive, and answers ESTALE once nothing does. Held: the fd is
+ * a region of this pool (backend_verify_region), so a lease can take it as it is. */
 static OldRegion old_region_get(RestorePlan *p, unsigned i, uint64_t dev, uint64_t ino,
                                 const RegionHandle *handle, int *ret_fd, const char **ret_how) {
         int stored = fd_store_peek_region(p->store, i), r;
         struct stat st;
 
         if (stored >= 0 && ino != 0 && fstat(stored, &st) == 0 && (uint64_t) st.st_dev == dev &&
-            (uint64_t) st.st_ino == ino) {
+            (uint64_t) st.st_ino == ino && backend_verify_region(p->broker->backend, stored) >= 0) {
                 *ret_fd = fd_store_take_region(p->store, i);
                 *ret_how = "region from the fd store";
                 return OLD_REGION_HELD;
@@ -252,15 +256,11 @@ static bool stored_is_free_region(FdStore *store, unsigned i, const RegistryReco
                fstat(fd, &st) == 0 && (uint64_t) st.st_ino == rec->region_ino && (uint64_t) st.st_dev == rec->region_dev;
 }
 
-/* A live, trusted claimant and its region: its lease again. Takes pidfd and region_fd. */
-static int readopt_lease(RestorePlan *p, Slot *s, const LeaseRecord *rec, int pidfd_consumed, int region_fd_consumed,
-                         const char *how) {
-        _cleanup_close_ int pidfd = pidfd_consumed, region_fd = region_fd_consumed;
-        int r;
+/* A live, trusted claimant and its region, verified a region of this pool: its lease
+ * again. Takes region_fd; pidfd is borrowed. */
+static int readopt_lease(RestorePlan *p, Slot *s, const LeaseRecord *rec, int pidfd, int region_fd, const char *how) {
+        int r = leases_readopt(p->leases, s, rec, pidfd, region_fd);
 
-        r = backend_verify_region(p->broker->backend, region_fd);
-        if (r >= 0)
-                r = leases_readopt(p->leases, s, rec, TAKE_FD(pidfd), TAKE_FD(region_fd));
         if (r < 0) {
                 /* The process runs and holds a region: its slot is never handed out. */
                 recycler_pin(p->recycler, s);
@@ -276,10 +276,12 @@ static int readopt_lease(RestorePlan *p, Slot *s, const LeaseRecord *rec, int pi
         return 0;
 }
 
-/* The lease the registry recorded, held by the process that started at start. */
-static LeaseRecord lease_record_of(const RegistryRecord *rec, uint64_t start) {
+/* The lease the registry recorded, held by the process that started at start, on the
+ * region region (NULL: not proven to be the recorded one). */
+static LeaseRecord lease_record_of(const RegistryRecord *rec, uint64_t start, const RegionIdentity *region) {
         return (LeaseRecord) { .uuid = rec->uuid, .domain = rec->domain, .tenant = rec->tenant,
-                               .reserved_by = rec->reserved_by, .pid = rec->pid, .pid_start = start };
+                               .reserved_by = rec->reserved_by, .pid = rec->pid, .pid_start = start,
+                               .region = region };
 }
 
 /* The effective uid of pid, from /proc/PID/status (/proc/PID itself is root's for a
@@ -298,38 +300,83 @@ static int proc_effective_uid(pid_t pid, uid_t *ret) {
         return 0;
 }
 
+/* What the checks of trusted_holder() found of one process. They read /proc (three files,
+ * a dozen syscalls): a QEMU that holds many leases is checked once for all of them. */
+typedef struct CheckedProcess {
+        uint64_t start;
+        int pidfd;             /* the process the checks were about; -EBADF when gone */
+        int identity;          /* 0, -ESRCH gone, -EACCES not a QemuUsers account */
+        char *cgroup_domain;   /* the domain checked last (its cgroup, if CheckCgroup=yes), and the result */
+        int cgroup;
+        char *cgroup_why;
+} CheckedProcess;
+
+static void checked_process_free(gpointer data) {
+        CheckedProcess *c = data;
+
+        safe_close(c->pidfd);
+        g_free(c->cgroup_domain);
+        g_free(c->cgroup_why);
+        g_free(c);
+}
+
+/* pid's start time, pidfd and uid, read once. */
+static CheckedProcess *check_process(RestorePlan *p, pid_t pid) {
+        CheckedProcess *c;
+        uid_t uid;
+
+        if (!p->checked)
+                p->checked = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, checked_process_free);
+        c = g_hash_table_lookup(p->checked, GINT_TO_POINTER(pid));
+        if (c)
+                return c;
+        c = g_new0(CheckedProcess, 1);
+        c->pidfd = -EBADF;
+        g_hash_table_insert(p->checked, GINT_TO_POINTER(pid), c);
+        if (proc_start_time(pid, &c->start) < 0 || pidfd_open_checked(pid, c->start, &c->pidfd) < 0)
+                c->identity = -ESRCH;
+        else if (proc_effective_uid(pid, &uid) < 0 || !broker_config_uid_may_claim(p->config, uid))
+                c->identity = -EACCES;
+        return c;
+}
+
 /* pid, if it is still the process that started at *start (0: read it now) and it would
  * pass Claim's checks: a QemuUsers uid and (CheckCgroup=yes) the domain's libvirt cgroup.
- * Names in /proc are anyone's to choose; these are not. 0 and *ret_pidfd, or <0 and *why:
- * -ESRCH gone, -EACCES not a QemuUsers account, -EPERM not in the domain's cgroup. */
+ * Names in /proc are anyone's to choose; these are not. 0 and *ret_pidfd (borrowed: the
+ * one pidfd of the process, open until restore_apply() returns), or <0 and *why: -ESRCH
+ * gone, -EACCES not a QemuUsers account, -EPERM not in the domain's cgroup. */
 static int trusted_holder(RestorePlan *p, pid_t pid, uint64_t *start, const char *domain, int *ret_pidfd, char **why) {
-        _cleanup_close_ int pidfd = -EBADF;
-        g_autofree char *cgroup_why = NULL;
-        uid_t uid;
-        int k;
+        CheckedProcess *c = pid > 0 ? check_process(p, pid) : NULL;
 
-        if ((*start == 0 && proc_start_time(pid, start) < 0) || pidfd_open_checked(pid, *start, &pidfd) < 0) {
+        /* Another start time: the recorded process is gone and its pid taken since. */
+        if (!c || c->identity == -ESRCH || (*start != 0 && *start != c->start)) {
                 *why = g_strdup("it is gone");
                 return -ESRCH;
         }
-        if (proc_effective_uid(pid, &uid) < 0 || !broker_config_uid_may_claim(p->config, uid)) {
+        if (c->identity == -EACCES) {
                 *why = g_strdup("it does not run as a QemuUsers account");
                 return -EACCES;
         }
-        if (p->config->check_cgroup) {
-                k = domain_cgroup_check_pid(pid, domain, &cgroup_why);
-                if (k <= 0) {
-                        *why = g_strdup_printf("it is not in the domain's cgroup (%s)",
-                                               cgroup_why ? cgroup_why : "cannot read /proc");
-                        return -EPERM;
-                }
+        if (!c->cgroup_domain || !g_str_equal(c->cgroup_domain, domain)) {
+                g_free(c->cgroup_domain);
+                g_clear_pointer(&c->cgroup_why, g_free);
+                c->cgroup_domain = g_strdup(domain);
+                c->cgroup = p->config->check_cgroup ? domain_cgroup_check_pid(pid, domain, &c->cgroup_why) : 1;
+                /* The pidfd pins the process the checks were about: it must still be alive. */
+                if (!pidfd_is_alive(c->pidfd))
+                        c->identity = -ESRCH;
         }
-        /* The pidfd pins the process the checks were about: it must still be alive. */
-        if (!pidfd_is_alive(pidfd)) {
+        if (c->identity == -ESRCH) {
                 *why = g_strdup("it is gone");
                 return -ESRCH;
         }
-        *ret_pidfd = TAKE_FD(pidfd);
+        if (c->cgroup <= 0) {
+                *why = g_strdup_printf("it is not in the domain's cgroup (%s)",
+                                       c->cgroup_why ? c->cgroup_why : "cannot read /proc");
+                return -EPERM;
+        }
+        *start = c->start;
+        *ret_pidfd = c->pidfd;
         return 0;
 }
 
@@ -356,18 +403,20 @@ static void log_not_readopted(const Slot *s, const RegistryRecord *rec, int r, c
  * exits, and the region is then watched like any other (as without a restart). Without
  * one, the claimant must still have the region's fd for the broker to take a copy. */
 static void restore_lease(RestorePlan *p, Slot *s, const RegistryRecord *rec) {
-        _cleanup_close_ int pidfd = -EBADF;
         g_autofree char *why = NULL;
         uint64_t start = rec->pid_start;
         const char *how = NULL;
         const ProcHolder *h = NULL;
-        int fd = -EBADF, r;
+        int pidfd = -EBADF, fd = -EBADF, r;
 
         r = trusted_holder(p, rec->pid, &start, rec->domain, &pidfd, &why);
         if (r >= 0 && old_region_get(p, s->index, rec->region_dev, rec->region_ino, &rec->region_handle, &fd,
                                      &how) == OLD_REGION_HELD) {
-                LeaseRecord lease = lease_record_of(rec, start);
-                (void) readopt_lease(p, s, &lease, TAKE_FD(pidfd), fd, how);
+                /* That very inode: the recorded handle is its own. */
+                const RegionIdentity region = { .dev = rec->region_dev, .ino = rec->region_ino,
+                                                .handle = rec->region_handle };
+                LeaseRecord lease = lease_record_of(rec, start, &region);
+                (void) readopt_lease(p, s, &lease, pidfd, fd, how);
                 return;
         }
         if (r >= 0 && !(h = find_holder(p, rec->region_dev, rec->region_ino, rec->pid))) {
@@ -386,6 +435,11 @@ static void restore_lease(RestorePlan *p, Slot *s, const RegistryRecord *rec) {
                 fd = safe_close(fd);
                 r = -ESTALE;
         }
+        if (r >= 0) {
+                r = backend_verify_region(p->broker->backend, fd);
+                if (r < 0)
+                        fd = safe_close(fd);
+        }
         if (r < 0) {
                 /* It runs and holds a region we cannot take: never hand its slot out.
                  * Watch the region where it is reachable, else keep the slot pinned. */
@@ -399,8 +453,8 @@ static void restore_lease(RestorePlan *p, Slot *s, const RegistryRecord *rec) {
                         recycler_pin(p->recycler, s);
                 return;
         }
-        LeaseRecord lease = lease_record_of(rec, start);
-        (void) readopt_lease(p, s, &lease, TAKE_FD(pidfd), fd, "region taken back from the process with pidfd_getfd");
+        LeaseRecord lease = lease_record_of(rec, start, NULL);
+        (void) readopt_lease(p, s, &lease, pidfd, fd, "region taken back from the process with pidfd_getfd");
 }
 
 /* A slot whose record is lost: held back, its region neither settled nor leased yet. */
@@ -565,10 +619,9 @@ static void rebuild_from_processes(RestorePlan *p) {
                 const ProcHolder *h = &g_array_index(x->holders, ProcHolder, i);
                 const LibvirtDomain *d = NULL;
                 g_autofree char *tenant = NULL;
-                _cleanup_close_ int pidfd = -EBADF;
                 const PolicyTenant *t;
                 LeaseRecord rec;
-                int fd = -EBADF, k;
+                int pidfd = -EBADF, fd = -EBADF, k;
 
                 if (h->pid == done || h->fdnum < 0)
                         continue;
@@ -599,7 +652,7 @@ static void rebuild_from_processes(RestorePlan *p) {
                 rec.uuid = d->uuid;
                 rec.domain = d->name;
                 rec.tenant = t ? t->name : POLICY_IMPLICIT_TENANT;
-                if (readopt_lease(p, &p->broker->pool->slots[k], &rec, TAKE_FD(pidfd), fd,
+                if (readopt_lease(p, &p->broker->pool->slots[k], &rec, pidfd, fd,
                                   "rebuilt from libvirt's status and the hook's record") >= 0)
                         found++;
         }
@@ -683,6 +736,7 @@ int restore_apply(RestorePlan *p, Broker *broker, Recycler *recycler, Leases *le
         if (p->rebuild)
                 rebuild_from_processes(p);
         settle_unrecorded(p);
+        g_clear_pointer(&p->checked, g_hash_table_destroy);   /* the leases' holders have copies of the pidfds */
         (void) fd_store_close_unexplained(p->store);
         if (reg->present)
                 log_info("Took over from the last rma-brokerd: %u lease(s) checked, %u reservation(s) restored, %u of "

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -65,9 +66,11 @@ int pidfd_open_checked(pid_t pid, uint64_t start_time, int *ret_pidfd) {
 }
 
 bool pidfd_is_alive(int pidfd) {
-        /* Signal 0 checks only: ESRCH once it has exited. EPERM (no CAP_KILL, as under the
-         * unit, for another user's process) means it is there. */
-        return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0 || errno == EPERM;
+        /* A pidfd polls readable once its process has exited (a zombie holds no fds any
+         * more): no signal, so no permission, is involved. */
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+        return poll(&p, 1, 0) == 0;
 }
 
 int pidfd_take_fd(int pidfd, int fdnum, int *ret_fd) {
