@@ -119,7 +119,7 @@ part_latency() {
 callgrind_ir() {
     local before after
     before=$(ls "$TEST_DIR"/callgrind.out.* 2>/dev/null | wc -l)
-    callgrind_control --dump "$1" >/dev/null 2>&1
+    "$CALLGRIND_CONTROL" --dump "$1" >/dev/null 2>&1
     for _ in $(seq 200); do
         after=$(ls "$TEST_DIR"/callgrind.out.* 2>/dev/null | wc -l)
         [ "$after" -gt "$before" ] && break
@@ -128,8 +128,12 @@ callgrind_ir() {
     # The newest dump's totals line.
     awk '/^summary:/ {print $2}' "$(ls -t "$TEST_DIR"/callgrind.out.* | head -1)"
 }
-callgrind_zero() { callgrind_control --zero "$1" >/dev/null 2>&1; }
-VALGRIND=(valgrind --tool=callgrind --callgrind-out-file="$TEST_DIR/callgrind.out.%p.%n" --dump-instr=no
+# BENCH_VALGRIND=PATH: another valgrind (3.19, Debian 12's, has no pidfd_open or
+# pidfd_getfd: under it a Claim's pidfd and a restart's re-adoption fail).
+VALGRIND_BIN=${BENCH_VALGRIND:-valgrind}
+CALLGRIND_CONTROL=$(dirname "$(command -v "$VALGRIND_BIN")")/callgrind_control
+callgrind_zero() { "$CALLGRIND_CONTROL" --zero "$1" >/dev/null 2>&1; }
+VALGRIND=("$VALGRIND_BIN" --tool=callgrind --callgrind-out-file="$TEST_DIR/callgrind.out.%p.%n" --dump-instr=no
           --collect-atstart=yes)
 
 # hold NAME CMD...: run a holder (claim/storm) in the background until release_hold NAME.
@@ -243,24 +247,44 @@ scaling_run() {
 part_scaling() {
     echo "== scaling: broker instructions per operation (callgrind; runs of 4 and of 8 operations,"
     echo "   per operation = (run of 8 - run of 4) / 4, so a connection's own cost drops out;"
-    echo "   no bus here: PropertiesChanged goes out per 10 ms window, which makes counts depend on timing)"
+    echo "   no bus here: PropertiesChanged goes out per 10 ms window, which makes counts depend on timing;"
+    echo "   a timer that fires inside a window adds to it: median of BENCH_SCALING_RUNS interleaved runs,"
+    echo "   Reserve's min-max, and its median against the first row's)"
     local -x DBUS_SYSTEM_BUS_ADDRESS=$NO_BUS
-    printf '  %-6s %-7s %10s %10s %10s %10s\n' slots leases Reserve Claim "lease end" Release
-    local configs=("8 0" "1024 0" "4096 0" "4096 4000" "16384 0")
+    local configs=("8 0" "1024 0" "4096 0" "4096 4000" "16384 0") runs=${BENCH_SCALING_RUNS:-3} i
     # BENCH_SCALING_CONFIGS="SLOTS:LEASES ...": other rows.
     [ -n "${BENCH_SCALING_CONFIGS:-}" ] && read -r -a configs <<<"${BENCH_SCALING_CONFIGS//:/_}"
-    for config in "${configs[@]}"; do
-        config=${config/_/ }
-        local slots=${config% *} leases=${config#* } four eight
-        start "${VALGRIND[@]}" -- --count="$slots"
-        if [ "$leases" -gt 0 ]; then hold filler "$OPS" storm "$SOCK" f1110000 0 "$leases"; fi
-        read -r -a four <<<"$(scaling_run "$slots" "$leases" 4)"
-        read -r -a eight <<<"$(scaling_run "$slots" "$leases" 8)"
-        if [ "$leases" -gt 0 ]; then release_hold filler; fi
-        stop
-        printf '  %-6s %-7s %10d %10d %10d %10d\n' "$slots" "$leases" $(((eight[0] - four[0]) / 4)) \
-            $(((eight[1] - four[1]) / 4)) $(((eight[2] - four[2]) / 4)) $(((eight[3] - four[3]) / 4))
+    : >"$TEST_DIR/scaling.counts"
+    for ((i = 0; i < runs; i++)); do
+        for config in "${configs[@]}"; do
+            config=${config/_/ }
+            local slots=${config% *} leases=${config#* } four eight
+            start "${VALGRIND[@]}" -- --count="$slots"
+            if [ "$leases" -gt 0 ]; then hold filler "$OPS" storm "$SOCK" f1110000 0 "$leases"; fi
+            read -r -a four <<<"$(scaling_run "$slots" "$leases" 4)"
+            read -r -a eight <<<"$(scaling_run "$slots" "$leases" 8)"
+            if [ "$leases" -gt 0 ]; then release_hold filler; fi
+            stop
+            echo "$slots $leases $(((eight[0] - four[0]) / 4)) $(((eight[1] - four[1]) / 4))" \
+                "$(((eight[2] - four[2]) / 4)) $(((eight[3] - four[3]) / 4))" >>"$TEST_DIR/scaling.counts"
+        done
     done
+    python3 - "$TEST_DIR/scaling.counts" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    v = [int(x) for x in line.split()]
+    rows.setdefault((v[0], v[1]), []).append(v[2:])
+print(f"  {'slots':6s} {'leases':7s} {'Reserve':>10s} {'Claim':>10s} {'lease end':>10s} {'Release':>10s}"
+      f"   {'Reserve min-max':>17s} {'ratio':>6s}")
+base = None
+for (slots, leases), runs in rows.items():
+    med = [statistics.median(r[i] for r in runs) for i in range(4)]
+    reserve = [r[0] for r in runs]
+    base = base or med[0]
+    print(f"  {slots:<6d} {leases:<7d} {med[0]:10.0f} {med[1]:10.0f} {med[2]:10.0f} {med[3]:10.0f}"
+          f"   {min(reserve):8d}-{max(reserve):<8d} {med[0] / base:6.2f}")
+PY
 }
 
 part_throughput() {
@@ -438,11 +462,13 @@ print(f"  ratio (pairwise, interleaved) min {ratios[0]:.3f}  median {statistics.
 PY2
 }
 
-# ready_ms ARGS...: start the broker (no bus: only broker.sock); READY_MS is the time
-# from its exec to "Pool ready" (serving). It is left running as BROKER_PID.
+# ready_ms ARGS...: start the broker (no bus: only broker.sock), under READY_WRAP if set;
+# READY_MS is the time from its exec to "Pool ready" (serving). It is left running as
+# BROKER_PID.
+READY_WRAP=()
 ready_ms() {
     local out
-    out=$(python3 - "$TEST_DIR/broker.log" "$BROKERD" --runtime-dir="$TEST_DIR/run" \
+    out=$(python3 - "$TEST_DIR/broker.log" ${READY_WRAP[@]+"${READY_WRAP[@]}"} "$BROKERD" --runtime-dir="$TEST_DIR/run" \
           --policy-dir="$TEST_DIR/no-policy" --qemu-users=root --size=1M --backend=memfd "$@" <<'PY'
 import os, subprocess, sys, time
 log = open(sys.argv[1], "ab+")
@@ -466,7 +492,9 @@ PY
 kill9_broker() { kill -9 "$BROKER_PID"; while kill -0 "$BROKER_PID" 2>/dev/null; do sleep 0.01; done; BROKER_PID=; }
 stop_bench_broker() { kill "$BROKER_PID"; while kill -0 "$BROKER_PID" 2>/dev/null; do sleep 0.01; done; BROKER_PID=; }
 
-# restart_case N CASE: RESTART_MS, one sample of a restart of a pool of N in state CASE.
+# restart_case N CASE: RESTART_MS, one sample of a restart of a pool of N in state CASE;
+# the restart (only) runs under RESTART_WRAP if set.
+RESTART_WRAP=()
 restart_case() {
     local n=$1 kind=$2 fifo=$TEST_DIR/holder.fifo i
     rm -rf "$TEST_DIR/run"
@@ -504,7 +532,9 @@ restart_case() {
     gone) exec {hfd}>&-; wait "$holder" ;;
     half) echo split >&"$hfd"; wait "$holder"; wait_until 30 grep -q split "$TEST_DIR/holder.out" ;;
     esac
+    READY_WRAP=(${RESTART_WRAP[@]+"${RESTART_WRAP[@]}"})
     ready_ms --count="$n"
+    READY_WRAP=()
     RESTART_MS=$READY_MS
     if [ "$kind" != gone ]; then
         exec {hfd}>&-   # the holders (half: the child) let go
@@ -555,6 +585,17 @@ for k in ("empty", "leased", "many", "gone", "half"):
           f"   ratio {statistics.median(v) / base:5.2f}")
 PY
     done
+    # Instructions, which do not depend on the machine's load: the restore of a pool of
+    # 1024 leased by 64 holders, per re-adopted lease (the kernel's share is not counted).
+    local -a RESTART_WRAP=("$VALGRIND_BIN" --tool=callgrind --callgrind-out-file="$TEST_DIR/restart.cg"
+                           --toggle-collect=restore_apply)
+    : >"$TEST_DIR/broker.log"
+    restart_case 1024 many
+    local ir leases
+    ir=$(awk '/^summary:/ {print $2}' "$TEST_DIR/restart.cg")
+    leases=$(grep -c "re-adopted the lease" "$TEST_DIR/broker.log" || true)
+    echo "== restart: callgrind, restore_apply of 1024 slots leased by 64 holders: $ir instructions," \
+         "$leases lease(s) re-adopted, $((ir / 1024)) per slot"
 }
 
 date -u "+# %Y-%m-%d %H:%M UTC, $(nproc) CPUs, kernel $(uname -r)"

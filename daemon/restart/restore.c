@@ -284,22 +284,6 @@ static LeaseRecord lease_record_of(const RegistryRecord *rec, uint64_t start, co
                                .region = region };
 }
 
-/* The effective uid of pid, from /proc/PID/status (/proc/PID itself is root's for a
- * process that is not dumpable). */
-static int proc_effective_uid(pid_t pid, uid_t *ret) {
-        g_autofree char *path = g_strdup_printf("/proc/%d/status", (int) pid), *text = NULL;
-        const char *line;
-        unsigned real, effective;
-
-        if (!g_file_get_contents(path, &text, NULL, NULL))
-                return -ESRCH;
-        line = strstr(text, "\nUid:");
-        if (!line || sscanf(line + 5, "%u %u", &real, &effective) != 2)
-                return -EIO;
-        *ret = (uid_t) effective;
-        return 0;
-}
-
 /* What the checks of trusted_holder() found of one process. They read /proc (three files,
  * a dozen syscalls): a QEMU that holds many leases is checked once for all of them. */
 typedef struct CheckedProcess {
@@ -324,6 +308,7 @@ static void checked_process_free(gpointer data) {
 static CheckedProcess *check_process(RestorePlan *p, pid_t pid) {
         CheckedProcess *c;
         uid_t uid;
+        int r;
 
         if (!p->checked)
                 p->checked = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, checked_process_free);
@@ -333,9 +318,13 @@ static CheckedProcess *check_process(RestorePlan *p, pid_t pid) {
         c = g_new0(CheckedProcess, 1);
         c->pidfd = -EBADF;
         g_hash_table_insert(p->checked, GINT_TO_POINTER(pid), c);
-        if (proc_start_time(pid, &c->start) < 0 || pidfd_open_checked(pid, c->start, &c->pidfd) < 0)
+        /* The pidfd first: what is read of pid from here is about the process it pins, as
+         * long as pidfd_is_alive() says so after the reads (trusted_holder). */
+        if (pidfd_open_checked(pid, 0, &c->pidfd) < 0 || proc_start_time(pid, &c->start) < 0)
                 c->identity = -ESRCH;
-        else if (proc_effective_uid(pid, &uid) < 0 || !broker_config_uid_may_claim(p->config, uid))
+        else if ((r = process_effective_uid(pid, c->pidfd, &uid)) == -ESRCH)
+                c->identity = -ESRCH;
+        else if (r < 0 || !broker_config_uid_may_claim(p->config, uid))
                 c->identity = -EACCES;
         return c;
 }

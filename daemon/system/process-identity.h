@@ -22,3 +22,6 @@ int pidfd_open_checked(pid_t pid, uint64_t start_time, int *ret_pidfd);
 bool pidfd_is_alive(int pidfd);
 /* A copy of fd fdnum of the process behind pidfd (close-on-exec). */
 int pidfd_take_fd(int pidfd, int fdnum, int *ret_fd);
+/* The effective uid of the process behind pidfd (pid, for kernels before 6.13, whose
+ * checks pidfd_is_alive() then confirms). -ESRCH when it is gone. */
+int process_effective_uid(pid_t pid, int pidfd, uid_t *ret);
