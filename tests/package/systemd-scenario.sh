@@ -4,8 +4,9 @@
 # only a real systemd can: the units verify, broker.sock is socket-activated by the
 # first claim and the bus name by the first busctl call, STATUS, reload, the fd store
 # holds every region, `systemctl restart` and kill -9 under load lose nothing, and the
-# maintainer scripts (again, while stopped, remove then reinstall from rc) keep both units
-# active and every lease.
+# maintainer scripts of the previous release and this one (downgrade, upgrade, again,
+# while stopped, remove then reinstall from rc) keep both units active, every lease and
+# the tenant's cap.
 # Prints TAP; the host renumbers it into its own.
 set -uo pipefail
 
@@ -117,49 +118,67 @@ sleep 2
 check_eq "the fd store's copy of an ended lease's region is no \"other process\" in the log" "" \
     "$(journalctl -u rma-brokerd.service --no-pager -o cat | grep 'still open or mapped in another process')"
 
-# The maintainer scripts, as Debian runs them, with the two claimants holding their leases:
-# after each step both units are active and no slot of a live region is free. Where the
-# broker kept running or was restarted (systemd keeps its fd store) every lease is back on
-# its slot. Where it was stopped, the fd store went with it: the leases come back only
-# where the broker can take the regions back from the QEMUs (pidfd_getfd, or reopen them by
-# handle), which this container's seccomp filter (systemd-nspawn's default) denies; the
-# slots then stay held-elsewhere until the regions are let go (docs/architecture.md).
+# The maintainer scripts, as Debian runs them, with two claimants of a capped tenant
+# holding their leases the way QEMU does: the previous release and this one, in turn
+# downgrade, upgrade, again, an upgrade while the service is stopped, apt remove and a
+# reinstall from the rc state. After each step both units are active, every lease is back
+# on its slot (from systemd's fd store where the service kept running; taken back from the
+# claimant or reopened by its handle where it was stopped), no slot of a live region is
+# free, and the tenant's cap holds. The admin's changed config stays (--force-confold).
 units_active() { [ "$(systemctl is-active rma-brokerd.socket) $(systemctl is-active rma-brokerd.service)" = "active active" ]; }
 broker_answers() { busctl call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListRmas >/dev/null 2>&1; }
-package_step() { # package_step exact|kept-or-held LABEL COMMAND...
-    local how=$1 label=$2 out
+installed_version() { dpkg-query -W -f '${Version}' rma-broker 2>/dev/null; }
+package_step() { # package_step VERSION LABEL COMMAND...: VERSION installed after it
+    local version=$1 label=$2 out
     shift 2
     out=$("$@" 2>&1)
     check "$label" test $? -eq 0
+    check_eq "$label: version $version installed" "$version" "$(installed_version)"
     check "$label: the socket and the service are active" wait_until 30 units_active
     units_active || diag "$(tail -15 <<<"$out")
 $(systemctl status --no-pager rma-brokerd.socket rma-brokerd.service 2>&1 | tail -30)"
     wait_until 30 broker_answers
-    if [ "$how" = exact ]; then
-        check_eq "$label: every lease kept on its slot" "$before" "$(leases)"
-        [ "$before" = "$(leases)" ] || diag "$(journalctl -u rma-brokerd.service --no-pager -o cat | tail -25)"
-    else
-        check_eq "$label: both live regions keep their slots (leased or held-elsewhere), the 2 others free" "2 2" \
-            "$(($(prop LeasedRmas) + $(prop HeldElsewhereRmas))) $(prop FreeRmas)"
-    fi
+    check_eq "$label: every lease kept on its slot" "$before" "$(leases)"
+    [ "$before" = "$(leases)" ] || diag "$(journalctl -u rma-brokerd.service --no-pager -o cat | tail -25)"
+    check_eq "$label: the 2 other slots free, none held elsewhere" "2 0" "$(prop FreeRmas) $(prop HeldElsewhereRmas)"
+    out=$(bus_call Reserve sss "$(uuid 22)" upg-22 "" 2>&1)
+    check_match "$label: tenant upg (MaxRmas=2, both held) gets no third RMA" "MaxRmas|quota|cap" "$out"
+    bus_call Release s "$(uuid 22)" >/dev/null 2>&1
 }
-bus_call Reserve sss "$(uuid 20)" dom-20 "" >/dev/null
+dpkg_i() { env DEBIAN_FRONTEND=noninteractive dpkg --force-confold -i "$@"; }
+VERSION=$(dpkg-deb -f /opt/rma-test/rma-broker.deb Version)
+printf '[Tenant upg]\nMaxRmas=2\nDomains=upg-*\n' >/etc/rma-broker/policy.d/50-upgrade.conf
+check "a capped tenant for the claimants (systemctl reload)" systemctl reload rma-brokerd.service
+bus_call Reserve sss "$(uuid 20)" upg-20 "" >/dev/null
 as_nobody_fifo c claim "$(uuid 20)" bytes-c
-bus_call Reserve sss "$(uuid 21)" dom-21 "" >/dev/null
+bus_call Reserve sss "$(uuid 21)" upg-21 "" >/dev/null
 as_nobody_fifo d claim "$(uuid 21)" bytes-d
 check "two claimants hold leases again" wait_until 10 prop_is LeasedRmas 2
 before=$(leases)
-package_step exact "dpkg -i of the package again (the upgrade path of the maintainer scripts)" \
-    env DEBIAN_FRONTEND=noninteractive dpkg -i /opt/rma-test/rma-broker.deb
+check_match "... for tenant upg" '"upg-20" "upg".*"upg-21" "upg"' "$(tr '\n' ' ' <<<"$before")"
+if [ -f /opt/rma-test/rma-broker-prev.deb ]; then
+    PREV=$(dpkg-deb -f /opt/rma-test/rma-broker-prev.deb Version)
+    package_step "$PREV" "a downgrade to the previous release ($VERSION -> $PREV)" \
+        dpkg_i /opt/rma-test/rma-broker-prev.deb
+    package_step "$VERSION" "the upgrade from it ($PREV -> $VERSION)" dpkg_i /opt/rma-test/rma-broker.deb
+else
+    not_ok "the previous release's package is not there: no downgrade or upgrade from it"
+fi
+package_step "$VERSION" "dpkg -i of the package again" dpkg_i /opt/rma-test/rma-broker.deb
+if [ -n "${PREV:-}" ]; then
+    dpkg_i /opt/rma-test/rma-broker-prev.deb >/dev/null 2>&1
+    wait_until 30 broker_answers
+fi
 systemctl stop rma-brokerd.service
-package_step kept-or-held "an upgrade while the service is stopped" \
-    env DEBIAN_FRONTEND=noninteractive dpkg -i /opt/rma-test/rma-broker.deb
-out=$(env DEBIAN_FRONTEND=noninteractive dpkg -r rma-broker 2>&1)
-check "dpkg -r rma-broker (its conffiles stay: the rc state)" test "$(dpkg-query -W -f '${db:Status-Abbrev}' rma-broker 2>&1)" = "rc "
+package_step "$VERSION" "an upgrade while the service is stopped (${PREV:-$VERSION} -> $VERSION)" \
+    dpkg_i /opt/rma-test/rma-broker.deb
+out=$(env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q rma-broker 2>&1)
+check "apt remove rma-broker (its conffiles stay: the rc state)" \
+    test "$(dpkg-query -W -f '${db:Status-Abbrev}' rma-broker 2>&1)" = "rc " || diag "$(tail -10 <<<"$out")"
 check_eq "... both units stopped" "inactive inactive" \
     "$(systemctl is-active rma-brokerd.socket) $(systemctl is-active rma-brokerd.service)"
-package_step kept-or-held "installing again from the rc state" \
-    env DEBIAN_FRONTEND=noninteractive dpkg -i /opt/rma-test/rma-broker.deb
+package_step "$VERSION" "installing again from the rc state" dpkg_i /opt/rma-test/rma-broker.deb
+rm -f /etc/rma-broker/policy.d/50-upgrade.conf
 
 close_fifo c; close_fifo d
 check "once they let go, every region is free again" wait_until 30 prop_is FreeRmas 4
