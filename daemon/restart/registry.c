@@ -127,21 +127,56 @@ static bool seal_record(char *rec, size_t size, size_t body_len) {
         return true;
 }
 
-/* The body of a record of size bytes, if its checksum holds; NULL otherwise. */
-static char *open_record(const char *rec, size_t size) {
-        const char *end = memchr(rec, '\n', size), *sum;
-        g_autofree char *line = NULL;
+/* The body of a record of size bytes into buf (NUL-terminated, at least size bytes), if
+ * its checksum holds. A restart reads every record: no allocation, one pass. */
+static bool open_record(const char *rec, size_t size, char *buf) {
+        const char *end = memchr(rec, '\n', size), *sum = NULL;
+        char hex[17];
         guint64 want;
+        size_t n;
 
         if (!end)
-                return NULL;
-        line = g_strndup(rec, (gsize) (end - rec));
-        g_strchomp(line);
-        sum = g_strrstr(line, " sum=");
-        if (!sum || !g_ascii_string_to_unsigned(sum + 5, 16, 0, G_MAXUINT64, &want, NULL) ||
-            fnv1a(line, (size_t) (sum - line)) != want)
-                return NULL;
-        return g_strndup(line, (gsize) (sum - line));
+                return false;
+        n = (size_t) (end - rec);
+        while (n > 0 && g_ascii_isspace(rec[n - 1]))
+                n--;
+        /* " sum=" and its 16 hex digits end the line. */
+        if (n < 21 || memcmp(rec + n - 21, " sum=", 5) != 0)
+                return false;
+        sum = rec + n - 21;
+        memcpy(hex, sum + 5, 16);
+        hex[16] = '\0';
+        if (!g_ascii_string_to_unsigned(hex, 16, 0, G_MAXUINT64, &want, NULL) ||
+            fnv1a(rec, (size_t) (sum - rec)) != want || memchr(rec, '\0', (size_t) (sum - rec)))
+                return false;
+        memcpy(buf, rec, (size_t) (sum - rec));
+        buf[sum - rec] = '\0';
+        return true;
+}
+
+/* The words of a record body, split in place: "key=value" (or a bare word, value NULL). */
+#define RECORD_WORDS_MAX 32
+typedef struct RecordWords {
+        unsigned n;
+        const char *key[RECORD_WORDS_MAX];
+        const char *value[RECORD_WORDS_MAX];
+} RecordWords;
+
+static bool split_words(char *body, RecordWords *w) {
+        char *save = NULL;
+
+        w->n = 0;
+        for (char *word = strtok_r(body, " ", &save); word; word = strtok_r(NULL, " ", &save)) {
+                char *eq = strchr(word, '=');
+                if (w->n == RECORD_WORDS_MAX)
+                        return false;
+                if (eq)
+                        *eq = '\0';
+                w->key[w->n] = word;
+                w->value[w->n] = eq ? eq + 1 : NULL;
+                w->n++;
+        }
+        return true;
 }
 
 /* Escaped whole: no space, '%' or control character is left, so a name is one word. */
@@ -419,13 +454,11 @@ Registry *registry_free(Registry *r) {
         return NULL;
 }
 
-/* key=value words of a record body. */
-static const char *field(char **words, const char *key) {
-        size_t n = strlen(key);
-
-        for (char **w = words; *w; w++)
-                if (strncmp(*w, key, n) == 0 && (*w)[n] == '=')
-                        return *w + n + 1;
+/* The value of key in a record body's words (the first, as before). */
+static const char *field(const RecordWords *w, const char *key) {
+        for (unsigned i = 0; i < w->n; i++)
+                if (w->value[i] && strcmp(w->key[i], key) == 0)
+                        return w->value[i];
         return NULL;
 }
 
@@ -445,16 +478,25 @@ static bool parse_bounded(const char *s, uint64_t max, uint64_t *ret) {
 }
 
 static bool parse_region(const char *s, uint64_t *dev, uint64_t *ino) {
-        g_auto(GStrv) parts = s ? g_strsplit(s, ":", 2) : NULL;
+        const char *colon = s ? strchr(s, ':') : NULL;
+        char major[24];
 
-        return parts && parts[0] && parts[1] && parse_u64(parts[0], dev) && parse_u64(parts[1], ino);
+        if (!colon || (size_t) (colon - s) >= sizeof(major))
+                return false;
+        memcpy(major, s, (size_t) (colon - s));
+        major[colon - s] = '\0';
+        return parse_u64(major, dev) && parse_u64(colon + 1, ino);
+}
+
+/* escape_name() undone; most names have nothing escaped (NULL: a bad escape). */
+static char *unescape_name(const char *s) {
+        return !s || strchr(s, '%') ? g_uri_unescape_string(s, NULL) : g_strdup(s);
 }
 
 /* The names a record keeps in the names file: whole, checked against the record. */
 static bool read_names(int names_fd, unsigned index, const char *names, char **ret_domain, char **ret_tenant) {
-        char buf[NAMES_RECORD_SIZE];
-        g_autofree char *body = NULL;
-        g_auto(GStrv) words = NULL;
+        char buf[NAMES_RECORD_SIZE], body[NAMES_RECORD_SIZE];
+        RecordWords words;
         guint64 want;
         uint64_t slot;
 
@@ -462,30 +504,31 @@ static bool read_names(int names_fd, unsigned index, const char *names, char **r
             !g_ascii_string_to_unsigned(names + 5, 16, 0, G_MAXUINT64, &want, NULL) ||
             pread(names_fd, buf, sizeof(buf), (off_t) index * NAMES_RECORD_SIZE) != (ssize_t) sizeof(buf))
                 return false;
-        body = open_record(buf, sizeof(buf));
-        if (!body || fnv1a(body, strlen(body)) != want)
+        if (!open_record(buf, sizeof(buf), body) || fnv1a(body, strlen(body)) != want)
                 return false;   /* missing, garbage, or another lease's names */
-        words = g_strsplit(body, " ", -1);
-        if (!parse_u64(field(words, "slot"), &slot) || slot != index || !field(words, "domain") ||
-            !field(words, "tenant"))
+        if (!split_words(body, &words) || !parse_u64(field(&words, "slot"), &slot) || slot != index ||
+            !field(&words, "domain") || !field(&words, "tenant"))
                 return false;
-        *ret_domain = g_uri_unescape_string(field(words, "domain"), NULL);
-        *ret_tenant = g_uri_unescape_string(field(words, "tenant"), NULL);
+        *ret_domain = unescape_name(field(&words, "domain"));
+        *ret_tenant = unescape_name(field(&words, "tenant"));
         return *ret_domain && *ret_tenant;
 }
 
-static bool parse_slot_record(const char *body, unsigned index, int names_fd, RegistryRecord *rec) {
-        g_auto(GStrv) words = g_strsplit(body, " ", -1);
-        const char *state = field(words, "state");
+static bool parse_slot_record(char *body, unsigned index, int names_fd, RegistryRecord *rec) {
+        RecordWords words;
+        const char *state;
         uint64_t slot, v;
 
-        if (!parse_u64(field(words, "slot"), &slot) || slot != index || !state)
+        if (!split_words(body, &words))
                 return false;
-        rec->region_unknown = g_strcmp0(field(words, "region"), "unknown") == 0 && g_str_equal(state, "held-elsewhere");
-        if (!rec->region_unknown && !parse_region(field(words, "region"), &rec->region_dev, &rec->region_ino))
+        state = field(&words, "state");
+        if (!parse_u64(field(&words, "slot"), &slot) || slot != index || !state)
+                return false;
+        rec->region_unknown = g_strcmp0(field(&words, "region"), "unknown") == 0 && g_str_equal(state, "held-elsewhere");
+        if (!rec->region_unknown && !parse_region(field(&words, "region"), &rec->region_dev, &rec->region_ino))
                 return false;
         /* No handle= at all: a record of an older broker, which had none. */
-        if (field(words, "handle") && !region_handle_parse(field(words, "handle"), &rec->region_handle))
+        if (field(&words, "handle") && !region_handle_parse(field(&words, "handle"), &rec->region_handle))
                 return false;
         if (g_str_equal(state, "free")) {
                 rec->state = SLOT_FREE;
@@ -497,21 +540,21 @@ static bool parse_slot_record(const char *body, unsigned index, int names_fd, Re
         }
         rec->state = g_str_equal(state, "reserved") ? SLOT_RESERVED : g_str_equal(state, "leased") ? SLOT_LEASED
                                                                                                     : _SLOT_STATE_MAX;
-        if (rec->state == _SLOT_STATE_MAX || !field(words, "uuid") ||
-            rma_uuid_canonicalize(field(words, "uuid"), rec->uuid) < 0 || !field(words, "domain") ||
-            !field(words, "tenant") || !parse_bounded(field(words, "by"), UINT32_MAX - 1, &v))
+        if (rec->state == _SLOT_STATE_MAX || !field(&words, "uuid") ||
+            rma_uuid_canonicalize(field(&words, "uuid"), rec->uuid) < 0 || !field(&words, "domain") ||
+            !field(&words, "tenant") || !parse_bounded(field(&words, "by"), UINT32_MAX - 1, &v))
                 return false;
         rec->reserved_by = (uid_t) v;
-        if (field(words, "names") && !g_str_equal(field(words, "names"), "-")) {
-                if (!read_names(names_fd, index, field(words, "names"), &rec->domain, &rec->tenant))
+        if (field(&words, "names") && !g_str_equal(field(&words, "names"), "-")) {
+                if (!read_names(names_fd, index, field(&words, "names"), &rec->domain, &rec->tenant))
                         return false;
         } else {
-                rec->domain = g_uri_unescape_string(field(words, "domain"), NULL);
-                rec->tenant = g_uri_unescape_string(field(words, "tenant"), NULL);
+                rec->domain = unescape_name(field(&words, "domain"));
+                rec->tenant = unescape_name(field(&words, "tenant"));
         }
         /* PID_MAX_LIMIT: no kernel hands out a larger pid. */
-        if (!rec->domain || !rec->tenant || !parse_bounded(field(words, "pid"), 4194304, &v) ||
-            !parse_u64(field(words, "start"), &rec->pid_start) || !parse_u64(field(words, "expires"), &rec->expires_realtime))
+        if (!rec->domain || !rec->tenant || !parse_bounded(field(&words, "pid"), 4194304, &v) ||
+            !parse_u64(field(&words, "start"), &rec->pid_start) || !parse_u64(field(&words, "expires"), &rec->expires_realtime))
                 return false;
         rec->expires_monotonic = monotonic_of(rec->expires_realtime);
         rec->pid = (pid_t) v;
@@ -526,8 +569,10 @@ static bool all_zero(const char *p, size_t n) {
 }
 
 /* The header record: 0 with its fields in *ret_words, or the problem in c->problem. */
-static int read_header(RegistryContents *c, const char *path, const char *data, gsize len, char ***ret_words) {
-        g_autofree char *header = len >= RECORD_SIZE ? open_record(data, RECORD_SIZE) : NULL;
+static int read_header(RegistryContents *c, const char *path, const char *data, gsize len) {
+        char header[RECORD_SIZE];
+        bool opened = len >= RECORD_SIZE && open_record(data, RECORD_SIZE, header);
+        RecordWords words;
         unsigned version = 0;
 
         /* A later format (a downgrade): whatever else it holds, its leases are not ours to
@@ -539,13 +584,14 @@ static int read_header(RegistryContents *c, const char *path, const char *data, 
                                              path, version, REGISTRY_VERSION);
                 return -EPROTONOSUPPORT;
         }
-        g_auto(GStrv) words = header ? g_strsplit(header, " ", -1) : NULL;
-        const char *boot = words ? field(words, "boot") : NULL;
+        bool split = opened && split_words(header, &words);
+        const char *boot = split ? field(&words, "boot") : NULL;
         uint64_t count = 0;
 
-        if (!words || !g_str_equal(words[0], REGISTRY_MAGIC) || !words[1] || !g_str_equal(words[1], "v1") ||
-            !field(words, "backend") || !parse_u64(field(words, "size"), &c->region_size) ||
-            !parse_u64(field(words, "count"), &count) || count == 0 || count > RMA_MAX_COUNT || !boot) {
+        if (!split || words.n < 2 || words.value[0] || !g_str_equal(words.key[0], REGISTRY_MAGIC) || words.value[1] ||
+            !g_str_equal(words.key[1], "v1") || !field(&words, "backend") ||
+            !parse_u64(field(&words, "size"), &c->region_size) || !parse_u64(field(&words, "count"), &count) ||
+            count == 0 || count > RMA_MAX_COUNT || !boot) {
                 c->problem = g_strdup_printf("%s has no valid header (%zu bytes, garbage or truncated)", path, (size_t) len);
                 return -EINVAL;
         }
@@ -555,9 +601,8 @@ static int read_header(RegistryContents *c, const char *path, const char *data, 
                 return -ESTALE;
         }
         c->header_valid = true;
-        c->backend = g_strdup(field(words, "backend"));
+        c->backend = g_strdup(field(&words, "backend"));
         c->count = (unsigned) count;
-        *ret_words = g_steal_pointer(&words);
         return 0;
 }
 
@@ -566,7 +611,7 @@ static void read_records(RegistryContents *c, const char *data, gsize len, int n
         c->records = g_new0(RegistryRecord, c->count);
         for (unsigned i = 0; i < c->count; i++) {
                 size_t off = (size_t) (i + 1) * RECORD_SIZE;
-                g_autofree char *body = NULL;
+                char body[RECORD_SIZE];
 
                 if (off + RECORD_SIZE > len) {
                         c->n_corrupt += c->count - i;   /* truncated: the rest is missing */
@@ -574,8 +619,7 @@ static void read_records(RegistryContents *c, const char *data, gsize len, int n
                 }
                 if (all_zero(data + off, RECORD_SIZE))
                         continue;                        /* never written: free */
-                body = open_record(data + off, RECORD_SIZE);
-                if (!body || !parse_slot_record(body, i, names_fd, &c->records[i])) {
+                if (!open_record(data + off, RECORD_SIZE, body) || !parse_slot_record(body, i, names_fd, &c->records[i])) {
                         g_clear_pointer(&c->records[i].domain, g_free);
                         g_clear_pointer(&c->records[i].tenant, g_free);
                         c->n_corrupt++;
@@ -591,7 +635,6 @@ int registry_load(const char *runtime_dir, RegistryContents **ret) {
         g_autoptr(RegistryContents) c = g_new0(RegistryContents, 1);
         g_autofree char *data = NULL;
         _cleanup_close_ int names_fd = -EBADF;
-        g_auto(GStrv) words = NULL;
         g_autoptr(GError) error = NULL;
         gsize len = 0;
 
@@ -602,7 +645,7 @@ int registry_load(const char *runtime_dir, RegistryContents **ret) {
                 return 0;
         }
         c->present = true;
-        if (read_header(c, path, data, len, &words) >= 0) {
+        if (read_header(c, path, data, len) >= 0) {
                 names_fd = open(names_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
                 read_records(c, data, len, names_fd);
                 if (c->n_corrupt > 0)
