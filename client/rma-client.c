@@ -1,4 +1,5 @@
-/* Small client of broker.sock: a peer-to-peer sd-bus connection to rma-brokerd. */
+/* The client library: a peer-to-peer sd-bus connection to broker.sock, and one call per
+ * method of org.rmabroker.Broker1, on that connection or on the system bus. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -146,12 +147,17 @@ int rma_domain_record_exists(const char *uuid) {
         return errno == ENOENT ? 0 : -errno;
 }
 
+/* broker.sock has no bus daemon to route by name; the system bus does. */
+static const char *destination(sd_bus *bus) {
+        return sd_bus_is_bus_client(bus) > 0 ? RMA_BUS_NAME : NULL;
+}
+
 static int call(sd_bus *bus, const char *method, sd_bus_error *error, sd_bus_message **reply, const char *types, ...) {
         g_autoptr(sd_bus_message) m = NULL;
         va_list ap;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, NULL, RMA_OBJECT_PATH, RMA_INTERFACE, method);
+        r = sd_bus_message_new_method_call(bus, &m, destination(bus), RMA_OBJECT_PATH, RMA_INTERFACE, method);
         if (r < 0)
                 return r;
         va_start(ap, types);
@@ -184,25 +190,25 @@ int rma_client_release(sd_bus *bus, const char *uuid, sd_bus_error *error) {
 }
 
 int rma_client_find(sd_bus *bus, const char *uuid, uint32_t *ret_slot, char **ret_state, uint32_t *ret_pid,
-                    sd_bus_error *error) {
+                    char **ret_tenant, sd_bus_error *error) {
         g_autoptr(sd_bus_message) reply = NULL;
         const char *state, *u, *domain, *tenant;
         uint32_t slot, pid;
         int r;
 
         *ret_state = NULL;
-        r = call(bus, "ListRmas", error, &reply, "");
+        r = rma_client_list_rmas(bus, &reply, error);
         if (r < 0)
                 return r;
-        r = sd_bus_message_enter_container(reply, 'a', "(ussssu)");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_read(reply, "(ussssu)", &slot, &state, &u, &domain, &tenant, &pid)) > 0)
+        while ((r = sd_bus_message_read(reply, RMA_CLIENT_LIST_RMAS_ELEMENT, &slot, &state, &u, &domain, &tenant,
+                                        &pid)) > 0)
                 if (strcmp(u, uuid) == 0) {
                         *ret_slot = slot;
                         *ret_pid = pid;
-                        *ret_state = strdup(state);
-                        return *ret_state ? 0 : -ENOMEM;
+                        *ret_state = g_strdup(state);
+                        if (ret_tenant)
+                                *ret_tenant = g_strdup(tenant);
+                        return 0;
                 }
         return r;
 }
@@ -224,5 +230,134 @@ int rma_client_claim(sd_bus *bus, const char *uuid, int *ret_fd, uint64_t *ret_s
                 return -errno;
         *ret_fd = fd;
         *ret_size = size;
+        return 0;
+}
+
+/* A List* method's reply, entered into its array. */
+static int call_list(sd_bus *bus, const char *method, const char *element, sd_bus_message **ret, sd_bus_error *error) {
+        g_autoptr(sd_bus_message) reply = NULL;
+        int r;
+
+        r = call(bus, method, error, &reply, "");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', element);
+        if (r < 0)
+                return r;
+        *ret = g_steal_pointer(&reply);
+        return 0;
+}
+
+int rma_client_list_rmas(sd_bus *bus, sd_bus_message **ret, sd_bus_error *error) {
+        return call_list(bus, "ListRmas", RMA_CLIENT_LIST_RMAS_ELEMENT, ret, error);
+}
+
+int rma_client_list_tenants(sd_bus *bus, sd_bus_message **ret, sd_bus_error *error) {
+        return call_list(bus, "ListTenants", RMA_CLIENT_LIST_TENANTS_ELEMENT, ret, error);
+}
+
+int rma_client_list_held_elsewhere(sd_bus *bus, sd_bus_message **ret, sd_bus_error *error) {
+        return call_list(bus, "ListHeldElsewhere", RMA_CLIENT_LIST_HELD_ELSEWHERE_ELEMENT, ret, error);
+}
+
+int rma_client_list_slots(sd_bus *bus, sd_bus_message **ret, sd_bus_error *error) {
+        return call_list(bus, "ListSlots", RMA_CLIENT_LIST_SLOTS_ELEMENT, ret, error);
+}
+
+int rma_client_get_tenant(sd_bus *bus, const char *name, RmaClientTenant *ret, sd_bus_error *error) {
+        g_autoptr(sd_bus_message) reply = NULL;
+        const char *tenant;
+        int r;
+
+        r = call(bus, "GetTenant", error, &reply, "s", name);
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "suuuu", &tenant, &ret->max, &ret->guaranteed, &ret->leased,
+                                        &ret->reserved);
+        if (r < 0)
+                return r;
+        ret->name = g_strdup(tenant);
+        return 0;
+}
+
+int rma_client_get_capacity(sd_bus *bus, const char *tenant, RmaClientCapacity *ret, sd_bus_error *error) {
+        g_autoptr(sd_bus_message) reply = NULL;
+        int r;
+
+        r = call(bus, "GetCapacity", error, &reply, "s", tenant ? tenant : "");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "tuuu", &ret->region_size, &ret->total, &ret->available, &ret->held);
+        return r < 0 ? r : 0;
+}
+
+static int call_string(sd_bus *bus, const char *method, char **ret, sd_bus_error *error) {
+        g_autoptr(sd_bus_message) reply = NULL;
+        const char *text;
+        int r;
+
+        r = call(bus, method, error, &reply, "");
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "s", &text);
+        if (r < 0)
+                return r;
+        *ret = g_strdup(text);
+        return 0;
+}
+
+int rma_client_get_metrics(sd_bus *bus, char **ret, sd_bus_error *error) {
+        return call_string(bus, "GetMetrics", ret, error);
+}
+
+int rma_client_reload(sd_bus *bus, sd_bus_error *error) {
+        return call(bus, "Reload", error, NULL, "");
+}
+
+int rma_client_forget_region(sd_bus *bus, uint32_t slot, sd_bus_error *error) {
+        return call(bus, "ForgetRegion", error, NULL, "u", slot);
+}
+
+int rma_client_check_policy(sd_bus *bus, char ***ret_problems, sd_bus_error *error) {
+        g_autoptr(sd_bus_message) reply = NULL;
+        int r;
+
+        r = call(bus, "CheckPolicy", error, &reply, "");
+        if (r >= 0)
+                r = sd_bus_message_read_strv(reply, ret_problems);
+        return r < 0 ? r : 0;
+}
+
+int rma_client_can_administer(sd_bus *bus, bool *ret_allowed, char **ret_why, sd_bus_error *error) {
+        g_autoptr(sd_bus_message) reply = NULL;
+        const char *why;
+        int allowed, r;
+
+        r = call(bus, "CanAdminister", error, &reply, "");
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "bs", &allowed, &why);
+        if (r < 0)
+                return r;
+        *ret_allowed = allowed;
+        *ret_why = g_strdup(why);
+        return 0;
+}
+
+int rma_client_get_u32(sd_bus *bus, const char *property, uint32_t *ret, sd_bus_error *error) {
+        return sd_bus_get_property_trivial(bus, destination(bus), RMA_OBJECT_PATH, RMA_INTERFACE, property, error, 'u',
+                                           ret);
+}
+
+int rma_client_get_u64(sd_bus *bus, const char *property, uint64_t *ret, sd_bus_error *error) {
+        return sd_bus_get_property_trivial(bus, destination(bus), RMA_OBJECT_PATH, RMA_INTERFACE, property, error, 't',
+                                           ret);
+}
+
+int rma_client_get_string(sd_bus *bus, const char *property, char **ret, sd_bus_error *error) {
+        g_autofree char *value = NULL;
+        int r;
+
+        r = sd_bus_get_property_string(bus, destination(bus), RMA_OBJECT_PATH, RMA_INTERFACE, property, error, &value);
+        if (r < 0)
+                return r;
+        *ret = g_strdup(value);   /* sd-bus's is malloc()ed: the caller's is GLib's */
         return 0;
 }

@@ -1,7 +1,14 @@
-/* Small client of broker.sock for the hook, the wrapper and rmactl: a peer-to-peer
- * sd-bus connection to rma-brokerd, and one call per broker method. */
+/* The client library of rma-brokerd, for the hook, the wrapper, rmactl and the benches:
+ * a peer-to-peer sd-bus connection to broker.sock, and one call per method of
+ * org.rmabroker.Broker1 (docs/org.rmabroker.Broker1.xml). Every call works on that
+ * connection and on the system bus alike (sd_bus_open_system()). Nothing else in the
+ * project calls the broker's methods by name.
+ *
+ * Errors: a negative errno, and the broker's D-Bus error (its name and one sentence for
+ * the admin) in *error. Strings handed back are GLib's (g_free()). */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 
@@ -30,9 +37,47 @@ int rma_domain_record_exists(const char *uuid);
 int rma_client_reserve(sd_bus *bus, const char *uuid, const char *domain, const char *tenant,
                        uint32_t *ret_slot, sd_bus_error *error);
 int rma_client_release(sd_bus *bus, const char *uuid, sd_bus_error *error);
-/* The slot a domain holds, from ListRmas: *ret_state is "reserved" or "leased" (caller
- * frees), or NULL when it holds none. */
+/* The slot a domain holds, from ListRmas: *ret_state is "reserved" or "leased", or NULL
+ * when it holds none; *ret_tenant (if ret_tenant is not NULL) the tenant it counts for. */
 int rma_client_find(sd_bus *bus, const char *uuid, uint32_t *ret_slot, char **ret_state, uint32_t *ret_pid,
-                    sd_bus_error *error);
+                    char **ret_tenant, sd_bus_error *error);
 /* *ret_fd is a new fd (O_CLOEXEC) owned by the caller. */
 int rma_client_claim(sd_bus *bus, const char *uuid, int *ret_fd, uint64_t *ret_size, sd_bus_error *error);
+
+/* The List* methods: the reply, entered into its array, at the first element (read each
+ * with sd_bus_message_read(reply, ELEMENT, ...) until it returns 0). */
+#define RMA_CLIENT_LIST_RMAS_ELEMENT "(ussssu)"            /* slot, state, uuid, domain, tenant, pid */
+#define RMA_CLIENT_LIST_TENANTS_ELEMENT "(suuuu)"          /* name, max, guaranteed, leased, reserved */
+#define RMA_CLIENT_LIST_HELD_ELSEWHERE_ELEMENT "(us)"      /* slot, why */
+#define RMA_CLIENT_LIST_SLOTS_ELEMENT "(ussssutt)"         /* slot, state, uuid, domain, tenant, pid, since, expires */
+int rma_client_list_rmas(sd_bus *bus, sd_bus_message **ret, sd_bus_error *error);
+int rma_client_list_tenants(sd_bus *bus, sd_bus_message **ret, sd_bus_error *error);
+int rma_client_list_held_elsewhere(sd_bus *bus, sd_bus_message **ret, sd_bus_error *error);
+int rma_client_list_slots(sd_bus *bus, sd_bus_message **ret, sd_bus_error *error);
+
+typedef struct RmaClientTenant {
+        char *name;
+        uint32_t max, guaranteed, leased, reserved;
+} RmaClientTenant;
+int rma_client_get_tenant(sd_bus *bus, const char *name, RmaClientTenant *ret, sd_bus_error *error);
+
+/* What a tenant ("" for none) could get: the pool's size and count, what it can get now,
+ * what it holds. */
+typedef struct RmaClientCapacity {
+        uint64_t region_size;
+        uint32_t total, available, held;
+} RmaClientCapacity;
+int rma_client_get_capacity(sd_bus *bus, const char *tenant, RmaClientCapacity *ret, sd_bus_error *error);
+
+/* The Prometheus exposition. */
+int rma_client_get_metrics(sd_bus *bus, char **ret, sd_bus_error *error);
+int rma_client_reload(sd_bus *bus, sd_bus_error *error);
+int rma_client_forget_region(sd_bus *bus, uint32_t slot, sd_bus_error *error);
+/* The policy's problems as the broker would load it now (an empty list: valid). */
+int rma_client_check_policy(sd_bus *bus, char ***ret_problems, sd_bus_error *error);
+int rma_client_can_administer(sd_bus *bus, bool *ret_allowed, char **ret_why, sd_bus_error *error);
+
+/* Properties (TotalRmas, FreeRmas, ..., RmaSize, Backend, PendingPoolChange). */
+int rma_client_get_u32(sd_bus *bus, const char *property, uint32_t *ret, sd_bus_error *error);
+int rma_client_get_u64(sd_bus *bus, const char *property, uint64_t *ret, sd_bus_error *error);
+int rma_client_get_string(sd_bus *bus, const char *property, char **ret, sd_bus_error *error);

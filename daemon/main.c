@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
 
+#include "command-line.h"
 #include "log.h"
 #include "manager.h"
 #include "policy-check.h"
@@ -13,7 +14,7 @@ int main(int argc, char *argv[]) {
         int r;
 
         log_setup("rma-brokerd");
-        r = broker_config_load(&argc, &argv, &config, &error);
+        r = command_line_load(&argc, &argv, &config, &error);
         if (r < 0) {
                 log_error("%s", error->message);
                 return 1;

@@ -9,7 +9,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#include "broker-rules.h"
+#include "broker.h"
 #include "bus-object.h"
 #include "fd-store.h"
 #include "lease.h"

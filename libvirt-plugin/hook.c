@@ -47,9 +47,7 @@ static char *read_stdin(size_t *ret_len) {
  * did not opt in must start as without rma-broker even while the broker is down. An
  * unreadable policy opts nothing in (rma-brokerd refuses to run on it anyway). */
 static bool nova_opted_in(DomainInfo *d) {
-        g_autoptr(BrokerConfig) config = NULL;
-        g_autoptr(GPtrArray) errors = NULL;
-        g_autoptr(GError) error = NULL;
+        g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(Policy) policy = NULL;
         const PolicyTenant *t;
 
@@ -59,11 +57,8 @@ static bool nova_opted_in(DomainInfo *d) {
         const char *config_file = getenv("RMA_BROKER_CONFIG"), *policy_dir = getenv("RMA_BROKER_POLICY_DIR");
         char *dirs[] = { (char *) policy_dir, NULL };
 
-        if (broker_config_read(config_file && *config_file ? config_file : NULL, &config, &error) < 0)
-                return false;
-        broker_config_finish(config, NULL, policy_dir && *policy_dir ? dirs : NULL);
-        errors = g_ptr_array_new_with_free_func(g_free);
-        if (policy_load(config->config_file, config->policy_dirs, POLICY_MAX_RMAS, &policy, errors) < 0)
+        if (broker_config_load_policy(config_file && *config_file ? config_file : NULL,
+                                      policy_dir && *policy_dir ? dirs : NULL, POLICY_MAX_RMAS, &policy, errors) < 0)
                 return false;
         t = policy_tenant_for_nova(policy, d->nova_flavor, d->nova_project);
         if (!t)
@@ -145,7 +140,7 @@ static int do_reconnect(const DomainInfo *d, const char *uuid) {
         g_autofree char *state = NULL;
         uint32_t slot = 0, pid = 0;
 
-        if (rma_client_open(NULL, &bus, &error) < 0 || rma_client_find(bus, uuid, &slot, &state, &pid, &error) < 0) {
+        if (rma_client_open(NULL, &bus, &error) < 0 || rma_client_find(bus, uuid, &slot, &state, &pid, NULL, &error) < 0) {
                 report(LOG_WARNING, d, uuid, "domain %s keeps running, but its RMA cannot be checked: %s", d->name,
                        error.message ? error.message : "ListRmas failed");
                 return 0;

@@ -21,7 +21,7 @@ trap 'sandbox_stop; stop_broker; stop_private_bus; rm -rf "$TEST_DIR"' EXIT
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 OBJ=(org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1)
-RMACTL=$BUILD_DIR/rmactl
+RMACTL=$BUILD_DIR/rmactl/rmactl
 
 say "A tenant policy: acme (domains web-*) may hold 1 RMA and is guaranteed 1; the rest is 'shared'"
 mkdir -p "$TEST_DIR/policy.d"

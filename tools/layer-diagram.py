@@ -2,7 +2,7 @@
 """The daemon's layers as its #include lines show them, for docs/architecture.md.
 
 Reads every .c and .h under daemon/, maps each quoted include to the folder that holds
-that header (daemon's own folders, or policy/ and common/), and prints one row per
+that header (daemon's own folders, or config/, policy/ and common/), and prints one row per
 folder, highest layer first: its files, and the folders it includes. The order is
 derived, not written down: a folder sits above every folder it includes, so a circle
 between folders is reported and fails.
@@ -18,7 +18,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BEGIN = "<!-- layer-diagram: begin (tools/layer-diagram.py) -->"
 END = "<!-- layer-diagram: end -->"
-SHARED = ("policy", "common")
+SHARED = ("config", "policy", "common")
 
 
 def folder_of(path):

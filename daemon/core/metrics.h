@@ -5,7 +5,7 @@
 
 #include <glib.h>
 
-#include "broker-rules.h"
+#include "broker.h"
 
 /* The whole exposition, newline-terminated. */
 char *metrics_format(const Broker *b);

@@ -30,7 +30,7 @@ static void slot_set_state(Pool *p, Slot *s, SlotState state) {
                 g_queue_unlink(&p->expiry, &s->link);
                 break;
         case SLOT_HELD_ELSEWHERE:
-                g_queue_unlink(&p->owed, &s->link);
+                g_queue_unlink(&p->held_elsewhere, &s->link);
                 break;
         default:
                 break;
@@ -47,7 +47,7 @@ static void slot_set_state(Pool *p, Slot *s, SlotState state) {
                 g_queue_push_head_link(&p->free, &s->link);
                 break;
         case SLOT_HELD_ELSEWHERE:
-                g_queue_push_tail_link(&p->owed, &s->link);
+                g_queue_push_tail_link(&p->held_elsewhere, &s->link);
                 break;
         default:
                 break;   /* reserved: placed by expiry in expiry_insert() */
@@ -115,7 +115,7 @@ static void slot_clear_owner(Pool *p, Slot *s) {
         s->pid = 0;
 }
 
-void pool_region_owed(Pool *p, Slot *s, int error) {
+void pool_region_held_elsewhere(Pool *p, Slot *s, int error) {
         s->refilling = false;
         if (s->state == SLOT_HELD_ELSEWHERE)
                 return;
@@ -163,7 +163,7 @@ static int slot_refill(Pool *p, Slot *s) {
 
         r = backend_new_region(p->backend, s->index, &fd);
         if (r < 0) {
-                pool_region_owed(p, s, r);
+                pool_region_held_elsewhere(p, s, r);
                 return r;
         }
         pool_region_ready(p, s, fd);

@@ -51,7 +51,7 @@ typedef struct Slot {
         bool pinned;                         /* held-elsewhere by a process we cannot watch: never refilled */
         bool held_reported;                  /* held-elsewhere long enough to be logged */
         uint64_t since_realtime;             /* CLOCK_REALTIME µs of its last change of state, for people */
-        GList link;                          /* on the free, expiry or owed list, by state */
+        GList link;                          /* on the free, expiry or held-elsewhere list, by state */
 } Slot;
 
 typedef struct Pool {
@@ -65,7 +65,7 @@ typedef struct Pool {
         GHashTable *tenants;                 /* name -> TenantUsage*, tenants holding slots */
         GQueue free;                         /* free slots, the next to hand out first */
         GQueue expiry;                       /* reserved slots, earliest expiry first */
-        GQueue owed;                         /* held-elsewhere slots, waiting for a region */
+        GQueue held_elsewhere;               /* held-elsewhere slots, waiting for a region */
         /* Told after every change of a slot (the lease registry): before any reply. */
         void (*slot_changed)(const Slot *s, void *userdata);
         void *slot_changed_userdata;
@@ -114,13 +114,13 @@ void pool_unreserve(Pool *p, Slot *s);
 /* leased -> scrubbing. The slot's old region fd goes to *ret_old_fd: its holder may
  * still map it, and closing the last reference may take long (the memory is freed), so
  * the caller disposes of it off the event loop, has the backend make a fresh region
- * there too, and reports back with pool_region_ready() or pool_region_owed(). */
+ * there too, and reports back with pool_region_ready() or pool_region_held_elsewhere(). */
 void pool_end_lease(Pool *p, Slot *s, int *ret_old_fd);
 /* scrubbing or held-elsewhere -> free, with a fresh region fd the pool now owns. */
 void pool_region_ready(Pool *p, Slot *s, int fd);
 /* scrubbing -> held-elsewhere: the old region may still be held by some process, or the
  * backend has no fresh one now (error, -errno, for the log). Logged once per slot. */
-void pool_region_owed(Pool *p, Slot *s, int error);
+void pool_region_held_elsewhere(Pool *p, Slot *s, int error);
 /* Free reservations whose expiry is <= now; returns how many. */
 unsigned pool_expire(Pool *p, uint64_t now_usec);
 /* Earliest reservation expiry, or UINT64_MAX when none is pending. */

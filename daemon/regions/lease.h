@@ -13,7 +13,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
-#include "broker-rules.h"
+#include "broker.h"
 #include "recycler.h"
 
 typedef struct Leases Leases;

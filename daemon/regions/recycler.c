@@ -37,7 +37,7 @@ static void on_job_done(unsigned index, RegionJob job, int result, void *userdat
                         /* Said in the log only if it lasts (on_retry): systemd's fd-store
                          * copy, for one, lingers for a moment after FDSTOREREMOVE. */
                         log_debug("RMA slot %u: its old region is still open somewhere; held-elsewhere", index);
-                        pool_region_owed(r->pool, s, 0);
+                        pool_region_held_elsewhere(r->pool, s, 0);
                 }
         } else if (result >= 0) {
                 pool_region_ready(r->pool, s, result);
@@ -47,7 +47,7 @@ static void on_job_done(unsigned index, RegionJob job, int result, void *userdat
                 if (result == -ENOMEM || result == -ENOSPC)
                         log_debug("RMA slot %u: the %s backend has no region to give now", index,
                                   r->pool->backend->ops->name);
-                pool_region_owed(r->pool, s, result == -ENOMEM || result == -ENOSPC ? 0 : result);
+                pool_region_held_elsewhere(r->pool, s, result == -ENOMEM || result == -ENOSPC ? 0 : result);
                 r->retry_usec = MIN(r->retry_usec * 2, RETRY_MAX_USEC);
         }
 }
@@ -66,11 +66,11 @@ static void on_gone(unsigned index, void *userdata) {
 static int on_retry(sd_event_source *source, uint64_t usec, void *userdata) {
         Recycler *r = userdata;
 
-        for (GList *l = r->pool->owed.head; l; l = l->next) {
+        for (GList *l = r->pool->held_elsewhere.head; l; l = l->next) {
                 Slot *s = l->data;
                 bool watched = region_watch_pending(r->watch, s->index);
 
-                /* A slot still owed a second later is worth the admin's attention, once. */
+                /* A slot still held elsewhere a second later is worth the admin's attention, once. */
                 if (!s->held_reported && !s->pinned) {
                         if (watched)
                                 log_info("RMA slot %u: its old region is still open or mapped in another process; "
@@ -141,7 +141,7 @@ void recycler_refill_held_back(Recycler *r, Slot *s) {
 
 void recycler_pin(Recycler *r, Slot *s) {
         if (s->state == SLOT_SCRUBBING)
-                pool_region_owed(r->pool, s, 0);
+                pool_region_held_elsewhere(r->pool, s, 0);
         s->pinned = true;
 }
 
@@ -192,7 +192,7 @@ void recycler_kick(Recycler *r) {
         bool pending = false;
 
         /* Wake up for slots that may be refilled, or that have not been reported yet. */
-        for (GList *l = r->pool->owed.head; l && !pending; l = l->next) {
+        for (GList *l = r->pool->held_elsewhere.head; l && !pending; l = l->next) {
                 const Slot *s = l->data;
                 pending = !s->held_reported || (!s->pinned && !region_watch_pending(r->watch, s->index));
         }

@@ -11,7 +11,7 @@
 
 #include <glib.h>
 
-#include "broker-rules.h"
+#include "broker.h"
 #include "fd-store.h"
 #include "lease.h"
 #include "recycler.h"

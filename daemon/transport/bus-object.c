@@ -181,6 +181,7 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
 static int method_forget_region(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         g_auto(Caller) caller = { 0 };
         g_autofree char *message = NULL;
+        BrokerRefusal refusal;
         uint32_t slot;
         int r;
 
@@ -190,10 +191,9 @@ static int method_forget_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         r = caller_get(userdata, msg, &caller, error);
         if (r < 0)
                 return r;
-        if (caller.uid != 0)
-                return sd_bus_error_setf(error, RMA_ERROR_ACCESS_DENIED, "ForgetRegion may put one region more than "
-                                         "Count= in use, should a process still hold the old one: root only; uid %u "
-                                         "may read properties and call ListRmas", (unsigned) caller.uid);
+        refusal = broker_check_forget_region(broker_of(userdata), &caller, &message);
+        if (refusal)
+                return reply_refusal(error, refusal, g_steal_pointer(&message));
         r = recycler_forget_region(service_of(userdata)->recycler, slot, &message);
         if (r < 0)
                 return sd_bus_error_set(error, RMA_ERROR_INVALID_ARGUMENT, message);
@@ -283,7 +283,7 @@ static int method_can_administer(sd_bus_message *msg, void *userdata, sd_bus_err
 }
 
 static int append_held_elsewhere(sd_bus_message *reply, void *userdata) {
-        for (GList *l = broker_of(userdata)->pool->owed.head; l; l = l->next) {
+        for (GList *l = broker_of(userdata)->pool->held_elsewhere.head; l; l = l->next) {
                 const Slot *s = l->data;
                 g_autofree char *why = recycler_why_held(service_of(userdata)->recycler, s);
                 int r = sd_bus_message_append(reply, "(us)", s->index, why);

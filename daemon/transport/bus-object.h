@@ -3,7 +3,7 @@
  * emitted here.
  *
  * It reaches down only: the core's rules (broker.h), the leases (lease.h) and the
- * recycler (recycle.h). What only the daemon can do (reload the policy, with systemd's
+ * recycler (recycler.h). What only the daemon can do (reload the policy, with systemd's
  * RELOADING=1) is a callback that the daemon fills in. */
 #pragma once
 
@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <systemd/sd-bus.h>
 
-#include "broker-rules.h"
+#include "broker.h"
 #include "lease.h"
 #include "recycler.h"
 

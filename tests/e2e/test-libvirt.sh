@@ -239,7 +239,7 @@ check "every slot is free after the lifecycle tests" wait_until 10 counts_are "f
 
 # 9. rmactl domain: opt a plain domain in through the libvirt API, start it with an RMA,
 #    show it, opt it out again.
-RMACTL=$BUILD_DIR/rmactl
+RMACTL=$BUILD_DIR/rmactl/rmactl
 DOM_NEW=rma-e2e-$$-new UUID_NEW=6f1c2d3e-0000-4000-8000-0000000000ee
 sandbox_domain_xml "$DOM_NEW" "$UUID_NEW" "$(command -v qemu-system-ppc64)" 256 |
     sed '/<metadata>/,/<\/metadata>/d; /<cpu>/,/<\/cpu>/d' >"$SANDBOX/$DOM_NEW.xml"

@@ -266,7 +266,7 @@ int main(int argc, char *argv[]) {
 
                 r = rma_client_claim(bus, argv[2], &fd, &size, &error);
                 if (r >= 0)
-                        r = rma_client_find(bus, argv[2], &slot, &state, &pid, &error);
+                        r = rma_client_find(bus, argv[2], &slot, &state, &pid, NULL, &error);
                 if (r < 0)
                         return fail(&error, r);
                 printf("%s %u %s\n", state ? state : "none", slot, pid == (uint32_t) getpid() ? "self" : "other");
@@ -316,7 +316,7 @@ int main(int argc, char *argv[]) {
         if (strcmp(argv[1], "find") == 0) {
                 g_autofree char *state = NULL;
                 uint32_t slot = 0, pid = 0;
-                r = rma_client_find(bus, argv[2], &slot, &state, &pid, &error);
+                r = rma_client_find(bus, argv[2], &slot, &state, &pid, NULL, &error);
                 if (r < 0)
                         return fail(&error, r);
                 if (state)

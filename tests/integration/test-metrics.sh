@@ -33,7 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-RMACTL=$BUILD_DIR/rmactl
+RMACTL=$BUILD_DIR/rmactl/rmactl
 TEXTFILE_DIR=$TEST_DIR/textfile
 PROM=$TEXTFILE_DIR/rma-broker.prom
 QEMU_UID=4243

@@ -17,7 +17,7 @@ make_test_dir ptest
 cleanup() { stop_broker; stop_private_bus; rm -rf "$TEST_DIR"; }
 trap cleanup EXIT
 
-RMACTL=$BUILD_DIR/rmactl
+RMACTL=$BUILD_DIR/rmactl/rmactl
 POLICY=$TEST_DIR/policy.d
 mkdir -p "$POLICY"
 cat >"$POLICY/10-tenants.conf" <<'CONF'

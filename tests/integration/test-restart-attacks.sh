@@ -103,7 +103,7 @@ check_eq "after the restart the slot is held-elsewhere: the region lives on in f
     "free=1 leased=0 held-elsewhere=1" "$(counts)"
 check "the log says why" log_has "its old region still exists (region reopened by its kernel handle)"
 check_match "rmactl list says why too" "slot [0-9]+ is held-elsewhere: its old region \(inode [0-9]+\) is still open or mapped in another process" \
-    "$("$BUILD_DIR/rmactl" list)"
+    "$("$BUILD_DIR/rmactl/rmactl" list)"
 two_honest_tenants
 check_eq "two honest tenants: only one gets a region" 1 "$HONEST_GOT"
 check "invariant: live root-created regions + 1 in flight <= 2" at_most_pool 1
@@ -233,16 +233,16 @@ check "the log says it cannot be proven gone and what to do" \
     log_has "RMA slot $SLOT_P: its old region .* cannot be proven gone.*rmactl forget-region $SLOT_P"
 check_match "rmactl list says so, with what to do" \
     "slot $SLOT_P is held-elsewhere: its old region \(inode [0-9]+\) cannot be proven gone.*run rmactl forget-region $SLOT_P" \
-    "$("$BUILD_DIR/rmactl" list)"
+    "$("$BUILD_DIR/rmactl/rmactl" list)"
 out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups -- busctl --system call org.rmabroker.Broker1 \
       /org/rmabroker/Broker1 org.rmabroker.Broker1 ForgetRegion u "$SLOT_P" 2>&1)
 check_match "nobody may not forget it" "root only" "$out"
-out=$("$BUILD_DIR/rmactl" forget-region $(( 1 - SLOT_P )) 2>&1)
+out=$("$BUILD_DIR/rmactl/rmactl" forget-region $(( 1 - SLOT_P )) 2>&1)
 check_match "a slot that is not pinned cannot be forgotten" "only a slot whose old region rma-brokerd cannot prove gone" "$out"
 close_fifo p
 check "the receiver got the old bytes" wait_until 10 grep -qx 'old-region-reads bytes-pinned' "$TEST_DIR/p.out"
 check_eq "still held-elsewhere: the broker cannot know the region is gone" 1 "$(prop HeldElsewhereRmas)"
-out=$("$BUILD_DIR/rmactl" forget-region "$SLOT_P" 2>&1)
+out=$("$BUILD_DIR/rmactl/rmactl" forget-region "$SLOT_P" 2>&1)
 check_match "root forgets it, told what it risks" "one region more than Count=" "$out"
 check "the slot is free" wait_until 10 prop_is FreeRmas 2
 check "the log names who and what" log_has "RMA slot $SLOT_P: root says its old region .* is gone (ForgetRegion)"

@@ -51,7 +51,7 @@ counts_add_up() {
 }
 
 # The slots the broker keeps pinned for want of proof (rmactl list says to forget them).
-pinned_slots() { "$BUILD_DIR/rmactl" list 2>/dev/null | sed -n 's/.*run rmactl forget-region \([0-9]*\).*/\1/p' | sort -u; }
+pinned_slots() { "$BUILD_DIR/rmactl/rmactl" list 2>/dev/null | sed -n 's/.*run rmactl forget-region \([0-9]*\).*/\1/p' | sort -u; }
 settled() { [ $(($(prop FreeRmas) + $(pinned_slots | wc -l))) -eq $COUNT ]; }
 
 start_private_bus
@@ -150,7 +150,7 @@ run_seed() {
     # every holder has let go.
     check "seed $seed: once every holder has let go, every slot is free or pinned for want of proof" \
         wait_until 20 settled
-    for i in $(pinned_slots); do "$BUILD_DIR/rmactl" forget-region "$i" >/dev/null; done
+    for i in $(pinned_slots); do "$BUILD_DIR/rmactl/rmactl" forget-region "$i" >/dev/null; done
     check "seed $seed: ... and after root forgets the pinned ones, every slot is free" wait_until 20 prop_is FreeRmas $COUNT
     if [ "$TAP_FAILED" -ne 0 ]; then
         diag "reproduce with: RMA_STRESS_SEED=$seed RMA_STRESS_STEPS=$STEPS $0"

@@ -7,7 +7,8 @@
 #include <glib/gstdio.h>
 #include <stdlib.h>
 
-#include "broker-rules.h"
+#include "broker.h"
+#include "command-line.h"
 
 typedef struct Fixture {
         char *dir;
@@ -41,7 +42,7 @@ static inline void fixture_set_up(Fixture *f, gconstpointer data) {
                 g_autofree char **argv = g_memdup2(owned, sizeof(char *) * (size_t) (argc + 1));
                 char **a = argv;
 
-                g_assert_cmpint(broker_config_load(&argc, &a, &config, &error), ==, 0);
+                g_assert_cmpint(command_line_load(&argc, &a, &config, &error), ==, 0);
         }
         g_assert_cmpint(broker_new(config, NULL, &f->broker), ==, 0);
 }

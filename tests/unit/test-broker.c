@@ -1,4 +1,4 @@
-/* Unit tests of the broker core (daemon/core/broker-rules.c), driven directly: no bus, no event
+/* Unit tests of the broker core (daemon/core/broker.c), driven directly: no bus, no event
  * loop. A real memfd pool of 3 regions, a real policy loaded from files. */
 #include <errno.h>
 #include <glib.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "broker-rules.h"
+#include "broker.h"
 #include "domain-cgroup.h"
 #include "test-broker-fixture.h"
 
@@ -213,6 +213,25 @@ static void test_tenant_views(Fixture *f, gconstpointer data) {
         g_assert_nonnull(policy_find_tenant(f->broker->policy, "other"));
 }
 
+/* ForgetRegion is root's alone: AdminGroup= does not reach it (one region more than Count=
+ * may be the cost, should a process still hold the old one). */
+static void test_forget_region_root_only(Fixture *f, gconstpointer data) {
+        gid_t admins[] = { 4321 };
+        Caller admin = { .uid = NOBODY, .gids = g_memdup2(admins, sizeof(admins)), .n_gids = 1, .gids_known = true,
+                         .cgroup_fd = -1 };
+        g_autofree char *none = NULL;
+
+        g_free(f->broker->config->admin_group);
+        f->broker->config->admin_group = g_strdup("rmaadmins");
+        f->broker->config->admin_gid = 4321;
+        g_assert_cmpint(broker_check_forget_region(f->broker, &root, &none), ==, BROKER_OK);
+        g_assert_null(none);
+        assert_refused(broker_check_forget_region(f->broker, &admin, message), BROKER_ACCESS_DENIED,
+                       "root only; uid 65534 may read properties");
+        assert_refused(broker_check_forget_region(f->broker, &qemu, message), BROKER_ACCESS_DENIED, "root only");
+        caller_done(&admin);
+}
+
 /* AdminGroup=: its members Reserve, Release and Reload like root; others are told who may. */
 static void test_admin_group(Fixture *f, gconstpointer data) {
         gid_t admins[] = { 100, 4321 }, others[] = { 100 };
@@ -262,6 +281,8 @@ int main(int argc, char *argv[]) {
         g_test_add("/broker/release", Fixture, NULL, fixture_set_up, test_release, fixture_tear_down);
         g_test_add("/broker/expiry", Fixture, NULL, fixture_set_up, test_expiry, fixture_tear_down);
         g_test_add("/broker/admin-group", Fixture, NULL, fixture_set_up, test_admin_group, fixture_tear_down);
+        g_test_add("/broker/forget-region-root-only", Fixture, NULL, fixture_set_up, test_forget_region_root_only,
+                   fixture_tear_down);
         g_test_add("/broker/tenant-views", Fixture, tenant_policy, fixture_set_up, test_tenant_views, fixture_tear_down);
         return g_test_run();
 }

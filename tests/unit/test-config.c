@@ -1,10 +1,11 @@
-/* Unit tests of policy/broker-config.c: defaults, file, command line, and error messages. */
+/* Unit tests of config/broker-config.c and daemon/command-line.c: defaults, file, command line, and error messages. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "broker-config.h"
+#include "command-line.h"
 
 static char *write_conf(const char *text) {
         g_autoptr(GError) error = NULL;
@@ -25,7 +26,7 @@ static int load(const char *const *args, BrokerConfig **ret, GError **error) {
         g_autofree char **argv = g_memdup2(owned, sizeof(char *) * (size_t) (argc + 1));
         char **a = argv;
 
-        return broker_config_load(&argc, &a, ret, error);
+        return command_line_load(&argc, &a, ret, error);
 }
 
 static void test_file_and_cmdline(void) {

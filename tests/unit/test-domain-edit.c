@@ -1,4 +1,4 @@
-/* Unit tests of libvirt-plugin/domain-edit.c: opting a domain in and out by XML edit. */
+/* Unit tests of domain-xml/domain-edit.c: opting a domain in and out by XML edit. */
 #include <errno.h>
 #include <glib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* Unit tests of the hook's domain XML reader (libvirt-plugin/domain-xml.c). */
+/* Unit tests of the hook's domain XML reader (domain-xml/domain-xml.c). */
 #include <glib.h>
 #include <string.h>
 

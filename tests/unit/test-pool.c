@@ -44,7 +44,7 @@ static bool refill_now(Pool *pool, Slot *s) {
         int fd = -EBADF, r = backend_new_region(pool->backend, s->index, &fd);
 
         if (r < 0) {
-                pool_region_owed(pool, s, r);
+                pool_region_held_elsewhere(pool, s, r);
                 return false;
         }
         pool_region_ready(pool, s, fd);
@@ -163,12 +163,12 @@ static void test_held_elsewhere(Fixture *f, gconstpointer data) {
         g_assert_cmpint(s->state, ==, SLOT_HELD_ELSEWHERE);
         g_assert_cmpint(s->region_fd, <, 0);
         g_assert_cmpuint(pool_count(f->pool, SLOT_FREE), ==, 2);
-        g_assert_cmpuint(g_queue_get_length(&f->pool->owed), ==, 1);
+        g_assert_cmpuint(g_queue_get_length(&f->pool->held_elsewhere), ==, 1);
         g_assert_false(refill_now(f->pool, s));
         g_assert_cmpint(s->state, ==, SLOT_HELD_ELSEWHERE);
         f->fail_next = false;
         g_assert_true(refill_now(f->pool, s));
-        g_assert_cmpuint(g_queue_get_length(&f->pool->owed), ==, 0);
+        g_assert_cmpuint(g_queue_get_length(&f->pool->held_elsewhere), ==, 0);
         g_assert_cmpint(s->state, ==, SLOT_FREE);
         g_assert_cmpuint(pool_count(f->pool, SLOT_FREE), ==, 3);
 }

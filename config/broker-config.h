@@ -1,4 +1,5 @@
-/* rma-brokerd configuration: [Broker] in rma-brokerd.conf, overridden by the command line. */
+/* rma-brokerd configuration: [Broker] in rma-brokerd.conf (the daemon's command line, in
+ * daemon/command-line.c, overrides it). */
 #pragma once
 
 #include <glib.h>
@@ -6,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "rma-config.h"
 
 typedef enum BackendKind {
         BACKEND_AUTO,
@@ -59,11 +62,9 @@ typedef struct BrokerConfig {
         bool check_policy;          /* --check-policy: validate and exit */
 } BrokerConfig;
 
-/* Parse argv (GOptionContext) and the config file it names (or the default one).
- * On error returns -EINVAL and sets *error to a message naming file, key and what is allowed.
- * Returns 1 when the caller should exit successfully (--version). */
-int broker_config_load(int *argc, char ***argv, BrokerConfig **ret, GError **error);
-/* For programs other than the daemon (rmactl): the config a file gives, defaults where
+/* The standard file. */
+#define BROKER_CONFIG_FILE RMA_SYSCONFDIR "/rma-brokerd.conf"
+/* The config a file gives, defaults where
  * it is silent (path NULL: the standard file, which may be missing); one key set as the
  * file would set it (where: what to name in errors); then what follows from the
  * settings (QemuUsers' uids, AdminGroup's gid, the runtime and policy directories, NULL:
@@ -73,6 +74,14 @@ int broker_config_set(BrokerConfig *c, const char *key, const char *value, const
 void broker_config_finish(BrokerConfig *c, const char *runtime_dir, char **policy_dirs);
 void broker_config_free(BrokerConfig *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BrokerConfig, broker_config_free)
+
+/* The tenant policy as the broker would load it, for programs beside it (the hook,
+ * rmactl): rma-brokerd.conf at path (NULL: the standard file) and the policy directories
+ * (NULL: the standard ones), for a pool of pool_size. 0, or <0 with the problems in
+ * errors (strings). */
+typedef struct Policy Policy;
+int broker_config_load_policy(const char *path, char **policy_dirs, uint32_t pool_size, Policy **ret,
+                              GPtrArray *errors);
 
 const char *backend_kind_to_string(BackendKind k);
 int backend_kind_from_string(const char *s, BackendKind *ret);

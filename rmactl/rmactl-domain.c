@@ -15,6 +15,7 @@
 #include "domain-edit.h"
 #include "domain-xml.h"
 #include "policy-load.h"
+#include "rma-client.h"
 #include "rma-config.h"
 #include "rma-names.h"
 #include "rma-util.h"
@@ -67,19 +68,18 @@ static int rma_size_from_broker(sd_bus *bus, uint64_t *ret) {
 
         if (!bus)
                 return -ENOTCONN;
-        return sd_bus_get_property_trivial(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "RmaSize", &e, 't', ret);
+        return rma_client_get_u64(bus, "RmaSize", ret, &e);
 }
 
 /* How the policy picks the domain's tenant, in words. */
 static char *tenant_rule(const DomainInfo *d, uint32_t pool, char **policy_dirs) {
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(Policy) p = NULL;
-        g_auto(GStrv) dirs = policy_dirs ? g_strdupv(policy_dirs) : policy_default_dirs(RMA_RUNTIME_DIR);
         g_autofree char *why = NULL;
         const PolicyTenant *t;
         const char *glob = NULL;
 
-        if (policy_load(RMA_SYSCONFDIR "/rma-brokerd.conf", dirs, pool, &p, errors) < 0)
+        if (broker_config_load_policy(NULL, policy_dirs, pool, &p, errors) < 0)
                 return g_strdup("(the tenant policy does not load; see rmactl check-policy)");
         t = policy_tenant_for_domain_by(p, d->name, d->tenant, &glob, &why);
         if (!t)
@@ -94,26 +94,17 @@ static char *tenant_rule(const DomainInfo *d, uint32_t pool, char **policy_dirs)
 
 static void print_lease(sd_bus *bus, const char *uuid) {
         g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
-        g_autoptr(sd_bus_message) reply = NULL;
-        const char *state, *u, *domain, *tenant;
+        g_autofree char *state = NULL, *tenant = NULL;
         uint32_t slot, pid;
-        int r;
 
-        if (!bus || sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "ListRmas", &e, &reply, "") < 0) {
+        if (!bus || rma_client_find(bus, uuid, &slot, &state, &pid, &tenant, &e) < 0)
                 printf("Lease:     (rma-brokerd does not answer on the system bus)\n");
-                return;
-        }
-        if (sd_bus_message_enter_container(reply, 'a', "(ussssu)") < 0)
-                return;
-        while ((r = sd_bus_message_read(reply, "(ussssu)", &slot, &state, &u, &domain, &tenant, &pid)) > 0)
-                if (strcmp(u, uuid) == 0) {
-                        if (pid)
-                                printf("Lease:     slot %u, %s by pid %u (tenant %s)\n", slot, state, pid, tenant);
-                        else
-                                printf("Lease:     slot %u, %s (tenant %s)\n", slot, state, tenant);
-                        return;
-                }
-        printf("Lease:     none\n");
+        else if (!state)
+                printf("Lease:     none\n");
+        else if (pid)
+                printf("Lease:     slot %u, %s by pid %u (tenant %s)\n", slot, state, pid, tenant);
+        else
+                printf("Lease:     slot %u, %s (tenant %s)\n", slot, state, tenant);
 }
 
 int rmactl_domain(sd_bus *bus, int argc, char *argv[]) {
@@ -184,8 +175,7 @@ int rmactl_domain(sd_bus *bus, int argc, char *argv[]) {
                 g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
                 g_autofree char *rule = NULL;
                 if (bus)
-                        (void) sd_bus_get_property_trivial(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "TotalRmas",
-                                                           &e, 'u', &pool);
+                        (void) rma_client_get_u32(bus, "TotalRmas", &pool, &e);
                 printf("Domain:    %s (%s)%s\n", info->name, info->uuid, running > 0 ? ", running" : "");
                 printf("Opted in:  %s\n", domain_info_wants_rma(info) ? "yes" : "no");
                 printf("Emulator:  %s\n", info->emulator ? info->emulator : "(libvirt's default)");

@@ -4,7 +4,7 @@
 #include <pwd.h>
 #include <string.h>
 
-#include "broker-rules.h"
+#include "broker.h"
 #include "domain-cgroup.h"
 #include "log.h"
 #include "policy-load.h"
@@ -171,6 +171,15 @@ BrokerRefusal broker_require_admin(const Broker *b, Caller *c, const char *metho
                       method, (unsigned) c->uid);
 }
 
+BrokerRefusal broker_check_forget_region(const Broker *b, const Caller *c, char **message) {
+        if (c->uid == 0)
+                return BROKER_OK;
+        log_debug("Refused ForgetRegion from uid %u: not root", (unsigned) c->uid);
+        return refuse(BROKER_ACCESS_DENIED, message,
+                      "ForgetRegion may put one region more than Count= in use, should a process still hold the old "
+                      "one: root only; uid %u may read properties and call ListRmas", (unsigned) c->uid);
+}
+
 /* Root, or an account the tenant's Users=/Groups= name. */
 static BrokerRefusal require_tenant_access(Broker *b, Caller *c, const char *tenant, const char *method,
                                            char **message) {
@@ -301,7 +310,8 @@ static BrokerRefusal decide_quota(Broker *b, const PolicyTenant *t, const char *
                                         pool_count(p, SLOT_FREE), p->n_slots, &why);
         if (verdict == POLICY_POOL_EXHAUSTED && pool_count(p, SLOT_FREE) == 0) {
                 log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_REFUSED, .slot = -1, .uuid = uuid,
-                                                   .domain = domain, .tenant = t->name, .result = "pool_exhausted" },
+                                                   .domain = domain, .tenant = t->name,
+                                                   .result = reserve_result_to_string(RESERVE_POOL_EXHAUSTED) },
                           "Refused RMA for domain %s (%s), tenant %s: pool exhausted", domain, uuid, t->name);
                 return refuse(BROKER_POOL_EXHAUSTED, message,
                               "No free RMA for domain %s: all %u RMAs of %s are taken (%u reserved, %u leased, %u being "
@@ -313,7 +323,9 @@ static BrokerRefusal decide_quota(Broker *b, const PolicyTenant *t, const char *
         if (verdict != POLICY_ALLOW) {
                 log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_REFUSED, .slot = -1, .uuid = uuid,
                                                    .domain = domain, .tenant = t->name,
-                                                   .result = verdict == POLICY_QUOTA_EXCEEDED ? "quota" : "pool_exhausted" },
+                                                   .result = reserve_result_to_string(verdict == POLICY_QUOTA_EXCEEDED
+                                                                                          ? RESERVE_QUOTA
+                                                                                          : RESERVE_POOL_EXHAUSTED) },
                           "Refused RMA for domain %s (%s): %s", domain, uuid, why);
                 return refuse(verdict == POLICY_QUOTA_EXCEEDED ? BROKER_QUOTA_EXCEEDED : BROKER_POOL_EXHAUSTED,
                               message, "No RMA for domain %s: %s", domain, why);
@@ -357,7 +369,8 @@ static BrokerRefusal reserve(Broker *b, Caller *c, const char *raw_uuid, const c
                 /* the policy saw a free slot, so this cannot happen */
                 return refuse(BROKER_POOL_EXHAUSTED, message, "No free RMA for domain %s", domain);
         log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_RESERVED, .slot = (int) s->index, .uuid = uuid,
-                                           .domain = domain, .tenant = t->name, .result = "granted" },
+                                           .domain = domain, .tenant = t->name,
+                                           .result = reserve_result_to_string(RESERVE_GRANTED) },
                   "RMA slot %u reserved for domain %s (%s), tenant %s", s->index, domain, uuid, t->name);
         *ret = s;
         return BROKER_OK;

@@ -101,6 +101,9 @@ int broker_reload_policy(Broker *b, GPtrArray *errors);
 
 /* Root or AdminGroup= (Reload, and Release of what the caller cannot see). */
 BrokerRefusal broker_require_admin(const Broker *b, Caller *c, const char *method, char **message);
+/* ForgetRegion: root alone, not AdminGroup=. Freeing a slot whose old region nothing
+ * proves gone may put one region more than Count= in use, should a process still hold it. */
+BrokerRefusal broker_check_forget_region(const Broker *b, const Caller *c, char **message);
 /* Whether the caller may change the pool (root, or AdminGroup=); else *why says who may. */
 bool broker_caller_may_administer(const Broker *b, Caller *c, char **why);
 /* The tenant policy on disk now, checked as a reload would, without applying it: 0, or

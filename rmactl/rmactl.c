@@ -1,9 +1,9 @@
 /* rmactl: the admin's view of rma-brokerd over the system bus, and offline policy checks.
- *
- *   rmactl [--json] status | list | tenants
- *   rmactl reload
- *   rmactl check-policy [--config=FILE] [--count=N] [DIR...]   (does not touch the daemon) */
+ * One verb table (as loginctl's): its name, its arguments, whether it needs the bus, and
+ * its function; the usage is printed from it. The broker is reached only through the
+ * client library (client/rma-client.h). */
 #include <json-glib/json-glib.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,7 +11,9 @@
 
 #include "cleanup.h"
 #include "broker-config.h"
+#include "metrics-http.h"
 #include "policy-check.h"
+#include "rma-client.h"
 #include "rma-names.h"
 #include "rma-util.h"
 #include "rmactl-domain.h"
@@ -34,11 +36,7 @@ static void print_json(JsonBuilder *b) {
         printf("%s\n", text);
 }
 
-static int get_u32(sd_bus *bus, const char *prop, uint32_t *ret, sd_bus_error *e) {
-        return sd_bus_get_property_trivial(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, prop, e, 'u', ret);
-}
-
-static int cmd_status(sd_bus *bus) {
+static int verb_status(sd_bus *bus, int argc, char *argv[]) {
         g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         g_autofree char *backend = NULL;
         static const char *const names[] = { "TotalRmas", "FreeRmas", "ReservedRmas", "LeasedRmas", "ScrubbingRmas",
@@ -48,12 +46,12 @@ static int cmd_status(sd_bus *bus) {
         char sz[32];
         int r;
 
-        r = sd_bus_get_property_string(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "Backend", &e, &backend);
+        r = rma_client_get_string(bus, "Backend", &backend, &e);
         if (r < 0)
                 return bus_fail("cannot read the broker's status (is rma-brokerd running?)", &e, r);
-        r = sd_bus_get_property_trivial(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "RmaSize", &e, 't', &size);
+        r = rma_client_get_u64(bus, "RmaSize", &size, &e);
         for (size_t i = 0; r >= 0 && i < G_N_ELEMENTS(names); i++)
-                r = get_u32(bus, names[i], &v[i], &e);
+                r = rma_client_get_u32(bus, names[i], &v[i], &e);
         if (r < 0)
                 return bus_fail("cannot read the broker's status", &e, r);
 
@@ -92,31 +90,11 @@ static GHashTable *held_elsewhere_reasons(sd_bus *bus) {
         const char *text;
         uint32_t slot;
 
-        if (sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "ListHeldElsewhere", &e, &reply,
-                               "") < 0 ||
-            sd_bus_message_enter_container(reply, 'a', "(us)") < 0)
+        if (rma_client_list_held_elsewhere(bus, &reply, &e) < 0)
                 return why;
-        while (sd_bus_message_read(reply, "(us)", &slot, &text) > 0)
+        while (sd_bus_message_read(reply, RMA_CLIENT_LIST_HELD_ELSEWHERE_ELEMENT, &slot, &text) > 0)
                 g_hash_table_insert(why, GUINT_TO_POINTER(slot), g_strdup(text));
         return why;
-}
-
-/* Call a List* method and enter its array of element_signature: 0 with *ret at the first
- * element, or the error printed and 1. */
-static int call_list(sd_bus *bus, const char *method, const char *element_signature, sd_bus_message **ret) {
-        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
-        g_autoptr(sd_bus_message) reply = NULL;
-        g_autofree char *what = g_strdup_printf("%s failed", method);
-        int r;
-
-        r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, method, &e, &reply, "");
-        if (r < 0)
-                return bus_fail(what, &e, r);
-        r = sd_bus_message_enter_container(reply, 'a', element_signature);
-        if (r < 0)
-                return bus_fail("bad reply", NULL, r);
-        *ret = g_steal_pointer(&reply);
-        return 0;
 }
 
 static void json_add_string(JsonBuilder *b, const char *name, const char *value) {
@@ -129,7 +107,8 @@ static void json_add_int(JsonBuilder *b, const char *name, gint64 value) {
         json_builder_add_int_value(b, value);
 }
 
-static int cmd_list(sd_bus *bus) {
+static int verb_list(sd_bus *bus, int argc, char *argv[]) {
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(GHashTable) held = held_elsewhere_reasons(bus);
@@ -137,12 +116,14 @@ static int cmd_list(sd_bus *bus) {
         uint32_t slot, pid;
         int r;
 
-        if (call_list(bus, "ListRmas", "(ussssu)", &reply) != 0)
-                return 1;
+        r = rma_client_list_rmas(bus, &reply, &e);
+        if (r < 0)
+                return bus_fail("ListRmas failed", &e, r);
         json_builder_begin_array(b);
         if (!arg_json)
                 printf("%-4s %-14s %-36s %-20s %-12s %s\n", "SLOT", "STATE", "UUID", "DOMAIN", "TENANT", "PID");
-        while ((r = sd_bus_message_read(reply, "(ussssu)", &slot, &state, &uuid, &domain, &tenant, &pid)) > 0) {
+        while ((r = sd_bus_message_read(reply, RMA_CLIENT_LIST_RMAS_ELEMENT, &slot, &state, &uuid, &domain, &tenant,
+                                        &pid)) > 0) {
                 if (arg_json) {
                         json_builder_begin_object(b);
                         json_add_int(b, "slot", slot);
@@ -176,19 +157,22 @@ static int cmd_list(sd_bus *bus) {
         return 0;
 }
 
-static int cmd_tenants(sd_bus *bus) {
+static int verb_tenants(sd_bus *bus, int argc, char *argv[]) {
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(JsonBuilder) b = json_builder_new();
         uint32_t max, guaranteed, leased, reserved;
         const char *name;
         int r;
 
-        if (call_list(bus, "ListTenants", "(suuuu)", &reply) != 0)
-                return 1;
+        r = rma_client_list_tenants(bus, &reply, &e);
+        if (r < 0)
+                return bus_fail("ListTenants failed", &e, r);
         json_builder_begin_array(b);
         if (!arg_json)
                 printf("%-20s %8s %11s %7s %9s\n", "TENANT", "MAX", "GUARANTEED", "LEASED", "RESERVED");
-        while ((r = sd_bus_message_read(reply, "(suuuu)", &name, &max, &guaranteed, &leased, &reserved)) > 0) {
+        while ((r = sd_bus_message_read(reply, RMA_CLIENT_LIST_TENANTS_ELEMENT, &name, &max, &guaranteed, &leased,
+                                        &reserved)) > 0) {
                 if (!arg_json) {
                         printf("%-20s %8u %11u %7u %9u\n", name, max, guaranteed, leased, reserved);
                         continue;
@@ -209,11 +193,11 @@ static int cmd_tenants(sd_bus *bus) {
         return 0;
 }
 
-static int cmd_reload(sd_bus *bus) {
+static int verb_reload(sd_bus *bus, int argc, char *argv[]) {
         g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "Reload", &e, NULL, "");
+        r = rma_client_reload(bus, &e);
         if (r < 0) {
                 /* The broker joins its problems with "; ": one per line reads better. */
                 g_auto(GStrv) lines = g_strsplit(e.message ? e.message : strerror(-r), "; ", -1);
@@ -227,15 +211,15 @@ static int cmd_reload(sd_bus *bus) {
          * asks for another pool. */
         {
                 g_autofree char *change = NULL;
-                if (sd_bus_get_property_string(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "PendingPoolChange",
-                                               &e, &change) >= 0 && change && *change)
+                if (rma_client_get_string(bus, "PendingPoolChange", &change, &e) >= 0 && *change)
                         printf("The pool is unchanged: %s.\n", change);
         }
         return 0;
 }
 
-static int cmd_forget_region(sd_bus *bus, const char *arg) {
+static int verb_forget_region(sd_bus *bus, int argc, char *argv[]) {
         g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
+        const char *arg = argv[1];
         guint64 slot;
         int r;
 
@@ -243,8 +227,7 @@ static int cmd_forget_region(sd_bus *bus, const char *arg) {
                 fprintf(stderr, "rmactl: forget-region takes a slot number, not '%s'\n", arg);
                 return 2;
         }
-        r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "ForgetRegion", &e, NULL, "u",
-                               (uint32_t) slot);
+        r = rma_client_forget_region(bus, (uint32_t) slot, &e);
         if (r < 0) {
                 fprintf(stderr, "rmactl: forget-region refused: %s\n", e.message ? e.message : strerror(-r));
                 return 1;
@@ -254,86 +237,21 @@ static int cmd_forget_region(sd_bus *bus, const char *arg) {
         return 0;
 }
 
-static int get_metrics(sd_bus *bus, char **ret, sd_bus_error *e) {
-        g_autoptr(sd_bus_message) reply = NULL;
-        const char *text;
-        int r;
-
-        r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "GetMetrics", e, &reply, "");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_read(reply, "s", &text);
-        if (r < 0)
-                return r;
-        *ret = g_strdup(text);
-        return 0;
-}
-
-/* Longest HTTP request head we read; a scraper sends a few hundred bytes. */
-#define HTTP_HEAD_MAX 8192
-#define HTTP_TIMEOUT_SEC 10
-
-static void http_reply(const char *status, const char *type, const char *body, bool head_only) {
-        printf("HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s", status, type,
-               strlen(body), head_only ? "" : body);
-        fflush(stdout);
-}
-
-/* One HTTP request on stdin/stdout, inetd style: what rma-brokerd-metrics@.service runs
- * for each connection that rma-brokerd-metrics.socket accepts. The broker itself keeps
- * no network listener. */
-static int serve_http(sd_bus *bus) {
-        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
-        g_autofree char *text = NULL, *body = NULL;
-        char head[HTTP_HEAD_MAX + 1], method[16], path[256];
-        size_t len = 0;
-        bool head_only;
-        int r;
-
-        /* A scraper that connects and says nothing must not keep this process. */
-        alarm(HTTP_TIMEOUT_SEC);
-        while (len < HTTP_HEAD_MAX) {
-                ssize_t k = read(STDIN_FILENO, head + len, HTTP_HEAD_MAX - len);
-                if (k <= 0)
-                        break;
-                len += (size_t) k;
-                head[len] = '\0';
-                if (strstr(head, "\r\n\r\n") || strstr(head, "\n\n"))
-                        break;
-        }
-        head[len] = '\0';
-        if (sscanf(head, "%15s %255s HTTP/", method, path) != 2) {
-                http_reply("400 Bad Request", "text/plain; charset=utf-8", "Bad request\n", false);
-                return 1;
-        }
-        head_only = strcmp(method, "HEAD") == 0;
-        if (strcmp(method, "GET") != 0 && !head_only) {
-                http_reply("405 Method Not Allowed", "text/plain; charset=utf-8", "Only GET and HEAD\n", false);
-                return 1;
-        }
-        if (strcmp(path, "/metrics") != 0 && strncmp(path, "/metrics?", 9) != 0) {
-                http_reply("404 Not Found", "text/plain; charset=utf-8", "The metrics are at /metrics\n", head_only);
-                return 1;
-        }
-        r = bus ? get_metrics(bus, &text, &e) : -ENOTCONN;
-        if (r < 0) {
-                body = g_strdup_printf("rma-brokerd did not answer GetMetrics: %s\n", e.message ? e.message : strerror(-r));
-                http_reply("503 Service Unavailable", "text/plain; charset=utf-8", body, head_only);
-                return 1;
-        }
-        http_reply("200 OK", "text/plain; version=0.0.4; charset=utf-8", text, head_only);
-        return 0;
-}
-
-/* metrics [--http] */
-static int cmd_metrics(sd_bus *bus, bool http) {
+/* metrics [--http]: --http answers the scraper even without a bus (503). */
+static int verb_metrics(sd_bus *bus, int argc, char *argv[]) {
         g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         g_autofree char *text = NULL;
         int r;
 
-        if (http)
-                return serve_http(bus);
-        r = get_metrics(bus, &text, &e);
+        if (argc > 1 && strcmp(argv[1], "--http") != 0) {
+                fprintf(stderr, "rmactl: metrics takes only --http\n");
+                return 2;
+        }
+        if (argc > 1)
+                return metrics_http_serve(bus);
+        if (!bus)
+                return bus_fail("cannot connect to the system bus", NULL, -ENOTCONN);
+        r = rma_client_get_metrics(bus, &text, &e);
         if (r < 0)
                 return bus_fail("GetMetrics failed (is rma-brokerd running?)", &e, r);
         fputs(text, stdout);
@@ -353,24 +271,22 @@ static char *resource_class(uint64_t size) {
  * Nova's (its own allocations), and whatever T cannot get now is reserved (GetCapacity:
  * its cap, the other tenants' RMAs and guarantees). rma-placement-agent keeps the same
  * numbers live. */
-static int cmd_export_placement(sd_bus *bus, const char *tenant, const char *provider) {
+static int export_placement(sd_bus *bus, const char *tenant, const char *provider) {
         g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
-        g_autoptr(sd_bus_message) reply = NULL;
         g_autofree char *rc = NULL;
-        uint32_t total, available, held, reserved;
+        RmaClientCapacity cap;
+        uint32_t total, reserved;
         uint64_t size;
         int r;
 
         /* Reserved: what Nova cannot get now, leaving out what it holds (its own
          * allocations in Placement count those). */
-        r = sd_bus_call_method(bus, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, "GetCapacity", &e, &reply, "s",
-                               tenant ? tenant : "");
+        r = rma_client_get_capacity(bus, tenant, &cap, &e);
         if (r < 0)
                 return bus_fail("cannot read the pool (is rma-brokerd running?)", &e, r);
-        r = sd_bus_message_read(reply, "tuuu", &size, &total, &available, &held);
-        if (r < 0)
-                return bus_fail("bad reply", NULL, r);
-        reserved = total - MIN(total, available + held);
+        size = cap.region_size;
+        total = cap.total;
+        reserved = total - MIN(total, cap.available + cap.held);
         rc = resource_class(size);
         printf("# Nova provider config (https://docs.openstack.org/nova/latest/admin/managing-resource-providers.html)\n"
                "# from rma-brokerd on this host: %u RMAs of %" G_GUINT64_FORMAT " MiB; reserved = %s.\n"
@@ -406,7 +322,7 @@ static int running_pool(uint32_t *ret) {
 
         if (sd_bus_open_system(&bus) < 0)
                 return -ENOTCONN;
-        return get_u32(bus, "TotalRmas", ret, &e);
+        return rma_client_get_u32(bus, "TotalRmas", ret, &e);
 }
 
 /* argv[*i] is option NAME ("--name=VALUE", or "--name VALUE" taking the next argument). */
@@ -425,7 +341,7 @@ static bool option_value(int argc, char *argv[], int *i, const char *name, const
         return true;
 }
 
-static int cmd_check_policy(int argc, char *argv[]) {
+static int verb_check_policy(sd_bus *bus, int argc, char *argv[]) {
         g_autoptr(GPtrArray) dirs = g_ptr_array_new();
         g_autoptr(GError) error = NULL;
         g_autoptr(BrokerConfig) config = NULL;
@@ -458,28 +374,85 @@ static int cmd_check_policy(int argc, char *argv[]) {
         return policy_check_report(config, source) < 0 ? 1 : 0;
 }
 
+/* export placement [--tenant=T] [--provider=NAME] */
+static int verb_export(sd_bus *bus, int argc, char *argv[]) {
+        const char *tenant = NULL, *provider = NULL;
+
+        if (strcmp(argv[1], "placement") != 0) {
+                fprintf(stderr, "rmactl: export: the one format is 'placement'\n");
+                return 2;
+        }
+        for (int j = 2; j < argc; j++) {
+                if (g_str_has_prefix(argv[j], "--tenant="))
+                        tenant = argv[j] + strlen("--tenant=");
+                else if (g_str_has_prefix(argv[j], "--provider="))
+                        provider = argv[j] + strlen("--provider=");
+                else {
+                        fprintf(stderr, "rmactl: export placement: unknown argument %s\n", argv[j]);
+                        return 2;
+                }
+        }
+        return export_placement(bus, tenant, provider);
+}
+
+/* domain enable|disable|show DOMAIN ...: the bus is for RmaSize, the policy's pool and the
+ * lease; libvirt does the rest. */
+static int verb_domain(sd_bus *bus, int argc, char *argv[]) {
+        return rmactl_domain(bus, argc, argv);
+}
+
+typedef enum VerbBus {
+        VERB_NO_BUS,        /* offline */
+        VERB_BUS,           /* the system bus, or the verb fails before it runs */
+        VERB_BUS_OPTIONAL,  /* NULL when there is none: the verb says what it can */
+} VerbBus;
+
+typedef struct Verb {
+        const char *name;
+        const char *synopsis;   /* its arguments, for the usage */
+        int min_args, max_args; /* after the verb's name */
+        VerbBus bus;
+        int (*run)(sd_bus *bus, int argc, char *argv[]);   /* argv[0] is the verb */
+} Verb;
+
+static const Verb verbs[] = {
+        { "status", "", 0, 0, VERB_BUS, verb_status },
+        { "list", "", 0, 0, VERB_BUS, verb_list },
+        { "tenants", "", 0, 0, VERB_BUS, verb_tenants },
+        { "reload", "", 0, 0, VERB_BUS, verb_reload },
+        { "forget-region", "SLOT", 1, 1, VERB_BUS, verb_forget_region },
+        { "metrics", "[--http]", 0, 1, VERB_BUS_OPTIONAL, verb_metrics },
+        { "export", "placement [--tenant=T] [--provider=NAME]", 1, 3, VERB_BUS, verb_export },
+        { "domain", "enable|disable|show DOMAIN [--tenant=T] [--connect=URI] [--dry-run]", 1, INT_MAX,
+          VERB_BUS_OPTIONAL, verb_domain },
+        { "check-policy", "[--config=FILE] [--count=N] [DIR...]", 0, INT_MAX, VERB_NO_BUS, verb_check_policy },
+};
+
 static void usage(FILE *f) {
-        fprintf(f, "Usage: rmactl [--json] status | list | tenants\n"
-                   "       rmactl reload\n"
-                   "       rmactl forget-region SLOT\n"
-                   "       rmactl metrics [--http]\n"
-                   "       rmactl export placement [--tenant=T] [--provider=NAME]\n"
-                   "       rmactl domain enable|disable|show DOMAIN [--tenant=T] [--connect=URI] [--dry-run]\n"
-                   "       rmactl check-policy [--config=FILE] [--count=N] [DIR...]\n"
-                   "status, list, tenants, reload, metrics and export ask rma-brokerd on the system bus;\n"
+        for (size_t i = 0; i < G_N_ELEMENTS(verbs); i++)
+                fprintf(f, "%s rmactl [--json] %s%s%s\n", i == 0 ? "Usage:" : "      ", verbs[i].name,
+                        *verbs[i].synopsis ? " " : "", verbs[i].synopsis);
+        fprintf(f, "status, list, tenants, reload, metrics and export ask rma-brokerd on the system bus;\n"
                    "check-policy validates the tenant policy offline (the standard directories, or DIRs).\n"
                    "metrics prints the Prometheus exposition; --http answers one HTTP request on\n"
                    "stdin/stdout (rma-brokerd-metrics.socket). export placement prints an OpenStack Nova\n"
                    "provider config for the pool. domain opts a libvirt domain in or out (emulator,\n"
                    "metadata, NUMA cell 0 of the RMA size) or shows how it stands. forget-region (root)\n"
                    "frees a held-elsewhere slot whose old region rma-brokerd cannot prove gone, once you\n"
-                   "know no process holds it.\n");
+                   "know no process holds it. --json: status, list and tenants as JSON.\n");
+}
+
+static const Verb *find_verb(const char *name) {
+        for (size_t i = 0; i < G_N_ELEMENTS(verbs); i++)
+                if (strcmp(verbs[i].name, name) == 0)
+                        return &verbs[i];
+        return NULL;
 }
 
 int main(int argc, char *argv[]) {
         g_autoptr(sd_bus) bus = NULL;
-        const char *cmd;
-        int i = 1, n = 1, r;
+        const Verb *verb;
+        int n = 1, args, r;
 
         /* The global options may stand anywhere, before or after the verb
          * (`rmactl status --json`); the verb's own options are left in place. */
@@ -494,78 +467,32 @@ int main(int argc, char *argv[]) {
         }
         argc = n;
         argv[argc] = NULL;
-        if (i >= argc || argv[i][0] == '-') {
-                if (i < argc)
-                        fprintf(stderr, "rmactl: unknown option %s\n", argv[i]);
+        if (argc < 2 || argv[1][0] == '-') {
+                if (argc >= 2)
+                        fprintf(stderr, "rmactl: unknown option %s\n", argv[1]);
                 usage(stderr);
                 return 2;
         }
-        cmd = argv[i];
-        if (strcmp(cmd, "check-policy") == 0)
-                return cmd_check_policy(argc - i, argv + i);
-        if (strcmp(cmd, "domain") == 0) {
-                /* The bus is for RmaSize, the policy's pool and the lease; libvirt does the rest. */
-                if (sd_bus_open_system(&bus) < 0)
-                        bus = NULL;
-                return rmactl_domain(bus, argc - i, argv + i);
-        }
-        if (strcmp(cmd, "status") != 0 && strcmp(cmd, "list") != 0 && strcmp(cmd, "tenants") != 0 &&
-            strcmp(cmd, "reload") != 0 && strcmp(cmd, "metrics") != 0 && strcmp(cmd, "export") != 0 &&
-            strcmp(cmd, "forget-region") != 0) {
-                fprintf(stderr, "rmactl: unknown command %s\n", cmd);
+        verb = find_verb(argv[1]);
+        if (!verb) {
+                fprintf(stderr, "rmactl: unknown command %s\n", argv[1]);
                 usage(stderr);
                 return 2;
         }
-        if ((strcmp(cmd, "status") == 0 || strcmp(cmd, "list") == 0 || strcmp(cmd, "tenants") == 0 ||
-             strcmp(cmd, "reload") == 0) && i + 1 < argc) {
-                fprintf(stderr, "rmactl: %s takes no argument '%s'\n", cmd, argv[i + 1]);
-                usage(stderr);
+        args = argc - 2;
+        if (args < verb->min_args || args > verb->max_args) {
+                if (verb->max_args == 0)
+                        fprintf(stderr, "rmactl: %s takes no argument '%s'\n", verb->name, argv[2]);
+                else
+                        fprintf(stderr, "rmactl: usage: rmactl %s %s\n", verb->name, verb->synopsis);
                 return 2;
         }
-        r = sd_bus_open_system(&bus);
-        if (r < 0 && strcmp(cmd, "metrics") == 0 && i + 1 < argc && strcmp(argv[i + 1], "--http") == 0)
-                return serve_http(NULL);   /* still answer the scraper: 503 */
-        if (r < 0) {
-                fprintf(stderr, "rmactl: cannot connect to the system bus: %s\n", strerror(-r));
-                return 1;
-        }
-        if (strcmp(cmd, "metrics") == 0) {
-                if (i + 1 < argc && strcmp(argv[i + 1], "--http") != 0) {
-                        fprintf(stderr, "rmactl: metrics takes only --http\n");
-                        return 2;
+        if (verb->bus != VERB_NO_BUS) {
+                r = sd_bus_open_system(&bus);
+                if (r < 0 && verb->bus == VERB_BUS) {
+                        fprintf(stderr, "rmactl: cannot connect to the system bus: %s\n", strerror(-r));
+                        return 1;
                 }
-                return cmd_metrics(bus, i + 1 < argc);
         }
-        if (strcmp(cmd, "export") == 0) {
-                const char *tenant = NULL, *provider = NULL;
-                if (i + 1 >= argc || strcmp(argv[i + 1], "placement") != 0) {
-                        fprintf(stderr, "rmactl: export: the one format is 'placement'\n");
-                        return 2;
-                }
-                for (int j = i + 2; j < argc; j++) {
-                        if (g_str_has_prefix(argv[j], "--tenant="))
-                                tenant = argv[j] + strlen("--tenant=");
-                        else if (g_str_has_prefix(argv[j], "--provider="))
-                                provider = argv[j] + strlen("--provider=");
-                        else {
-                                fprintf(stderr, "rmactl: export placement: unknown argument %s\n", argv[j]);
-                                return 2;
-                        }
-                }
-                return cmd_export_placement(bus, tenant, provider);
-        }
-        if (strcmp(cmd, "forget-region") == 0) {
-                if (i + 2 != argc) {
-                        fprintf(stderr, "rmactl: forget-region takes one slot number\n");
-                        return 2;
-                }
-                return cmd_forget_region(bus, argv[i + 1]);
-        }
-        if (strcmp(cmd, "status") == 0)
-                return cmd_status(bus);
-        if (strcmp(cmd, "list") == 0)
-                return cmd_list(bus);
-        if (strcmp(cmd, "tenants") == 0)
-                return cmd_tenants(bus);
-        return cmd_reload(bus);
+        return verb->run(bus, argc - 1, argv + 1);
 }
