@@ -217,7 +217,7 @@ function renderPool() {
                               element("span", { class: "rma-count", id: `rma-count-${s}`, "data-count": count },
                                       count)));
     }
-    bar.setAttribute("aria-label", `Regions by state: ${spoken.join(", ")}, of ${total}`);
+    bar.setAttribute("aria-label", `RMAs by state: ${spoken.join(", ")}, of ${total}`);
 
     const pending = p.PendingPoolChange || "";
     $("rma-pending").hidden = pending === "";
@@ -243,7 +243,7 @@ function renderChart() {
     /* Text goes outside the SVG, which stretches to the card's width. */
     line("rma-grid", 0, pad, width, pad);
     line("rma-grid", 0, height - pad, width, height - pad);
-    $("rma-chart-scale").textContent = `0 to ${top} regions`;
+    $("rma-chart-scale").textContent = `0 to ${top} RMAs`;
     if (points.length === 0)
         return;
 
@@ -266,7 +266,7 @@ function renderChart() {
     $("rma-chart-from").textContent = new Date(t0).toLocaleTimeString();
     const last = points[points.length - 1];
     svg.setAttribute("aria-label",
-                     `Leased and free regions since ${new Date(t0).toLocaleTimeString()}: now ${last.leased} leased, ` +
+                     `Leased and free RMAs since ${new Date(t0).toLocaleTimeString()}: now ${last.leased} leased, ` +
                      `${last.free} free`);
 }
 

@@ -126,3 +126,13 @@ bool rma_project_id_is_valid(const char *id) {
         }
         return digits == 32;
 }
+
+uint64_t rma_fnv1a(const char *data, size_t n) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+        for (size_t i = 0; i < n; i++) {
+                h ^= (unsigned char) data[i];
+                h *= UINT64_C(0x100000001b3);
+        }
+        return h;
+}

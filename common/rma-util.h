@@ -26,6 +26,8 @@ bool rma_project_id_is_valid(const char *id);
 
 /* The time of a clock in microseconds (sd-event's unit). */
 uint64_t rma_now_usec(clockid_t clock);
+/* FNV-1a, 64 bits: the lease registry's record checksum (and its tests'). */
+uint64_t rma_fnv1a(const char *data, size_t n);
 
 /* A '#' after whitespace inside a GKeyFile value: an admin meant a comment, but GKeyFile
  * has comments only on lines of their own. */

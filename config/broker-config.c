@@ -71,18 +71,27 @@ static int set_count(BrokerConfig *c, const char *where, const char *value, GErr
         return 0;
 }
 
-static int set_size(BrokerConfig *c, const char *where, const char *value, GError **error) {
-        uint64_t size;
+/* A size key: a power of two from min to 1T, as bytes or with a K, M, G or T suffix; empty
+ * for 0 where empty_ok. allowed: what the error offers instead. */
+static int set_size_key(const char *where, const char *key, const char *value, uint64_t min, bool empty_ok,
+                        const char *allowed, uint64_t *field, GError **error) {
+        uint64_t size = 0;
 
-        /* RMAs are size-aligned powers of two; a region must also be whole pages. */
-        if (rma_parse_size(value, &size) < 0 || size < RMA_MIN_SIZE || size > RMA_MAX_SIZE || (size & (size - 1)) != 0) {
-                g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                            "%s: Size=%s is invalid; allowed: a power of two from 1M to 1T, "
-                            "written as bytes or with a K, M, G or T suffix (e.g. 256M)", where, value);
+        if ((value[0] != '\0' || !empty_ok) &&
+            (rma_parse_size(value, &size) < 0 || size < min || size > RMA_MAX_SIZE || (size & (size - 1)) != 0)) {
+                g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE, "%s: %s=%s is invalid; allowed: %s",
+                            where, key, value, allowed);
                 return -EINVAL;
         }
-        c->size = size;
+        *field = size;
         return 0;
+}
+
+static int set_size(BrokerConfig *c, const char *where, const char *value, GError **error) {
+        /* RMAs are size-aligned powers of two; a region must also be whole pages. */
+        return set_size_key(where, "Size", value, RMA_MIN_SIZE, false,
+                            "a power of two from 1M to 1T, written as bytes or with a K, M, G or T suffix (e.g. 256M)",
+                            &c->size, error);
 }
 
 
@@ -116,16 +125,8 @@ static int set_timeout(BrokerConfig *c, const char *where, const char *value, GE
 }
 
 static int set_huge_page_size(BrokerConfig *c, const char *where, const char *value, GError **error) {
-        uint64_t size = 0;
-
-        if (value[0] != '\0' && (rma_parse_size(value, &size) < 0 || size < 4096 || (size & (size - 1)) != 0)) {
-                g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                            "%s: HugePageSize=%s is invalid; allowed: a huge page size such as 2M, 16M or 1G, or empty "
-                            "for none", where, value);
-                return -EINVAL;
-        }
-        c->huge_page_size = size;
-        return 0;
+        return set_size_key(where, "HugePageSize", value, 4096, true,
+                            "a huge page size such as 2M, 16M or 1G, or empty for none", &c->huge_page_size, error);
 }
 
 static int set_max_connections(BrokerConfig *c, const char *where, const char *value, GError **error) {

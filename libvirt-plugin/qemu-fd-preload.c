@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,30 +65,34 @@ typedef int (*openat_fn)(int, const char *, int, ...);
 typedef int (*open2_fn)(const char *, int);
 typedef int (*openat2_fn)(int, const char *, int);
 
-#define DEFINE_OPEN(sym)                                                                       \
-        int sym(const char *path, int flags, ...) {                                            \
-                va_list ap;                                                                    \
-                mode_t mode;                                                                   \
-                int fd = region_open(path, flags);                                             \
-                if (fd != -2)                                                                  \
-                        return fd;                                                             \
-                va_start(ap, flags);                                                           \
-                mode = mode_arg(flags, ap);                                                    \
-                va_end(ap);                                                                    \
-                return NEXT(#sym, open_fn)(path, flags, mode);                                 \
-        }
+/* Every open-like call: the region's path answered here, anything else passed on to the
+ * next definition of sym (at: an openat-like one, with dirfd). */
+static int open_like(const char *sym, bool at, int dirfd, const char *path, int flags, mode_t mode) {
+        int fd = region_open(path, flags);
 
-#define DEFINE_OPENAT(sym)                                                                     \
-        int sym(int dirfd, const char *path, int flags, ...) {                                 \
-                va_list ap;                                                                    \
-                mode_t mode;                                                                   \
-                int fd = region_open(path, flags);                                             \
-                if (fd != -2)                                                                  \
-                        return fd;                                                             \
-                va_start(ap, flags);                                                           \
-                mode = mode_arg(flags, ap);                                                    \
-                va_end(ap);                                                                    \
-                return NEXT(#sym, openat_fn)(dirfd, path, flags, mode);                        \
+        if (fd != -2)
+                return fd;
+        return at ? NEXT(sym, openat_fn)(dirfd, path, flags, mode) : NEXT(sym, open_fn)(path, flags, mode);
+}
+
+/* The mode argument of a variadic open-like call (there only with O_CREAT or O_TMPFILE). */
+#define MODE_OF(flags)                                   \
+        ({                                               \
+                va_list _ap;                             \
+                mode_t _mode;                            \
+                va_start(_ap, flags);                    \
+                _mode = mode_arg(flags, _ap);            \
+                va_end(_ap);                             \
+                _mode;                                   \
+        })
+
+#define DEFINE_OPEN(sym)                                                                \
+        int sym(const char *path, int flags, ...) {                                     \
+                return open_like(#sym, false, AT_FDCWD, path, flags, MODE_OF(flags));   \
+        }
+#define DEFINE_OPENAT(sym)                                                              \
+        int sym(int dirfd, const char *path, int flags, ...) {                          \
+                return open_like(#sym, true, dirfd, path, flags, MODE_OF(flags));       \
         }
 
 /* _FORTIFY_SOURCE builds call these when the flags are not known at compile time. */

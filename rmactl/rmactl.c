@@ -4,6 +4,7 @@
  * client library (client/rma-client.h). */
 #include <json-glib/json-glib.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -97,18 +98,43 @@ static GHashTable *held_elsewhere_reasons(sd_bus *bus) {
         return why;
 }
 
-static void json_add_string(JsonBuilder *b, const char *name, const char *value) {
-        json_builder_set_member_name(b, name);
-        json_builder_add_string_value(b, value);
+/* One JSON object of members given as NAME, TYPE ('s' a string, 'u' a uint32_t), VALUE,
+ * ..., NULL. */
+static void json_add_object(JsonBuilder *b, const char *name, ...) {
+        va_list ap;
+
+        json_builder_begin_object(b);
+        va_start(ap, name);
+        for (; name; name = va_arg(ap, const char *)) {
+                json_builder_set_member_name(b, name);
+                if (va_arg(ap, int) == 's')
+                        json_builder_add_string_value(b, va_arg(ap, const char *));
+                else
+                        json_builder_add_int_value(b, va_arg(ap, uint32_t));
+        }
+        va_end(ap);
+        json_builder_end_object(b);
 }
 
-static void json_add_int(JsonBuilder *b, const char *name, gint64 value) {
-        json_builder_set_member_name(b, name);
-        json_builder_add_int_value(b, value);
+typedef int (*ListFn)(sd_bus *bus, sd_bus_message **ret, sd_bus_error *error);
+
+/* A table from a List* call: 0 with the reply at its first row, the JSON array begun and
+ * the header printed unless --json; 1 when the call failed (said on stderr). */
+static int table_begin(sd_bus *bus, ListFn list, const char *method, const char *header, JsonBuilder *b,
+                       sd_bus_message **ret) {
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
+        g_autofree char *what = g_strdup_printf("%s failed", method);
+        int r = list(bus, ret, &e);
+
+        if (r < 0)
+                return bus_fail(what, &e, r);
+        json_builder_begin_array(b);
+        if (!arg_json)
+                fputs(header, stdout);
+        return 0;
 }
 
 static int verb_list(sd_bus *bus, int argc, char *argv[]) {
-        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(GHashTable) held = held_elsewhere_reasons(bus);
@@ -116,26 +142,19 @@ static int verb_list(sd_bus *bus, int argc, char *argv[]) {
         uint32_t slot, pid;
         int r;
 
-        r = rma_client_list_rmas(bus, &reply, &e);
-        if (r < 0)
-                return bus_fail("ListRmas failed", &e, r);
-        json_builder_begin_array(b);
-        if (!arg_json)
-                printf("%-4s %-14s %-36s %-20s %-12s %s\n", "SLOT", "STATE", "UUID", "DOMAIN", "TENANT", "PID");
+        if (table_begin(bus, rma_client_list_rmas, "ListRmas",
+                        "SLOT STATE          UUID                                 DOMAIN               TENANT       PID\n",
+                        b, &reply) != 0)
+                return 1;
         while ((r = sd_bus_message_read(reply, RMA_CLIENT_LIST_RMAS_ELEMENT, &slot, &state, &uuid, &domain, &tenant,
                                         &pid)) > 0) {
-                if (arg_json) {
-                        json_builder_begin_object(b);
-                        json_add_int(b, "slot", slot);
-                        json_add_string(b, "state", state);
-                        json_add_string(b, "uuid", uuid);
-                        json_add_string(b, "domain", domain);
-                        json_add_string(b, "tenant", tenant);
-                        json_add_int(b, "pid", pid);
-                        if (g_hash_table_contains(held, GUINT_TO_POINTER(slot)))
-                                json_add_string(b, "why", g_hash_table_lookup(held, GUINT_TO_POINTER(slot)));
-                        json_builder_end_object(b);
-                } else if (pid)
+                const char *why = g_hash_table_lookup(held, GUINT_TO_POINTER(slot));
+
+                if (arg_json)
+                        json_add_object(b, "slot", 'u', slot, "state", 's', state, "uuid", 's', uuid, "domain", 's',
+                                        domain, "tenant", 's', tenant, "pid", 'u', pid, why ? "why" : NULL, 's', why,
+                                        NULL);
+                else if (pid)
                         printf("%-4u %-14s %-36s %-20s %-12s %u\n", slot, state, uuid, domain, tenant, pid);
                 else
                         printf("%-4u %-14s %-36s %-20s %-12s -\n", slot, state, *uuid ? uuid : "-", *domain ? domain : "-",
@@ -158,32 +177,22 @@ static int verb_list(sd_bus *bus, int argc, char *argv[]) {
 }
 
 static int verb_tenants(sd_bus *bus, int argc, char *argv[]) {
-        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(JsonBuilder) b = json_builder_new();
         uint32_t max, guaranteed, leased, reserved;
         const char *name;
         int r;
 
-        r = rma_client_list_tenants(bus, &reply, &e);
-        if (r < 0)
-                return bus_fail("ListTenants failed", &e, r);
-        json_builder_begin_array(b);
-        if (!arg_json)
-                printf("%-20s %8s %11s %7s %9s\n", "TENANT", "MAX", "GUARANTEED", "LEASED", "RESERVED");
+        if (table_begin(bus, rma_client_list_tenants, "ListTenants",
+                        "TENANT                    MAX  GUARANTEED  LEASED  RESERVED\n", b, &reply) != 0)
+                return 1;
         while ((r = sd_bus_message_read(reply, RMA_CLIENT_LIST_TENANTS_ELEMENT, &name, &max, &guaranteed, &leased,
                                         &reserved)) > 0) {
-                if (!arg_json) {
+                if (arg_json)
+                        json_add_object(b, "tenant", 's', name, "max", 'u', max, "guaranteed", 'u', guaranteed, "leased",
+                                        'u', leased, "reserved", 'u', reserved, NULL);
+                else
                         printf("%-20s %8u %11u %7u %9u\n", name, max, guaranteed, leased, reserved);
-                        continue;
-                }
-                json_builder_begin_object(b);
-                json_add_string(b, "tenant", name);
-                json_add_int(b, "max", max);
-                json_add_int(b, "guaranteed", guaranteed);
-                json_add_int(b, "leased", leased);
-                json_add_int(b, "reserved", reserved);
-                json_builder_end_object(b);
         }
         if (r < 0)
                 return bus_fail("bad reply", NULL, r);

@@ -43,7 +43,7 @@ char *metrics_format(const Broker *b) {
         family(out, "rma_broker_build_info", "gauge", "Version of rma-brokerd and the backend that serves the pool.");
         g_string_append_printf(out, "rma_broker_build_info{version=\"%s\",backend=\"%s\"} 1\n", RMA_VERSION, backend);
 
-        family(out, "rma_broker_regions", "gauge", "Regions of the pool by state.");
+        family(out, "rma_broker_regions", "gauge", "RMAs (slots) of the pool by state.");
         for (SlotState st = 0; st < _SLOT_STATE_MAX; st++)
                 g_string_append_printf(out, "rma_broker_regions{backend=\"%s\",state=\"%s\"} %u\n", backend,
                                        slot_state_to_string(st), pool_count(p, st));

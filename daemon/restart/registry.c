@@ -40,15 +40,6 @@ struct Registry {
         char header[RECORD_SIZE];     /* as written: a file truncated and written again lacks it */
 };
 
-static uint64_t fnv1a(const char *data, size_t n) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325);
-
-        for (size_t i = 0; i < n; i++) {
-                h ^= (unsigned char) data[i];
-                h *= UINT64_C(0x100000001b3);
-        }
-        return h;
-}
 
 /* A record's text, built in place. Every change of a slot writes one before its reply
  * goes out, so this is on the Claim's path: plain appends, not a printf conversion per
@@ -121,7 +112,7 @@ static bool seal_record(char *rec, size_t size, size_t body_len) {
                 return false;
         t = record_text(rec + body_len, size - body_len);
         text_str(&t, " sum=");
-        text_hex64(&t, fnv1a(rec, body_len));
+        text_hex64(&t, rma_fnv1a(rec, body_len));
         memset(t.p, ' ', (size_t) (rec + size - 1 - t.p));
         rec[size - 1] = '\n';
         return true;
@@ -147,7 +138,7 @@ static bool open_record(const char *rec, size_t size, char *buf) {
         memcpy(hex, sum + 5, 16);
         hex[16] = '\0';
         if (!g_ascii_string_to_unsigned(hex, 16, 0, G_MAXUINT64, &want, NULL) ||
-            fnv1a(rec, (size_t) (sum - rec)) != want || memchr(rec, '\0', (size_t) (sum - rec)))
+            rma_fnv1a(rec, (size_t) (sum - rec)) != want || memchr(rec, '\0', (size_t) (sum - rec)))
                 return false;
         memcpy(buf, rec, (size_t) (sum - rec));
         buf[sum - rec] = '\0';
@@ -264,7 +255,7 @@ static char *write_names(Registry *r, unsigned index, const char *domain, const 
                 write_failed(r, k);
                 return NULL;
         }
-        return g_strdup_printf("side:%016" PRIx64, fnv1a(rec, (size_t) n));
+        return g_strdup_printf("side:%016" PRIx64, rma_fnv1a(rec, (size_t) n));
 }
 
 /* The record of a slot that holds a domain (reserved or leased); long names go to the
@@ -504,7 +495,7 @@ static bool read_names(int names_fd, unsigned index, const char *names, char **r
             !g_ascii_string_to_unsigned(names + 5, 16, 0, G_MAXUINT64, &want, NULL) ||
             pread(names_fd, buf, sizeof(buf), (off_t) index * NAMES_RECORD_SIZE) != (ssize_t) sizeof(buf))
                 return false;
-        if (!open_record(buf, sizeof(buf), body) || fnv1a(body, strlen(body)) != want)
+        if (!open_record(buf, sizeof(buf), body) || rma_fnv1a(body, strlen(body)) != want)
                 return false;   /* missing, garbage, or another lease's names */
         if (!split_words(body, &words) || !parse_u64(field(&words, "slot"), &slot) || slot != index ||
             !field(&words, "domain") || !field(&words, "tenant"))

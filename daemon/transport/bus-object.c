@@ -88,7 +88,21 @@ static int caller_get(BusOrigin *o, sd_bus_message *m, Caller *ret, sd_bus_error
         return 0;
 }
 
-/* Properties: one getter each. */
+/* Properties: one getter each. The count properties' names stand here once, for the
+ * vtable and for PropertiesChanged alike. */
+#define PROPERTY_FREE "FreeRmas"
+#define PROPERTY_RESERVED "ReservedRmas"
+#define PROPERTY_LEASED "LeasedRmas"
+#define PROPERTY_SCRUBBING "ScrubbingRmas"
+#define PROPERTY_HELD_ELSEWHERE "HeldElsewhereRmas"
+
+static const char *const count_property[_SLOT_STATE_MAX] = {
+        [SLOT_FREE] = PROPERTY_FREE,
+        [SLOT_RESERVED] = PROPERTY_RESERVED,
+        [SLOT_LEASED] = PROPERTY_LEASED,
+        [SLOT_SCRUBBING] = PROPERTY_SCRUBBING,
+        [SLOT_HELD_ELSEWHERE] = PROPERTY_HELD_ELSEWHERE,
+};
 
 #define COUNT_PROPERTY(fn, state)                                                                               \
         static int fn(sd_bus *bus, const char *path, const char *interface, const char *property,                \
@@ -222,21 +236,32 @@ static int reply_array(sd_bus_message *msg, const char *element_signature, Appen
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static int append_slots(sd_bus_message *reply, void *userdata) {
-        const Pool *p = broker_of(userdata)->pool;
+/* One row per slot: ListRmas's fields, and ListSlots's times after them (CLOCK_REALTIME
+ * µs of the last change and, for a reservation, of its expiry; 0: none). */
+static int append_slot_rows(sd_bus_message *reply, const Pool *p, bool with_times) {
         uint64_t now_mono = rma_now_usec(CLOCK_MONOTONIC), now_real = rma_now_usec(CLOCK_REALTIME);
 
         for (unsigned i = 0; i < p->n_slots; i++) {
                 const Slot *s = &p->slots[i];
                 uint64_t expires = s->state == SLOT_RESERVED && s->expires_usec > now_mono
                                            ? now_real + (s->expires_usec - now_mono) : 0;
-                int r = sd_bus_message_append(reply, "(ussssutt)", s->index, slot_state_to_string(s->state), s->uuid,
-                                              s->domain ? s->domain : "", s->tenant ? s->tenant : "",
-                                              (uint32_t) s->pid, s->since_realtime, expires);
+                int r = sd_bus_message_open_container(reply, 'r', with_times ? "ussssutt" : "ussssu");
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "ussssu", s->index, slot_state_to_string(s->state), s->uuid,
+                                                  s->domain ? s->domain : "", s->tenant ? s->tenant : "",
+                                                  (uint32_t) s->pid);
+                if (r >= 0 && with_times)
+                        r = sd_bus_message_append(reply, "tt", s->since_realtime, expires);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
                 if (r < 0)
                         return r;
         }
         return 0;
+}
+
+static int append_slots(sd_bus_message *reply, void *userdata) {
+        return append_slot_rows(reply, broker_of(userdata)->pool, true);
 }
 
 /* Everything a console shows of each slot, times in CLOCK_REALTIME µs (0: none). */
@@ -298,17 +323,7 @@ static int method_list_held_elsewhere(sd_bus_message *msg, void *userdata, sd_bu
 }
 
 static int append_rmas(sd_bus_message *reply, void *userdata) {
-        const Pool *p = broker_of(userdata)->pool;
-
-        for (unsigned i = 0; i < p->n_slots; i++) {
-                const Slot *s = &p->slots[i];
-                int r = sd_bus_message_append(reply, "(ussssu)", s->index, slot_state_to_string(s->state), s->uuid,
-                                              s->domain ? s->domain : "", s->tenant ? s->tenant : "",
-                                              (uint32_t) s->pid);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        return append_slot_rows(reply, broker_of(userdata)->pool, false);
 }
 
 static int method_list_rmas(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -444,11 +459,12 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
         SD_BUS_PROPERTY("KernelCapability", "u", property_get_kernel_capability, 0, SD_BUS_VTABLE_PROPERTY_CONST),   \
         SD_BUS_PROPERTY("RmaSize", "t", property_get_rma_size, 0, SD_BUS_VTABLE_PROPERTY_CONST),                     \
         SD_BUS_PROPERTY("TotalRmas", "u", property_get_total, 0, SD_BUS_VTABLE_PROPERTY_CONST),                      \
-        SD_BUS_PROPERTY("FreeRmas", "u", property_get_free, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),                 \
-        SD_BUS_PROPERTY("ReservedRmas", "u", property_get_reserved, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),         \
-        SD_BUS_PROPERTY("LeasedRmas", "u", property_get_leased, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),             \
-        SD_BUS_PROPERTY("ScrubbingRmas", "u", property_get_scrubbing, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),       \
-        SD_BUS_PROPERTY("HeldElsewhereRmas", "u", property_get_held_elsewhere, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE), \
+        SD_BUS_PROPERTY(PROPERTY_FREE, "u", property_get_free, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),              \
+        SD_BUS_PROPERTY(PROPERTY_RESERVED, "u", property_get_reserved, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),      \
+        SD_BUS_PROPERTY(PROPERTY_LEASED, "u", property_get_leased, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),          \
+        SD_BUS_PROPERTY(PROPERTY_SCRUBBING, "u", property_get_scrubbing, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),    \
+        SD_BUS_PROPERTY(PROPERTY_HELD_ELSEWHERE, "u", property_get_held_elsewhere, 0,                                \
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),                                                        \
         SD_BUS_PROPERTY("PendingPoolChange", "s", property_get_pending_pool_change, 0,                                \
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),                                                        \
         SD_BUS_METHOD_WITH_ARGS("Reserve", SD_BUS_ARGS("s", uuid, "s", domain, "s", tenant), SD_BUS_RESULT("u", slot), \
@@ -500,14 +516,6 @@ int bus_object_add_claim(sd_bus *bus, BusOrigin *claim_origin) {
         return sd_bus_add_object_vtable(bus, NULL, RMA_OBJECT_PATH, RMA_INTERFACE, broker_claim_vtable, claim_origin);
 }
 
-
-static const char *const count_property[_SLOT_STATE_MAX] = {
-        [SLOT_FREE] = "FreeRmas",
-        [SLOT_RESERVED] = "ReservedRmas",
-        [SLOT_LEASED] = "LeasedRmas",
-        [SLOT_SCRUBBING] = "ScrubbingRmas",
-        [SLOT_HELD_ELSEWHERE] = "HeldElsewhereRmas",
-};
 
 void bus_object_emit_counts_changed(sd_bus *bus, unsigned changed_states) {
         char *names[_SLOT_STATE_MAX + 1];

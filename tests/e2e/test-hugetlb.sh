@@ -9,30 +9,18 @@
 # of the slot reads zeros.
 set -uo pipefail
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/tap.sh"
-. "$HERE/../lib/broker.sh"
-. "$HERE/libvirt-sandbox.sh"
-
-if [ "$(id -u)" -ne 0 ]; then
-    echo "1..0 # SKIP needs root to reserve huge pages and run libvirtd"
-    exit 0
-fi
-if [ ! -d /sys/kernel/mm/hugepages/hugepages-2048kB ]; then
+. "$(dirname "$0")/e2e.sh"
+if [ "$(id -u)" -eq 0 ] && [ ! -d /sys/kernel/mm/hugepages/hugepages-2048kB ]; then
     echo "not ok 1 - this kernel has no 2 MiB huge pages"
     echo "1..1"
     exit 1
 fi
-
-make_test_dir huge
+e2e_begin huge "reserve huge pages and run libvirtd"
 lock_hugepages
 OLD_NR=$(cat "$HUGEPAGES_2M/nr_hugepages")
 cleanup() {
-    sandbox_stop
-    stop_broker
-    stop_private_bus
+    e2e_cleanup
     echo "$OLD_NR" >"$HUGEPAGES_2M/nr_hugepages"
-    rm -rf "$TEST_DIR"
 }
 trap cleanup EXIT
 

@@ -15,24 +15,12 @@
 #     does not zero.
 set -uo pipefail
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/tap.sh"
-. "$HERE/../lib/broker.sh"
-. "$HERE/libvirt-sandbox.sh"
-
-if [ "$(id -u)" -ne 0 ]; then
-    echo "1..0 # SKIP needs root to run libvirtd"
-    exit 0
-fi
-
-make_test_dir kvm
+. "$(dirname "$0")/e2e.sh"
+e2e_begin kvm "run libvirtd"
 HOLDER_PID=
 cleanup() {
     [ -n "$HOLDER_PID" ] && kill "$HOLDER_PID" 2>/dev/null
-    sandbox_stop
-    stop_broker
-    stop_private_bus
-    rm -rf "$TEST_DIR"
+    e2e_cleanup
 }
 trap cleanup EXIT
 

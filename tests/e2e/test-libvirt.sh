@@ -4,25 +4,9 @@
 # the cgroup check on, and real ppc64 pseries guests under TCG started with virsh.
 set -uo pipefail
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/tap.sh"
-. "$HERE/../lib/broker.sh"
-. "$HERE/libvirt-sandbox.sh"
-
-if [ "$(id -u)" -ne 0 ]; then
-    echo "1..0 # SKIP needs root to run libvirtd (tools/run-tests.sh runs as root)"
-    exit 0
-fi
-require_commands libvirtd virsh qemu-system-ppc64 dbus-daemon busctl unshare
-
-make_test_dir e2e
-cleanup() {
-    sandbox_stop
-    stop_broker
-    stop_private_bus
-    rm -rf "$TEST_DIR"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/e2e.sh"
+e2e_begin e2e "run libvirtd (tools/run-tests.sh runs as root)" libvirtd virsh qemu-system-ppc64 dbus-daemon busctl \
+    unshare
 
 RMA_MIB=256
 RMA_BYTES=$((RMA_MIB << 20))

@@ -7,18 +7,9 @@
 # with its lease.
 set -uo pipefail
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/tap.sh"
-. "$HERE/../lib/broker.sh"
-. "$HERE/libvirt-sandbox.sh"
-
-if [ "$(id -u)" -ne 0 ]; then
-    echo "1..0 # SKIP needs root to run libvirtd (tools/run-tests.sh runs as root)"
-    exit 0
-fi
-require_commands libvirtd virsh qemu-system-ppc64 dbus-daemon busctl unshare
-
-make_test_dir mig
+. "$(dirname "$0")/e2e.sh"
+e2e_begin mig "run libvirtd (tools/run-tests.sh runs as root)" libvirtd virsh qemu-system-ppc64 dbus-daemon busctl \
+    unshare
 SRC_SANDBOX= SRC_URI= SRC_OWNER= DST_SANDBOX= DST_URI= DST_OWNER= DST_BROKER_PID=
 # on SRC|DST CMD...: run a sandbox function against one of the two libvirtds.
 on() {

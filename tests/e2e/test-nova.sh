@@ -13,25 +13,13 @@
 # hw:numa_mem.0=256, hw:numa_cpus.1=1, hw:numa_mem.1=256 give: cell 0 is the RMA's size.
 set -uo pipefail
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/tap.sh"
-. "$HERE/../lib/broker.sh"
+. "$(dirname "$0")/e2e.sh"
 . "$HERE/../lib/placement.sh"
-. "$HERE/libvirt-sandbox.sh"
-
-if [ "$(id -u)" -ne 0 ]; then
-    echo "1..0 # SKIP needs root to run libvirtd (tools/run-tests.sh runs as root)"
-    exit 0
-fi
-require_commands libvirtd virsh qemu-system-ppc64 dbus-daemon busctl unshare bash placement-api curl
-
-make_test_dir nova
+e2e_begin nova "run libvirtd (tools/run-tests.sh runs as root)" libvirtd virsh qemu-system-ppc64 dbus-daemon busctl \
+    unshare bash placement-api curl
 cleanup() {
     stop_placement
-    sandbox_stop
-    stop_broker
-    stop_private_bus
-    rm -rf "$TEST_DIR"
+    e2e_cleanup
 }
 trap cleanup EXIT
 

@@ -9,24 +9,8 @@
 # lost is rebuilt from libvirtd's status XML and the hook's record.
 set -uo pipefail
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib/tap.sh"
-. "$HERE/../lib/broker.sh"
-. "$HERE/libvirt-sandbox.sh"
-
-if [ "$(id -u)" -ne 0 ]; then
-    echo "1..0 # SKIP needs root to run libvirtd"
-    exit 0
-fi
-
-make_test_dir e2erestart
-cleanup() {
-    sandbox_stop
-    stop_broker
-    stop_private_bus
-    rm -rf "$TEST_DIR"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/e2e.sh"
+e2e_begin e2erestart "run libvirtd"
 
 RMA_MIB=256 OFFSET=$((192 << 20))
 DOM_A=cap-a-$$ UUID_A=8e1c2d3e-0000-4000-8000-00000000002a

@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <stdlib.h>
+#include <systemd/sd-event.h>
 
 #include "broker.h"
 #include "command-line.h"
@@ -18,7 +19,7 @@ typedef struct Fixture {
 /* data: the policy file's text, or NULL for a host without policy. */
 static inline void fixture_set_up(Fixture *f, gconstpointer data) {
         g_autoptr(GError) error = NULL;
-        g_autofree char *policy_dir = NULL, *conf = NULL, *opt_dir = NULL, *opt_conf = NULL;
+        g_autofree char *policy_dir = NULL, *conf = NULL, *opt_dir = NULL, *opt_conf = NULL, *opt_run = NULL;
         BrokerConfig *config = NULL;
 
         f->dir = g_dir_make_tmp("rma-broker-XXXXXX", &error);
@@ -33,8 +34,10 @@ static inline void fixture_set_up(Fixture *f, gconstpointer data) {
         g_assert_true(g_file_set_contents(conf, "[Broker]\n", -1, &error));
         opt_conf = g_strdup_printf("--config=%s", conf);
         opt_dir = g_strdup_printf("--policy-dir=%s", policy_dir);
+        /* Never the host's /run/rma-broker: the backend keeps its mark key there. */
+        opt_run = g_strdup_printf("--runtime-dir=%s", f->dir);
         {
-                const char *args[] = { "rma-brokerd", opt_conf, opt_dir, "--backend=memfd", "--count=3", "--size=1M",
+                const char *args[] = { "rma-brokerd", opt_conf, opt_dir, opt_run, "--backend=memfd", "--count=3", "--size=1M",
                                        "--qemu-users=4243", "--no-check-cgroup", NULL };
                 /* GOption drops parsed arguments without freeing them: keep our own list. */
                 g_auto(GStrv) owned = g_strdupv((char **) args);
@@ -46,6 +49,15 @@ static inline void fixture_set_up(Fixture *f, gconstpointer data) {
         }
         g_assert_cmpint(broker_new(config, NULL, &f->broker), ==, 0);
 }
+
+/* Run an event loop until cond holds, 10 s at most. */
+#define PUMP_UNTIL(event, cond)                                                              \
+        do {                                                                                 \
+                for (int _i = 0; _i < 1000 && !(cond); _i++)                                 \
+                        g_assert_cmpint(sd_event_run((event), 10 * 1000), >=, 0);            \
+                if (!(cond))                                                                 \
+                        g_error("still not true after 10 s: %s", #cond);                     \
+        } while (0)
 
 static inline void fixture_tear_down(Fixture *f, gconstpointer data) {
         g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", f->dir);

@@ -11,6 +11,7 @@
 #include "backend.h"
 #include "pool.h"
 #include "registry.h"
+#include "rma-util.h"
 
 #define UUID_A "11111111-2222-3333-4444-555555555555"
 #define UUID_B "22222222-2222-3333-4444-555555555555"
@@ -144,20 +145,10 @@ static void test_garbage_record(Fixture *f, gconstpointer data) {
         g_assert_nonnull(strstr(c->problem, "1 of 3 slot records are garbage or missing"));
 }
 
-static uint64_t fnv1a(const char *data, size_t n) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325);
-
-        for (size_t i = 0; i < n; i++) {
-                h ^= (unsigned char) data[i];
-                h *= UINT64_C(0x100000001b3);
-        }
-        return h;
-}
-
 /* A record as the registry seals it, at slot 0: well-formed, checksum and all. */
 static void write_sealed_record(Fixture *f, const char *body) {
         char rec[512];
-        int n = snprintf(rec, sizeof(rec), "%s sum=%016" G_GINT64_MODIFIER "x", body, fnv1a(body, strlen(body)));
+        int n = snprintf(rec, sizeof(rec), "%s sum=%016" G_GINT64_MODIFIER "x", body, rma_fnv1a(body, strlen(body)));
 
         memset(rec + n, ' ', sizeof(rec) - (size_t) n - 1);
         rec[sizeof(rec) - 1] = '\n';
