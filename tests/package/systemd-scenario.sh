@@ -134,6 +134,17 @@ package_step() { # package_step VERSION LABEL COMMAND...: VERSION installed afte
     out=$("$@" 2>&1)
     check "$label" test $? -eq 0
     check_eq "$label: version $version installed" "$version" "$(installed_version)"
+    if [ "$version" = "${PREV:-}" ]; then
+        # 0.1.0's postinst restarts both units in one call, and systemd refuses the
+        # socket's start whenever the service came up first. The docs tell the admin to
+        # restart the service then, which brings the socket back and keeps the fd store.
+        check "$label: the service is active" wait_until 30 systemctl is-active -q rma-brokerd.service
+        if ! units_active; then
+            diag "$version's postinst left rma-brokerd.socket $(systemctl is-active rma-brokerd.socket):" \
+                "systemctl restart rma-brokerd.service, as docs/architecture.md says"
+            systemctl restart rma-brokerd.service
+        fi
+    fi
     check "$label: the socket and the service are active" wait_until 30 units_active
     units_active || diag "$(tail -15 <<<"$out")
 $(systemctl status --no-pager rma-brokerd.socket rma-brokerd.service 2>&1 | tail -30)"
