@@ -171,6 +171,13 @@ if [ -f /opt/rma-test/rma-broker-prev.deb ]; then
     PREV=$(dpkg-deb -f /opt/rma-test/rma-broker-prev.deb Version)
     package_step "$PREV" "a downgrade to the previous release ($VERSION -> $PREV)" \
         dpkg_i /opt/rma-test/rma-broker-prev.deb
+    # What that postinst may leave, made sure of: the socket down under a running broker.
+    systemctl stop rma-brokerd.socket
+    check "with the socket left inactive: the documented 'systemctl restart rma-brokerd.service'" \
+        systemctl restart rma-brokerd.service
+    check "... brings the socket back" wait_until 30 units_active
+    wait_until 30 broker_answers
+    check_eq "... and keeps every lease on its slot" "$before" "$(leases)"
     package_step "$VERSION" "the upgrade from it ($PREV -> $VERSION)" dpkg_i /opt/rma-test/rma-broker.deb
 else
     not_ok "the previous release's package is not there: no downgrade or upgrade from it"
