@@ -129,7 +129,7 @@ callgrind_ir() {
     awk '/^summary:/ {print $2}' "$(ls -t "$TEST_DIR"/callgrind.out.* | head -1)"
 }
 # BENCH_VALGRIND=PATH: another valgrind (3.19, Debian 12's, has no pidfd_open or
-# pidfd_getfd: under it a Claim's pidfd and a restart's re-adoption fail).
+# pidfd_getfd: under it a restart's re-adoption fails).
 VALGRIND_BIN=${BENCH_VALGRIND:-valgrind}
 CALLGRIND_CONTROL=$(dirname "$(command -v "$VALGRIND_BIN")")/callgrind_control
 callgrind_zero() { "$CALLGRIND_CONTROL" --zero "$1" >/dev/null 2>&1; }
