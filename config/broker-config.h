@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "policy.h"
 #include "rma-config.h"
 
 typedef enum BackendKind {
@@ -79,7 +80,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(BrokerConfig, broker_config_free)
  * rmactl): rma-brokerd.conf at path (NULL: the standard file) and the policy directories
  * (NULL: the standard ones), for a pool of pool_size. 0, or <0 with the problems in
  * errors (strings). */
-typedef struct Policy Policy;
 int broker_config_load_policy(const char *path, char **policy_dirs, uint32_t pool_size, Policy **ret,
                               GPtrArray *errors);
 

@@ -404,12 +404,6 @@ static int verb_export(sd_bus *bus, int argc, char *argv[]) {
         return export_placement(bus, tenant, provider);
 }
 
-/* domain enable|disable|show DOMAIN ...: the bus is for RmaSize, the policy's pool and the
- * lease; libvirt does the rest. */
-static int verb_domain(sd_bus *bus, int argc, char *argv[]) {
-        return rmactl_domain(bus, argc, argv);
-}
-
 typedef enum VerbBus {
         VERB_NO_BUS,        /* offline */
         VERB_BUS,           /* the system bus, or the verb fails before it runs */
@@ -433,7 +427,7 @@ static const Verb verbs[] = {
         { "metrics", "[--http]", 0, 1, VERB_BUS_OPTIONAL, verb_metrics },
         { "export", "placement [--tenant=T] [--provider=NAME]", 1, 3, VERB_BUS, verb_export },
         { "domain", "enable|disable|show DOMAIN [--tenant=T] [--connect=URI] [--dry-run]", 1, INT_MAX,
-          VERB_BUS_OPTIONAL, verb_domain },
+          VERB_BUS_OPTIONAL, rmactl_domain },   /* the bus: RmaSize, the policy's pool, the lease */
         { "check-policy", "[--config=FILE] [--count=N] [DIR...]", 0, INT_MAX, VERB_NO_BUS, verb_check_policy },
 };
 

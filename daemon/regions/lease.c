@@ -20,9 +20,11 @@ typedef struct HolderKey {
 } HolderKey;
 
 /* One process holding leases: one pidfd and one watch for all of them (a QEMU may hold
- * several; a restart re-adopts thousands, and a watch costs an fd and an epoll_ctl). */
+ * several; a restart re-adopts thousands, and a watch costs an fd and an epoll_ctl). A
+ * process whose start time is unknown (0) is never shared: its pid alone is no identity. */
 typedef struct Holder {
         HolderKey key;
+        bool shared;           /* in Leases.holders under key */
         Leases *owner;
         int pidfd;
         sd_event_source *exit_source;
@@ -60,8 +62,10 @@ static Lease *lease_free(Lease *l) {
                 return NULL;
         h = l->holder;
         g_ptr_array_remove_fast(h->leases, l);
-        if (h->leases->len == 0)
+        if (h->leases->len == 0 && h->shared)
                 g_hash_table_remove(h->owner->holders, &h->key);   /* frees h */
+        else if (h->leases->len == 0)
+                holder_free(h);
         g_free(l);
         return NULL;
 }
@@ -92,7 +96,7 @@ static int on_process_exit(sd_event_source *source, int fd, uint32_t revents, vo
  * copied only for a process not watched yet. */
 static int holder_get(Leases *ls, pid_t pid, uint64_t start, int pidfd, Holder **ret) {
         HolderKey key = { .pid = pid, .start = start };
-        Holder *h = g_hash_table_lookup(ls->holders, &key);
+        Holder *h = start != 0 ? g_hash_table_lookup(ls->holders, &key) : NULL;
         int r;
 
         if (h) {
@@ -114,7 +118,9 @@ static int holder_get(Leases *ls, pid_t pid, uint64_t start, int pidfd, Holder *
                 holder_free(h);
                 return r;
         }
-        g_hash_table_insert(ls->holders, &h->key, h);
+        h->shared = start != 0;
+        if (h->shared)
+                g_hash_table_insert(ls->holders, &h->key, h);
         *ret = h;
         return 0;
 }

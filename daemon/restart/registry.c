@@ -40,7 +40,6 @@ struct Registry {
         char header[RECORD_SIZE];     /* as written: a file truncated and written again lacks it */
 };
 
-
 /* A record's text, built in place. Every change of a slot writes one before its reply
  * goes out, so this is on the Claim's path: plain appends, not a printf conversion per
  * field (which cost more than the rest of a Claim's own work). */
@@ -121,7 +120,8 @@ static bool seal_record(char *rec, size_t size, size_t body_len) {
 /* The body of a record of size bytes into buf (NUL-terminated, at least size bytes), if
  * its checksum holds. A restart reads every record: no allocation, one pass. */
 static bool open_record(const char *rec, size_t size, char *buf) {
-        const char *end = memchr(rec, '\n', size), *sum = NULL;
+        const size_t sum_text = SUM_SIZE - 1;   /* " sum=" and 16 hex digits, before the '\n' */
+        const char *end = memchr(rec, '\n', size), *sum;
         char hex[17];
         guint64 want;
         size_t n;
@@ -131,10 +131,9 @@ static bool open_record(const char *rec, size_t size, char *buf) {
         n = (size_t) (end - rec);
         while (n > 0 && g_ascii_isspace(rec[n - 1]))
                 n--;
-        /* " sum=" and its 16 hex digits end the line. */
-        if (n < 21 || memcmp(rec + n - 21, " sum=", 5) != 0)
+        if (n < sum_text || memcmp(rec + n - sum_text, " sum=", 5) != 0)
                 return false;
-        sum = rec + n - 21;
+        sum = rec + n - sum_text;
         memcpy(hex, sum + 5, 16);
         hex[16] = '\0';
         if (!g_ascii_string_to_unsigned(hex, 16, 0, G_MAXUINT64, &want, NULL) ||
@@ -445,7 +444,7 @@ Registry *registry_free(Registry *r) {
         return NULL;
 }
 
-/* The value of key in a record body's words (the first, as before). */
+/* The value of key in a record body's words (the first word with that key). */
 static const char *field(const RecordWords *w, const char *key) {
         for (unsigned i = 0; i < w->n; i++)
                 if (w->value[i] && strcmp(w->key[i], key) == 0)

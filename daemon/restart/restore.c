@@ -62,8 +62,7 @@ RestorePlan *restore_plan_free(RestorePlan *p) {
                 return NULL;
         registry_contents_free(p->registry);
         proc_index_free(p->procs);
-        if (p->checked)
-                g_hash_table_destroy(p->checked);
+        g_clear_pointer(&p->checked, g_hash_table_destroy);
         g_free(p);
         return NULL;
 }
