@@ -20,6 +20,13 @@
  *                                                time exit -> slot free; then memset of the
  *                                                same size, as the baseline
  *   bench-ops wait-free SOCKET COUNT             until FreeRmas == COUNT (10 s at most)
+ *   bench-ops starts SOCKET PREFIX COUNT UID     COUNT VM starts as libvirt makes them: a new
+ *                                                connection of root's and Reserve (the hook),
+ *                                                then one of a child as UID and Claim (the
+ *                                                wrapper), which exits; then Release. Both
+ *                                                connect where rma_client_open(NULL) does
+ *                                                (RMA_BROKER_SOCKET names broker.sock).
+ *                                                Prints "p50 p99 max failed" (ms)
  * PREFIX is 8 hex digits; the uuids are PREFIX-0000-4000-8000-<12 hex digits of N>. */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +35,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,6 +83,75 @@ static void hold_until_eof(void) {
 
 static void uuid_of(char *buf, size_t len, const char *prefix, unsigned long n) {
         snprintf(buf, len, "%.8s-0000-4000-8000-%012lx", prefix, n);
+}
+
+/* The hook's Reserve, on a connection of its own. */
+static int start_reserve(const char *uuid, sd_bus_error *e) {
+        g_autoptr(sd_bus) bus = NULL;
+        int r = rma_client_open(NULL, &bus, e);
+
+        return r < 0 ? r : rma_client_reserve(bus, uuid, "bench", "", NULL, e);
+}
+
+/* The wrapper's Claim, as uid in a child that then exits (the lease ends with it). */
+static int start_claim(const char *uuid, uid_t uid) {
+        int status;
+        pid_t pid = fork();
+
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
+                g_autoptr(sd_bus) bus = NULL;
+                uint64_t size;
+                int fd = -EBADF;
+
+                if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(3);
+                if (rma_client_open(NULL, &bus, &e) < 0 || rma_client_claim(bus, uuid, &fd, &size, &e) < 0) {
+                        fprintf(stderr, "bench-ops: claim: %s\n", e.message ? e.message : "failed");
+                        _exit(1);
+                }
+                _exit(0);
+        }
+        if (waitpid(pid, &status, 0) < 0)
+                return -errno;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+static int compare_u64(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+static void starts(sd_bus *admin, const char *prefix, unsigned long count, uid_t uid) {
+        g_autofree uint64_t *ns = calloc(count ? count : 1, sizeof(uint64_t));
+        unsigned long failed = 0, n = 0;
+        char uuid[64];
+
+        for (unsigned long i = 0; i < count; i++) {
+                g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
+                uint64_t t0 = now_ns();
+                int r;
+
+                uuid_of(uuid, sizeof(uuid), prefix, i);
+                r = start_reserve(uuid, &e);
+                if (r >= 0)
+                        r = start_claim(uuid, uid);
+                if (r < 0) {
+                        fprintf(stderr, "bench-ops: start %lu: %s\n", i, e.message ? e.message : strerror(-r));
+                        failed++;
+                } else
+                        ns[n++] = now_ns() - t0;
+                (void) rma_client_release(admin, uuid, NULL);
+        }
+        qsort(ns, n, sizeof(uint64_t), compare_u64);
+        if (n == 0)
+                printf("- - - %lu\n", failed);
+        else
+                printf("%.1f %.1f %.1f %lu\n", (double) ns[n / 2] / 1e6, (double) ns[(n * 99 + 99) / 100 - 1] / 1e6,
+                       (double) ns[n - 1] / 1e6, failed);
 }
 
 int main(int argc, char *argv[]) {
@@ -160,6 +237,10 @@ int main(int argc, char *argv[]) {
                         }
                         _exit(0);   /* the claimant: every lease ends */
                 }
+                return 0;
+        }
+        if (strcmp(cmd, "starts") == 0 && argc == 6) {
+                starts(bus, argv[3], strtoul(argv[4], NULL, 10), (uid_t) strtoul(argv[5], NULL, 10));
                 return 0;
         }
         if (strcmp(cmd, "wait-free") == 0 && argc == 4) {

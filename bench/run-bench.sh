@@ -26,6 +26,11 @@
 #               all leased by one holder, all leased by many holders (16 each, as QEMUs),
 #               all holders gone while the broker was down, half held-elsewhere; vs a start
 #               of the same pool empty (BENCH_RESTART_RUNS, 3; BENCH_RESTART_SIZES)
+#   flood       VM starts (root's Reserve, then the QEMU user's Claim, each on a connection
+#               of its own, as the hook and the wrapper make them) while 6 processes of
+#               nobody flood broker.sock with nonblocking connects, or the bus name with
+#               method calls; p50/p99/max per run vs the same starts without a flood,
+#               interleaved (BENCH_FLOOD_RUNS, 3; BENCH_FLOOD_STARTS, 100)
 #   virsh       virsh start of a pseries TCG guest with and without an RMA, interleaved
 #               (a private libvirtd from tests/e2e/libvirt-sandbox.sh, the real hook and
 #               wrapper; BENCH_VIRSH_RUNS, 15)
@@ -44,17 +49,20 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(latency callgrind scaling throughput reclaim scrub idle restart virsh)
+[ ${#parts[@]} -gt 0 ] || parts=(latency callgrind scaling throughput reclaim scrub idle restart flood virsh)
 ROUNDS=${BENCH_ROUNDS:-7}
 ITERATIONS=${BENCH_ITERATIONS:-400}
 
 make_test_dir bench
 for b in bench-claim bench-ops bench-server; do install -m 0755 "$BUILD_DIR/bench/$b" "$TEST_DIR/bin/"; done
+install -m 0755 "$BUILD_DIR/tests/rma-flood" "$TEST_DIR/bin/"
 OPS=$TEST_DIR/bin/bench-ops
 SERVER_PID=
 CGROUP=
+FLOODERS=()
 cleanup() {
     [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
+    [ ${#FLOODERS[@]} -gt 0 ] && kill "${FLOODERS[@]}" 2>/dev/null
     stop_broker || true
     stop_private_bus
     # Processes left in our cgroup have exited by now; an empty group can go.
@@ -598,6 +606,52 @@ PY
          "$leases lease(s) re-adopted, $((ir / 1024)) per slot"
     [ "$leases" -eq 1024 ] || echo "   (not every lease came back under $VALGRIND_BIN: valgrind before 3.20 fails" \
         "pidfd_open; set BENCH_VALGRIND to a newer one)"
+}
+
+part_flood() {
+    local runs=${BENCH_FLOOD_RUNS:-3} n=${BENCH_FLOOD_STARTS:-100} qemu_uid=4243 run kind i
+    echo "== flood: $n VM starts (hook's Reserve + wrapper's Claim, new connections) while 6 processes of" \
+         "nobody flood; $runs interleaved runs; p50 / p99 / max ms"
+    start -- --count=64 --qemu-users=$qemu_uid --no-check-cgroup
+    : >"$TEST_DIR/flood.txt"
+    for run in $(seq "$runs"); do
+        for kind in none connect bus; do
+            FLOODERS=()
+            if [ "$kind" != none ]; then
+                for i in 1 2 3 4 5 6; do
+                    if [ "$kind" = connect ]; then
+                        as_nobody "$TEST_DIR/bin/rma-flood" connect "$SOCK" 600 >/dev/null 2>&1 &
+                    else
+                        as_nobody "$TEST_DIR/bin/rma-flood" bus 600 >/dev/null 2>&1 &
+                    fi
+                    FLOODERS+=($!)
+                done
+                sleep 1
+            fi
+            echo "$kind $(RMA_BROKER_SOCKET=$SOCK "$OPS" starts "$SOCK" "$(printf 'f%02x%05x' "$run" 0)" "$n" $qemu_uid \
+                         2>>"$TEST_DIR/flood.err")" >>"$TEST_DIR/flood.txt"
+            if [ ${#FLOODERS[@]} -gt 0 ]; then kill "${FLOODERS[@]}" 2>/dev/null; wait "${FLOODERS[@]}" 2>/dev/null || true; fi
+            FLOODERS=()
+        done
+    done
+    stop
+    python3 - "$TEST_DIR/flood.txt" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    kind, p50, p99, mx, failed = line.split()
+    rows.setdefault(kind, []).append((p50, p99, mx, int(failed)))
+base = statistics.median(float(r[1]) for r in rows["none"])
+for kind, label in (("none", "no flood"), ("connect", "connect flood of broker.sock"), ("bus", "bus method flood")):
+    rs = rows.get(kind, [])
+    ok = [r for r in rs if r[1] != "-"]
+    p99 = [float(r[1]) for r in ok]
+    print(f"  {label:30s} p50 {'/'.join(r[0] for r in rs):>20s}  p99 {'/'.join(r[1] for r in rs):>20s}"
+          f"  max {'/'.join(r[2] for r in rs):>20s}  failed {sum(r[3] for r in rs)}"
+          + (f"  p99 ratio (median) {statistics.median(p99) / base:5.2f}" if p99 else ""))
+PY
+    [ -s "$TEST_DIR/flood.err" ] && sed 's/^/  /' "$TEST_DIR/flood.err" | sort | uniq -c | head -5
+    return 0
 }
 
 date -u "+# %Y-%m-%d %H:%M UTC, $(nproc) CPUs, kernel $(uname -r)"

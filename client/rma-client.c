@@ -60,13 +60,18 @@ const char *rma_client_socket_path(void) {
         return env && *env ? env : RMA_RUNTIME_DIR "/" RMA_SOCKET_NAME;
 }
 
-int rma_client_open(const char *path, sd_bus **ret, sd_bus_error *error) {
+char *rma_client_privileged_socket_path(void) {
+        g_autofree char *dir = g_path_get_dirname(rma_client_socket_path());
+
+        return g_build_filename(dir, RMA_PRIVILEGED_SOCKET_NAME, NULL);
+}
+
+/* One try: connected (sd_bus_start() connects at once on AF_UNIX), not yet authenticated. */
+static int bus_connect(const char *path, sd_bus **ret) {
         g_autoptr(sd_bus) bus = NULL;
         g_autofree char *address = NULL;
         int r;
 
-        if (!path)
-                path = rma_client_socket_path();
         if (asprintf(&address, "unix:path=%s", path) < 0)
                 return -ENOMEM;
         r = sd_bus_new(&bus);
@@ -87,10 +92,62 @@ int rma_client_open(const char *path, sd_bus **ret, sd_bus_error *error) {
                 return r;
         r = sd_bus_start(bus);
         if (r < 0)
+                return r;
+        *ret = g_steal_pointer(&bus);
+        return 0;
+}
+
+/* EAGAIN is a full accept backlog: a burst, or someone flooding the socket. The broker
+ * drains it in batches, so try again soon, with backoff and jitter (so that a crowd of
+ * clients does not retry in step), until the deadline. */
+static int bus_connect_retrying(const char *path, uint64_t deadline, sd_bus **ret) {
+        uint64_t delay = 1000;
+
+        for (;;) {
+                uint64_t now;
+                int r = bus_connect(path, ret);
+
+                now = now_usec();
+                if (r != -EAGAIN || now >= deadline)
+                        return r;
+                (void) usleep((useconds_t) MIN(delay + (uint64_t) g_random_int_range(0, (int) delay), deadline - now));
+                delay = MIN(delay * 2, RMA_CLIENT_MAX_RETRY_USEC);
+        }
+}
+
+/* Where nothing is named: broker-priv.sock for those it lets in (root, the QemuUsers),
+ * else broker.sock. broker-priv.sock is missing while the broker is stopped (systemd
+ * then queues the call on broker.sock) and refuses everyone else (EACCES). */
+static bool try_public_instead(int r) {
+        return r == -ENOENT || r == -ECONNREFUSED || r == -EACCES || r == -EPERM;
+}
+
+int rma_client_open(const char *path, sd_bus **ret, sd_bus_error *error) {
+        g_autoptr(sd_bus) bus = NULL;
+        g_autofree char *privileged = NULL;
+        uint64_t deadline = now_usec() + timeout_usec();
+        int r;
+
+        if (path)
+                r = bus_connect_retrying(path, deadline, &bus);
+        else {
+                path = privileged = rma_client_privileged_socket_path();
+                r = bus_connect_retrying(path, deadline, &bus);
+                if (try_public_instead(r)) {
+                        path = rma_client_socket_path();
+                        r = bus_connect_retrying(path, deadline, &bus);
+                }
+        }
+        if (r == -EAGAIN)
+                return sd_bus_error_set_errnof(error, r,
+                                               "rma-brokerd's %s stayed full for %llu s (%m): some local process floods it. "
+                                               "Find it with ss -x src %s, then start the domain again",
+                                               path, (unsigned long long) (timeout_usec() / 1000000), path);
+        if (r < 0)
                 return sd_bus_error_set_errnof(error, r,
                                                "cannot reach rma-brokerd at %s (%m); is rma-brokerd.service running?",
                                                path);
-        r = wait_ready(bus, now_usec() + timeout_usec());
+        r = wait_ready(bus, deadline);
         if (r < 0)
                 sd_bus_close(bus);   /* else the cleanup's flush waits for the broker after all */
         if (r == -ETIMEDOUT)

@@ -15,10 +15,17 @@
 /* $RMA_BROKER_SOCKET if set, else the compiled-in default (/run/rma-broker/broker.sock). */
 const char *rma_client_socket_path(void);
 
-/* Connect to broker.sock, waiting at most RMA_CLIENT_TIMEOUT_SEC for the broker to accept
- * and authenticate (a socket that accepts while nobody serves, a stopped or stuck broker,
- * must not hold a VM start longer). On failure *error explains what to check. */
+/* broker-priv.sock beside it: root's and the QemuUsers' own (g_free()). */
+char *rma_client_privileged_socket_path(void);
+
+/* Connect to path, or with NULL to broker-priv.sock where this process may (root, the
+ * QemuUsers) and broker.sock otherwise. Waits at most RMA_CLIENT_TIMEOUT_SEC for the
+ * broker to accept and authenticate (a socket that accepts while nobody serves, a stopped
+ * or stuck broker, must not hold a VM start longer); a full backlog (EAGAIN) is retried
+ * until then, every 1 ms doubling to RMA_CLIENT_MAX_RETRY_USEC. On failure *error
+ * explains what to check. */
 #define RMA_CLIENT_TIMEOUT_SEC 30
+#define RMA_CLIENT_MAX_RETRY_USEC 50000
 int rma_client_open(const char *path, sd_bus **ret, sd_bus_error *error);
 
 /* The hook's record of a domain it opted in and reserved an RMA for, in the "domains"

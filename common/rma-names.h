@@ -6,6 +6,9 @@
 #define RMA_OBJECT_PATH     "/org/rmabroker/Broker1"
 #define RMA_INTERFACE       "org.rmabroker.Broker1"
 #define RMA_SOCKET_NAME     "broker.sock"
+/* Beside broker.sock: the same service for root and the QemuUsers alone, with a backlog
+ * no other local account can fill (the hook and the wrapper use it first). */
+#define RMA_PRIVILEGED_SOCKET_NAME "broker-priv.sock"
 /* Beside broker.sock: the hook's record of each domain it opted in (client/rma-client.h). */
 #define RMA_DOMAINS_DIR_NAME "domains"
 /* libvirtd's status XML of running QEMU domains. */

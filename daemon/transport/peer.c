@@ -240,6 +240,12 @@ static int read_peer_credentials(int fd, const BrokerConfig *config, PeerCredent
         return 0;
 }
 
+/* The hook's and the wrapper's calls go before anyone else's (a flood of other
+ * connections or of bus calls waits instead of them): they start VMs. */
+static int64_t peer_priority(PeerClass class) {
+        return class == PEER_OTHER ? SD_EVENT_PRIORITY_NORMAL : SD_EVENT_PRIORITY_IMPORTANT;
+}
+
 /* Sources first, so that peer_drop() cannot fail later. */
 static int peer_add_sources(Peer *p, sd_event *event) {
         int r;
@@ -252,6 +258,7 @@ static int peer_add_sources(Peer *p, sd_event *event) {
         if (r < 0)
                 return r;
         (void) sd_event_source_set_enabled(p->pump_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_priority(p->pump_source, peer_priority(p->class));
         return sd_event_add_time_relative(event, &p->timeout_source, CLOCK_MONOTONIC,
                                           p->config->connection_timeout_usec, 0, on_timeout, p);
 }
@@ -319,7 +326,10 @@ static int peer_start_bus(Peer *p, sd_event *event, int fd_consumed, bool relay)
         r = sd_bus_start(p->bus);
         if (r < 0)
                 return r;
-        return sd_event_add_io(event, &p->io_source, p->io_fd, EPOLLIN, on_io, p);
+        r = sd_event_add_io(event, &p->io_source, p->io_fd, EPOLLIN, on_io, p);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_priority(p->io_source, peer_priority(p->class));
 }
 
 int peer_new(const PeerHost *host, unsigned id, int fd_consumed, const struct ucred *cred, PeerClass class,

@@ -146,6 +146,42 @@ wait "${ATTACKERS[@]}" 2>/dev/null
 ATTACKERS=()
 wait_until 5 pool_idle
 
+# 8. The accept backlog. Any local account can connect to broker.sock, so 6 processes of
+# nobody keep its backlog full with nonblocking connects; VM starts go through
+# broker-priv.sock, whose backlog only root and the QemuUsers can reach (an ACL), and
+# whose connections the broker serves first. (Before: 3 to 5 of 5 starts failed, EAGAIN.)
+PRIV=$TEST_DIR/run/broker-priv.sock
+FLOOD=$TEST_DIR/bin/rma-flood
+install -m 0755 "$BUILD_DIR/tests/rma-flood" "$FLOOD"
+out=$(as_nobody "$HOSTILE" ping "$PRIV" 2>&1)
+check_match "nobody cannot connect to broker-priv.sock" "connect failed: Permission denied" "$out"
+out=$(as_qemu "$HOSTILE" ping "$PRIV" 2>&1)
+check_eq "the QEMU user can" "pong" "$out"
+# floods MODE ARGS...: 6 flooders as nobody for 20 s; 5 starts meanwhile, each must work.
+floods() {
+    local i n=0 mode=$1
+    shift
+    for i in 1 2 3 4 5 6; do
+        as_nobody "$FLOOD" "$mode" "$@" >"$TEST_DIR/flood-$mode$i.out" 2>&1 &
+        ATTACKERS+=($!)
+    done
+    sleep 2
+    for i in 1 2 3 4 5; do
+        if out=$(legit "$((100 + i))"); then n=$((n + 1)); else diag "$out"; fi
+    done
+    check_eq "$mode flood by nobody: 5 of 5 Reserve + Claim work" 5 "$n"
+    wait "${ATTACKERS[@]}" 2>/dev/null
+    ATTACKERS=()
+    diag "flooders: $(cat "$TEST_DIR"/flood-"$mode"*.out | tr '\n' ' ')"
+}
+floods connect "$SOCK" 20
+full=$(cat "$TEST_DIR"/flood-connect*.out | sed -n 's/.*eagain=\([0-9]*\).*/\1/p' | awk '{s += $1} END {print s + 0}')
+check "... while broker.sock's backlog was full for the flooders ($full EAGAIN)" test "$full" -gt 0
+wait_until 5 pool_idle
+floods bus 20
+wait_until 5 pool_idle
+check_eq "no fd left behind by the floods" "$FDS0" "$(broker_fds)"
+
 # Holding a connection: closed after ConnectionTimeoutSec (4 s here), whatever it does.
 out=$(as_nobody "$HOSTILE" hold "$SOCK")
 check_match "a silent connection is closed after ConnectionTimeoutSec" "disconnected=1" "$out"

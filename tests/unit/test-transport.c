@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -551,6 +553,67 @@ static void test_connection_limit(TransportFixture *f, gconstpointer data) {
         sd_bus_message_unref(call_ok(f, third, "ListRmas", ""));
 }
 
+/* connect() to path as uid, in a child: 0 or the errno. */
+static int connect_as(const char *path, uid_t uid) {
+        int status;
+        pid_t pid = fork();
+
+        g_assert_cmpint(pid, >=, 0);
+        if (pid == 0) {
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+                g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+                if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(255);
+                _exit(connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ? errno : 0);
+        }
+        g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+        return WEXITSTATUS(status);
+}
+
+/* broker-priv.sock: root's and the QemuUsers' alone (owner rw, one ACL entry each, no
+ * one else), removed when the broker stops. */
+static void test_privileged_socket(TransportFixture *f, gconstpointer data) {
+        g_autofree char *path = g_build_filename(f->base.dir, RMA_PRIVILEGED_SOCKET_NAME, NULL);
+        BrokerConfig *config = f->base.broker->config;
+        const uid_t qemu = 4242, other = 4244;
+        uint8_t acl[256];
+        ssize_t n;
+        struct stat st;
+        bool found = false;
+
+        config->qemu_uids = g_renew(uid_t, config->qemu_uids, config->n_qemu_uids + 1);
+        config->qemu_uids[config->n_qemu_uids++] = qemu;
+        server_start(f);
+        g_assert_cmpint(lstat(path, &st), ==, 0);
+        g_assert_true(S_ISSOCK(st.st_mode));
+        /* Group bits show the ACL's mask; others get nothing. */
+        g_assert_cmpint(st.st_mode & 0777, ==, 0660);
+        n = getxattr(path, "system.posix_acl_access", acl, sizeof(acl));
+        g_assert_cmpint(n, >, 4);
+        for (ssize_t off = 4; off + 8 <= n; off += 8) {
+                uint16_t tag;
+                uint32_t id;
+
+                memcpy(&tag, acl + off, 2);
+                memcpy(&id, acl + off + 4, 4);
+                if (tag == 0x02) {  /* a named user: a QEMU user, never anyone else */
+                        found = found || id == qemu;
+                        g_assert_true(broker_config_uid_may_claim(config, id));
+                }
+        }
+        g_assert_true(found);
+        if (geteuid() == 0) {
+                /* Where the directory lets them look, only the QEMU user gets in. */
+                g_assert_cmpint(chmod(f->base.dir, 0755), ==, 0);
+                g_assert_cmpint(connect_as(path, other), ==, EACCES);
+                g_assert_cmpint(connect_as(path, qemu), ==, 0);
+        }
+        f->server = socket_server_free(f->server);
+        g_assert_cmpint(lstat(path, &st), <, 0);
+}
+
 #define add(path, data, fn) \
         g_test_add(path, TransportFixture, data, transport_set_up, fn, transport_tear_down)
 
@@ -568,5 +631,6 @@ int main(int argc, char *argv[]) {
         add("/transport/relay-drops-fds", NULL, test_relay_drops_fds);
         add("/transport/idle-dropped", NULL, test_idle_dropped);
         add("/transport/connection-limit", NULL, test_connection_limit);
+        add("/transport/privileged-socket", NULL, test_privileged_socket);
         return g_test_run();
 }
