@@ -8,6 +8,7 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "rma-util.h"
 #include "runtime-dir.h"
 
 #define RUNTIME_POLICY_DIR "policy.d"
@@ -15,6 +16,7 @@
 
 /* dirfd/name (NULL: dirfd itself) is a directory of ours that nobody else may write. */
 static int check_dir(int dirfd, const char *name, const char *path) {
+        g_autofree char *quoted = rma_shell_quote(path);
         struct stat st;
 
         if (fstatat(dirfd, name ? name : "", &st, AT_SYMLINK_NOFOLLOW | (name ? 0 : AT_EMPTY_PATH)) < 0)
@@ -26,8 +28,8 @@ static int check_dir(int dirfd, const char *name, const char *path) {
                 return log_error_errno(EPERM, "%s is owned by uid %u with mode %04o: another user could put their own "
                                        "listener at broker.sock or their own lease registry there. Refusing to start; "
                                        "remove it (rm -r %s) or make it the broker's (chown %u %s; chmod 0755 %s)",
-                                       path, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777), path,
-                                       (unsigned) geteuid(), path, path);
+                                       path, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777), quoted,
+                                       (unsigned) geteuid(), quoted, quoted);
         return 0;
 }
 
