@@ -21,6 +21,7 @@
 
 #include "broker-config.h"
 #include "cleanup.h"
+#include "domain-record.h"
 #include "domain-xml.h"
 #include "policy-load.h"
 #include "rma-client.h"
@@ -74,8 +75,16 @@ static bool nova_opted_in(DomainInfo *d) {
 static int do_prepare(const DomainInfo *d, const char *uuid) {
         g_autoptr(sd_bus) bus = NULL;
         g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
+        g_autofree char *why = NULL;
         int r;
 
+        /* The wrapper trusts no record in a domains/ that others can write: refuse before
+         * reserving what its QEMU would never claim. */
+        r = domain_record_dir_check(&why);
+        if (r < 0) {
+                fprintf(stderr, "rma-broker: no RMA for domain %s: %s\n", d->name, why ? why : strerror(-r));
+                return 1;
+        }
         if (rma_client_open(NULL, &bus, &error) < 0) {
                 fprintf(stderr, "rma-broker: no RMA for domain %s: %s\n", d->name, error.message);
                 return 1;
@@ -99,15 +108,18 @@ static int do_prepare(const DomainInfo *d, const char *uuid) {
         return 0;
 }
 
+/* A record of the hook's (root's, in a domains/ only root can write) names the domain. */
 static bool has_record(const char *uuid) {
-        return rma_domain_record_exists(uuid) > 0;
+        g_autofree char *why = NULL;
+
+        return domain_record_find(uuid, &why) > 0;
 }
 
 /* A domain that does not opt in at this start: a record left from an earlier one (the
  * policy changed, or release never ran) would make its QEMU ask for an RMA nobody
  * reserved, so it goes. Never fails the start. */
 static int forget_record(const DomainInfo *d, const char *uuid) {
-        int r = rma_domain_record_remove(uuid);
+        int r = domain_record_unlink(uuid);
 
         if (r < 0)
                 fprintf(stderr, "rma-broker: warning: cannot remove the record of domain %s, which no longer asks for "
@@ -122,7 +134,7 @@ static int do_release(const DomainInfo *d, const char *uuid, bool opted_in) {
         g_autoptr(sd_bus) bus = NULL;
         g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
         bool recorded = has_record(uuid);
-        int r = rma_domain_record_remove(uuid);
+        int r = domain_record_unlink(uuid);
 
         if (r < 0)
                 fprintf(stderr, "rma-broker: warning: cannot remove the record of domain %s: %s\n", d->name,

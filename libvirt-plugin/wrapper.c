@@ -11,7 +11,9 @@
  * the hook did not opt in: no record of the hook's for its uuid (written by root at
  * prepare) means the real QEMU runs at once with exactly the arguments libvirt gave,
  * whatever the broker does (away, stuck, refusing this QEMU user) and whatever anyone
- * reserved for that uuid. An opted-in domain waits for the broker a bounded time. */
+ * reserved for that uuid. Only root's records in a domains/ only root can write count
+ * (domain-record.h): anything else there is ignored, with a warning. An opted-in domain
+ * waits for the broker a bounded time. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "domain-record.h"
 #include "qemu-cmdline.h"
 #include "rma-client.h"
 #include "rma-config.h"
@@ -81,11 +84,18 @@ static bool is_default_emulator(const char *argv0) {
         return g_str_has_prefix(base, "qemu-system-");
 }
 
-/* Whether the hook opted the domain in at this start: 1 yes (its record), 0 no, <0 when
- * it cannot be told (said on stderr). */
+/* Whether the hook opted the domain in at this start: 1 yes (its record), 0 no (no record
+ * of the hook's: a file that is not root's alone is ignored, with a warning), <0 when it
+ * cannot be told (said on stderr). */
 static int opted_in_by_record(const char *uuid) {
-        int r = rma_domain_record_exists(uuid);
+        g_autofree char *why = NULL;
+        int r = domain_record_find(uuid, &why);
 
+        if (r == -EPERM && why) {
+                fprintf(stderr, "qemu-rma: warning: ignoring what is not the hook's: %s. Domain %s starts without an "
+                        "RMA\n", why, uuid);
+                return 0;
+        }
         if (r < 0) {
                 g_autofree char *path = rma_domain_record_path(uuid);
                 fprintf(stderr, "qemu-rma: cannot tell whether domain %s asked for an RMA: %s: %s\n", uuid, path,

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Integration: the hook's records of opted-in domains ($RUNTIME_DIR/domains/UUID) cannot
-# strand a domain. The hook and the default-
+# strand a domain, and nobody but root can make one count. The hook and the default-
 # emulator wrapper (qemu-rma as qemu-system-ppc64, run as the QEMU user nobody, in front
 # of a fake QEMU that prints what it was given) as libvirt runs them, for domains as Nova
 # writes them, opted in by NovaFlavors=:
 # - the admin narrows NovaFlavors= between prepare and release, or breaks the policy:
 #   release still removes the record, and the next start is plain;
 # - a record left from an earlier start goes at prepare when the domain no longer opts in;
-# - a record without a reservation is refused, naming the file to remove.
+# - a record without a reservation is refused, naming the file to remove;
+# - nobody's file in a domains/ made 1777 keeps no domain from starting; the hook
+#   refuses to record there, and the broker refuses to start on it.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -128,6 +130,61 @@ sh -c "$fix"
 qemu "$U_A"
 check "... after which the domain starts plainly" plain_start
 policy 'rma.*'
+
+# 5. The attack: domains/ made 1777 while the broker runs; nobody puts an empty file named
+# as a domain that never opted in, after its prepare.
+hook inst-p "$U_PLAIN" m1.small prepare begin
+chmod 1777 "$DOMAINS"
+as_nobody touch "$DOMAINS/$U_PLAIN"
+qemu "$U_PLAIN"
+check "domains/ at 1777, nobody's empty file named as a plain domain: it starts all the same" plain_start
+check_match "... with a warning naming the directory and the fix" \
+    "qemu-rma: warning: ignoring what is not the hook's: $DOMAINS is owned by uid 0 with mode 1777: .*chown 0 $DOMAINS && chmod 0755 $DOMAINS" "$OUT"
+hook inst-a "$U_A" rma.small prepare begin
+check_match "prepare of an opted-in domain there is refused, with the fix" \
+    "^1:rma-broker: no RMA for domain inst-a: $DOMAINS is owned by uid 0 with mode 1777: .*chmod 0755" "$STATUS:$ERR"
+check_eq "... before reserving anything" 0 "$(prop ReservedRmas)"
+hook_record "$U_A" inst-a nova
+qemu "$U_A"
+check "... and even root's record there is not trusted: the wrapper asks the broker nothing" plain_start
+
+# The broker refuses to start on such a domains/, and says how to fix it.
+stop_broker
+out=$(timeout 20 "$BROKERD" --runtime-dir="$TEST_DIR/run" --backend=memfd --count=1 --size=1M 2>&1); status=$?
+check_eq "domains/ at 1777: the broker refuses to start (exit 1)" 1 "$status"
+check_match "... saying why and the fix" \
+    "$DOMAINS is owned by uid 0 with mode 1777: another user could put or remove the hook's records there.*chmod 0755 $DOMAINS" "$out"
+chmod 0755 "$DOMAINS"
+chown nobody "$DOMAINS"
+out=$(timeout 20 "$BROKERD" --runtime-dir="$TEST_DIR/run" --backend=memfd --count=1 --size=1M 2>&1); status=$?
+check_match "nobody's domains/ (0755): refused too" "^1:.*$DOMAINS is owned by uid [0-9]+ with mode 0755" "$status:$out"
+chown root "$DOMAINS"
+rm -f "$DOMAINS"/*
+mv "$DOMAINS" "$TEST_DIR/domains.real"
+ln -s "$TEST_DIR/domains.real" "$DOMAINS"
+out=$(timeout 20 "$BROKERD" --runtime-dir="$TEST_DIR/run" --backend=memfd --count=1 --size=1M 2>&1); status=$?
+check_match "domains/ a symlink: refused too" "^1:.*$DOMAINS is not a directory \(a symlink or a file\)" "$status:$out"
+rm "$DOMAINS"
+mv "$TEST_DIR/domains.real" "$DOMAINS"
+broker
+check "root's 0755 domains/: the broker starts" broker_alive
+
+# 6. A file at a record's path that is not root's (nobody's, in root's own domains/).
+hook_record "$U_PLAIN" inst-p nova
+chown nobody "$DOMAINS/$U_PLAIN"
+qemu "$U_PLAIN"
+check "a record owned by nobody is ignored: the domain starts plainly" plain_start
+check_match "... with a warning naming it and the fix" \
+    "ignoring what is not the hook's: $DOMAINS/$U_PLAIN is not a record of the hook's \(a file of uid [0-9]+ with mode 0644\): remove it \(rm $DOMAINS/$U_PLAIN\)" "$OUT"
+rm -f "$DOMAINS/$U_PLAIN"
+
+# 7. The fixes the broker prints quote the path for the shell.
+BAD="$TEST_DIR/run dir;touch \$HOME"
+mkdir -m 0777 "$BAD"
+out=$(timeout 20 "$BROKERD" --runtime-dir="$BAD" --backend=memfd --count=1 --size=1M 2>&1)
+q=$(printf "%s" "'$BAD'")
+check "an unsafe runtime dir with a hostile name: the fix quotes it for the shell" \
+    grep -qF "remove it (rm -r $q) or make it the broker's (chown 0 $q; chmod 0755 $q)" <<<"$out"
 
 check "broker exits cleanly" stop_broker
 if [ "$TAP_FAILED" -ne 0 ]; then diag "broker log:"; diag "$(tail -40 "$TEST_DIR/broker.log")"; fi
