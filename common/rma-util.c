@@ -136,3 +136,29 @@ uint64_t rma_fnv1a(const char *data, size_t n) {
         }
         return h;
 }
+
+/* As Python's shlex.quote: what only ever is one plain word stays as it is. */
+static bool shell_word_is_plain(const char *word) {
+        if (!*word)
+                return false;
+        for (const char *c = word; *c; c++)
+                if (!g_ascii_isalnum(*c) && !strchr("@%+=:,./_-", *c))
+                        return false;
+        return true;
+}
+
+char *rma_shell_quote(const char *word) {
+        GString *s;
+
+        if (shell_word_is_plain(word))
+                return g_strdup(word);
+        /* Inside '...' only ' itself is special: close the quote, write \', open it again. */
+        s = g_string_new("'");
+        for (const char *c = word; *c; c++)
+                if (*c == '\'')
+                        g_string_append(s, "'\\''");
+                else
+                        g_string_append_c(s, *c);
+        g_string_append_c(s, '\'');
+        return g_string_free(s, FALSE);
+}

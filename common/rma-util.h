@@ -32,3 +32,8 @@ uint64_t rma_fnv1a(const char *data, size_t n);
 /* A '#' after whitespace inside a GKeyFile value: an admin meant a comment, but GKeyFile
  * has comments only on lines of their own. */
 bool rma_value_has_inline_comment(const char *value);
+
+/* WORD quoted for a POSIX shell (as Python's shlex.quote), for every name or path in a
+ * command a message tells an admin to run: pasted, it is one argument, whatever it holds.
+ * Returns a new string (g_free()). */
+char *rma_shell_quote(const char *word);

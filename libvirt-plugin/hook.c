@@ -3,11 +3,14 @@
  * libvirt runs it as root with "NAME OP SUBOP EXTRA" and the domain XML on stdin.
  *   prepare begin: reserve an RMA and write the domain's record for the wrapper
  *                  (rma_domain_record_write); on refusal print one line to stderr and
- *                  exit 1, which makes `virsh start` fail with that line.
- *   release end:   remove the record, give the domain's RMA back (harmless for a domain
- *                  that holds none).
+ *                  exit 1, which makes `virsh start` fail with that line. A domain that
+ *                  does not opt in (any more) loses a record left from an earlier start,
+ *                  so that its QEMU starts as without rma-broker.
+ *   release end:   remove the record whatever the policy says now, give the domain's RMA
+ *                  back (harmless for a domain that holds none).
  *   reconnect begin: report only; a failing reconnect hook would make libvirt kill the guest.
- * Domains that did not opt in are left alone. */
+ * Domains that did not opt in and have no record are otherwise left alone: the broker is
+ * never asked about them. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +21,7 @@
 
 #include "broker-config.h"
 #include "cleanup.h"
+#include "domain-record.h"
 #include "domain-xml.h"
 #include "policy-load.h"
 #include "rma-client.h"
@@ -71,8 +75,16 @@ static bool nova_opted_in(DomainInfo *d) {
 static int do_prepare(const DomainInfo *d, const char *uuid) {
         g_autoptr(sd_bus) bus = NULL;
         g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
+        g_autofree char *why = NULL;
         int r;
 
+        /* The wrapper trusts no record in a domains/ that others can write: refuse before
+         * reserving what its QEMU would never claim. */
+        r = domain_record_dir_check(&why);
+        if (r < 0) {
+                fprintf(stderr, "rma-broker: no RMA for domain %s: %s\n", d->name, why ? why : strerror(-r));
+                return 1;
+        }
         if (rma_client_open(NULL, &bus, &error) < 0) {
                 fprintf(stderr, "rma-broker: no RMA for domain %s: %s\n", d->name, error.message);
                 return 1;
@@ -96,14 +108,39 @@ static int do_prepare(const DomainInfo *d, const char *uuid) {
         return 0;
 }
 
-static int do_release(const DomainInfo *d, const char *uuid) {
+/* A record of the hook's (root's, in a domains/ only root can write) names the domain. */
+static bool has_record(const char *uuid) {
+        g_autofree char *why = NULL;
+
+        return domain_record_find(uuid, &why) > 0;
+}
+
+/* A domain that does not opt in at this start: a record left from an earlier one (the
+ * policy changed, or release never ran) would make its QEMU ask for an RMA nobody
+ * reserved, so it goes. Never fails the start. */
+static int forget_record(const DomainInfo *d, const char *uuid) {
+        int r = domain_record_unlink(uuid);
+
+        if (r < 0)
+                fprintf(stderr, "rma-broker: warning: cannot remove the record of domain %s, which no longer asks for "
+                        "an RMA: %s\n", d->name, strerror(-r));
+        return 0;
+}
+
+/* The record goes whatever the policy says now (or when it does not load): a domain
+ * opted out meanwhile must not keep asking for an RMA at its next start. The broker is
+ * asked to release when the domain is opted in now or the hook had recorded it. */
+static int do_release(const DomainInfo *d, const char *uuid, bool opted_in) {
         g_autoptr(sd_bus) bus = NULL;
         g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
-        int r = rma_domain_record_remove(uuid);
+        bool recorded = has_record(uuid);
+        int r = domain_record_unlink(uuid);
 
         if (r < 0)
                 fprintf(stderr, "rma-broker: warning: cannot remove the record of domain %s: %s\n", d->name,
                         strerror(-r));
+        if (!opted_in && !recorded)
+                return 0;
 
         if (rma_client_open(NULL, &bus, &error) < 0 || rma_client_release(bus, uuid, &error) < 0)
                 fprintf(stderr, "rma-broker: warning: could not release the RMA of domain %s: %s\n", d->name,
@@ -159,6 +196,7 @@ int main(int argc, char *argv[]) {
         g_autofree char *xml = NULL;
         char uuid[RMA_UUID_STRING_LEN + 1];
         const char *op, *subop;
+        bool opted_in;
         size_t len;
 
         if (argc < 3) {
@@ -181,16 +219,20 @@ int main(int argc, char *argv[]) {
                         ours && strcmp(op, "prepare") == 0 ? "error" : "warning", argv[1], gerror->message);
                 return ours && strcmp(op, "prepare") == 0 ? 1 : 0;
         }
-        if (!domain_info_wants_rma(d) && !nova_opted_in(d))
-                return 0;
+        opted_in = domain_info_wants_rma(d) || nova_opted_in(d);
         if (rma_uuid_canonicalize(d->uuid, uuid) < 0) {
+                if (!opted_in)
+                        return 0;   /* no record can exist under a name that is not a uuid */
                 fprintf(stderr, "rma-broker: domain %s has an invalid <uuid> '%s'\n", d->name, d->uuid);
                 return strcmp(op, "prepare") == 0 ? 1 : 0;
         }
 
-        if (strcmp(op, "prepare") == 0)
-                return do_prepare(d, uuid);
         if (strcmp(op, "release") == 0)
-                return do_release(d, uuid);
+                return do_release(d, uuid, opted_in);
+        if (strcmp(op, "prepare") == 0)
+                return opted_in ? do_prepare(d, uuid) : forget_record(d, uuid);
+        /* Running with the hook's record: ours, whatever the policy says now. */
+        if (!opted_in && !has_record(uuid))
+                return 0;
         return do_reconnect(d, uuid);
 }

