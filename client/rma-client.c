@@ -190,20 +190,6 @@ int rma_domain_record_write(const char *uuid, const char *domain, const char *te
         return 0;
 }
 
-int rma_domain_record_remove(const char *uuid) {
-        g_autofree char *path = rma_domain_record_path(uuid);
-
-        return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
-}
-
-int rma_domain_record_exists(const char *uuid) {
-        g_autofree char *path = rma_domain_record_path(uuid);
-
-        if (access(path, F_OK) == 0)
-                return 1;
-        return errno == ENOENT ? 0 : -errno;
-}
-
 /* broker.sock has no bus daemon to route by name; the system bus does. */
 static const char *destination(sd_bus *bus) {
         return sd_bus_is_bus_client(bus) > 0 ? RMA_BUS_NAME : NULL;

@@ -32,14 +32,11 @@ int rma_client_open(const char *path, sd_bus **ret, sd_bus_error *error);
  * directory beside broker.sock (root's, 0755; one file per uuid, 0644): what the wrapper,
  * running as the QEMU user, reads before it asks the broker anything (no record: the
  * domain did not opt in, and its QEMU runs as without rma-broker), and what a restarted
- * broker reads to learn the tenant the hook gave when its own records are lost. */
+ * broker reads to learn the tenant the hook gave when its own records are lost. Who may
+ * trust a record is libvirt-plugin/domain-record.h's to say. */
 char *rma_domain_record_path(const char *uuid);
 /* Write it (tmp + rename), root only: 0 or a negative errno. */
 int rma_domain_record_write(const char *uuid, const char *domain, const char *tenant);
-/* Remove it; a missing record is no error. */
-int rma_domain_record_remove(const char *uuid);
-/* 1 when the domain has a record (opted in), 0 when it has none, <0 when it cannot be told. */
-int rma_domain_record_exists(const char *uuid);
 
 int rma_client_reserve(sd_bus *bus, const char *uuid, const char *domain, const char *tenant,
                        uint32_t *ret_slot, sd_bus_error *error);
