@@ -359,6 +359,14 @@ int rma_client_forget_region(sd_bus *bus, uint32_t slot, sd_bus_error *error) {
         return call(bus, "ForgetRegion", error, NULL, "u", slot);
 }
 
+int rma_client_drain(sd_bus *bus, const char *reason, sd_bus_error *error) {
+        return call(bus, "Drain", error, NULL, "s", reason);
+}
+
+int rma_client_undrain(sd_bus *bus, sd_bus_error *error) {
+        return call(bus, "Undrain", error, NULL, "");
+}
+
 int rma_client_check_policy(sd_bus *bus, char ***ret_problems, sd_bus_error *error) {
         g_autoptr(sd_bus_message) reply = NULL;
         int r;
@@ -382,6 +390,16 @@ int rma_client_can_administer(sd_bus *bus, bool *ret_allowed, char **ret_why, sd
         *ret_allowed = allowed;
         *ret_why = g_strdup(why);
         return 0;
+}
+
+int rma_client_get_bool(sd_bus *bus, const char *property, bool *ret, sd_bus_error *error) {
+        int value = 0, r;
+
+        r = sd_bus_get_property_trivial(bus, destination(bus), RMA_OBJECT_PATH, RMA_INTERFACE, property, error, 'b',
+                                        &value);
+        if (r >= 0)
+                *ret = value;
+        return r;
 }
 
 int rma_client_get_u32(sd_bus *bus, const char *property, uint32_t *ret, sd_bus_error *error) {

@@ -77,11 +77,15 @@ int rma_client_get_capacity(sd_bus *bus, const char *tenant, RmaClientCapacity *
 int rma_client_get_metrics(sd_bus *bus, char **ret, sd_bus_error *error);
 int rma_client_reload(sd_bus *bus, sd_bus_error *error);
 int rma_client_forget_region(sd_bus *bus, uint32_t slot, sd_bus_error *error);
+/* Drain the host with reason (may be ""), or end draining. */
+int rma_client_drain(sd_bus *bus, const char *reason, sd_bus_error *error);
+int rma_client_undrain(sd_bus *bus, sd_bus_error *error);
 /* The policy's problems as the broker would load it now (an empty list: valid). */
 int rma_client_check_policy(sd_bus *bus, char ***ret_problems, sd_bus_error *error);
 int rma_client_can_administer(sd_bus *bus, bool *ret_allowed, char **ret_why, sd_bus_error *error);
 
-/* Properties (TotalRmas, FreeRmas, ..., RmaSize, Backend, PendingPoolChange). */
+/* Properties (TotalRmas, FreeRmas, ..., RmaSize, Backend, PendingPoolChange, Draining). */
+int rma_client_get_bool(sd_bus *bus, const char *property, bool *ret, sd_bus_error *error);
 int rma_client_get_u32(sd_bus *bus, const char *property, uint32_t *ret, sd_bus_error *error);
 int rma_client_get_u64(sd_bus *bus, const char *property, uint64_t *ret, sd_bus_error *error);
 int rma_client_get_string(sd_bus *bus, const char *property, char **ret, sd_bus_error *error);

@@ -219,6 +219,13 @@ function renderPool() {
     }
     bar.setAttribute("aria-label", `RMAs by state: ${spoken.join(", ")}, of ${total}`);
 
+    const draining = Boolean(p.Draining);
+    $("rma-draining").hidden = !draining;
+    $("rma-draining-text").textContent = draining
+        ? `${p.DrainReason ? `Reason: ${p.DrainReason}. ` : ""}Running domains keep their RMAs; ` +
+          "a new virsh start of an opted-in domain is refused until the drain ends (rmactl undrain)."
+        : "";
+
     const pending = p.PendingPoolChange || "";
     $("rma-pending").hidden = pending === "";
     $("rma-pending-text").textContent = pending;
@@ -352,6 +359,10 @@ function renderSlots(slots, heldWhy) {
 function renderAdmin() {
     const allowed = state.admin && state.admin.allowed;
     $("rma-actions").hidden = !allowed;
+    $("rma-drain-actions").hidden = !allowed;
+    const draining = Boolean(state.properties.Draining);
+    $("rma-drain-form").hidden = draining;
+    $("rma-undrain").hidden = !draining;
     $("rma-readonly").hidden = allowed;
     if (!allowed)
         $("rma-readonly").textContent = `Read-only: ${state.admin ? state.admin.why : ""}`;
@@ -397,6 +408,20 @@ async function check() {
     }
 }
 
+async function setDraining(on) {
+    try {
+        if (on)
+            await call("Drain", [$("rma-drain-reason").value.trim()]);
+        else
+            await call("Undrain");
+        showResult("success", on ? "This host is draining: it gives out no new RMAs."
+            : "The drain ended: new RMAs are given out again.");
+    } catch (error) {
+        showResult("danger", error.message || String(error));
+    }
+    scheduleRefresh();
+}
+
 async function release(uuid, domain) {
     try {
         await call("Release", [uuid]);
@@ -424,6 +449,8 @@ function start() {
     });
     $("rma-reload").addEventListener("click", reload);
     $("rma-check").addEventListener("click", check);
+    $("rma-drain").addEventListener("click", () => setDraining(true));
+    $("rma-undrain").addEventListener("click", () => setDraining(false));
     /* The chart's time axis runs on to now between the broker's signals. */
     window.setInterval(() => {
         if (!$("rma-content").hidden)

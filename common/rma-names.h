@@ -11,6 +11,8 @@
 #define RMA_PRIVILEGED_SOCKET_NAME "broker-priv.sock"
 /* Beside broker.sock: the hook's record of each domain it opted in (client/rma-client.h). */
 #define RMA_DOMAINS_DIR_NAME "domains"
+/* Beside broker.sock: present while the host is draining (rmactl drain); holds the reason. */
+#define RMA_DRAIN_FILE_NAME "drain"
 /* libvirtd's status XML of running QEMU domains. */
 #define RMA_LIBVIRT_STATUS_DIR "/run/libvirt/qemu"
 #define RMA_SOCKET_ENV      "RMA_BROKER_SOCKET"
@@ -26,6 +28,7 @@
 #define RMA_ERROR_ALREADY_RESERVED RMA_ERROR_PREFIX "AlreadyReserved"
 #define RMA_ERROR_POLICY_INVALID   RMA_ERROR_PREFIX "PolicyInvalid"
 #define RMA_ERROR_BACKEND_FAILED   RMA_ERROR_PREFIX "BackendFailed"
+#define RMA_ERROR_DRAINING         RMA_ERROR_PREFIX "Draining"
 
 /* libvirt domain metadata namespace for opting a domain in. */
 #define RMA_LIBVIRT_XMLNS   "http://rmabroker.org/schemas/domain/1"

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cleanup.h"
+#include "drain-file.h"
 #include "fd-table.h"
 #include "log.h"
 #include "manager.h"
@@ -33,6 +34,38 @@ static void on_slot_changed(const Slot *s, void *userdata) {
 
 static int on_reload_request(GPtrArray *errors, void *userdata) {
         return manager_reload_policy(userdata, errors);
+}
+
+/* Recorded first, so that what clients see is what a restart will find. */
+static int on_set_draining(const char *reason, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        r = drain_file_save(m->config->runtime_dir, reason);
+        if (r < 0)
+                return log_error_errno(r, "Cannot record the drain state in %s: %m", m->config->runtime_dir);
+        broker_set_draining(m->broker, reason);
+        if (reason)
+                log_notice("Draining%s%s: no new RMAs are given out; running domains keep theirs (rmactl undrain "
+                           "ends it)", reason[0] ? ": " : "", reason);
+        else
+                log_notice("Drain ended: new RMAs are given out again");
+        bus_object_emit_draining_changed(m->bus);
+        manager_notify_status(m);
+        return 0;
+}
+
+/* A drain outlives a restart and an upgrade of the broker. */
+static int manager_load_drain(Manager *m) {
+        g_autofree char *reason = NULL;
+        int r = drain_file_load(m->config->runtime_dir, &reason);
+
+        if (r <= 0)
+                return r;
+        broker_set_draining(m->broker, reason);
+        log_notice("Draining%s%s, as before this start: no new RMAs are given out (rmactl undrain ends it)",
+                   reason[0] ? ": " : "", reason);
+        return 0;
 }
 
 /* What the last broker left (fd store, registry) is read before the pool is made, and
@@ -127,8 +160,12 @@ int manager_new(BrokerConfig *config_consumed, Manager **ret) {
         r = manager_take_over(m, g_steal_pointer(&config));
         if (r < 0)
                 return r;
+        r = manager_load_drain(m);
+        if (r < 0)
+                return r;
         m->service = (BusService) { .broker = m->broker, .leases = m->leases, .recycler = m->recycler,
-                                    .reload = on_reload_request, .reload_userdata = m };
+                                    .reload = on_reload_request, .reload_userdata = m,
+                                    .set_draining = on_set_draining, .set_draining_userdata = m };
         m->bus_origin = (BusOrigin) { .service = &m->service };
         r = manager_add_sources(m);
         if (r < 0)
@@ -276,9 +313,10 @@ void manager_notify_status(Manager *m) {
 
         if (!fd_store_enabled(m->fd_store))
                 return;
-        (void) sd_notifyf(0, "STATUS=%u of %u RMAs free, %u leased, %u reserved, %u held elsewhere (backend %s)",
-                          pool_count(p, SLOT_FREE), p->n_slots, pool_count(p, SLOT_LEASED), pool_count(p, SLOT_RESERVED),
-                          pool_count(p, SLOT_HELD_ELSEWHERE), m->broker->backend->ops->name);
+        (void) sd_notifyf(0, "STATUS=%s%u of %u RMAs free, %u leased, %u reserved, %u held elsewhere (backend %s)",
+                          m->broker->drain_reason ? "Draining; " : "", pool_count(p, SLOT_FREE), p->n_slots,
+                          pool_count(p, SLOT_LEASED), pool_count(p, SLOT_RESERVED), pool_count(p, SLOT_HELD_ELSEWHERE),
+                          m->broker->backend->ops->name);
 }
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {

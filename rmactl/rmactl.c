@@ -39,7 +39,8 @@ static void print_json(JsonBuilder *b) {
 
 static int verb_status(sd_bus *bus, int argc, char *argv[]) {
         g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
-        g_autofree char *backend = NULL;
+        g_autofree char *backend = NULL, *drain_reason = NULL;
+        bool draining = false;
         static const char *const names[] = { "TotalRmas", "FreeRmas", "ReservedRmas", "LeasedRmas", "ScrubbingRmas",
                                              "HeldElsewhereRmas", "KernelCapability" };
         uint32_t v[G_N_ELEMENTS(names)];
@@ -53,6 +54,10 @@ static int verb_status(sd_bus *bus, int argc, char *argv[]) {
         r = rma_client_get_u64(bus, "RmaSize", &size, &e);
         for (size_t i = 0; r >= 0 && i < G_N_ELEMENTS(names); i++)
                 r = rma_client_get_u32(bus, names[i], &v[i], &e);
+        if (r >= 0)
+                r = rma_client_get_bool(bus, "Draining", &draining, &e);
+        if (r >= 0)
+                r = rma_client_get_string(bus, "DrainReason", &drain_reason, &e);
         if (r < 0)
                 return bus_fail("cannot read the broker's status", &e, r);
 
@@ -67,6 +72,10 @@ static int verb_status(sd_bus *bus, int argc, char *argv[]) {
                         json_builder_set_member_name(b, names[i]);
                         json_builder_add_int_value(b, v[i]);
                 }
+                json_builder_set_member_name(b, "Draining");
+                json_builder_add_boolean_value(b, draining);
+                json_builder_set_member_name(b, "DrainReason");
+                json_builder_add_string_value(b, drain_reason);
                 json_builder_end_object(b);
                 print_json(b);
                 return 0;
@@ -75,6 +84,9 @@ static int verb_status(sd_bus *bus, int argc, char *argv[]) {
         printf("RMA size: %s\n", rma_format_size(size, sz, sizeof(sz)));
         printf("RMAs:     %u total, %u free, %u reserved, %u leased, %u scrubbing, %u held elsewhere\n", v[0], v[1],
                v[2], v[3], v[4], v[5]);
+        if (draining)
+                printf("Draining: yes%s%s: no new RMAs are given out (rmactl undrain ends it)\n",
+                       *drain_reason ? ", " : "", drain_reason);
         return 0;
 }
 
@@ -223,6 +235,37 @@ static int verb_reload(sd_bus *bus, int argc, char *argv[]) {
                 if (rma_client_get_string(bus, "PendingPoolChange", &change, &e) >= 0 && *change)
                         printf("The pool is unchanged: %s.\n", change);
         }
+        return 0;
+}
+
+/* drain [--reason=TEXT]: no new RMAs from this host, the running domains keep theirs. */
+static int verb_drain(sd_bus *bus, int argc, char *argv[]) {
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
+        const char *reason = "";
+        int r;
+
+        if (argc > 1) {
+                if (!g_str_has_prefix(argv[1], "--reason=")) {
+                        fprintf(stderr, "rmactl: drain takes --reason=TEXT, not '%s'\n", argv[1]);
+                        return 2;
+                }
+                reason = argv[1] + strlen("--reason=");
+        }
+        r = rma_client_drain(bus, reason, &e);
+        if (r < 0)
+                return bus_fail("drain refused", &e, r);
+        printf("Draining: this host gives out no new RMAs; running domains keep theirs. rmactl undrain ends it.\n");
+        return 0;
+}
+
+static int verb_undrain(sd_bus *bus, int argc, char *argv[]) {
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = rma_client_undrain(bus, &e);
+        if (r < 0)
+                return bus_fail("undrain refused", &e, r);
+        printf("Drain ended: new RMAs are given out again.\n");
         return 0;
 }
 
@@ -424,6 +467,8 @@ static const Verb verbs[] = {
         { "tenants", "", 0, 0, VERB_BUS, verb_tenants },
         { "reload", "", 0, 0, VERB_BUS, verb_reload },
         { "forget-region", "SLOT", 1, 1, VERB_BUS, verb_forget_region },
+        { "drain", "[--reason=TEXT]", 0, 1, VERB_BUS, verb_drain },
+        { "undrain", "", 0, 0, VERB_BUS, verb_undrain },
         { "metrics", "[--http]", 0, 1, VERB_BUS_OPTIONAL, verb_metrics },
         { "export", "placement [--tenant=T] [--provider=NAME]", 1, 3, VERB_BUS, verb_export },
         { "domain", "enable|disable|show DOMAIN [--tenant=T] [--connect=URI] [--dry-run]", 1, INT_MAX,
@@ -442,7 +487,9 @@ static void usage(FILE *f) {
                    "provider config for the pool. domain opts a libvirt domain in or out (emulator,\n"
                    "metadata, NUMA cell 0 of the RMA size) or shows how it stands. forget-region (root)\n"
                    "frees a held-elsewhere slot whose old region rma-brokerd cannot prove gone, once you\n"
-                   "know no process holds it. --json: status, list and tenants as JSON.\n");
+                   "know no process holds it. --json: status, list and tenants as JSON.\n"
+                   "drain (root, AdminGroup=) stops new RMAs from this host before maintenance, until undrain;\n"
+                   "running domains keep theirs.\n");
 }
 
 static const Verb *find_verb(const char *name) {

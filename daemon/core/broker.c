@@ -61,6 +61,7 @@ Broker *broker_free(Broker *b) {
                 return NULL;
         pool_free(b->pool);
         policy_free(b->policy);
+        g_free(b->drain_reason);
         backend_free(b->backend);
         broker_config_free(b->config);
         g_free(b);
@@ -219,6 +220,7 @@ static const char *const reserve_result_table[_RESERVE_RESULT_MAX] = {
         [RESERVE_POOL_EXHAUSTED] = "pool_exhausted",
         [RESERVE_DENIED] = "denied",
         [RESERVE_INVALID] = "invalid",
+        [RESERVE_DRAINING] = "draining",
 };
 
 static const char *const lease_end_table[_LEASE_END_MAX] = {
@@ -240,6 +242,8 @@ static ReserveResult reserve_result_of(BrokerRefusal refusal) {
         case BROKER_ACCESS_DENIED:
         case BROKER_NO_SUCH_TENANT:
                 return RESERVE_DENIED;
+        case BROKER_DRAINING:
+                return RESERVE_DRAINING;
         default:
                 return RESERVE_INVALID;
         }
@@ -333,6 +337,22 @@ static BrokerRefusal decide_quota(Broker *b, const PolicyTenant *t, const char *
         return BROKER_OK;
 }
 
+/* Only new reservations: a retried prepare of one made before keeps its slot. */
+static BrokerRefusal refuse_if_draining(const Broker *b, const char *domain, char **message) {
+        if (!b->drain_reason)
+                return BROKER_OK;
+        return refuse(BROKER_DRAINING, message,
+                      "No RMA for domain %s: this host is draining%s%s%s; it gives out no new RMAs, running domains keep "
+                      "theirs. Start the domain on another host, or end the drain with rmactl undrain", domain,
+                      b->drain_reason[0] ? " (" : "", b->drain_reason, b->drain_reason[0] ? ")" : "");
+}
+
+void broker_set_draining(Broker *b, const char *reason) {
+        g_free(b->drain_reason);
+        b->drain_reason = g_strdup(reason);
+        b->stats.generation++;
+}
+
 static BrokerRefusal reserve(Broker *b, Caller *c, const char *raw_uuid, const char *domain, const char *tenant,
                              uint64_t now_usec, Slot **ret, char **message) {
         char uuid[RMA_UUID_STRING_LEN + 1];
@@ -361,6 +381,8 @@ static BrokerRefusal reserve(Broker *b, Caller *c, const char *raw_uuid, const c
         if (!t)
                 return refuse(BROKER_NO_SUCH_TENANT, message, "No RMA for domain %s: %s", domain, why);
         refusal = require_tenant_access(b, c, t->name, "Reserve", message);
+        if (!refusal)
+                refusal = refuse_if_draining(b, domain, message);
         if (!refusal)
                 refusal = decide_quota(b, t, uuid, domain, message);
         if (refusal)
@@ -504,7 +526,7 @@ BrokerRefusal broker_tenant_capacity(Broker *b, const char *name, TenantCapacity
 
         *ret = (TenantCapacity) { .total = p->n_slots };
         if (name[0] == '\0') {
-                ret->available = pool_count(p, SLOT_FREE);
+                ret->available = b->drain_reason ? 0 : pool_count(p, SLOT_FREE);
                 ret->held = pool_count(p, SLOT_LEASED) + pool_count(p, SLOT_RESERVED);
                 return BROKER_OK;
         }
@@ -517,6 +539,9 @@ BrokerRefusal broker_tenant_capacity(Broker *b, const char *name, TenantCapacity
         ret->held = leased + reserved;
         ret->available = policy_tenant_headroom(b->policy, t, (const TenantUsage *) (void *) usage->data, usage->len,
                                                 pool_count(p, SLOT_FREE));
+        /* Draining grants nothing new: schedulers (the Placement agent) offer nothing. */
+        if (b->drain_reason)
+                ret->available = 0;
         return BROKER_OK;
 }
 

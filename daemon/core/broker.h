@@ -27,6 +27,7 @@ typedef enum BrokerRefusal {
         BROKER_NO_SUCH_TENANT,
         BROKER_QUOTA_EXCEEDED,
         BROKER_POOL_EXHAUSTED,
+        BROKER_DRAINING,          /* the host gives out no new RMAs (rmactl drain) */
         _BROKER_REFUSAL_MAX,
 } BrokerRefusal;
 
@@ -53,6 +54,7 @@ typedef enum ReserveResult {
         RESERVE_POOL_EXHAUSTED,   /* PoolExhausted, also when the free slots are owed to guarantees */
         RESERVE_DENIED,           /* AccessDenied, NoSuchTenant */
         RESERVE_INVALID,          /* InvalidArgument, AlreadyReserved */
+        RESERVE_DRAINING,         /* Draining */
         _RESERVE_RESULT_MAX,
 } ReserveResult;
 
@@ -76,6 +78,7 @@ typedef struct Broker {
         Backend *backend;
         Pool *pool;
         Policy *policy;         /* replaced whole on a valid reload, never edited */
+        char *drain_reason;     /* draining: no new reservations, and why (may be ""); NULL: not */
         BrokerStats stats;
 } Broker;
 
@@ -94,6 +97,11 @@ typedef struct BrokerTakeover {
 int broker_new(BrokerConfig *config, const BrokerTakeover *takeover, Broker **ret);
 Broker *broker_free(Broker *b);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Broker, broker_free)
+
+/* Drain (reason: why, may be "") or end draining (NULL). While draining every new
+ * Reserve is refused with the reason; leases, claims of reservations made before, and
+ * re-adoption go on. */
+void broker_set_draining(Broker *b, const char *reason);
 
 /* Load the tenant policy for this pool. On failure *errors lists every problem and the
  * current policy stays. */
@@ -149,8 +157,8 @@ BrokerRefusal broker_get_tenant(Broker *b, const char *name, TenantView *ret, ch
 GArray *broker_list_tenants(Broker *b);
 
 /* What a scheduler may count on: of the pool's total, how many slots a tenant could
- * still get now (its cap, the others' guarantees and the free slots allowing) and how
- * many it holds. name "": the whole pool (available = free, held = reserved + leased).
+ * still get now (its cap, the others' guarantees and the free slots allowing; none while
+ * draining) and how many it holds. name "": the whole pool (available = free, held = reserved + leased).
  * Never more than the pool: available + held <= total. */
 typedef struct TenantCapacity {
         uint32_t total;

@@ -54,6 +54,9 @@ char *metrics_format(const Broker *b) {
         family(out, "rma_broker_pool_size_bytes", "gauge", "Size of the whole pool: regions times region size.");
         g_string_append_printf(out, "rma_broker_pool_size_bytes{backend=\"%s\"} %llu\n", backend,
                                (unsigned long long) b->backend->region_size * p->n_slots);
+        family(out, "rma_broker_draining", "gauge",
+               "1 while the host is draining (rmactl drain): no new RMAs are given out; 0 otherwise.");
+        g_string_append_printf(out, "rma_broker_draining %d\n", b->drain_reason != NULL);
         family(out, "rma_broker_kernel_capability", "gauge",
                "KVM_CAP_PPC_RMA as the kernel answers it: 0 none, 1 optional, 2 every guest needs an RMA.");
         g_string_append_printf(out, "rma_broker_kernel_capability %u\n", b->backend->kernel_capability);

@@ -23,6 +23,7 @@ static const char *const refusal_error[_BROKER_REFUSAL_MAX] = {
         [BROKER_NO_SUCH_TENANT] = RMA_ERROR_NO_SUCH_TENANT,
         [BROKER_QUOTA_EXCEEDED] = RMA_ERROR_QUOTA_EXCEEDED,
         [BROKER_POOL_EXHAUSTED] = RMA_ERROR_POOL_EXHAUSTED,
+        [BROKER_DRAINING] = RMA_ERROR_DRAINING,
 };
 
 /* A refusal of the core as a D-Bus error; takes the message. */
@@ -141,6 +142,18 @@ static int property_get_pending_pool_change(sd_bus *bus, const char *path, const
 static int property_get_rma_size(sd_bus *bus, const char *path, const char *interface, const char *property,
                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         return sd_bus_message_append(reply, "t", broker_of(userdata)->backend->region_size);
+}
+
+static int property_get_draining(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "b", broker_of(userdata)->drain_reason != NULL);
+}
+
+static int property_get_drain_reason(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const char *reason = broker_of(userdata)->drain_reason;
+
+        return sd_bus_message_append(reply, "s", reason ? reason : "");
 }
 
 /* Methods */
@@ -412,6 +425,46 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return sd_bus_reply_method_return(msg, "");
 }
 
+/* Drain (reason) or undrain (NULL), for those who may administer the pool. */
+static int set_draining(sd_bus_message *msg, void *userdata, const char *method, const char *reason,
+                        sd_bus_error *error) {
+        BusService *service = service_of(userdata);
+        g_auto(Caller) caller = { 0 };
+        char *message = NULL;
+        BrokerRefusal refusal;
+        int r;
+
+        r = caller_get(userdata, msg, &caller, error);
+        if (r < 0)
+                return r;
+        refusal = broker_require_admin(service->broker, &caller, method, &message);
+        if (refusal)
+                return reply_refusal(error, refusal, message);
+        if (reason && reason[0] && !rma_name_is_valid(reason))
+                return sd_bus_error_setf(error, RMA_ERROR_INVALID_ARGUMENT,
+                                         "The reason must be at most %d bytes of UTF-8 without control characters",
+                                         RMA_NAME_MAX);
+        r = service->set_draining(reason, service->set_draining_userdata);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot record the drain in the runtime directory (%m); "
+                                               "nothing changed, see the journal of rma-brokerd");
+        return sd_bus_reply_method_return(msg, "");
+}
+
+static int method_drain(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        const char *reason;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &reason);
+        if (r < 0)
+                return r;
+        return set_draining(msg, userdata, "Drain", reason, error);
+}
+
+static int method_undrain(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return set_draining(msg, userdata, "Undrain", NULL, error);
+}
+
 static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         BusService *service = service_of(userdata);
         g_autoptr(sd_bus_message) reply = NULL;
@@ -467,6 +520,12 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),                                                        \
         SD_BUS_PROPERTY("PendingPoolChange", "s", property_get_pending_pool_change, 0,                                \
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),                                                        \
+        SD_BUS_PROPERTY("Draining", "b", property_get_draining, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),             \
+        SD_BUS_PROPERTY("DrainReason", "s", property_get_drain_reason, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),      \
+        SD_BUS_METHOD_WITH_ARGS("Drain", SD_BUS_ARGS("s", reason), SD_BUS_NO_RESULT, method_drain,                   \
+                                SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
+        SD_BUS_METHOD_WITH_ARGS("Undrain", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_undrain,                         \
+                                SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
         SD_BUS_METHOD_WITH_ARGS("Reserve", SD_BUS_ARGS("s", uuid, "s", domain, "s", tenant), SD_BUS_RESULT("u", slot), \
                                 method_reserve, SD_BUS_VTABLE_UNPRIVILEGED),                                         \
         SD_BUS_METHOD_WITH_ARGS("Release", SD_BUS_ARGS("s", uuid), SD_BUS_NO_RESULT, method_release,                 \
@@ -529,6 +588,12 @@ void bus_object_emit_counts_changed(sd_bus *bus, unsigned changed_states) {
         names[n] = NULL;
         if (n > 0)
                 (void) sd_bus_emit_properties_changed_strv(bus, RMA_OBJECT_PATH, RMA_INTERFACE, names);
+}
+
+void bus_object_emit_draining_changed(sd_bus *bus) {
+        if (bus)
+                (void) sd_bus_emit_properties_changed(bus, RMA_OBJECT_PATH, RMA_INTERFACE, "Draining", "DrainReason",
+                                                      NULL);
 }
 
 void bus_service_set_pending_pool_change(BusService *s, sd_bus *bus, char *change) {

@@ -25,6 +25,10 @@ typedef struct BusService {
         /* Reload the tenant policy; on failure errors lists every problem. */
         int (*reload)(GPtrArray *errors, void *userdata);
         void *reload_userdata;
+        /* Drain (reason, may be "") or undrain (NULL): kept where a restart finds it, then
+         * applied to the broker; 0 or a negative errno (nothing changed). */
+        int (*set_draining)(const char *reason, void *userdata);
+        void *set_draining_userdata;
         char *pending_pool_change;   /* PendingPoolChange: the config asks for another pool, or NULL */
 } BusService;
 
@@ -57,5 +61,7 @@ int bus_object_add(sd_bus *bus, BusOrigin *origin);
 int bus_object_add_claim(sd_bus *bus, BusOrigin *claim_origin);
 /* PropertiesChanged for the counts of the states in changed_states (bit 1 << SlotState). */
 void bus_object_emit_counts_changed(sd_bus *bus, unsigned changed_states);
+/* PropertiesChanged for Draining and DrainReason. */
+void bus_object_emit_draining_changed(sd_bus *bus);
 /* A new PendingPoolChange (taken; NULL: none), announced on bus (may be NULL) if it differs. */
 void bus_service_set_pending_pool_change(BusService *s, sd_bus *bus, char *change);

@@ -178,6 +178,20 @@ def main():
             "Reload with the broken file shows the broker's message, verbatim", admin.find_element(By.ID, "rma-result").text)
         os.unlink(f"{POLICY}/20-broken.conf")
 
+        # Drain and undrain from the page: the state shows, and the broker has it.
+        admin.find_element(By.ID, "rma-drain-reason").send_keys("firmware update")
+        click(admin, "#rma-drain")
+        drained = wait_for(admin, lambda d: shown(d, "rma-draining") and shown(d, "rma-undrain"), seconds=5)
+        tap(drained is not None and prop("Draining") == "true" and prop("DrainReason") == '"firmware update"',
+            "Drain this host drains it, with the reason", f"Draining={prop('Draining')} {prop('DrainReason')}")
+        tap(drained is not None and "firmware update" in text(admin, "rma-draining-text"),
+            "... and the page says the host is draining, and why")
+        refused = bus_call("Reserve", "sss", uuid(3), "web-3", "")
+        tap("Draining" in refused.stderr, "... a new Reserve is refused meanwhile", refused.stderr)
+        click(admin, "#rma-undrain")
+        tap(wait_for(admin, lambda d: not shown(d, "rma-draining") and shown(d, "rma-drain"), seconds=5) is not None
+            and prop("Draining") == "false", "End the drain ends it")
+
         # Release a reservation from the page.
         button = f'tr[data-uuid="{uuid(2)}"] button.rma-release'
         tap(admin.find_elements(By.CSS_SELECTOR, button) != [], "an admin gets a Release button on a reservation")

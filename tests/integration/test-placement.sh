@@ -218,6 +218,14 @@ start_broker --backend=memfd --count=3 --size=4M --qemu-users=nobody --no-check-
 check "broker back: the host is a candidate again" wait_until 5 listed_is 1
 check "the agent is still running" kill -0 "$AGENT_PID"
 
+# A drain (rmactl drain, before maintenance) takes the host out of scheduling at once:
+# the broker grants nothing new, so the agent reserves the whole inventory.
+bus_call Drain s "maintenance" >/dev/null
+check "draining: the host is no candidate within 2 s" wait_until 2 listed_is 0
+check_eq "... every RMA reserved (total 3, reserved 3)" "3 3" "$(rma_inventory)"
+bus_call Undrain >/dev/null
+check "undrained: a candidate again" wait_until 2 listed_is 1
+
 if [ "$TAP_FAILED" -ne 0 ]; then
     [ -f "$TEST_DIR/allocate.out" ] && diag "last allocation answer: $(cat "$TEST_DIR/allocate.out")"
     diag "agent log:"; diag "$(cat "$TEST_DIR/agent.log")"

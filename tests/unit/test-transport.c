@@ -63,6 +63,11 @@ static void peer_destroy(gpointer p) {
         peer_free(p);
 }
 
+static int set_draining(const char *reason, void *userdata) {
+        broker_set_draining(userdata, reason);
+        return 0;
+}
+
 static void transport_set_up(TransportFixture *f, gconstpointer data) {
         BrokerConfig *config;
 
@@ -75,7 +80,8 @@ static void transport_set_up(TransportFixture *f, gconstpointer data) {
         g_assert_cmpint(recycler_new(f->event, f->base.broker->pool, &f->recycler), ==, 0);
         g_assert_cmpint(leases_new(f->event, f->base.broker, f->recycler, &f->leases), ==, 0);
         f->service = (BusService) { .broker = f->base.broker, .leases = f->leases, .recycler = f->recycler,
-                                    .reload = reload_policy, .reload_userdata = f->base.broker };
+                                    .reload = reload_policy, .reload_userdata = f->base.broker,
+                                    .set_draining = set_draining, .set_draining_userdata = f->base.broker };
         f->peers = g_hash_table_new_full(g_direct_hash, g_direct_equal, peer_destroy, NULL);
 }
 
@@ -336,6 +342,7 @@ static void test_refusals(TransportFixture *f, gconstpointer data) {
                 [BROKER_NO_SUCH_TENANT] = ERROR_PREFIX "NoSuchTenant",
                 [BROKER_QUOTA_EXCEEDED] = ERROR_PREFIX "QuotaExceeded",
                 [BROKER_POOL_EXHAUSTED] = ERROR_PREFIX "PoolExhausted",
+                [BROKER_DRAINING] = ERROR_PREFIX "Draining",
         };
         /* A refusal added to the core needs its name here, and a case below. */
         G_STATIC_ASSERT(G_N_ELEMENTS(documented) == _BROKER_REFUSAL_MAX);
@@ -379,6 +386,19 @@ static void test_refusals(TransportFixture *f, gconstpointer data) {
         sd_bus_message_unref(call_ok(f, root, "Reserve", "sss", UUID_D, "other-2", ""));
         call_fails(f, root, documented[BROKER_POOL_EXHAUSTED], "all 3 RMAs of 1 MiB are taken (2 reserved, 1 leased",
                    "Reserve", "sss", UUID_E, "other-3", "");
+        /* Draining: no new reservation, a retried one keeps its slot; for admins only. */
+        call_fails(f, nobody, documented[BROKER_ACCESS_DENIED], "Drain changes the pool and is for root only", "Drain",
+                   "s", "maintenance");
+        sd_bus_message_unref(call_ok(f, root, "Drain", "s", "firmware update"));
+        g_assert_cmpstr(f->base.broker->drain_reason, ==, "firmware update");
+        sd_bus_message_unref(call_ok(f, root, "Release", "s", UUID_D));
+        call_fails(f, root, documented[BROKER_DRAINING], "this host is draining (firmware update)", "Reserve", "sss",
+                   UUID_E, "other-3", "");
+        sd_bus_message_unref(call_ok(f, root, "Reserve", "sss", UUID_C, "other-1", ""));
+        call_fails(f, root, documented[BROKER_INVALID_ARGUMENT], "The reason must be", "Drain", "s", "a\nb");
+        sd_bus_message_unref(call_ok(f, root, "Undrain", ""));
+        g_assert_null(f->base.broker->drain_reason);
+        sd_bus_message_unref(call_ok(f, root, "Reserve", "sss", UUID_E, "other-3", ""));
         /* Not a refusal of the core's, but documented with them: a reload that fails. */
         call_fails(f, nobody, documented[BROKER_ACCESS_DENIED], "Reload changes the pool and is for root only",
                    "Reload", "");
