@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "kvm-rma.h"
 #include "log.h"
+#include "regular-file.h"
 
 /* In order of preference for Backend=auto: the kernel's own pool, then boot-reserved
  * huge pages, then the emulated pool that runs anywhere. */
@@ -72,10 +73,10 @@ static int check_fd_budget(unsigned regions) {
  * with the dir), root's alone. Without it regions get no user mark. */
 static bool load_mark_key(const char *runtime_dir, guint8 key[REGION_MARK_KEY_SIZE]) {
         g_autofree char *path = g_build_filename(runtime_dir, REGION_MARK_KEY_FILE, NULL);
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int fd = regular_file_open(path);   /* a FIFO there must not hang the start */
         struct stat st;
 
-        if (fd < 0 && errno == ENOENT) {
+        if (fd == -ENOENT) {
                 fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (fd < 0 || getrandom(key, REGION_MARK_KEY_SIZE, 0) != REGION_MARK_KEY_SIZE ||
                     write(fd, key, REGION_MARK_KEY_SIZE) != REGION_MARK_KEY_SIZE) {
@@ -87,8 +88,8 @@ static bool load_mark_key(const char *runtime_dir, guint8 key[REGION_MARK_KEY_SI
         }
         if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 077) != 0 ||
             read(fd, key, REGION_MARK_KEY_SIZE) != REGION_MARK_KEY_SIZE) {
-                log_warning("%s is missing, not the broker's or readable by others: regions get no user mark; remove it "
-                            "and restart rma-brokerd", path);
+                log_warning("%s is %s, not the broker's or readable by others: regions get no user mark; remove it "
+                            "and restart rma-brokerd", path, fd == -EBADFD ? regular_file_kind(path) : "unreadable");
                 return false;
         }
         return true;

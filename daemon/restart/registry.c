@@ -11,6 +11,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "registry.h"
+#include "regular-file.h"
 #include "rma-util.h"
 
 /* A record is one line padded with spaces to this size, so `cat` shows the file. Names
@@ -625,18 +626,29 @@ int registry_load(const char *runtime_dir, RegistryContents **ret) {
         g_autoptr(RegistryContents) c = g_new0(RegistryContents, 1);
         g_autofree char *data = NULL;
         _cleanup_close_ int names_fd = -EBADF;
-        g_autoptr(GError) error = NULL;
-        gsize len = 0;
+        size_t len = 0;
+        int r;
 
-        if (!g_file_get_contents(path, &data, &len, &error)) {
-                if (!g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-                        c->problem = g_strdup_printf("cannot read %s: %s", path, error->message);
+        /* Never a blocking open: a FIFO put at the path would hang the start. */
+        r = regular_file_read(path, (size_t) (RMA_MAX_COUNT + 1) * RECORD_SIZE, &data, &len);
+        if (r == -ENOENT) {
                 *ret = g_steal_pointer(&c);
                 return 0;
         }
         c->present = true;
+        if (r < 0) {
+                /* Read as garbage: nothing of it is trusted, the leases are rebuilt. */
+                c->problem = r == -EBADFD ? g_strdup_printf("%s is %s, not a regular file (it is replaced)", path,
+                                                            regular_file_kind(path))
+                                          : g_strdup_printf("cannot read %s: %s", path, g_strerror(-r));
+                *ret = g_steal_pointer(&c);
+                return 0;
+        }
         if (read_header(c, path, data, len) >= 0) {
-                names_fd = open(names_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                names_fd = regular_file_open(names_path);
+                if (names_fd == -EBADFD)
+                        log_warning("%s is %s, not a regular file: the long names it should hold are lost; remove it",
+                                    names_path, regular_file_kind(names_path));
                 read_records(c, data, len, names_fd);
                 if (c->n_corrupt > 0)
                         c->problem = g_strdup_printf("%s: %u of %u slot records are garbage or missing", path,

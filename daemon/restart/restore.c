@@ -12,6 +12,7 @@
 #include "libvirt-status.h"
 #include "log.h"
 #include "proc-index.h"
+#include "regular-file.h"
 #include "restore.h"
 #include "rma-names.h"
 #include "rma-util.h"
@@ -508,11 +509,12 @@ static int hook_tenant(RestorePlan *p, const LibvirtDomain *d, char **ret_tenant
         g_autofree char *text = NULL;
         g_auto(GStrv) lines = NULL;
         const char *uuid = NULL, *domain = NULL, *tenant = NULL;
+        _cleanup_close_ int fd = regular_file_open(path);   /* never a FIFO's blocking open */
         struct stat st;
 
-        if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        if (fd < 0)
                 return -ENOENT;
-        if (st.st_uid != 0 || !g_file_get_contents(path, &text, NULL, NULL))
+        if (fstat(fd, &st) < 0 || st.st_uid != 0 || regular_file_read_fd(fd, 64 * 1024, &text) < 0)
                 return -EINVAL;   /* root's alone; nobody else's word counts */
         lines = g_strsplit(text, "\n", -1);
         for (char **l = lines; *l; l++) {

