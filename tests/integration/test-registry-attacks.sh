@@ -54,7 +54,7 @@ chmod 0755 "$TEST_DIR/run"
 mkfifo "$TEST_DIR/run/leases" "$TEST_DIR/libvirt-qemu/stuck.xml"
 broker
 check "a FIFO at the registry's path and in the status dir: the broker starts and answers" \
-    busctl --system status org.rmabroker.Broker1
+    bash -c "busctl --system status org.rmabroker.Broker1 >/dev/null"
 check_eq "... the registry unread, as a garbage one: nothing proves either old region gone" \
     "free=0 leased=0 held-elsewhere=2" "$(counts)"
 check "... the log names the registry's FIFO" log_has "$TEST_DIR/run/leases is a FIFO, not a regular file"
@@ -62,6 +62,27 @@ check "... and the status dir's" log_has "$TEST_DIR/libvirt-qemu/stuck.xml is a 
 check "... and the registry is a regular file again" test -f "$TEST_DIR/run/leases"
 stop_broker
 rm -rf "$TEST_DIR/run" "$TEST_DIR/libvirt-qemu"
+
+# 7c. /run full when root truncates the registry: the rewrite goes into the spare whose
+# space was reserved beforehand, so the next start (the space still taken) finds every
+# record. The runtime dir is a tmpfs of its own, filled to the last block.
+mkdir -p "$TEST_DIR/run"
+mount -t tmpfs -o size=256k,mode=0755 rma-test-run "$TEST_DIR/run"
+broker
+claim_as_nobody full 40
+dd if=/dev/zero of="$TEST_DIR/run/filler" bs=4k status=none 2>/dev/null
+check "/run is full" bash -c "! head -c 4096 /dev/zero >'$TEST_DIR/run/probe' 2>/dev/null"
+rm -f "$TEST_DIR/run/probe"
+: >"$TEST_DIR/run/leases"
+check "root truncates the registry under a full /run: written again" \
+    wait_until 8 grep -q "uuid=$(uuid 40)" "$TEST_DIR/run/leases"
+kill9_broker
+broker
+check_match "after kill -9, with /run still full, the lease is back" "\"leased\" \"$(uuid 40)\"" "$(leases)"
+check_eq "... and no slot is lost to held-elsewhere" "free=1 leased=1 held-elsewhere=0" "$(counts)"
+close_fifo full
+stop_broker
+umount "$TEST_DIR/run"
 
 if [ "$TAP_FAILED" -ne 0 ]; then diag "broker log:"; diag "$(tail -60 "$TEST_DIR/broker.log")"; fi
 tap_done
