@@ -308,6 +308,10 @@ int pool_lease(Pool *p, Slot *s, pid_t pid, uint64_t pid_start) {
         s->pid = pid;
         s->pid_start = pid_start;
         s->expires_usec = 0;
+        /* Before the fd leaves: the region itself names its lease, for a restart that
+         * finds its record lost or stale. */
+        if (s->region_fd >= 0)
+                backend_mark_lease(p->backend, s->index, s->region_fd, s->uuid, s->tenant);
         slot_changed(p, s);
         return 0;
 }

@@ -63,6 +63,38 @@ check "... and the registry is a regular file again" test -f "$TEST_DIR/run/leas
 stop_broker
 rm -rf "$TEST_DIR/run" "$TEST_DIR/libvirt-qemu"
 
+# 7b. A leased region is mode 0000, as the docs say: its holder (nobody) maps the fd it was
+# given, but cannot reopen it by path nor rewrite its mark. Played as under the shipped
+# unit (no CAP_SYS_ADMIN, no CAP_DAC_OVERRIDE): the mark is signed and set before the
+# chmod, and a kill -9 still re-adopts the lease through the region's kernel handle.
+BROKER_WRAP=(setpriv --inh-caps=-sys_admin,-dac_override --bounding-set=-sys_admin,-dac_override --)
+broker
+claim_as_nobody mode 50
+region_link() {   # region_link PID: the /proc path of its region fd
+    local fd
+    for fd in /proc/$1/fd/*; do
+        [[ "$(readlink "$fd")" == /memfd:rma-broker-slot-* ]] && { echo "$fd"; return; }
+    done
+}
+REGION=$(region_link "$CLIENT_PID")
+check_eq "the leased region is mode 0000" "0" "$(stat -L -c %a "$REGION")"
+out=$(as_nobody /usr/bin/python3 -c 'import os, sys; os.open(sys.argv[1], os.O_RDWR)' "$REGION" 2>&1)
+check_match "its holder's uid cannot reopen it by path" "PermissionError" "$out"
+out=$(as_nobody /usr/bin/python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.rma-broker", b"slot=0")' "$REGION" 2>&1)
+check_match "... nor rewrite its mark" "PermissionError" "$out"
+check_match "the mark names the lease, signed" "^slot=[01] pool=[0-9]+:[0-9]+ uuid=$(uuid 50) tenant=[^ ]* mac=[0-9a-f]{64}$" \
+    "$(python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.rma-broker").decode())' "$REGION" 2>&1)"
+kill9_broker
+broker
+check_match "after kill -9 the lease is re-adopted (the handle opens a 0000 region read-only)" \
+    "\"leased\" \"$(uuid 50)\"" "$(leases)"
+check "... by its kernel handle" log_has "re-adopted the lease of domain dom-50 .*region reopened by its kernel handle"
+close_fifo mode
+check "the slot is free again once the claimant lets go" wait_until 10 prop_is FreeRmas 2
+stop_broker
+BROKER_WRAP=()
+rm -rf "$TEST_DIR/run"
+
 # 7c. /run full when root truncates the registry: the rewrite goes into the spare whose
 # space was reserved beforehand, so the next start (the space still taken) finds every
 # record. The runtime dir is a tmpfs of its own, filled to the last block.
