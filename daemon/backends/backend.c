@@ -265,14 +265,15 @@ void backend_mark_lease(const Backend *b, unsigned index, int fd, const char *uu
         if (!b->ops->release_is_watchable)
                 return;
 
-        /* Before it leaves the broker: after the chmod the broker itself (without
-         * CAP_DAC_OVERRIDE, as under its unit) could no longer set a user xattr. */
+        /* Before it leaves the broker, while it is the broker's alone (mode 0600). */
         if (set_mark(b, fd, text) < 0)
                 log_debug("Region %u: no lease mark; a lost record of its lease cannot name its tenant", index);
-        /* Mode 0000, as the docs say: a holder cannot reopen it by path, nor change its
-         * user mark; it maps the fd it was given (the wrapper hands QEMU that fd through
-         * librma-qemu-fd.so when a reopen fails). */
-        (void) fchmod(fd, 0000);
+        /* Read-write, never executable: QEMU (the QEMU user, not the owner) reopens the
+         * region as /proc/self/fd/N for its memory-backend-file, which 0000 refuses (then
+         * every claim would depend on librma-qemu-fd.so). Only a holder of the fd (or root)
+         * reaches that path at all. Its user mark stays writable by that holder: a forged
+         * one fails its MAC; a removed one leaves only the registry and the fd store. */
+        (void) fchmod(fd, 0666);
 }
 
 /* fgetxattr(), also on an O_PATH fd (which refuses it: EBADF), through its /proc link. */

@@ -103,7 +103,7 @@ int backend_region_mark(const Backend *b, int fd);
 /* The whole mark, checked as backend_region_mark() does: 0, or -ENODATA. */
 int backend_region_mark_read(const Backend *b, int fd, RegionMark *ret);
 /* Mark a region as it leaves the broker for a lease (slot, pool, uuid, tenant), then make
- * it mode 0000: its holder can neither reopen it by path nor rewrite the mark. */
+ * it mode 0666 (free regions are 0600): QEMU reopens it by path; nothing executes it. */
 void backend_mark_lease(const Backend *b, unsigned index, int fd, const char *uuid, const char *tenant);
 /* The mark a region of slot index gets: "slot=N pool=ID". */
 void backend_region_mark_text(const Backend *b, unsigned index, char *buf, size_t size);

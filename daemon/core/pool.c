@@ -129,6 +129,28 @@ void pool_region_held_elsewhere(Pool *p, Slot *s, int error) {
         slot_changed(p, s);
 }
 
+void pool_hold_for_tenant(Pool *p, Slot *s, const char *tenant) {
+        g_return_if_fail(s->state == SLOT_SCRUBBING || s->state == SLOT_HELD_ELSEWHERE);
+        if (s->held_tenant || !tenant || !*tenant)
+                return;
+        s->held_tenant = g_strdup(tenant);
+        tenant_usage(p, tenant)->leased++;
+        p->changed |= 1u << SLOT_LEASED;
+}
+
+/* The region is gone: the tenant it counted against gets its count back. */
+static void release_held_tenant(Pool *p, Slot *s) {
+        TenantUsage *u;
+
+        if (!s->held_tenant)
+                return;
+        u = g_hash_table_lookup(p->tenants, s->held_tenant);
+        if (u && u->leased > 0 && --u->leased == 0 && u->reserved == 0)
+                g_hash_table_remove(p->tenants, s->held_tenant);
+        g_clear_pointer(&s->held_tenant, g_free);
+        p->changed |= 1u << SLOT_LEASED;
+}
+
 static void region_ready_as(Pool *p, Slot *s, int fd, const RegionIdentity *id) {
         g_return_if_fail(s->state == SLOT_SCRUBBING || s->state == SLOT_HELD_ELSEWHERE);
         g_return_if_fail(s->region_fd < 0);
@@ -141,6 +163,7 @@ static void region_ready_as(Pool *p, Slot *s, int fd, const RegionIdentity *id) 
         s->region_handle = id->handle;
         s->old_region_dev = s->old_region_ino = 0;
         s->old_region_handle = (RegionHandle) { 0 };
+        release_held_tenant(p, s);
         slot_set_state(p, s, SLOT_FREE);
         slot_changed(p, s);
 }
@@ -207,6 +230,7 @@ Pool *pool_free(Pool *p) {
         for (unsigned i = 0; i < p->n_slots; i++) {
                 g_free(p->slots[i].domain);
                 g_free(p->slots[i].tenant);
+                g_free(p->slots[i].held_tenant);
                 p->slots[i].region_fd = safe_close(p->slots[i].region_fd);
         }
         g_clear_pointer(&p->by_uuid, g_hash_table_destroy);
