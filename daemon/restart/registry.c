@@ -44,6 +44,7 @@ struct Registry {
         bool spare_failing;
         uint64_t rewrite_failed_at;   /* monotonic µs of registry_check's last failed rewrite */
         char header[RECORD_SIZE];     /* as written: a file truncated and written again lacks it */
+        char *image;                  /* every byte of the file as the broker wrote it (size bytes) */
 };
 
 /* A record's text, built in place. Every change of a slot writes one before its reply
@@ -232,6 +233,7 @@ static void write_record(Registry *r, unsigned index, const char *rec) {
         size_t off = (size_t) (index + 1) * RECORD_SIZE;
         ssize_t n;
 
+        memcpy(r->image + off, rec, RECORD_SIZE);
         n = pwrite(r->fd, rec, RECORD_SIZE, (off_t) off);
 
         if (n == RECORD_SIZE) {
@@ -409,6 +411,8 @@ static int registry_create(Registry *r, const Pool *pool) {
         if (!seal_record(header, sizeof(header), (size_t) n))
                 return log_error_errno(EIO, "Cannot write the lease registry %s: its header does not fit", r->spare_path);
         memcpy(r->header, header, RECORD_SIZE);
+        memset(r->image, 0, r->size);
+        memcpy(r->image, header, RECORD_SIZE);
         if (pwrite(fd, header, RECORD_SIZE, 0) != RECORD_SIZE)
                 return log_error_errno(errno ? errno : EIO, "Cannot write the lease registry %s: %m", r->spare_path);
         r->fd = safe_close(r->fd);
@@ -441,6 +445,7 @@ int registry_open(const char *runtime_dir, const Pool *pool, Registry **ret) {
         r->names_spare_path = g_strconcat(r->names_path, REGISTRY_SPARE_SUFFIX, NULL);
         r->size = (size_t) (pool->n_slots + 1) * RECORD_SIZE;
         r->names_size = (size_t) pool->n_slots * NAMES_RECORD_SIZE;
+        r->image = g_malloc0(r->size);
         k = registry_create(r, pool);
         if (k < 0)
                 return k;
@@ -480,6 +485,26 @@ bool registry_check(Registry *r, const Pool *pool) {
         return false;
 }
 
+/* Is every byte of the file what the broker wrote? A copy restored in place (`cp backup
+ * leases`: the same inode, size and header) differs in some record. */
+static bool content_intact(Registry *r) {
+        g_autofree char *now = g_malloc(r->size);
+
+        return pread(r->fd, now, r->size, 0) == (ssize_t) r->size && memcmp(now, r->image, r->size) == 0;
+}
+
+bool registry_verify(Registry *r, const Pool *pool) {
+        if (!r || !registry_check(r, pool))
+                return r == NULL;
+        if (content_intact(r))
+                return true;
+        log_warning("The lease registry %s differs from what rma-brokerd wrote (a backup or another copy restored "
+                    "over it, by root: nobody else may write %s); writing it again from the broker's own state",
+                    r->path, r->runtime_dir);
+        r->rewrite_failed_at = registry_create(r, pool) < 0 ? (uint64_t) g_get_monotonic_time() : 0;
+        return false;
+}
+
 Registry *registry_free(Registry *r) {
         if (!r)
                 return NULL;
@@ -490,6 +515,7 @@ Registry *registry_free(Registry *r) {
         g_free(r->names_path);
         g_free(r->spare_path);
         g_free(r->names_spare_path);
+        g_free(r->image);
         g_free(r);
         return NULL;
 }

@@ -138,6 +138,27 @@ close_fifo b2
 check "once the claimants let go, the pool is whole again" wait_until 10 prop_is FreeRmas 2
 stop_broker
 
+# 2a. The same backup restored under a running broker that then lives on: within its 5 s
+# check it sees every byte it did not write, and writes the registry again; a kill -9
+# after that re-adopts both leases.
+rm -rf "$TEST_DIR/run"
+broker
+cp "$TEST_DIR/run/leases" "$TEST_DIR/leases.backup"
+claim_as_nobody b3 63
+claim_as_nobody b4 64
+cp "$TEST_DIR/leases.backup" "$TEST_DIR/run/leases"
+check "the running broker writes the registry again within 5 s" \
+    wait_until 8 grep -q "uuid=$(uuid 64)" "$TEST_DIR/run/leases"
+check "... saying why" log_has "differs from what rma-brokerd wrote (a backup or another copy restored"
+kill9_broker
+broker
+check_eq "after kill -9 both leases are re-adopted" "free=0 leased=2 held-elsewhere=0" "$(counts)"
+check "invariant: live root-created regions <= 2" at_most_pool 0
+close_fifo b3
+close_fifo b4
+check "the pool is whole again" wait_until 10 prop_is FreeRmas 2
+stop_broker
+
 # 6. A lease whose record is torn, on a host where no libvirt status XML names its QEMU:
 # no proof of the lease, so held-elsewhere, and it still counts against its tenant (gold,
 # MaxRmas=1) by the region's signed mark, until the region is let go.
