@@ -181,7 +181,7 @@ void pool_region_ready(Pool *p, Slot *s, int fd) {
 }
 
 /* Ask the backend for a fresh region; the slot is free once it has one. */
-static int slot_refill(Pool *p, Slot *s) {
+int pool_refill_now(Pool *p, Slot *s) {
         int fd = -EBADF, r;
 
         r = backend_new_region(p->backend, s->index, &fd);
@@ -213,7 +213,7 @@ int pool_new(Backend *backend, const bool *hold_back, Pool **ret) {
         for (unsigned i = p->n_slots; i-- > 0;) {   /* so that slot 0 is handed out first */
                 if (hold_back && hold_back[i])
                         continue;
-                r = slot_refill(p, &p->slots[i]);
+                r = pool_refill_now(p, &p->slots[i]);
                 /* Memory the host does not have now (huge pages not reserved yet) leaves
                  * the slot held-elsewhere; anything else is an error worth stopping for. */
                 if (r < 0 && r != -ENOSPC && r != -ENOMEM)

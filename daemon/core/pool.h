@@ -122,6 +122,9 @@ void pool_region_ready(Pool *p, Slot *s, int fd);
 /* scrubbing -> held-elsewhere: the old region may still be held by some process, or the
  * backend has no fresh one now (error, -errno, for the log). Logged once per slot. */
 void pool_region_held_elsewhere(Pool *p, Slot *s, int error);
+/* A held-back slot (scrubbing, no region) filled now, on the caller's thread, as pool_new()
+ * fills the others: free, or held-elsewhere when the backend has no region (-errno). */
+int pool_refill_now(Pool *p, Slot *s);
 /* The old region of s (scrubbing or held-elsewhere) is a lease of tenant that a restart
  * could not prove: it counts as one of tenant's leases (MaxRmas) until the slot is free. */
 void pool_hold_for_tenant(Pool *p, Slot *s, const char *tenant);

@@ -141,6 +141,10 @@ static bool hold_back(unsigned i, void *userdata) {
          * of the slot's keeps it from getting a second one. */
         if (p->registry->present && !p->registry->other_boot && census_suspects(p, i, r))
                 return true;
+        /* A free region outlives the broker only where it went on (its record is stale):
+         * its handle says, also of an fd in flight that no /proc shows. */
+        if (r && r->state == SLOT_FREE && r->region_handle.len > 0)
+                return true;
         if (p->rebuild && !r)
                 return true;   /* unknown: maybe a lease that the processes will tell */
         return r && (r->state == SLOT_LEASED || r->state == SLOT_HELD_ELSEWHERE);
@@ -766,12 +770,34 @@ static void restore_free_region(RestorePlan *p, Slot *s) {
         }
 }
 
+/* A slot its record calls free (or reserved), held back for a check: its recorded region
+ * still alive after the broker that owned it died means it left the broker after the
+ * record was written, so it is watched like an ended lease's; else (gone, or nothing can
+ * tell) the slot gets a fresh region now, as at any start. */
+static void settle_free_record(RestorePlan *p, Slot *s, const RegistryRecord *rec) {
+        const char *how = NULL;
+        int fd = -EBADF;
+
+        if (rec->state == SLOT_FREE && rec->region_ino != 0 &&
+            old_region_get(p, s->index, rec->region_dev, rec->region_ino, &rec->region_handle, &fd, &how) ==
+                    OLD_REGION_HELD) {
+                log_warning("RMA slot %u: its record says free, but its region (inode %llu) is still alive (%s): it "
+                            "left rma-brokerd after the record was written (a stale copy of the registry?); the slot "
+                            "stays held-elsewhere until that region is let go", s->index,
+                            (unsigned long long) rec->region_ino, how);
+                watch_unproven(p, s, fd);
+                return;
+        }
+        (void) pool_refill_now(p->broker->pool, s);
+}
+
 /* One slot as its record says: a lease checked, an old region settled, a free region
  * back; a reservation with its expiry. Returns whether a lease was checked. */
 static bool restore_slot(RestorePlan *p, Slot *s, const RegistryRecord *rec, unsigned *reservations) {
         bool held_back = unsettled(p, s), lease = false;
 
-        if (held_back && restore_from_census(p, s, rec))
+        /* A slot without a record waits for the rebuild, which may prove its lease. */
+        if (held_back && rec && restore_from_census(p, s, rec))
                 return false;
         if (rec && rec->state == SLOT_LEASED && held_back) {
                 restore_lease(p, s, rec);
@@ -785,7 +811,7 @@ static bool restore_slot(RestorePlan *p, Slot *s, const RegistryRecord *rec, uns
                 restore_free_region(p, s);
         else if (held_back && !fd_store_has_region(p->store, s->index) && rec &&
                  (rec->state == SLOT_FREE || rec->state == SLOT_RESERVED))
-                recycler_refill_held_back(p->recycler, s);   /* held back on a suspicion the census dropped */
+                settle_free_record(p, s, rec);
         if (rec && rec->state == SLOT_RESERVED) {
                 if (rec->expires_monotonic == 0)
                         log_info("RMA slot %u: the reservation of domain %s expired while rma-brokerd was down",
@@ -806,7 +832,7 @@ static void settle_unrecorded(RestorePlan *p) {
 
         for (unsigned i = 0; i < pool->n_slots; i++) {
                 Slot *s = &pool->slots[i];
-                if (!unsettled(p, s))
+                if (!unsettled(p, s) || restore_from_census(p, s, NULL))
                         continue;
                 if (fd_store_has_region(p->store, i))
                         /* Recorded as the old region, so that a second restart still waits for it. */
