@@ -857,9 +857,19 @@ int restore_apply(RestorePlan *p, Broker *broker, Recycler *recycler, Leases *le
                             "%llu; leases of the old pool cannot be re-adopted into it", reg->backend,
                             (unsigned long long) reg->region_size, broker->backend->ops->name,
                             (unsigned long long) broker->backend->region_size);
-        for (unsigned i = 0; i < pool->n_slots; i++)
-                if (restore_slot(p, &pool->slots[i], same_pool ? record(p, i) : NULL, &reservations))
+        for (unsigned i = 0; i < pool->n_slots; i++) {
+                const RegistryRecord *raw = record(p, i);
+                Slot *s = &pool->slots[i];
+                if (!same_pool && raw && (raw->state == SLOT_FREE || raw->state == SLOT_RESERVED) && unsettled(p, s)) {
+                        /* Held back for a check of a record of another pool: only a live
+                         * region of ours keeps the slot out. */
+                        if (!restore_from_census(p, s, raw))
+                                settle_free_record(p, s, raw);
+                        continue;
+                }
+                if (restore_slot(p, s, same_pool ? raw : NULL, &reservations))
                         restored++;
+        }
         if (p->rebuild)
                 rebuild_from_processes(p);
         settle_unrecorded(p);
