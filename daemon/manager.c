@@ -111,14 +111,14 @@ static int manager_take_over(Manager *m, BrokerConfig *config) {
         return 0;
 }
 
-/* A registry that root truncated or replaced while nothing changed is written again
- * within this long, before a restart could read it. */
+/* A registry that root truncated, replaced or restored from a copy while nothing changed
+ * is written again within this long (a restart before that finds the census instead). */
 #define REGISTRY_CHECK_USEC (5 * 1000 * 1000)
 
 static int on_registry_check(sd_event_source *source, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
-        (void) registry_check(m->registry, m->broker->pool);
+        (void) registry_verify(m->registry, m->broker->pool);
         (void) sd_event_source_set_time_relative(source, REGISTRY_CHECK_USEC);
         return sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
 }

@@ -107,6 +107,8 @@ static int hugetlb_new_region(Backend *b, unsigned index, int *ret_fd) {
                                                           : log_error_errno(errno, "fallocate of %s failed: %m", name);
         if (fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
                 return log_error_errno(errno, "Sealing %s failed: %m", name);
+        /* hugetlbfs keeps no xattrs: this sets only the mode a free region has. */
+        backend_mark_region(b, index, fd);
         *ret_fd = TAKE_FD(fd);
         return 0;
 }

@@ -15,6 +15,8 @@
 #include "cleanup.h"
 #include "kvm-rma.h"
 #include "log.h"
+#include "regular-file.h"
+#include "rma-util.h"
 
 /* In order of preference for Backend=auto: the kernel's own pool, then boot-reserved
  * huge pages, then the emulated pool that runs anywhere. */
@@ -72,10 +74,10 @@ static int check_fd_budget(unsigned regions) {
  * with the dir), root's alone. Without it regions get no user mark. */
 static bool load_mark_key(const char *runtime_dir, guint8 key[REGION_MARK_KEY_SIZE]) {
         g_autofree char *path = g_build_filename(runtime_dir, REGION_MARK_KEY_FILE, NULL);
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int fd = regular_file_open(path);   /* a FIFO there must not hang the start */
         struct stat st;
 
-        if (fd < 0 && errno == ENOENT) {
+        if (fd == -ENOENT) {
                 fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (fd < 0 || getrandom(key, REGION_MARK_KEY_SIZE, 0) != REGION_MARK_KEY_SIZE ||
                     write(fd, key, REGION_MARK_KEY_SIZE) != REGION_MARK_KEY_SIZE) {
@@ -87,8 +89,8 @@ static bool load_mark_key(const char *runtime_dir, guint8 key[REGION_MARK_KEY_SI
         }
         if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 077) != 0 ||
             read(fd, key, REGION_MARK_KEY_SIZE) != REGION_MARK_KEY_SIZE) {
-                log_warning("%s is missing, not the broker's or readable by others: regions get no user mark; remove it "
-                            "and restart rma-brokerd", path);
+                log_warning("%s is %s, not the broker's or readable by others: regions get no user mark; remove it "
+                            "and restart rma-brokerd", path, fd == -EBADFD ? regular_file_kind(path) : "unreadable");
                 return false;
         }
         return true;
@@ -214,60 +216,131 @@ void backend_region_mark_text(const Backend *b, unsigned index, char *buf, size_
 }
 
 /* "TEXT mac=HMAC(key, TEXT dev:ino)" for the region fd: NULL without a key or an inode. */
-static char *user_mark(const Backend *b, unsigned index, int fd) {
-        g_autofree char *text = NULL, *mac = NULL;
-        char base[96];
+static char *user_mark_of(const Backend *b, const char *text, int fd) {
+        g_autofree char *signed_text = NULL, *mac = NULL;
         struct stat st;
 
         if (!b->have_mark_key || fstat(fd, &st) < 0)
                 return NULL;
-        backend_region_mark_text(b, index, base, sizeof(base));
-        text = g_strdup_printf("%s %llu:%llu", base, (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
-        mac = g_compute_hmac_for_data(G_CHECKSUM_SHA256, b->mark_key, sizeof(b->mark_key), (const guchar *) text,
-                                      strlen(text));
-        return g_strdup_printf("%s mac=%s", base, mac);
+        signed_text = g_strdup_printf("%s %llu:%llu", text, (unsigned long long) st.st_dev,
+                                      (unsigned long long) st.st_ino);
+        mac = g_compute_hmac_for_data(G_CHECKSUM_SHA256, b->mark_key, sizeof(b->mark_key),
+                                      (const guchar *) signed_text, strlen(signed_text));
+        return g_strdup_printf("%s mac=%s", text, mac);
+}
+
+/* The mark as text on the region: trusted where the broker may, else signed. */
+static int set_mark(const Backend *b, int fd, const char *text) {
+        g_autofree char *mark = NULL;
+        int trusted_errno;
+
+        if (fsetxattr(fd, REGION_MARK_XATTR, text, strlen(text), 0) == 0)
+                return 0;
+        trusted_errno = errno;
+        mark = user_mark_of(b, text, fd);
+        if (mark && fsetxattr(fd, REGION_MARK_USER_XATTR, mark, strlen(mark), 0) == 0)
+                return 0;
+        log_debug("Cannot mark a region (trusted: %s; user: %s)", strerror(trusted_errno),
+                  mark ? strerror(errno) : "no key");
+        return -ENODATA;
 }
 
 void backend_mark_region(const Backend *b, unsigned index, int fd) {
-        g_autofree char *mark = NULL;
         char text[96];
-        int trusted_errno;
 
         backend_region_mark_text(b, index, text, sizeof(text));
-        if (fsetxattr(fd, REGION_MARK_XATTR, text, strlen(text), 0) == 0)
-                return;
-        trusted_errno = errno;
-        mark = user_mark(b, index, fd);
-        if (mark && fsetxattr(fd, REGION_MARK_USER_XATTR, mark, strlen(mark), 0) == 0)
-                return;
-        log_debug("Cannot mark region %u (trusted: %s; user: %s): a lost registry record finds it by the fd store "
-                  "and its handle only", index, strerror(trusted_errno), mark ? strerror(errno) : "no key");
+        if (set_mark(b, fd, text) < 0)
+                log_debug("Region %u has no mark: a lost registry record finds it by the fd store and its handle "
+                          "only", index);
+        /* Nobody else holds it yet; the owner alone may read it (the broker needs no more). */
+        (void) fchmod(fd, 0600);
 }
 
-int backend_region_mark(const Backend *b, int fd) {
-        g_autofree char *user = NULL;
-        char value[192], want[96];
-        bool trusted = true;
-        ssize_t n = fgetxattr(fd, REGION_MARK_XATTR, value, sizeof(value) - 1);
-        unsigned slot;
+void backend_mark_lease(const Backend *b, unsigned index, int fd, const char *uuid, const char *tenant) {
+        g_autofree char *escaped = g_uri_escape_string(tenant ? tenant : "", NULL, FALSE);
+        g_autofree char *text = g_strdup_printf("slot=%u pool=%s uuid=%s tenant=%s", index, b->pool_id, uuid,
+                                                escaped);
 
-        if (n < 0) {
-                trusted = false;
-                n = fgetxattr(fd, REGION_MARK_USER_XATTR, value, sizeof(value) - 1);
+        /* A kvm RMA is one anonymous inode shared by all: no mark, and no mode of its own. */
+        if (!b->ops->release_is_watchable)
+                return;
+
+        /* Before it leaves the broker, while it is the broker's alone (mode 0600). */
+        if (set_mark(b, fd, text) < 0)
+                log_debug("Region %u: no lease mark; a lost record of its lease cannot name its tenant", index);
+        /* Read-write, never executable: QEMU (the QEMU user, not the owner) reopens the
+         * region as /proc/self/fd/N for its memory-backend-file, which 0000 refuses (then
+         * every claim would depend on librma-qemu-fd.so). Only a holder of the fd (or root)
+         * reaches that path at all. Its user mark stays writable by that holder: a forged
+         * one fails its MAC; a removed one leaves only the registry and the fd store. */
+        (void) fchmod(fd, 0666);
+}
+
+/* fgetxattr(), also on an O_PATH fd (which refuses it: EBADF), through its /proc link. */
+static ssize_t get_xattr(int fd, const char *name, char *value, size_t size) {
+        char path[48];
+        ssize_t n = fgetxattr(fd, name, value, size);
+
+        if (n >= 0 || errno != EBADF)
+                return n;
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        return getxattr(path, name, value, size);
+}
+
+/* "slot=N pool=ID[ uuid=U tenant=T]" with our pool's ID: the mark's fields. */
+static int parse_mark(const Backend *b, const char *text, RegionMark *ret) {
+        g_auto(GStrv) words = g_strsplit(text, " ", -1);
+        unsigned n = g_strv_length(words);
+        guint64 slot;
+        RegionMark m = { 0 };
+
+        if ((n != 2 && n != 4) || !g_str_has_prefix(words[0], "slot=") ||
+            !g_ascii_string_to_unsigned(words[0] + 5, 10, 0, RMA_MAX_COUNT - 1, &slot, NULL) ||
+            !g_str_has_prefix(words[1], "pool=") || !g_str_equal(words[1] + 5, b->pool_id))
+                return -ENODATA;
+        m.slot = (unsigned) slot;
+        if (n == 4) {
+                g_autofree char *tenant = NULL;
+                if (!g_str_has_prefix(words[2], "uuid=") || rma_uuid_canonicalize(words[2] + 5, m.uuid) < 0 ||
+                    !g_str_has_prefix(words[3], "tenant=") ||
+                    !(tenant = g_uri_unescape_string(words[3] + 7, NULL)) || strlen(tenant) >= sizeof(m.tenant))
+                        return -ENODATA;
+                g_strlcpy(m.tenant, tenant, sizeof(m.tenant));
+                m.leased = true;
         }
+        *ret = m;
+        return 0;
+}
+
+int backend_region_mark_read(const Backend *b, int fd, RegionMark *ret) {
+        g_autofree char *user = NULL;
+        char value[512];
+        char *mac;
+        ssize_t n = get_xattr(fd, REGION_MARK_XATTR, value, sizeof(value) - 1);
+
+        if (n >= 0) {
+                value[n] = '\0';
+                return parse_mark(b, value, ret);   /* only CAP_SYS_ADMIN could set it */
+        }
+        n = get_xattr(fd, REGION_MARK_USER_XATTR, value, sizeof(value) - 1);
         if (n < 0)
                 return -ENODATA;
         value[n] = '\0';
-        if (sscanf(value, "slot=%u", &slot) != 1 || slot >= RMA_MAX_COUNT)
+        /* Signed over this very inode: a copy on another file fails. */
+        mac = strstr(value, " mac=");
+        if (!mac)
                 return -ENODATA;
-        /* The whole mark, pool included: a region of another broker of this host (another
-         * runtime dir) proves nothing about ours; a user mark, its MAC over this inode too. */
-        if (trusted) {
-                backend_region_mark_text(b, slot, want, sizeof(want));
-                return strcmp(value, want) == 0 ? (int) slot : -ENODATA;
-        }
-        user = user_mark(b, slot, fd);
-        return user && strcmp(value, user) == 0 ? (int) slot : -ENODATA;
+        *mac = '\0';
+        user = user_mark_of(b, value, fd);
+        *mac = ' ';
+        if (!user || strcmp(user, value) != 0)
+                return -ENODATA;
+        *mac = '\0';
+        return parse_mark(b, value, ret);
 }
 
+int backend_region_mark(const Backend *b, int fd) {
+        RegionMark m;
 
+        return backend_region_mark_read(b, fd, &m) < 0 ? -ENODATA : (int) m.slot;
+}

@@ -14,6 +14,7 @@
 
 #include "broker-config.h"
 #include "region-handle.h"
+#include "rma-names.h"
 
 /* The mark a backend puts on a region it made, where the filesystem allows: an xattr in
  * the trusted namespace, which only CAP_SYS_ADMIN may set (or read), holding "slot=N
@@ -87,9 +88,23 @@ int backend_verify_region(Backend *b, int fd);
 /* The region named by h, checked as verify does: 0 and *ret_fd; -ESTALE when it is proven
  * gone; -EOPNOTSUPP when this backend cannot tell (no handles: hugetlb, kvm). */
 int backend_reopen_region(Backend *b, const RegionHandle *h, int *ret_fd);
+/* What a region's mark says, checked: its slot, and once it was leased, the lease's uuid
+ * and tenant (the mark is rewritten when the region leaves the broker). */
+typedef struct RegionMark {
+        unsigned slot;
+        bool leased;
+        char uuid[RMA_UUID_STRING_LEN + 1];
+        char tenant[RMA_NAME_MAX + 1];
+} RegionMark;
 /* The slot a region's mark (REGION_MARK_XATTR) names, or -ENODATA. A mark names its pool
- * too (Backend.pool_id): another broker's region on the same host is not ours. */
+ * too (Backend.pool_id): another broker's region on the same host is not ours. fd may be
+ * an O_PATH reference. */
 int backend_region_mark(const Backend *b, int fd);
+/* The whole mark, checked as backend_region_mark() does: 0, or -ENODATA. */
+int backend_region_mark_read(const Backend *b, int fd, RegionMark *ret);
+/* Mark a region as it leaves the broker for a lease (slot, pool, uuid, tenant), then make
+ * it mode 0666 (free regions are 0600): QEMU reopens it by path; nothing executes it. */
+void backend_mark_lease(const Backend *b, unsigned index, int fd, const char *uuid, const char *tenant);
 /* The mark a region of slot index gets: "slot=N pool=ID". */
 void backend_region_mark_text(const Backend *b, unsigned index, char *buf, size_t size);
 /* Mark a region the backend just made (trusted, else the user mark with its MAC); a

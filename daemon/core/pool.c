@@ -129,6 +129,28 @@ void pool_region_held_elsewhere(Pool *p, Slot *s, int error) {
         slot_changed(p, s);
 }
 
+void pool_hold_for_tenant(Pool *p, Slot *s, const char *tenant) {
+        g_return_if_fail(s->state == SLOT_SCRUBBING || s->state == SLOT_HELD_ELSEWHERE);
+        if (s->held_tenant || !tenant || !*tenant)
+                return;
+        s->held_tenant = g_strdup(tenant);
+        tenant_usage(p, tenant)->leased++;
+        p->changed |= 1u << SLOT_LEASED;
+}
+
+/* The region is gone: the tenant it counted against gets its count back. */
+static void release_held_tenant(Pool *p, Slot *s) {
+        TenantUsage *u;
+
+        if (!s->held_tenant)
+                return;
+        u = g_hash_table_lookup(p->tenants, s->held_tenant);
+        if (u && u->leased > 0 && --u->leased == 0 && u->reserved == 0)
+                g_hash_table_remove(p->tenants, s->held_tenant);
+        g_clear_pointer(&s->held_tenant, g_free);
+        p->changed |= 1u << SLOT_LEASED;
+}
+
 static void region_ready_as(Pool *p, Slot *s, int fd, const RegionIdentity *id) {
         g_return_if_fail(s->state == SLOT_SCRUBBING || s->state == SLOT_HELD_ELSEWHERE);
         g_return_if_fail(s->region_fd < 0);
@@ -141,6 +163,7 @@ static void region_ready_as(Pool *p, Slot *s, int fd, const RegionIdentity *id) 
         s->region_handle = id->handle;
         s->old_region_dev = s->old_region_ino = 0;
         s->old_region_handle = (RegionHandle) { 0 };
+        release_held_tenant(p, s);
         slot_set_state(p, s, SLOT_FREE);
         slot_changed(p, s);
 }
@@ -158,7 +181,7 @@ void pool_region_ready(Pool *p, Slot *s, int fd) {
 }
 
 /* Ask the backend for a fresh region; the slot is free once it has one. */
-static int slot_refill(Pool *p, Slot *s) {
+int pool_refill_now(Pool *p, Slot *s) {
         int fd = -EBADF, r;
 
         r = backend_new_region(p->backend, s->index, &fd);
@@ -190,7 +213,7 @@ int pool_new(Backend *backend, const bool *hold_back, Pool **ret) {
         for (unsigned i = p->n_slots; i-- > 0;) {   /* so that slot 0 is handed out first */
                 if (hold_back && hold_back[i])
                         continue;
-                r = slot_refill(p, &p->slots[i]);
+                r = pool_refill_now(p, &p->slots[i]);
                 /* Memory the host does not have now (huge pages not reserved yet) leaves
                  * the slot held-elsewhere; anything else is an error worth stopping for. */
                 if (r < 0 && r != -ENOSPC && r != -ENOMEM)
@@ -207,6 +230,7 @@ Pool *pool_free(Pool *p) {
         for (unsigned i = 0; i < p->n_slots; i++) {
                 g_free(p->slots[i].domain);
                 g_free(p->slots[i].tenant);
+                g_free(p->slots[i].held_tenant);
                 p->slots[i].region_fd = safe_close(p->slots[i].region_fd);
         }
         g_clear_pointer(&p->by_uuid, g_hash_table_destroy);
@@ -308,6 +332,10 @@ int pool_lease(Pool *p, Slot *s, pid_t pid, uint64_t pid_start) {
         s->pid = pid;
         s->pid_start = pid_start;
         s->expires_usec = 0;
+        /* Before the fd leaves: the region itself names its lease, for a restart that
+         * finds its record lost or stale. */
+        if (s->region_fd >= 0)
+                backend_mark_lease(p->backend, s->index, s->region_fd, s->uuid, s->tenant);
         slot_changed(p, s);
         return 0;
 }

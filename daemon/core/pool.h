@@ -49,6 +49,7 @@ typedef struct Slot {
         Lease *lease;                        /* leased only; made, owned and ended by lease.c alone */
         bool refilling;                      /* a fresh region is being made off the loop */
         bool pinned;                         /* held-elsewhere by a process we cannot watch: never refilled */
+        char *held_tenant;                   /* held-elsewhere by a lease a restart could not prove: its tenant's */
         bool held_reported;                  /* held-elsewhere long enough to be logged */
         uint64_t since_realtime;             /* CLOCK_REALTIME µs of its last change of state, for people */
         GList link;                          /* on the free, expiry or held-elsewhere list, by state */
@@ -121,6 +122,12 @@ void pool_region_ready(Pool *p, Slot *s, int fd);
 /* scrubbing -> held-elsewhere: the old region may still be held by some process, or the
  * backend has no fresh one now (error, -errno, for the log). Logged once per slot. */
 void pool_region_held_elsewhere(Pool *p, Slot *s, int error);
+/* A held-back slot (scrubbing, no region) filled now, on the caller's thread, as pool_new()
+ * fills the others: free, or held-elsewhere when the backend has no region (-errno). */
+int pool_refill_now(Pool *p, Slot *s);
+/* The old region of s (scrubbing or held-elsewhere) is a lease of tenant that a restart
+ * could not prove: it counts as one of tenant's leases (MaxRmas) until the slot is free. */
+void pool_hold_for_tenant(Pool *p, Slot *s, const char *tenant);
 /* Free reservations whose expiry is <= now; returns how many. */
 unsigned pool_expire(Pool *p, uint64_t now_usec);
 /* Earliest reservation expiry, or UINT64_MAX when none is pending. */

@@ -11,17 +11,20 @@
 #include "cleanup.h"
 #include "log.h"
 #include "registry.h"
+#include "regular-file.h"
 #include "rma-util.h"
 
 /* A record is one line padded with spaces to this size, so `cat` shows the file. Names
- * too long for it go whole to the slot's record in REGISTRY_NAMES_FILE_NAME, a sparse
- * file of NAMES_RECORD_SIZE records that only such slots touch: the main file stays
- * small at any pool size, and no name is ever cut (a cut name would fail its cgroup
- * check after a restart). NAMES_RECORD_SIZE holds two names of RMA_NAME_MAX bytes,
+ * too long for it go whole to the slot's record in REGISTRY_NAMES_FILE_NAME, a file of
+ * NAMES_RECORD_SIZE records that only such slots touch (its blocks reserved like the main
+ * file's, so that a full /run fails no record): the main file stays small to read at any
+ * pool size, and no name is ever cut (a cut name would fail its cgroup check after a
+ * restart). NAMES_RECORD_SIZE holds two names of RMA_NAME_MAX bytes,
  * every byte escaped (%XX). */
 #define RECORD_SIZE 512
 #define NAMES_RECORD_SIZE 2048
 #define REGISTRY_NAMES_FILE_NAME "leases.names"
+#define REGISTRY_SPARE_SUFFIX ".spare"
 #define SUM_SIZE 22   /* " sum=" and 16 hex digits; then '\n' */
 
 /* Records go out with pwrite(), never through a shared mapping: root may truncate or
@@ -34,10 +37,14 @@ struct Registry {
         char *runtime_dir;
         char *path;
         char *names_path;
+        char *spare_path, *names_spare_path;   /* the next registry, its space reserved */
         size_t size;                  /* header and every record */
+        size_t names_size;            /* every slot's names record: reserved too */
         bool failing;
+        bool spare_failing;
         uint64_t rewrite_failed_at;   /* monotonic µs of registry_check's last failed rewrite */
         char header[RECORD_SIZE];     /* as written: a file truncated and written again lacks it */
+        char *image;                  /* every byte of the file as the broker wrote it (size bytes) */
 };
 
 /* A record's text, built in place. Every change of a slot writes one before its reply
@@ -226,6 +233,7 @@ static void write_record(Registry *r, unsigned index, const char *rec) {
         size_t off = (size_t) (index + 1) * RECORD_SIZE;
         ssize_t n;
 
+        memcpy(r->image + off, rec, RECORD_SIZE);
         n = pwrite(r->fd, rec, RECORD_SIZE, (off_t) off);
 
         if (n == RECORD_SIZE) {
@@ -334,41 +342,79 @@ void registry_write_slot(Registry *r, const Slot *s) {
         write_record(r, s->index, rec);
 }
 
-/* Space for every record now, not a sparse file: no record write can fail for want of
- * space later (a full /run would leave a stale record while the slot changed). A
- * filesystem without fallocate gets a sparse file, as before. 1 when the blocks are
- * reserved (fallocate), 0 when the file only has its size. */
+/* Every block of [0, size) owned now, so that no later pwrite() there needs space: 0 or
+ * -errno. A filesystem without fallocate only gets its size. */
 static int registry_reserve_space(int fd, off_t size) {
         if (fallocate(fd, 0, 0, size) == 0)
-                return 1;
+                return 0;
         if (errno != EOPNOTSUPP)
-                return -1;
-        return ftruncate(fd, size);
+                return -errno;
+        return ftruncate(fd, size) < 0 ? -errno : 0;
 }
 
-/* Both files made anew beside the old ones and renamed over them once whole: the old
- * registry stays whole until this one is in place. */
+/* A file at path, regular, of exactly size bytes whose blocks are all reserved: the fd, or
+ * -errno. An existing one (the spare) is reused as it is: its blocks were reserved when
+ * /run had room. Anything else at the path (a FIFO) is removed first. */
+static int reserved_file(const char *path, off_t size) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        int r;
+
+        fd = open(path, O_RDWR | O_CREAT | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+                fd = safe_close(fd);
+                (void) unlink(path);
+                fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0600);
+        }
+        if (fd < 0)
+                return -errno;
+        r = registry_reserve_space(fd, size);
+        if (r < 0)
+                return r;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (st.st_size > size && ftruncate(fd, size) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
+/* The spares: the next registry, its space reserved beside the one in use. A rewrite
+ * (root truncated or replaced the file) writes into them and renames them into place, so
+ * a full /run then loses no record. Failing to make them costs only that guarantee. */
+static void registry_make_spares(Registry *r) {
+        _cleanup_close_ int fd = reserved_file(r->spare_path, (off_t) r->size);
+        _cleanup_close_ int names_fd = fd < 0 ? fd : reserved_file(r->names_spare_path, (off_t) r->names_size);
+
+        if (names_fd < 0 && !r->spare_failing)
+                log_warning_errno(-names_fd, "Cannot reserve space for the lease registry's next copy (%s: %m): if "
+                                  "root truncates or replaces %s while /run is full, a restart may lose leases; free "
+                                  "space in %s", fd < 0 ? r->spare_path : r->names_spare_path, r->path, r->runtime_dir);
+        r->spare_failing = names_fd < 0;
+}
+
+/* Both files written into the spares (reserved beforehand, or now) and renamed over the
+ * ones in place once whole: the old registry stays whole until this one is in place. */
 static int registry_create(Registry *r, const Pool *pool) {
-        g_autofree char *tmp = g_strconcat(r->path, ".new", NULL);
-        g_autofree char *names_tmp = g_strconcat(r->names_path, ".new", NULL);
         _cleanup_close_ int fd = -EBADF, names_fd = -EBADF;
         char header[RECORD_SIZE];
         int n;
 
-        fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        fd = reserved_file(r->spare_path, (off_t) r->size);
         if (fd < 0)
-                return log_error_errno(errno, "Cannot create the lease registry %s: %m", tmp);
+                return log_error_errno(-fd, "Cannot write the lease registry %s: %m", r->spare_path);
+        names_fd = reserved_file(r->names_spare_path, (off_t) r->names_size);
+        if (names_fd < 0)
+                return log_error_errno(-names_fd, "Cannot write the lease registry's names file %s: %m",
+                                       r->names_spare_path);
         n = snprintf(header, sizeof(header), REGISTRY_MAGIC " v%u backend=%s size=%" PRIu64 " count=%u boot=%s",
                      REGISTRY_VERSION, pool->backend->ops->name, pool->backend->region_size, pool->n_slots, boot_id());
         if (!seal_record(header, sizeof(header), (size_t) n))
-                return log_error_errno(EIO, "Cannot write the lease registry %s: its header does not fit", tmp);
+                return log_error_errno(EIO, "Cannot write the lease registry %s: its header does not fit", r->spare_path);
         memcpy(r->header, header, RECORD_SIZE);
-        if (pwrite(fd, header, RECORD_SIZE, 0) != RECORD_SIZE ||
-            registry_reserve_space(fd, (off_t) r->size) < 0)
-                return log_error_errno(errno ? errno : EIO, "Cannot write the lease registry %s: %m", tmp);
-        names_fd = open(names_tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (names_fd < 0)
-                return log_error_errno(errno, "Cannot create the lease registry's names file %s: %m", names_tmp);
+        memset(r->image, 0, r->size);
+        memcpy(r->image, header, RECORD_SIZE);
+        if (pwrite(fd, header, RECORD_SIZE, 0) != RECORD_SIZE)
+                return log_error_errno(errno ? errno : EIO, "Cannot write the lease registry %s: %m", r->spare_path);
         r->fd = safe_close(r->fd);
         r->names_fd = safe_close(r->names_fd);
         r->fd = TAKE_FD(fd);
@@ -377,8 +423,11 @@ static int registry_create(Registry *r, const Pool *pool) {
         for (unsigned i = 0; i < pool->n_slots; i++)
                 registry_write_slot(r, &pool->slots[i]);
         /* Names first: a record in place never points to a names file that is not. */
-        if (rename(names_tmp, r->names_path) < 0 || rename(tmp, r->path) < 0)
+        if (rename(r->names_spare_path, r->names_path) < 0 || rename(r->spare_path, r->path) < 0)
                 return log_error_errno(errno, "Cannot put the lease registry in place at %s: %m", r->path);
+        /* The files just replaced are gone (their fds closed above): their space makes the
+         * next spares. */
+        registry_make_spares(r);
         return 0;
 }
 
@@ -392,7 +441,11 @@ int registry_open(const char *runtime_dir, const Pool *pool, Registry **ret) {
         r->runtime_dir = g_strdup(runtime_dir);
         r->path = g_build_filename(runtime_dir, REGISTRY_FILE_NAME, NULL);
         r->names_path = g_build_filename(runtime_dir, REGISTRY_NAMES_FILE_NAME, NULL);
+        r->spare_path = g_strconcat(r->path, REGISTRY_SPARE_SUFFIX, NULL);
+        r->names_spare_path = g_strconcat(r->names_path, REGISTRY_SPARE_SUFFIX, NULL);
         r->size = (size_t) (pool->n_slots + 1) * RECORD_SIZE;
+        r->names_size = (size_t) pool->n_slots * NAMES_RECORD_SIZE;
+        r->image = g_malloc0(r->size);
         k = registry_create(r, pool);
         if (k < 0)
                 return k;
@@ -421,7 +474,7 @@ bool registry_check(Registry *r, const Pool *pool) {
         uint64_t now = (uint64_t) g_get_monotonic_time();
 
         if (!r || (file_intact(r->fd, r->path, (off_t) r->size) && header_intact(r) &&
-                   file_intact(r->names_fd, r->names_path, 0)))
+                   file_intact(r->names_fd, r->names_path, (off_t) r->names_size)))
                 return true;
         /* A failed rewrite (a full /run) is tried again at most every 10 s, not per change. */
         if (r->rewrite_failed_at && now - r->rewrite_failed_at < 10 * G_USEC_PER_SEC)
@@ -429,6 +482,26 @@ bool registry_check(Registry *r, const Pool *pool) {
         log_warning("The lease registry %s was truncated, removed or replaced under rma-brokerd (by root: nobody "
                     "else may write %s); writing it again from the broker's own state", r->path, r->runtime_dir);
         r->rewrite_failed_at = registry_create(r, pool) < 0 ? now : 0;
+        return false;
+}
+
+/* Is every byte of the file what the broker wrote? A copy restored in place (`cp backup
+ * leases`: the same inode, size and header) differs in some record. */
+static bool content_intact(Registry *r) {
+        g_autofree char *now = g_malloc(r->size);
+
+        return pread(r->fd, now, r->size, 0) == (ssize_t) r->size && memcmp(now, r->image, r->size) == 0;
+}
+
+bool registry_verify(Registry *r, const Pool *pool) {
+        if (!r || !registry_check(r, pool))
+                return r == NULL;
+        if (content_intact(r))
+                return true;
+        log_warning("The lease registry %s differs from what rma-brokerd wrote (a backup or another copy restored "
+                    "over it, by root: nobody else may write %s); writing it again from the broker's own state",
+                    r->path, r->runtime_dir);
+        r->rewrite_failed_at = registry_create(r, pool) < 0 ? (uint64_t) g_get_monotonic_time() : 0;
         return false;
 }
 
@@ -440,6 +513,9 @@ Registry *registry_free(Registry *r) {
         g_free(r->runtime_dir);
         g_free(r->path);
         g_free(r->names_path);
+        g_free(r->spare_path);
+        g_free(r->names_spare_path);
+        g_free(r->image);
         g_free(r);
         return NULL;
 }
@@ -625,18 +701,29 @@ int registry_load(const char *runtime_dir, RegistryContents **ret) {
         g_autoptr(RegistryContents) c = g_new0(RegistryContents, 1);
         g_autofree char *data = NULL;
         _cleanup_close_ int names_fd = -EBADF;
-        g_autoptr(GError) error = NULL;
-        gsize len = 0;
+        size_t len = 0;
+        int r;
 
-        if (!g_file_get_contents(path, &data, &len, &error)) {
-                if (!g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-                        c->problem = g_strdup_printf("cannot read %s: %s", path, error->message);
+        /* Never a blocking open: a FIFO put at the path would hang the start. */
+        r = regular_file_read(path, (size_t) (RMA_MAX_COUNT + 1) * RECORD_SIZE, &data, &len);
+        if (r == -ENOENT) {
                 *ret = g_steal_pointer(&c);
                 return 0;
         }
         c->present = true;
+        if (r < 0) {
+                /* Read as garbage: nothing of it is trusted, the leases are rebuilt. */
+                c->problem = r == -EBADFD ? g_strdup_printf("%s is %s, not a regular file (it is replaced)", path,
+                                                            regular_file_kind(path))
+                                          : g_strdup_printf("cannot read %s: %s", path, g_strerror(-r));
+                *ret = g_steal_pointer(&c);
+                return 0;
+        }
         if (read_header(c, path, data, len) >= 0) {
-                names_fd = open(names_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                names_fd = regular_file_open(names_path);
+                if (names_fd == -EBADFD)
+                        log_warning("%s is %s, not a regular file: the long names it should hold are lost; remove it",
+                                    names_path, regular_file_kind(names_path));
                 read_records(c, data, len, names_fd);
                 if (c->n_corrupt > 0)
                         c->problem = g_strdup_printf("%s: %u of %u slot records are garbage or missing", path,

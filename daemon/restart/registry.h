@@ -69,3 +69,7 @@ void registry_write_slot(Registry *r, const Slot *s);
 /* Is the registry still the broker's file, whole? When root truncated, removed or replaced
  * it, write it again from the pool (logged) and return false. Two fstat, two stat and a pread. */
 bool registry_check(Registry *r, const Pool *pool);
+/* registry_check(), and every byte of the file compared with what the broker wrote (a
+ * pread of the whole file): a stale copy restored in place is written over. For the
+ * periodic check, not for every change. */
+bool registry_verify(Registry *r, const Pool *pool);

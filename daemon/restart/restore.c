@@ -12,6 +12,7 @@
 #include "libvirt-status.h"
 #include "log.h"
 #include "proc-index.h"
+#include "regular-file.h"
 #include "restore.h"
 #include "rma-names.h"
 #include "rma-util.h"
@@ -24,6 +25,7 @@ struct RestorePlan {
         const BrokerConfig *config; /* borrowed */
         ProcIndex *procs;           /* who holds what, read from /proc once, when first asked */
         GHashTable *checked;        /* pid -> CheckedProcess: a QEMU with many leases is checked once */
+        GHashTable *named;          /* slot -> GArray of holder indexes of memfds named for it (census) */
         /* What restore_apply() puts things back into (borrowed, during the call only). */
         Broker *broker;
         Recycler *recycler;
@@ -63,6 +65,7 @@ RestorePlan *restore_plan_free(RestorePlan *p) {
         registry_contents_free(p->registry);
         proc_index_free(p->procs);
         g_clear_pointer(&p->checked, g_hash_table_destroy);
+        g_clear_pointer(&p->named, g_hash_table_destroy);
         g_free(p);
         return NULL;
 }
@@ -79,11 +82,68 @@ static bool unsettled(const RestorePlan *p, const Slot *s) {
         return s->state == SLOT_SCRUBBING && s->region_fd < 0 && !recycler_owns(p->recycler, s);
 }
 
+/* At most one pass over /proc per restart, whatever the number of slots. */
+static const ProcIndex *procs(RestorePlan *p) {
+        if (!p->procs)
+                p->procs = proc_index_new(getpid());
+        return p->procs;
+}
+
+/* The holders of memfds named for each slot, indexed once: where the census looks. */
+static const GArray *named_holders(RestorePlan *p, unsigned i) {
+        if (!p->named) {
+                const ProcIndex *x = procs(p);
+                p->named = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) g_array_unref);
+                for (guint j = 0; j < x->holders->len; j++) {
+                        const ProcHolder *h = &g_array_index(x->holders, ProcHolder, j);
+                        GArray *list;
+                        if (h->named_slot < 0)
+                                continue;
+                        list = g_hash_table_lookup(p->named, GINT_TO_POINTER(h->named_slot));
+                        if (!list) {
+                                list = g_array_new(FALSE, FALSE, sizeof(guint));
+                                g_hash_table_insert(p->named, GINT_TO_POINTER(h->named_slot), list);
+                        }
+                        g_array_append_val(list, j);
+                }
+        }
+        return g_hash_table_lookup(p->named, GINT_TO_POINTER(i));
+}
+
+/* The region a slot's record accounts for while some process holds it: a lease's, or an
+ * old one held elsewhere. A free record's region held by anyone left the broker after
+ * the record was written (the record is stale), so it explains nothing. */
+static uint64_t explained_ino(const RegistryRecord *r) {
+        return r && (r->state == SLOT_LEASED || r->state == SLOT_HELD_ELSEWHERE) ? r->region_ino : 0;
+}
+
+/* Census, first look: some process holds a memfd named for slot i that its record does
+ * not account for. Only a suspicion (names are anyone's): restore_from_census() proves
+ * it by the mark, and a slot held back for nothing is refilled. */
+static bool census_suspects(RestorePlan *p, unsigned i, const RegistryRecord *r) {
+        const GArray *list = named_holders(p, i);
+
+        for (guint k = 0; list && k < list->len; k++) {
+                const ProcHolder *h = &g_array_index(procs(p)->holders, ProcHolder, g_array_index(list, guint, k));
+                if (h->ino != explained_ino(r))
+                        return true;
+        }
+        return false;
+}
+
 static bool hold_back(unsigned i, void *userdata) {
         RestorePlan *p = userdata;
         const RegistryRecord *r = record(p, i);
 
         if (fd_store_has_region(p->store, i))
+                return true;
+        /* Whatever the registry says (it may be a backup restored over it), a live region
+         * of the slot's keeps it from getting a second one. */
+        if (p->registry->present && !p->registry->other_boot && census_suspects(p, i, r))
+                return true;
+        /* A free region outlives the broker only where it went on (its record is stale):
+         * its handle says, also of an fd in flight that no /proc shows. */
+        if (r && r->state == SLOT_FREE && r->region_handle.len > 0)
                 return true;
         if (p->rebuild && !r)
                 return true;   /* unknown: maybe a lease that the processes will tell */
@@ -109,13 +169,6 @@ BrokerTakeover restore_plan_takeover(RestorePlan *p) {
                 .hold_back = hold_back,
                 .userdata = p,
         };
-}
-
-/* At most one pass over /proc per restart, whatever the number of slots. */
-static const ProcIndex *procs(RestorePlan *p) {
-        if (!p->procs)
-                p->procs = proc_index_new(getpid());
-        return p->procs;
 }
 
 /* pid (any process but us when 0) with an fd on the inode, or a mapping of it. */
@@ -247,12 +300,16 @@ static void settle_old_region(RestorePlan *p, Slot *s, uint64_t dev, uint64_t in
 
 /* The fd store's region for slot i is a free one: the registry says the slot was free
  * (or reserved) with that very region. */
-static bool stored_is_free_region(FdStore *store, unsigned i, const RegistryRecord *rec) {
+static bool stored_is_free_region(RestorePlan *p, unsigned i, const RegistryRecord *rec) {
         struct stat st;
-        int fd = fd_store_peek_region(store, i);
+        int fd = fd_store_peek_region(p->store, i);
+        RegionMark mark;
 
-        return rec && (rec->state == SLOT_FREE || rec->state == SLOT_RESERVED) && fd >= 0 &&
-               fstat(fd, &st) == 0 && (uint64_t) st.st_ino == rec->region_ino && (uint64_t) st.st_dev == rec->region_dev;
+        if (!rec || (rec->state != SLOT_FREE && rec->state != SLOT_RESERVED) || fd < 0 || fstat(fd, &st) < 0 ||
+            (uint64_t) st.st_ino != rec->region_ino || (uint64_t) st.st_dev != rec->region_dev)
+                return false;
+        /* Once leased a region is never free again: a record that calls it free is stale. */
+        return !(backend_region_mark_read(p->broker->backend, fd, &mark) >= 0 && mark.leased);
 }
 
 /* A live, trusted claimant and its region, verified a region of this pool: its lease
@@ -508,11 +565,12 @@ static int hook_tenant(RestorePlan *p, const LibvirtDomain *d, char **ret_tenant
         g_autofree char *text = NULL;
         g_auto(GStrv) lines = NULL;
         const char *uuid = NULL, *domain = NULL, *tenant = NULL;
+        _cleanup_close_ int fd = regular_file_open(path);   /* never a FIFO's blocking open */
         struct stat st;
 
-        if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        if (fd < 0)
                 return -ENOENT;
-        if (st.st_uid != 0 || !g_file_get_contents(path, &text, NULL, NULL))
+        if (fstat(fd, &st) < 0 || st.st_uid != 0 || regular_file_read_fd(fd, 64 * 1024, &text) < 0)
                 return -EINVAL;   /* root's alone; nobody else's word counts */
         lines = g_strsplit(text, "\n", -1);
         for (char **l = lines; *l; l++) {
@@ -578,8 +636,10 @@ static int take_lost_region(RestorePlan *p, guint first, int pidfd, GHashTable *
 }
 
 /* A region in hand whose holder is no proven lease: the slot goes the way of an ended
- * lease's (held-elsewhere, watched until the region is let go, then refilled). */
+ * lease's (held-elsewhere, watched until the region is let go, then refilled). If its mark
+ * names a lease, that lease may still run: it counts against its tenant till then. */
 static void watch_unproven(RestorePlan *p, Slot *s, int fd_consumed) {
+        RegionMark mark;
         struct stat st;
 
         if (fstat(fd_consumed, &st) == 0) {
@@ -587,7 +647,58 @@ static void watch_unproven(RestorePlan *p, Slot *s, int fd_consumed) {
                 s->old_region_ino = st.st_ino;
         }
         (void) region_handle_get(fd_consumed, &s->old_region_handle);
+        if (backend_region_mark_read(p->broker->backend, fd_consumed, &mark) >= 0 && mark.leased &&
+            mark.slot == s->index) {
+                log_warning("RMA slot %u: its region was leased to domain %s of tenant %s, and that lease is not "
+                            "proven ended: it counts against tenant %s (MaxRmas) until the region is let go",
+                            s->index, mark.uuid, mark.tenant, mark.tenant);
+                pool_hold_for_tenant(p->broker->pool, s, mark.tenant);
+        }
         recycler_lease_ended(p->recycler, s, fd_consumed);
+}
+
+/* Census, proof: a region some process holds for slot s that the record does not account
+ * for, proven ours by its mark (pool, slot, MAC) and checked a region of this pool. 0 and
+ * *ret_fd (a read-only fd: DAC_READ_SEARCH opens a 0000 region), or -ENOENT. */
+static int census_region(RestorePlan *p, const Slot *s, const RegistryRecord *rec, int *ret_fd, pid_t *ret_pid) {
+        const GArray *list = named_holders(p, s->index);
+
+        for (guint k = 0; list && k < list->len; k++) {
+                const ProcHolder *h = &g_array_index(procs(p)->holders, ProcHolder, g_array_index(list, guint, k));
+                g_autofree char *path = NULL;
+                _cleanup_close_ int fd = -EBADF;
+                RegionMark mark;
+
+                if (h->ino == explained_ino(rec))
+                        continue;
+                path = proc_holder_path(h);
+                fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+                if (fd < 0 || !same_inode(fd, h->dev, h->ino) ||
+                    backend_region_mark_read(p->broker->backend, fd, &mark) < 0 || mark.slot != s->index ||
+                    backend_verify_region(p->broker->backend, fd) < 0)
+                        continue;
+                *ret_pid = h->pid;
+                *ret_fd = TAKE_FD(fd);
+                return 0;
+        }
+        return -ENOENT;
+}
+
+/* A held-back slot with a live region of its own that its record does not know (a stale
+ * registry: a backup restored over it) keeps that region's slot held-elsewhere, never a
+ * fresh region beside it. The record is not used. */
+static bool restore_from_census(RestorePlan *p, Slot *s, const RegistryRecord *rec) {
+        int fd = -EBADF;
+        pid_t pid = 0;
+
+        if (census_region(p, s, rec, &fd, &pid) < 0)
+                return false;
+        log_warning("RMA slot %u: pid %d holds a region rma-brokerd made for this slot that the lease registry does "
+                    "not record (a stale copy restored over %s/" REGISTRY_FILE_NAME "?): the record is not used, and "
+                    "the slot stays held-elsewhere until that region is let go", s->index, (int) pid,
+                    p->config->runtime_dir);
+        watch_unproven(p, s, fd);
+        return true;
 }
 
 /* Lost records: every QEMU that libvirtd recorded as running a domain, that passes Claim's
@@ -659,11 +770,35 @@ static void restore_free_region(RestorePlan *p, Slot *s) {
         }
 }
 
+/* A slot its record calls free (or reserved), held back for a check: its recorded region
+ * still alive after the broker that owned it died means it left the broker after the
+ * record was written, so it is watched like an ended lease's; else (gone, or nothing can
+ * tell) the slot gets a fresh region now, as at any start. */
+static void settle_free_record(RestorePlan *p, Slot *s, const RegistryRecord *rec) {
+        const char *how = NULL;
+        int fd = -EBADF;
+
+        if (rec->state == SLOT_FREE && rec->region_ino != 0 &&
+            old_region_get(p, s->index, rec->region_dev, rec->region_ino, &rec->region_handle, &fd, &how) ==
+                    OLD_REGION_HELD) {
+                log_warning("RMA slot %u: its record says free, but its region (inode %llu) is still alive (%s): it "
+                            "left rma-brokerd after the record was written (a stale copy of the registry?); the slot "
+                            "stays held-elsewhere until that region is let go", s->index,
+                            (unsigned long long) rec->region_ino, how);
+                watch_unproven(p, s, fd);
+                return;
+        }
+        (void) pool_refill_now(p->broker->pool, s);
+}
+
 /* One slot as its record says: a lease checked, an old region settled, a free region
  * back; a reservation with its expiry. Returns whether a lease was checked. */
 static bool restore_slot(RestorePlan *p, Slot *s, const RegistryRecord *rec, unsigned *reservations) {
         bool held_back = unsettled(p, s), lease = false;
 
+        /* A slot without a record waits for the rebuild, which may prove its lease. */
+        if (held_back && rec && restore_from_census(p, s, rec))
+                return false;
         if (rec && rec->state == SLOT_LEASED && held_back) {
                 restore_lease(p, s, rec);
                 lease = true;
@@ -671,8 +806,12 @@ static bool restore_slot(RestorePlan *p, Slot *s, const RegistryRecord *rec, uns
                 settle_unknown(p, s);   /* pinned before: still nothing proves it gone */
         else if (rec && rec->state == SLOT_HELD_ELSEWHERE && held_back)
                 settle_old_region(p, s, rec->region_dev, rec->region_ino, &rec->region_handle);
-        else if (held_back && fd_store_has_region(p->store, s->index) && stored_is_free_region(p->store, s->index, rec))
+        else if (held_back && fd_store_has_region(p->store, s->index) &&
+                 stored_is_free_region(p, s->index, rec))
                 restore_free_region(p, s);
+        else if (held_back && !fd_store_has_region(p->store, s->index) && rec &&
+                 (rec->state == SLOT_FREE || rec->state == SLOT_RESERVED))
+                settle_free_record(p, s, rec);
         if (rec && rec->state == SLOT_RESERVED) {
                 if (rec->expires_monotonic == 0)
                         log_info("RMA slot %u: the reservation of domain %s expired while rma-brokerd was down",
@@ -693,7 +832,7 @@ static void settle_unrecorded(RestorePlan *p) {
 
         for (unsigned i = 0; i < pool->n_slots; i++) {
                 Slot *s = &pool->slots[i];
-                if (!unsettled(p, s))
+                if (!unsettled(p, s) || restore_from_census(p, s, NULL))
                         continue;
                 if (fd_store_has_region(p->store, i))
                         /* Recorded as the old region, so that a second restart still waits for it. */
@@ -718,9 +857,19 @@ int restore_apply(RestorePlan *p, Broker *broker, Recycler *recycler, Leases *le
                             "%llu; leases of the old pool cannot be re-adopted into it", reg->backend,
                             (unsigned long long) reg->region_size, broker->backend->ops->name,
                             (unsigned long long) broker->backend->region_size);
-        for (unsigned i = 0; i < pool->n_slots; i++)
-                if (restore_slot(p, &pool->slots[i], same_pool ? record(p, i) : NULL, &reservations))
+        for (unsigned i = 0; i < pool->n_slots; i++) {
+                const RegistryRecord *raw = record(p, i);
+                Slot *s = &pool->slots[i];
+                if (!same_pool && raw && (raw->state == SLOT_FREE || raw->state == SLOT_RESERVED) && unsettled(p, s)) {
+                        /* Held back for a check of a record of another pool: only a live
+                         * region of ours keeps the slot out. */
+                        if (!restore_from_census(p, s, raw))
+                                settle_free_record(p, s, raw);
+                        continue;
+                }
+                if (restore_slot(p, s, same_pool ? raw : NULL, &reservations))
                         restored++;
+        }
         if (p->rebuild)
                 rebuild_from_processes(p);
         settle_unrecorded(p);

@@ -4,6 +4,10 @@
 
 #include "libvirt-status.h"
 #include "log.h"
+#include "regular-file.h"
+
+/* A status file is the domain XML and QEMU's state: hundreds of KiB at most. */
+#define LIBVIRT_STATUS_MAX (16u << 20)
 
 typedef struct StatusParse {
         int depth;
@@ -83,12 +87,19 @@ GHashTable *libvirt_status_read(const char *dir) {
         while (d && (entry = g_dir_read_name(d))) {
                 g_autofree char *path = NULL, *data = NULL;
                 LibvirtDomain *domain;
-                gsize len;
+                size_t len;
+                int r;
 
                 if (!g_str_has_suffix(entry, ".xml"))
                         continue;
                 path = g_build_filename(dir, entry, NULL);
-                if (!g_file_get_contents(path, &data, &len, NULL))
+                /* libvirtd writes regular files; anything else (a FIFO would hang a plain
+                 * open) is skipped, by name. */
+                r = regular_file_read(path, LIBVIRT_STATUS_MAX, &data, &len);
+                if (r == -EBADFD)
+                        log_warning("%s is %s, not libvirt's status XML: skipped; remove it", path,
+                                    regular_file_kind(path));
+                if (r < 0)
                         continue;
                 domain = parse_status(data, len);
                 if (domain)

@@ -18,6 +18,18 @@ static char *inode_key(uint64_t dev, uint64_t ino) {
         return g_strdup_printf("%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, dev, ino);
 }
 
+/* The slot a memfd's name claims ("/memfd:rma-broker-slot-N"), or -1. Anyone can choose
+ * a name: it only says where to look for a mark. */
+static int named_slot(const char *link) {
+        const char *name = strstr(link, MEMFD_LINK_PREFIX "rma-broker-slot-");
+        unsigned slot;
+
+        if (!name || sscanf(name + strlen(MEMFD_LINK_PREFIX "rma-broker-slot-"), "%u", &slot) != 1 ||
+            slot > INT32_MAX)
+                return -1;
+        return (int) slot;
+}
+
 static void add(ProcIndex *x, const ProcHolder *h) {
         g_autofree char *key = inode_key(h->dev, h->ino);
         GPtrArray *list = g_hash_table_lookup(x->by_inode, key);
@@ -60,7 +72,7 @@ static void scan_fds(ProcIndex *x, int procfd, pid_t pid) {
                 if (fstatat(dirfd(d), de->d_name, &st, 0) < 0)
                         continue;   /* closed meanwhile */
                 add(x, &(ProcHolder) { .pid = pid, .fdnum = atoi(de->d_name), .dev = st.st_dev, .ino = st.st_ino,
-                                       .kvm_rma = g_str_equal(link, KVM_RMA_LINK) });
+                                       .kvm_rma = g_str_equal(link, KVM_RMA_LINK), .named_slot = named_slot(link) });
         }
         closedir(d);
 }
@@ -89,7 +101,7 @@ static void scan_maps(ProcIndex *x, int procfd, pid_t pid) {
                     sscanf(line, "%llx-%llx %*s %*x %x:%x %llu", &start, &end, &maj, &min, &inode) != 5)
                         continue;
                 add(x, &(ProcHolder) { .pid = pid, .fdnum = -1, .map_start = start, .map_end = end,
-                                       .dev = makedev(maj, min), .ino = inode });
+                                       .dev = makedev(maj, min), .ino = inode, .named_slot = named_slot(line) });
         }
         fclose(f);
 }

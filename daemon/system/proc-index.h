@@ -18,6 +18,7 @@ typedef struct ProcHolder {
         uint64_t map_start, map_end;
         uint64_t dev, ino;
         bool kvm_rma;       /* anon_inode:kvm-rma: one inode for all, told apart by no one */
+        int named_slot;     /* N of a memfd named rma-broker-slot-N (anyone's to choose), else -1 */
 } ProcHolder;
 
 typedef struct ProcIndex {

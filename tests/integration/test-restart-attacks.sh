@@ -158,7 +158,7 @@ mark=$(for fd in /proc/$CLIENT_PID/fd/*; do
     python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.rma-broker").decode())' "$fd" 2>&1; break
 done)
 check_match "... there the broker's regions carry the user mark with its MAC" \
-    "^slot=[01] pool=[0-9]+:[0-9]+ mac=[0-9a-f]{64}$" "$mark"
+    "^slot=[01] pool=[0-9]+:[0-9]+ uuid=$(uuid 3) tenant=[^ ]* mac=[0-9a-f]{64}$" "$mark"
 close_fifo m
 stop_broker
 BROKER_WRAP=()

@@ -4,9 +4,10 @@
 # an unread SCM_RIGHTS message, or hands a mapping to a child and exits), holders ending,
 # claimants killed, the broker killed with -9 or stopped at random points and started
 # again, a registry record lost across a kill -9 (a rebuild), the registry truncated by
-# root under the running broker, a second broker started by hand on its runtime dir, and
-# policy changes between a domain's prepare and its release (the hook's release end must
-# still remove its record).
+# root under the running broker, a backup of the registry taken at one step and restored in
+# place by root at a later one (then a kill -9 at once, or the running broker left to see
+# it), a second broker started by hand on its runtime dir, and policy changes between a
+# domain's prepare and its release (the hook's release end must still remove its record).
 # After every step the invariant is checked: live regions that root created, seen in this
 # test's processes, plus those the test knows are in flight, never exceed the pool; the
 # broker's counts add up to it; and tenant capped holds no more than its MaxRmas. At the
@@ -88,11 +89,11 @@ run_seed() {
     local seed=$1 step action n=0 live bad=0 name mode i change
     local -a names=() modes=() pids=() flight=()
     RANDOM=$seed
-    rm -rf "$TEST_DIR/run"
+    rm -rf "$TEST_DIR/run" "$TEST_DIR/leases.backup"
     : >"$TEST_DIR/broker.log"
     broker
     for ((step = 1; step <= STEPS; step++)); do
-        action=$((RANDOM % 13))
+        action=$((RANDOM % 15))
         if [ "$action" -le 3 ] && [ "$(prop FreeRmas)" -gt 0 ]; then
             n=$((n + 1))
             mode=(claim fork-keep inflight handoff)
@@ -164,6 +165,20 @@ run_seed() {
             printf 'garbage' | dd of="$TEST_DIR/run/leases" bs=1 seek=$(((i + 1) * 512 + 20)) conv=notrunc status=none
             broker
             echo "step $step: broker killed -9, slot $i's record lost, started again (rebuild)" >>"$TEST_DIR/steps"
+        elif [ "$action" -eq 13 ]; then
+            cp "$TEST_DIR/run/leases" "$TEST_DIR/leases.backup"
+            echo "step $step: root takes a backup of the registry" >>"$TEST_DIR/steps"
+        elif [ "$action" -eq 14 ] && [ -f "$TEST_DIR/leases.backup" ]; then
+            cp "$TEST_DIR/leases.backup" "$TEST_DIR/run/leases"   # in place: same inode, size, header
+            if [ $((RANDOM % 2)) -eq 0 ]; then
+                kill -9 "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null; BROKER_PID=
+                broker
+                echo "step $step: root restores the backup in place, broker killed -9 at once, started again" \
+                    >>"$TEST_DIR/steps"
+            else
+                sleep 6   # the running broker's 5 s check sees it and writes the registry again
+                echo "step $step: root restores the backup in place under the running broker" >>"$TEST_DIR/steps"
+            fi
         elif [ "$action" -le 8 ]; then
             kill -9 "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null; BROKER_PID=
             broker
