@@ -33,6 +33,7 @@ int broker_new(BrokerConfig *config, const BrokerTakeover *takeover, Broker **re
         int r;
 
         b->config = config;            /* owned from here on, also if we fail */
+        b->stats.by_tenant = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         r = backend_open(config, takeover ? takeover->pool_count : 0, takeover ? takeover->region_size : 0,
                          &b->backend);
         if (r < 0)
@@ -62,6 +63,7 @@ Broker *broker_free(Broker *b) {
         pool_free(b->pool);
         policy_free(b->policy);
         g_free(b->drain_reason);
+        g_clear_pointer(&b->stats.by_tenant, g_hash_table_destroy);
         backend_free(b->backend);
         broker_config_free(b->config);
         g_free(b);
@@ -74,6 +76,13 @@ int broker_reload_policy(Broker *b, GPtrArray *errors) {
         int r;
 
         r = policy_load(b->config->config_file, b->config->policy_dirs, b->pool->n_slots, &fresh, errors);
+        if (!first) {
+                if (r < 0)
+                        b->stats.reloads_failed++;
+                else
+                        b->stats.reloads_ok++;
+                b->stats.generation++;
+        }
         if (r < 0)
                 return r;
         /* Leases and reservations stay as they are; the new rules apply to new requests. */
@@ -223,13 +232,47 @@ static const char *const reserve_result_table[_RESERVE_RESULT_MAX] = {
         [RESERVE_DRAINING] = "draining",
 };
 
+static const char *const claim_result_table[_CLAIM_RESULT_MAX] = {
+        [CLAIM_GRANTED] = "granted",
+        [CLAIM_NOT_RESERVED] = "not_reserved",
+        [CLAIM_ALREADY_CLAIMED] = "already_claimed",
+        [CLAIM_DENIED] = "denied",
+        [CLAIM_INVALID] = "invalid",
+};
+
 static const char *const lease_end_table[_LEASE_END_MAX] = {
         [LEASE_END_PROCESS_EXITED] = "process_exited",
         [LEASE_END_RELEASED] = "released",
 };
 
 DEFINE_STRING_TABLE_TO_STRING(reserve_result, ReserveResult, "invalid")
+DEFINE_STRING_TABLE_TO_STRING(claim_result, ClaimResult, "invalid")
 DEFINE_STRING_TABLE_TO_STRING(lease_end, LeaseEnd, "unknown")
+
+TenantStats *broker_tenant_stats(BrokerStats *stats, const char *tenant) {
+        TenantStats *t = g_hash_table_lookup(stats->by_tenant, tenant);
+
+        if (!t) {
+                t = g_new0(TenantStats, 1);
+                g_hash_table_insert(stats->by_tenant, g_strdup(tenant), t);
+        }
+        return t;
+}
+
+static ClaimResult claim_result_of(BrokerRefusal refusal) {
+        switch (refusal) {
+        case BROKER_OK:
+                return CLAIM_GRANTED;
+        case BROKER_NOT_RESERVED:
+                return CLAIM_NOT_RESERVED;
+        case BROKER_ALREADY_CLAIMED:
+                return CLAIM_ALREADY_CLAIMED;
+        case BROKER_ACCESS_DENIED:
+                return CLAIM_DENIED;
+        default:
+                return CLAIM_INVALID;
+        }
+}
 
 static ReserveResult reserve_result_of(BrokerRefusal refusal) {
         switch (refusal) {
@@ -250,13 +293,14 @@ static ReserveResult reserve_result_of(BrokerRefusal refusal) {
 }
 
 static BrokerRefusal reserve(Broker *b, Caller *c, const char *raw_uuid, const char *domain, const char *tenant,
-                             uint64_t now_usec, Slot **ret, char **message);
+                             uint64_t now_usec, Slot **ret, const char **ret_tenant, char **message);
 
 BrokerRefusal broker_reserve(Broker *b, Caller *c, const char *raw_uuid, const char *domain, const char *tenant,
                              uint64_t now_usec, Slot **ret, char **message) {
-        BrokerRefusal refusal = reserve(b, c, raw_uuid, domain, tenant, now_usec, ret, message);
+        const char *counted_as = "";
+        BrokerRefusal refusal = reserve(b, c, raw_uuid, domain, tenant, now_usec, ret, &counted_as, message);
 
-        b->stats.reserve[reserve_result_of(refusal)]++;
+        broker_tenant_stats(&b->stats, counted_as)->reserve[reserve_result_of(refusal)]++;
         b->stats.generation++;
         return refusal;
 }
@@ -354,7 +398,7 @@ void broker_set_draining(Broker *b, const char *reason) {
 }
 
 static BrokerRefusal reserve(Broker *b, Caller *c, const char *raw_uuid, const char *domain, const char *tenant,
-                             uint64_t now_usec, Slot **ret, char **message) {
+                             uint64_t now_usec, Slot **ret, const char **ret_tenant, char **message) {
         char uuid[RMA_UUID_STRING_LEN + 1];
         g_autofree char *why = NULL;
         uint64_t expires = now_usec + b->config->reservation_timeout_usec;
@@ -374,12 +418,15 @@ static BrokerRefusal reserve(Broker *b, Caller *c, const char *raw_uuid, const c
                 pool_unreserve(b->pool, s);
                 s = NULL;
         }
-        if (s)
+        if (s) {
+                *ret_tenant = s->tenant;
                 return reserve_again(b, c, s, uuid, domain, expires, ret, message);
+        }
 
         t = policy_tenant_for_domain(b->policy, domain, tenant, &why);
         if (!t)
                 return refuse(BROKER_NO_SUCH_TENANT, message, "No RMA for domain %s: %s", domain, why);
+        *ret_tenant = t->name;
         refusal = require_tenant_access(b, c, t->name, "Reserve", message);
         if (!refusal)
                 refusal = refuse_if_draining(b, domain, message);
@@ -398,7 +445,21 @@ static BrokerRefusal reserve(Broker *b, Caller *c, const char *raw_uuid, const c
         return BROKER_OK;
 }
 
+static BrokerRefusal check_claim(Broker *b, const Caller *c, const char *raw_uuid, Slot **ret, char **message);
+
 BrokerRefusal broker_check_claim(Broker *b, const Caller *c, const char *raw_uuid, Slot **ret, char **message) {
+        Slot *s = NULL;
+        BrokerRefusal refusal = check_claim(b, c, raw_uuid, &s, message);
+
+        broker_tenant_stats(&b->stats, s && s->tenant ? s->tenant : "")->claim[claim_result_of(refusal)]++;
+        b->stats.generation++;
+        if (!refusal)
+                *ret = s;
+        return refusal;
+}
+
+/* *ret: the domain's slot once it is found, also when the claim is refused after that. */
+static BrokerRefusal check_claim(Broker *b, const Caller *c, const char *raw_uuid, Slot **ret, char **message) {
         char uuid[RMA_UUID_STRING_LEN + 1];
         g_autofree char *why = NULL;
         BrokerRefusal refusal;
@@ -415,7 +476,7 @@ BrokerRefusal broker_check_claim(Broker *b, const Caller *c, const char *raw_uui
                               "uid %u may not claim RMAs; only the users in QemuUsers= of rma-brokerd.conf may, and "
                               "QEMU should run as one of them", (unsigned) c->uid);
         }
-        s = pool_find(b->pool, uuid);
+        s = *ret = pool_find(b->pool, uuid);
         if (!s)
                 return refuse(BROKER_NOT_RESERVED, message,
                               "No RMA is reserved for domain %s. The libvirt hook /etc/libvirt/hooks/qemu.d/50-rma-broker "
@@ -494,7 +555,13 @@ BrokerRefusal broker_release(Broker *b, Caller *c, const char *raw_uuid, Slot **
 }
 
 unsigned broker_expire(Broker *b, uint64_t now_usec) {
-        return pool_expire(b->pool, now_usec);
+        unsigned n = pool_expire(b->pool, now_usec);
+
+        if (n > 0) {
+                b->stats.expiries += n;
+                b->stats.generation++;
+        }
+        return n;
 }
 
 static uint32_t tenant_cap(const PolicyTenant *t, const Pool *p) {

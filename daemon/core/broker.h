@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "backend.h"
+#include "histogram.h"
 #include "broker-config.h"
 #include "policy.h"
 #include "pool.h"
@@ -58,6 +59,16 @@ typedef enum ReserveResult {
         _RESERVE_RESULT_MAX,
 } ReserveResult;
 
+/* How Claim requests ended, as the metrics name them. */
+typedef enum ClaimResult {
+        CLAIM_GRANTED,
+        CLAIM_NOT_RESERVED,       /* NotReserved */
+        CLAIM_ALREADY_CLAIMED,    /* AlreadyClaimed */
+        CLAIM_DENIED,             /* AccessDenied: not a QEMU user, or not in the domain's cgroup */
+        CLAIM_INVALID,            /* InvalidArgument */
+        _CLAIM_RESULT_MAX,
+} ClaimResult;
+
 typedef enum LeaseEnd {
         LEASE_END_PROCESS_EXITED,   /* the QEMU holding it exited */
         LEASE_END_RELEASED,         /* Release found its process already gone */
@@ -65,13 +76,28 @@ typedef enum LeaseEnd {
 } LeaseEnd;
 
 const char *reserve_result_to_string(ReserveResult r);
+const char *claim_result_to_string(ClaimResult r);
 const char *lease_end_to_string(LeaseEnd e);
 
-typedef struct BrokerStats {
+/* A tenant's requests by how they ended. The tenant is the one the policy resolved, or ""
+ * where the request was refused before it knew one: never a name a client made up. */
+typedef struct TenantStats {
         uint64_t reserve[_RESERVE_RESULT_MAX];
+        uint64_t claim[_CLAIM_RESULT_MAX];
+} TenantStats;
+
+typedef struct BrokerStats {
+        GHashTable *by_tenant;  /* tenant name -> TenantStats */
         uint64_t lease_ends[_LEASE_END_MAX];
+        uint64_t expiries;      /* reservations not claimed in time */
+        uint64_t forgotten_regions;   /* ForgetRegion */
+        uint64_t reloads_ok, reloads_failed;
+        Histogram reserve_seconds, claim_seconds;   /* handled to answered, as the transport saw them */
         unsigned generation;    /* grows with every change the metrics show */
 } BrokerStats;
+
+/* The stats of tenant (created at 0). */
+TenantStats *broker_tenant_stats(BrokerStats *stats, const char *tenant);
 
 typedef struct Broker {
         BrokerConfig *config;

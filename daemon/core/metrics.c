@@ -34,6 +34,39 @@ static void tenant_sample(GString *out, const char *name, const char *tenant, ui
         g_string_append_printf(out, "\"} %llu\n", (unsigned long long) value);
 }
 
+static const char *reserve_name(int r) {
+        return reserve_result_to_string((ReserveResult) r);
+}
+
+static const char *claim_name(int r) {
+        return claim_result_to_string((ClaimResult) r);
+}
+
+static int compare_names(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* NAME{result=...,tenant=...} for every result of every tenant seen, tenants in name order
+ * (a scrape's lines stay in place), from TenantStats' array at offset. */
+static void result_counters(GString *out, const Broker *b, const char *name, const char *help, int n_results,
+                            const char *(*result_name)(int), size_t offset) {
+        g_autofree const char **tenants = (const char **) g_hash_table_get_keys_as_array(b->stats.by_tenant, NULL);
+        guint n = g_hash_table_size(b->stats.by_tenant);
+
+        family(out, name, "counter", help);
+        qsort(tenants, n, sizeof(char *), compare_names);
+        for (guint i = 0; i < n; i++) {
+                const TenantStats *t = g_hash_table_lookup(b->stats.by_tenant, tenants[i]);
+                const uint64_t *counts = (const uint64_t *) (const void *) ((const char *) t + offset);
+
+                for (int r = 0; r < n_results; r++) {
+                        g_string_append_printf(out, "%s{result=\"%s\",tenant=\"", name, result_name(r));
+                        append_label_value(out, tenants[i]);
+                        g_string_append_printf(out, "\"} %llu\n", (unsigned long long) counts[r]);
+                }
+        }
+}
+
 char *metrics_format(const Broker *b) {
         GString *out = g_string_sized_new(4096);
         const char *backend = b->backend->ops->name;
@@ -82,14 +115,35 @@ char *metrics_format(const Broker *b) {
                 }
         }
 
-        family(out, "rma_broker_reserve_requests_total", "counter", "Reserve calls by how they ended.");
-        for (ReserveResult r = 0; r < _RESERVE_RESULT_MAX; r++)
-                g_string_append_printf(out, "rma_broker_reserve_requests_total{result=\"%s\"} %llu\n",
-                                       reserve_result_to_string(r), (unsigned long long) b->stats.reserve[r]);
+        result_counters(out, b, "rma_broker_reserve_requests_total",
+                        "Reserve calls by how they ended and tenant (\"\": refused before a tenant was known).",
+                        _RESERVE_RESULT_MAX, reserve_name, offsetof(TenantStats, reserve));
+        result_counters(out, b, "rma_broker_claim_requests_total",
+                        "Claim calls by how they ended and tenant (\"\": no reservation, so no tenant).",
+                        _CLAIM_RESULT_MAX, claim_name, offsetof(TenantStats, claim));
         family(out, "rma_broker_lease_ends_total", "counter", "Leases that ended, by reason.");
         for (LeaseEnd e = 0; e < _LEASE_END_MAX; e++)
                 g_string_append_printf(out, "rma_broker_lease_ends_total{reason=\"%s\"} %llu\n", lease_end_to_string(e),
                                        (unsigned long long) b->stats.lease_ends[e]);
+        family(out, "rma_broker_reservation_expiries_total", "counter",
+               "Reservations that were not claimed within ReservationTimeoutSec.");
+        g_string_append_printf(out, "rma_broker_reservation_expiries_total %llu\n",
+                               (unsigned long long) b->stats.expiries);
+        family(out, "rma_broker_forgotten_regions_total", "counter",
+               "Held-elsewhere slots that root freed with ForgetRegion (rmactl forget-region).");
+        g_string_append_printf(out, "rma_broker_forgotten_regions_total %llu\n",
+                               (unsigned long long) b->stats.forgotten_regions);
+        family(out, "rma_broker_policy_reloads_total", "counter", "Policy reloads (SIGHUP, Reload) by result.");
+        g_string_append_printf(out, "rma_broker_policy_reloads_total{result=\"success\"} %llu\n"
+                               "rma_broker_policy_reloads_total{result=\"failed\"} %llu\n",
+                               (unsigned long long) b->stats.reloads_ok, (unsigned long long) b->stats.reloads_failed);
+        histogram_format(out, "rma_broker_reserve_duration_seconds",
+                         "Reserve calls, from dispatch to the answer sent.", &b->stats.reserve_seconds);
+        histogram_format(out, "rma_broker_claim_duration_seconds",
+                         "Claim calls, from dispatch to the answer (with the region) sent.", &b->stats.claim_seconds);
+        histogram_format(out, "rma_broker_scrub_duration_seconds",
+                         "From the end of a lease until its slot is free again with a fresh (or zeroed) region; "
+                         "slots held elsewhere meanwhile are not counted.", &p->scrub_seconds);
         return g_string_free(out, FALSE);
 }
 

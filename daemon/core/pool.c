@@ -120,6 +120,7 @@ void pool_region_held_elsewhere(Pool *p, Slot *s, int error) {
         if (s->state == SLOT_HELD_ELSEWHERE)
                 return;
         g_return_if_fail(s->state == SLOT_SCRUBBING);
+        s->lease_ended_usec = 0;   /* held elsewhere: not a scrub's time */
         if (error < 0) {
                 log_warning_errno(error, "RMA slot %u: no fresh region from the %s backend (%m); counted "
                                   "held-elsewhere until one is available", s->index, p->backend->ops->name);
@@ -172,6 +173,9 @@ void pool_region_ready(Pool *p, Slot *s, int fd) {
         RegionIdentity id = { 0 };
         struct stat st;
 
+        if (s->state == SLOT_SCRUBBING && s->lease_ended_usec)   /* the scrub the next tenant waits for */
+                histogram_observe(&p->scrub_seconds, rma_now_usec(CLOCK_MONOTONIC) - s->lease_ended_usec);
+        s->lease_ended_usec = 0;
         if (fstat(fd, &st) == 0) {
                 id.dev = st.st_dev;
                 id.ino = st.st_ino;
@@ -358,6 +362,7 @@ void pool_end_lease(Pool *p, Slot *s, int *ret_old_fd) {
         s->old_region_handle = s->region_handle;
         s->region_dev = s->region_ino = 0;
         s->region_handle = (RegionHandle) { 0 };
+        s->lease_ended_usec = rma_now_usec(CLOCK_MONOTONIC);
         slot_set_state(p, s, SLOT_SCRUBBING);
         slot_changed(p, s);
 }

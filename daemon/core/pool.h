@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "backend.h"
+#include "histogram.h"
 #include "policy.h"
 #include "region-handle.h"
 #include "rma-names.h"
@@ -52,6 +53,7 @@ typedef struct Slot {
         char *held_tenant;                   /* held-elsewhere by a lease a restart could not prove: its tenant's */
         bool held_reported;                  /* held-elsewhere long enough to be logged */
         uint64_t since_realtime;             /* CLOCK_REALTIME µs of its last change of state, for people */
+        uint64_t lease_ended_usec;           /* CLOCK_MONOTONIC of its lease's end while it scrubs (0: not) */
         GList link;                          /* on the free, expiry or held-elsewhere list, by state */
 } Slot;
 
@@ -67,6 +69,7 @@ typedef struct Pool {
         GQueue free;                         /* free slots, the next to hand out first */
         GQueue expiry;                       /* reserved slots, earliest expiry first */
         GQueue held_elsewhere;               /* held-elsewhere slots, waiting for a region */
+        Histogram scrub_seconds;             /* lease end to free, for slots that went straight through */
         /* Told after every change of a slot (the lease registry): before any reply. */
         void (*slot_changed)(const Slot *s, void *userdata);
         void *slot_changed_userdata;

@@ -9,6 +9,7 @@
 #include "cleanup.h"
 #include "drain-file.h"
 #include "log.h"
+#include "regular-file.h"
 #include "rma-names.h"
 #include "rma-util.h"
 
@@ -16,34 +17,31 @@
 
 int drain_file_load(const char *runtime_dir, char **ret_reason) {
         g_autofree char *path = g_build_filename(runtime_dir, RMA_DRAIN_FILE_NAME, NULL);
+        g_autofree char *text = NULL;
         _cleanup_close_ int fd = -EBADF;
-        char text[DRAIN_FILE_MAX + 1];
         struct stat st;
-        ssize_t n;
+        int r;
 
-        /* O_NONBLOCK: a FIFO put here must not hang the start. */
-        fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0 && errno == ENOENT)
+        fd = regular_file_open(path);   /* O_NONBLOCK: a FIFO put here must not hang the start */
+        if (fd == -ENOENT)
                 return 0;
         if (fd < 0)
-                return log_error_errno(errno, "Cannot open %s (%m): remove it (rmactl drain writes it again)", path);
-        if (fstat(fd, &st) < 0)
-                return log_error_errno(errno, "Cannot stat %s: %m", path);
-        if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_size > DRAIN_FILE_MAX)
-                return log_error_errno(EINVAL, "%s is not the broker's drain state (a regular file of uid %u, at most %d "
-                                       "bytes): remove it, then rmactl drain if the host should drain", path,
-                                       (unsigned) geteuid(), DRAIN_FILE_MAX);
-        n = read(fd, text, DRAIN_FILE_MAX);
-        if (n < 0)
-                return log_error_errno(errno, "Cannot read %s: %m", path);
-        text[n] = '\0';
+                r = fd;
+        else if (fstat(fd, &st) < 0)
+                r = -errno;
+        else   /* root's own file: another owner did not get it from the broker */
+                r = st.st_uid != geteuid() ? -EPERM : regular_file_read_fd(fd, DRAIN_FILE_MAX, &text);
+        if (r < 0)
+                return log_error_errno(r, "%s is not the broker's drain state (a regular file of uid %u, at most %d "
+                                       "bytes; here %s): remove it, then rmactl drain if the host should drain",
+                                       path, (unsigned) geteuid(), DRAIN_FILE_MAX, regular_file_kind(path));
         text[strcspn(text, "\n")] = '\0';
         if (text[0] && !rma_name_is_valid(text)) {
                 /* Still draining: the file says so, only its reason is unreadable. */
                 log_warning("%s: the drain reason is not readable text; draining without one", path);
                 text[0] = '\0';
         }
-        *ret_reason = g_strdup(text);
+        *ret_reason = g_steal_pointer(&text);
         return 1;
 }
 

@@ -158,7 +158,13 @@ static int property_get_drain_reason(sd_bus *bus, const char *path, const char *
 
 /* Methods */
 
+/* How long a call took the broker, from its dispatch to its answer, in a histogram. */
+static void observe_since(Histogram *h, uint64_t start_usec) {
+        histogram_observe(h, rma_now_usec(CLOCK_MONOTONIC) - start_usec);
+}
+
 static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        uint64_t start = rma_now_usec(CLOCK_MONOTONIC);
         g_auto(Caller) caller = { 0 };
         const char *uuid, *domain, *tenant;
         char *message = NULL;
@@ -172,11 +178,13 @@ static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *err
         r = caller_get(userdata, msg, &caller, error);
         if (r < 0)
                 return r;
-        refusal = broker_reserve(broker_of(userdata), &caller, uuid, domain, tenant, rma_now_usec(CLOCK_MONOTONIC), &s,
-                                 &message);
+        refusal = broker_reserve(broker_of(userdata), &caller, uuid, domain, tenant, start, &s, &message);
         if (refusal)
-                return reply_refusal(error, refusal, message);
-        return sd_bus_reply_method_return(msg, "u", s->index);
+                r = reply_refusal(error, refusal, message);
+        else
+                r = sd_bus_reply_method_return(msg, "u", s->index);
+        observe_since(&broker_of(userdata)->stats.reserve_seconds, start);
+        return r;
 }
 
 static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -224,6 +232,8 @@ static int method_forget_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         r = recycler_forget_region(service_of(userdata)->recycler, slot, &message);
         if (r < 0)
                 return sd_bus_error_set(error, RMA_ERROR_INVALID_ARGUMENT, message);
+        broker_of(userdata)->stats.forgotten_regions++;
+        broker_of(userdata)->stats.generation++;
         return sd_bus_reply_method_return(msg, "");
 }
 
@@ -466,6 +476,7 @@ static int method_undrain(sd_bus_message *msg, void *userdata, sd_bus_error *err
 }
 
 static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        uint64_t start = rma_now_usec(CLOCK_MONOTONIC);
         BusService *service = service_of(userdata);
         g_autoptr(sd_bus_message) reply = NULL;
         g_auto(Caller) caller = { 0 };
@@ -502,6 +513,7 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
                 return sd_bus_error_set_errnof(error, r, "Cannot watch the claiming process %d, so its lease would "
                                                "never end (%m); nothing was leased", (int) caller.pid);
         r = sd_bus_send(NULL, reply, NULL);
+        observe_since(&service->broker->stats.claim_seconds, start);
         broker_log_lease(s);
         return r;
 }

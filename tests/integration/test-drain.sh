@@ -46,7 +46,7 @@ check_eq "the gauge says 1" 1 "$(gauge)"
 out=$(reserve 2)
 check_match "a new Reserve is refused, saying the host drains and why" \
     "org.rmabroker.Broker1.Error.Draining.*this host is draining \(firmware update\).*rmactl undrain" "$out"
-check_match "... and counted as such" 'rma_broker_reserve_requests_total\{result="draining"\} 1' "$("$RMACTL" metrics)"
+check_match "... and counted as such" 'rma_broker_reserve_requests_total\{result="draining",tenant="default"\} 1' "$("$RMACTL" metrics)"
 check_match "the reservation made before is still claimed" "^held" "$(claim 1)"
 check_match "the journal line says so" "Draining: firmware update" "$(cat "$TEST_DIR/broker.log")"
 

@@ -61,6 +61,9 @@ uuid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
 metric() { # metric TEXT NAME{LABELS}: the value of one sample
     awk -v k="$2" '$1 == k {print $2}' <<<"$1"
 }
+total() { # total TEXT NAME RESULT: the samples of NAME with that result, summed over tenants
+    awk -v n="$2{" -v r="result=\"$3\"" 'index($1, n) == 1 && index($1, r) {s += $2} END {print s + 0}' <<<"$1"
+}
 
 start_private_bus
 start_broker --config="$TEST_DIR/broker.conf" --count=4 --size=4M --qemu-users=$QEMU_UID --no-check-cgroup \
@@ -85,11 +88,20 @@ check_match "a QEMU user claims and exits" "^held" "$out"
 lease_ended() { [ "$(metric "$(cat "$PROM")" 'rma_broker_lease_ends_total{reason="process_exited"}')" = 1 ]; }
 check "the textfile follows: one lease ended as its process exited" wait_until 5 lease_ended
 text=$(cat "$PROM")
-check_eq "granted" 3 "$(metric "$text" 'rma_broker_reserve_requests_total{result="granted"}')"
-check_eq "quota" 1 "$(metric "$text" 'rma_broker_reserve_requests_total{result="quota"}')"
-check_eq "pool exhausted" 1 "$(metric "$text" 'rma_broker_reserve_requests_total{result="pool_exhausted"}')"
-check_eq "invalid" 1 "$(metric "$text" 'rma_broker_reserve_requests_total{result="invalid"}')"
-check_eq "denied" 1 "$(metric "$text" 'rma_broker_reserve_requests_total{result="denied"}')"
+check_eq "granted" 3 "$(total "$text" rma_broker_reserve_requests_total granted)"
+check_eq "quota" 1 "$(total "$text" rma_broker_reserve_requests_total quota)"
+check_eq "... under the tenant that hit its cap" 1 \
+    "$(metric "$text" 'rma_broker_reserve_requests_total{result="quota",tenant="acme"}')"
+check_eq "pool exhausted" 1 "$(total "$text" rma_broker_reserve_requests_total pool_exhausted)"
+check_eq "invalid" 1 "$(total "$text" rma_broker_reserve_requests_total invalid)"
+check_eq "... under no tenant (refused before one was known)" 1 \
+    "$(metric "$text" 'rma_broker_reserve_requests_total{result="invalid",tenant=""}')"
+check_eq "denied" 1 "$(total "$text" rma_broker_reserve_requests_total denied)"
+check_eq "one Claim granted" 1 "$(total "$text" rma_broker_claim_requests_total granted)"
+check_eq "every Reserve timed in the latency histogram" 7 "$(metric "$text" rma_broker_reserve_duration_seconds_count)"
+check_eq "... and the Claim in its own" 1 "$(metric "$text" rma_broker_claim_duration_seconds_count)"
+scrubbed() { [ "$(metric "$(cat "$PROM")" rma_broker_scrub_duration_seconds_count)" = 1 ]; }
+check "the lease's end to a free slot is one scrub" wait_until 5 scrubbed
 check_eq "acme holds its one reservation" 1 "$(metric "$text" 'rma_broker_tenant_reserved_regions{tenant="acme"}')"
 check_eq "acme's cap" 1 "$(metric "$text" 'rma_broker_tenant_max_regions{tenant="acme"}')"
 check_eq "acme's guarantee" 1 "$(metric "$text" 'rma_broker_tenant_guaranteed_regions{tenant="acme"}')"
@@ -123,7 +135,7 @@ headers=$(curl -s -D - -o "$TEST_DIR/scrape.txt" "http://127.0.0.1:$EP_PORT/metr
 check_match "200 with the exposition content type" "HTTP/1.0 200 OK.*Content-Type: text/plain; version=0.0.4" \
     "$(tr -d '\r' <<<"$headers" | tr '\n' ' ')"
 check_eq "the endpoint shows the same counters" 3 \
-    "$(metric "$(cat "$TEST_DIR/scrape.txt")" 'rma_broker_reserve_requests_total{result="granted"}')"
+    "$(total "$(cat "$TEST_DIR/scrape.txt")" rma_broker_reserve_requests_total granted)"
 out=$(promtool check metrics <"$TEST_DIR/scrape.txt" 2>&1)
 check_eq "promtool accepts the scrape" "" "$out"
 check_eq "other paths: 404" 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$EP_PORT/")"

@@ -21,12 +21,19 @@ static void assert_line(const char *text, const char *line) {
 
 static void test_exposition(Fixture *f, gconstpointer data) {
         Caller root = { .uid = 0, .gids_known = true, .cgroup_fd = -1 };
-        g_autofree char *text = NULL, *m1 = NULL, *m2 = NULL;
+        g_autofree char *text = NULL, *m1 = NULL, *m2 = NULL, *m3 = NULL, *m4 = NULL, *m5 = NULL;
+        Caller qemu = { .uid = 4243, .gids_known = true, .cgroup_fd = -1 };
         Slot *s = NULL;
         int old_fd = -1;
 
         g_assert_cmpint(broker_reserve(f->broker, &root, UUID_A, "acme-1", "acme", 0, &s, &m1), ==, BROKER_OK);
         g_assert_cmpint(broker_reserve(f->broker, &root, UUID_B, "acme-2", "acme", 0, &s, &m2), ==, BROKER_QUOTA_EXCEEDED);
+        /* No tenant of that name: counted under "", never under the name the client made up. */
+        g_assert_cmpint(broker_reserve(f->broker, &root, UUID_B, "x-1", "made-up", 0, &s, &m3), ==, BROKER_NO_SUCH_TENANT);
+        g_assert_cmpint(broker_check_claim(f->broker, &qemu, UUID_B, &s, &m4), ==, BROKER_NOT_RESERVED);
+        g_assert_cmpint(broker_check_claim(f->broker, &qemu, UUID_A, &s, &m5), ==, BROKER_OK);
+        histogram_observe(&f->broker->stats.reserve_seconds, 300);      /* 0.3 ms */
+        histogram_observe(&f->broker->stats.reserve_seconds, 20000000); /* 20 s: above every bound */
         s = pool_find(f->broker->pool, UUID_A);
         g_assert_cmpint(pool_lease(f->broker->pool, s, getpid(), 0), ==, 0);
         broker_end_lease(f->broker, s, LEASE_END_PROCESS_EXITED, &old_fd);
@@ -42,9 +49,24 @@ static void test_exposition(Fixture *f, gconstpointer data) {
         assert_line(text, "rma_broker_region_size_bytes{backend=\"memfd\"} 1048576");
         assert_line(text, "rma_broker_tenant_max_regions{tenant=\"acme\"} 1");
         assert_line(text, "rma_broker_tenant_leased_regions{tenant=\"acme\"} 0");
-        assert_line(text, "rma_broker_reserve_requests_total{result=\"granted\"} 1");
-        assert_line(text, "rma_broker_reserve_requests_total{result=\"quota\"} 1");
-        assert_line(text, "rma_broker_reserve_requests_total{result=\"pool_exhausted\"} 0");
+        assert_line(text, "rma_broker_reserve_requests_total{result=\"granted\",tenant=\"acme\"} 1");
+        assert_line(text, "rma_broker_reserve_requests_total{result=\"quota\",tenant=\"acme\"} 1");
+        assert_line(text, "rma_broker_reserve_requests_total{result=\"pool_exhausted\",tenant=\"acme\"} 0");
+        assert_line(text, "rma_broker_reserve_requests_total{result=\"denied\",tenant=\"\"} 1");
+        g_assert_null(strstr(text, "made-up"));
+        assert_line(text, "rma_broker_claim_requests_total{result=\"granted\",tenant=\"acme\"} 1");
+        assert_line(text, "rma_broker_claim_requests_total{result=\"not_reserved\",tenant=\"\"} 1");
+        assert_line(text, "# TYPE rma_broker_reserve_duration_seconds histogram");
+        assert_line(text, "rma_broker_reserve_duration_seconds_bucket{le=\"0.00025\"} 0");
+        assert_line(text, "rma_broker_reserve_duration_seconds_bucket{le=\"0.0005\"} 1");
+        assert_line(text, "rma_broker_reserve_duration_seconds_bucket{le=\"10\"} 1");
+        assert_line(text, "rma_broker_reserve_duration_seconds_bucket{le=\"+Inf\"} 2");
+        assert_line(text, "rma_broker_reserve_duration_seconds_sum 20.000300");
+        assert_line(text, "rma_broker_reserve_duration_seconds_count 2");
+        /* The lease ended and its slot was refilled: one scrub. */
+        assert_line(text, "rma_broker_scrub_duration_seconds_count 1");
+        assert_line(text, "rma_broker_reservation_expiries_total 0");
+        assert_line(text, "rma_broker_policy_reloads_total{result=\"success\"} 0");
         assert_line(text, "rma_broker_lease_ends_total{reason=\"process_exited\"} 1");
         assert_line(text, "rma_broker_lease_ends_total{reason=\"released\"} 0");
         assert_line(text, "# TYPE rma_broker_reserve_requests_total counter");
