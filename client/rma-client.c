@@ -392,6 +392,51 @@ int rma_client_can_administer(sd_bus *bus, bool *ret_allowed, char **ret_why, sd
         return 0;
 }
 
+typedef struct EventWatch {
+        RmaEventFn fn;
+        void *userdata;
+} EventWatch;
+
+static int on_event(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const EventWatch *w = userdata;
+        RmaEvent e = { 0 };
+        int r;
+
+        if (sd_bus_message_is_signal(m, RMA_INTERFACE, "SlotChanged")) {
+                e.kind = "slot-changed";
+                r = sd_bus_message_read(m, "ussssus", &e.slot, &e.state, &e.domain, &e.uuid, &e.tenant, &e.pid,
+                                        &e.reason);
+        } else if (sd_bus_message_is_signal(m, RMA_INTERFACE, "Refused")) {
+                e.kind = "refused";
+                r = sd_bus_message_read(m, "sssssus", &e.method, &e.error, &e.uuid, &e.domain, &e.tenant, &e.uid,
+                                        &e.message);
+        } else if (sd_bus_message_is_signal(m, RMA_INTERFACE, "EventsDropped")) {
+                e.kind = "events-dropped";
+                r = sd_bus_message_read(m, "u", &e.dropped);
+        } else
+                return 0;
+        if (r > 0)
+                w->fn(&e, w->userdata);
+        return 0;
+}
+
+int rma_client_watch_events(sd_bus *bus, RmaEventFn fn, void *userdata) {
+        g_autofree EventWatch *w = g_new0(EventWatch, 1);
+        sd_bus_slot *slot = NULL;
+        int r;
+
+        *w = (EventWatch) { .fn = fn, .userdata = userdata };
+        r = sd_bus_match_signal(bus, &slot, RMA_BUS_NAME, RMA_OBJECT_PATH, RMA_INTERFACE, NULL, on_event, w);
+        if (r < 0)
+                return r;
+        /* The match, and w with it, lives as long as the bus. */
+        (void) sd_bus_slot_set_destroy_callback(slot, g_free);
+        (void) sd_bus_slot_set_floating(slot, 1);
+        sd_bus_slot_unref(slot);
+        g_steal_pointer(&w);
+        return 0;
+}
+
 int rma_client_get_bool(sd_bus *bus, const char *property, bool *ret, sd_bus_error *error) {
         int value = 0, r;
 

@@ -84,6 +84,26 @@ int rma_client_undrain(sd_bus *bus, sd_bus_error *error);
 int rma_client_check_policy(sd_bus *bus, char ***ret_problems, sd_bus_error *error);
 int rma_client_can_administer(sd_bus *bus, bool *ret_allowed, char **ret_why, sd_bus_error *error);
 
+/* The broker's event signals (SlotChanged, Refused, EventsDropped), decoded. Strings are
+ * the message's, valid during the callback. */
+typedef struct RmaEvent {
+        const char *kind;          /* "slot-changed", "refused" or "events-dropped" */
+        uint32_t slot;             /* slot-changed: the slot, its new state, the domain it is (or */
+        const char *state;         /* was, for an end) for, its pid while leased, and why */
+        const char *domain, *uuid, *tenant;
+        uint32_t pid;
+        const char *reason;
+        const char *method;        /* refused: Reserve or Claim, the error's name, the caller's uid */
+        const char *error;         /* and the broker's sentence (in message) */
+        uint32_t uid;
+        const char *message;
+        uint32_t dropped;          /* events-dropped: how many the broker's rate bound left out */
+} RmaEvent;
+typedef void (*RmaEventFn)(const RmaEvent *event, void *userdata);
+/* Call fn for every event the broker sends on bus (the system bus) from now on, while bus
+ * is processed; 0 or a negative errno. */
+int rma_client_watch_events(sd_bus *bus, RmaEventFn fn, void *userdata);
+
 /* Properties (TotalRmas, FreeRmas, ..., RmaSize, Backend, PendingPoolChange, Draining). */
 int rma_client_get_bool(sd_bus *bus, const char *property, bool *ret, sd_bus_error *error);
 int rma_client_get_u32(sd_bus *bus, const char *property, uint32_t *ret, sd_bus_error *error);

@@ -30,6 +30,7 @@ static void on_slot_changed(const Slot *s, void *userdata) {
 
         registry_write_slot(m->registry, s);
         fd_store_sync_slot(m->fd_store, s->index, s->region_fd, s->region_ino);
+        bus_events_slot_changed(&m->service.events, m->bus, s, pool_change_reason(m->broker->pool, s));
 }
 
 static int on_reload_request(GPtrArray *errors, void *userdata) {
@@ -340,6 +341,7 @@ static int on_bus_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error
         log_warning("Lost the D-Bus system bus connection; still serving %s, restart rma-brokerd to publish "
                     RMA_BUS_NAME " again", socket_server_path(m->socket_server));
         m->bus = sd_bus_flush_close_unref(m->bus);
+        m->service.bus = NULL;
         return 0;
 }
 
@@ -395,7 +397,7 @@ static int manager_connect_bus(Manager *m) {
         r = sd_bus_attach_event(bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Cannot attach the bus to the event loop: %m");
-        m->bus = g_steal_pointer(&bus);
+        m->bus = m->service.bus = g_steal_pointer(&bus);
         log_info("Published " RMA_BUS_NAME " on the system bus");
         return 0;
 }

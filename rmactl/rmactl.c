@@ -18,6 +18,7 @@
 #include "rma-names.h"
 #include "rma-util.h"
 #include "rmactl-domain.h"
+#include "rmactl-monitor.h"
 
 static bool arg_json;
 
@@ -269,6 +270,10 @@ static int verb_undrain(sd_bus *bus, int argc, char *argv[]) {
         return 0;
 }
 
+static int verb_monitor(sd_bus *bus, int argc, char *argv[]) {
+        return rmactl_monitor(bus, arg_json);
+}
+
 static int verb_forget_region(sd_bus *bus, int argc, char *argv[]) {
         g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         const char *arg = argv[1];
@@ -469,6 +474,7 @@ static const Verb verbs[] = {
         { "forget-region", "SLOT", 1, 1, VERB_BUS, verb_forget_region },
         { "drain", "[--reason=TEXT]", 0, 1, VERB_BUS, verb_drain },
         { "undrain", "", 0, 0, VERB_BUS, verb_undrain },
+        { "monitor", "", 0, 0, VERB_BUS, verb_monitor },
         { "metrics", "[--http]", 0, 1, VERB_BUS_OPTIONAL, verb_metrics },
         { "export", "placement [--tenant=T] [--provider=NAME]", 1, 3, VERB_BUS, verb_export },
         { "domain", "enable|disable|show DOMAIN [--tenant=T] [--connect=URI] [--dry-run]", 1, INT_MAX,
@@ -487,9 +493,10 @@ static void usage(FILE *f) {
                    "provider config for the pool. domain opts a libvirt domain in or out (emulator,\n"
                    "metadata, NUMA cell 0 of the RMA size) or shows how it stands. forget-region (root)\n"
                    "frees a held-elsewhere slot whose old region rma-brokerd cannot prove gone, once you\n"
-                   "know no process holds it. --json: status, list and tenants as JSON.\n"
+                   "know no process holds it. --json: status, list, tenants and monitor as JSON.\n"
                    "drain (root, AdminGroup=) stops new RMAs from this host before maintenance, until undrain;\n"
-                   "running domains keep theirs.\n");
+                   "running domains keep theirs. monitor follows the broker's events, one line each\n"
+                   "(--json: one JSON object each), until interrupted.\n");
 }
 
 static const Verb *find_verb(const char *name) {

@@ -415,6 +415,7 @@ static BrokerRefusal reserve(Broker *b, Caller *c, const char *raw_uuid, const c
                  * for this uuid must not keep the real domain from starting. */
                 log_info("Reserve by root for domain %s (%s) replaces the reservation uid %u made for domain %s",
                          domain, uuid, (unsigned) s->reserved_by, s->domain);
+                b->pool->next_reason = "taken-over-by-root";
                 pool_unreserve(b->pool, s);
                 s = NULL;
         }
@@ -516,6 +517,7 @@ void broker_end_lease(Broker *b, Slot *s, LeaseEnd why, int *ret_old_fd) {
                   why == LEASE_END_RELEASED ? "the domain was released and its process is gone" : "its process exited");
         b->stats.lease_ends[why]++;
         b->stats.generation++;
+        b->pool->next_reason = lease_end_to_string(why);
         pool_end_lease(b->pool, s, ret_old_fd);
 }
 
@@ -547,6 +549,7 @@ BrokerRefusal broker_release(Broker *b, Caller *c, const char *raw_uuid, Slot **
                                                    .uuid = s->uuid, .domain = s->domain, .tenant = s->tenant,
                                                    .result = "unclaimed" },
                           "RMA slot %u: reservation for domain %s (%s) released unclaimed", s->index, s->domain, uuid);
+                b->pool->next_reason = "released";
                 pool_unreserve(b->pool, s);
                 return BROKER_OK;
         }

@@ -54,10 +54,23 @@ static void slot_set_state(Pool *p, Slot *s, SlotState state) {
         }
 }
 
+const char *pool_change_reason(const Pool *p, const Slot *s) {
+        static const char *const by_state[_SLOT_STATE_MAX] = {
+                [SLOT_FREE] = "ready",
+                [SLOT_RESERVED] = "reserved",
+                [SLOT_LEASED] = "claimed",
+                [SLOT_SCRUBBING] = "lease-ended",
+                [SLOT_HELD_ELSEWHERE] = "old-region-held",
+        };
+
+        return p->next_reason ? p->next_reason : by_state[s->state];
+}
+
 static void slot_changed(Pool *p, const Slot *s) {
         p->generation++;
         if (p->slot_changed)
                 p->slot_changed(s, p->slot_changed_userdata);
+        p->next_reason = NULL;
 }
 
 /* Reservations almost always arrive in expiry order (one timeout for all), so this walks
@@ -379,6 +392,7 @@ unsigned pool_expire(Pool *p, uint64_t now_usec) {
                                                    .result = "expired" },
                           "Reservation of RMA slot %u for domain %s (%s) expired unclaimed; slot is free again",
                           s->index, s->domain, s->uuid);
+                p->next_reason = "expired";
                 pool_unreserve(p, s);
                 n++;
         }

@@ -72,6 +72,9 @@ typedef struct Pool {
         Histogram scrub_seconds;             /* lease end to free, for slots that went straight through */
         /* Told after every change of a slot (the lease registry): before any reply. */
         void (*slot_changed)(const Slot *s, void *userdata);
+        /* Why the next change of a slot happens, where its new state does not say it ("expired",
+         * "released", ...): set by the core just before, cleared once told. */
+        const char *next_reason;
         void *slot_changed_userdata;
 } Pool;
 
@@ -114,6 +117,9 @@ void pool_refresh(Pool *p, Slot *s, uint64_t expires_usec);
 /* Turn a reservation into a lease bound to pid (started at pid_start, clock ticks). */
 int pool_lease(Pool *p, Slot *s, pid_t pid, uint64_t pid_start);
 /* reserved -> free. */
+/* Why a slot changed, for the slot_changed callback (the events): next_reason, or what its
+ * new state means ("reserved", "claimed", "lease-ended", "ready", "old-region-held"). */
+const char *pool_change_reason(const Pool *p, const Slot *s);
 void pool_unreserve(Pool *p, Slot *s);
 /* leased -> scrubbing. The slot's old region fd goes to *ret_old_fd: its holder may
  * still map it, and closing the last reference may take long (the memory is freed), so

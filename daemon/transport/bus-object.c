@@ -33,6 +33,16 @@ static int reply_refusal(sd_bus_error *error, BrokerRefusal refusal, char *messa
         return sd_bus_error_set(error, refusal_error[refusal], owned);
 }
 
+/* A refused Reserve or Claim, also as a Refused signal (rmactl monitor): what a VM start
+ * ran into. */
+static int reply_refusal_told(BusService *service, const Caller *caller, const char *method, const char *uuid,
+                              const char *domain, const char *tenant, sd_bus_error *error, BrokerRefusal refusal,
+                              char *message) {
+        bus_events_refused(&service->events, service->bus, method, refusal_error[refusal], uuid, domain, tenant,
+                           caller->uid, message);
+        return reply_refusal(error, refusal, message);
+}
+
 static BusService *service_of(void *userdata) {
         return ((BusOrigin *) userdata)->service;
 }
@@ -43,6 +53,7 @@ static Broker *broker_of(void *userdata) {
 
 void bus_service_done(BusService *s) {
         g_clear_pointer(&s->pending_pool_change, g_free);
+        bus_events_done(&s->events);
 }
 
 /* On broker.sock the credentials were read from the socket at accept (sd-bus there only
@@ -180,7 +191,8 @@ static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *err
                 return r;
         refusal = broker_reserve(broker_of(userdata), &caller, uuid, domain, tenant, start, &s, &message);
         if (refusal)
-                r = reply_refusal(error, refusal, message);
+                r = reply_refusal_told(service_of(userdata), &caller, "Reserve", uuid, domain, tenant, error, refusal,
+                                       message);
         else
                 r = sd_bus_reply_method_return(msg, "u", s->index);
         observe_since(&broker_of(userdata)->stats.reserve_seconds, start);
@@ -494,7 +506,7 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
                 return r;
         refusal = broker_check_claim(service->broker, &caller, uuid, &s, &message);
         if (refusal)
-                return reply_refusal(error, refusal, message);
+                return reply_refusal_told(service, &caller, "Claim", uuid, "", "", error, refusal, message);
         /* A claimer that is already gone needs no check of its own here: with
          * CheckCgroup=yes its /proc entry is gone and the cgroup check refused it, and
          * in any case its lease's pidfd is readable at once, so the lease ends on the
@@ -538,6 +550,11 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
                                 SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
         SD_BUS_METHOD_WITH_ARGS("Undrain", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_undrain,                         \
                                 SD_BUS_VTABLE_UNPRIVILEGED),                                                         \
+        SD_BUS_SIGNAL_WITH_ARGS("SlotChanged", SD_BUS_ARGS("u", slot, "s", state, "s", domain, "s", uuid,           \
+                                "s", tenant, "u", pid, "s", reason), 0),                                             \
+        SD_BUS_SIGNAL_WITH_ARGS("Refused", SD_BUS_ARGS("s", method, "s", error, "s", uuid, "s", domain,               \
+                                "s", tenant, "u", uid, "s", message), 0),                                            \
+        SD_BUS_SIGNAL_WITH_ARGS("EventsDropped", SD_BUS_ARGS("u", count), 0),                                        \
         SD_BUS_METHOD_WITH_ARGS("Reserve", SD_BUS_ARGS("s", uuid, "s", domain, "s", tenant), SD_BUS_RESULT("u", slot), \
                                 method_reserve, SD_BUS_VTABLE_UNPRIVILEGED),                                         \
         SD_BUS_METHOD_WITH_ARGS("Release", SD_BUS_ARGS("s", uuid), SD_BUS_NO_RESULT, method_release,                 \

@@ -14,6 +14,7 @@
 #include <systemd/sd-bus.h>
 
 #include "broker.h"
+#include "bus-events.h"
 #include "lease.h"
 #include "recycler.h"
 
@@ -30,6 +31,8 @@ typedef struct BusService {
         int (*set_draining)(const char *reason, void *userdata);
         void *set_draining_userdata;
         char *pending_pool_change;   /* PendingPoolChange: the config asks for another pool, or NULL */
+        sd_bus *bus;                 /* the system bus, where events go (borrowed; NULL: none) */
+        BusEvents events;
 } BusService;
 
 void bus_service_done(BusService *s);
