@@ -161,6 +161,7 @@ int manager_new(BrokerConfig *config_consumed, Manager **ret) {
         r = manager_take_over(m, g_steal_pointer(&config));
         if (r < 0)
                 return r;
+        m->broker->audit = audit_log_new();
         r = manager_load_drain(m);
         if (r < 0)
                 return r;

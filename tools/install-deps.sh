@@ -8,7 +8,7 @@ PACKAGES=(
     meson ninja-build pkg-config gcc
     # sanitizer and fuzzing build (libFuzzer ships in libclang-rt)
     clang libclang-rt-14-dev
-    libsystemd-dev libglib2.0-dev libjson-glib-dev libvirt-dev libxml2-dev
+    libsystemd-dev libglib2.0-dev libjson-glib-dev libvirt-dev libxml2-dev libaudit-dev
     # the Debian package: build (dpkg-buildpackage checks for build-essential; the test
     # packages the tracked files, listed by git), lint, and install into a fresh tree
     build-essential git debhelper fakeroot lintian debootstrap

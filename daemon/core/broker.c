@@ -63,6 +63,7 @@ Broker *broker_free(Broker *b) {
         pool_free(b->pool);
         policy_free(b->policy);
         g_free(b->drain_reason);
+        audit_log_free(b->audit);
         g_clear_pointer(&b->stats.by_tenant, g_hash_table_destroy);
         backend_free(b->backend);
         broker_config_free(b->config);
@@ -167,10 +168,48 @@ int broker_check_policy(Broker *b, GPtrArray *errors) {
         return policy_load(b->config->config_file, b->config->policy_dirs, b->pool->n_slots, &fresh, errors);
 }
 
+/* Denials go to the journal at notice level with the caller's uid (who tried what), but at
+ * most DENIALS_PER_WINDOW per window: anyone can be denied as often as they like, and must
+ * not flood the journal. What is held back is counted in the next line that goes out. */
+#define DENIALS_PER_WINDOW 10u
+#define DENIAL_WINDOW_USEC (10 * G_USEC_PER_SEC)
+
+static struct {
+        uint64_t window_start;
+        unsigned in_window, held_back;
+} denials;   /* one journal per daemon */
+
+static void log_denial(const char *format, ...) G_GNUC_PRINTF(1, 2);
+static void log_denial(const char *format, ...) {
+        uint64_t now = rma_now_usec(CLOCK_MONOTONIC);
+        g_autofree char *text = NULL;
+        va_list ap;
+
+        va_start(ap, format);
+        text = g_strdup_vprintf(format, ap);
+        va_end(ap);
+        if (now - denials.window_start >= DENIAL_WINDOW_USEC) {
+                denials.window_start = now;
+                denials.in_window = 0;
+        }
+        if (denials.in_window >= DENIALS_PER_WINDOW) {
+                denials.held_back++;
+                log_debug("%s", text);
+                return;
+        }
+        denials.in_window++;
+        if (denials.held_back > 0)
+                log_notice("%s (and %u more denials held back from the journal before this one)", text,
+                           denials.held_back);
+        else
+                log_notice("%s", text);
+        denials.held_back = 0;
+}
+
 BrokerRefusal broker_require_admin(const Broker *b, Caller *c, const char *method, char **message) {
         if (caller_is_admin(b, c))
                 return BROKER_OK;
-        log_debug("Refused %s from uid %u: not root or in AdminGroup=", method, (unsigned) c->uid);
+        log_denial("Refused %s from uid %u (pid %d): not root or in AdminGroup=", method, (unsigned) c->uid, (int) c->pid);
         if (b->config->admin_group)
                 return refuse(BROKER_ACCESS_DENIED, message,
                               "%s changes the pool and is for root and the members of group %s (AdminGroup=); uid %u "
@@ -184,7 +223,7 @@ BrokerRefusal broker_require_admin(const Broker *b, Caller *c, const char *metho
 BrokerRefusal broker_check_forget_region(const Broker *b, const Caller *c, char **message) {
         if (c->uid == 0)
                 return BROKER_OK;
-        log_debug("Refused ForgetRegion from uid %u: not root", (unsigned) c->uid);
+        log_denial("Refused ForgetRegion from uid %u (pid %d): not root", (unsigned) c->uid, (int) c->pid);
         return refuse(BROKER_ACCESS_DENIED, message,
                       "ForgetRegion may put one region more than Count= in use, should a process still hold the old "
                       "one: root only; uid %u may read properties and call ListRmas", (unsigned) c->uid);
@@ -202,7 +241,8 @@ static BrokerRefusal require_tenant_access(Broker *b, Caller *c, const char *ten
                 if (policy_tenant_allows(t, c->uid, c->gids, c->n_gids))
                         return BROKER_OK;
         }
-        log_debug("Refused %s for tenant %s from uid %u", method, tenant, (unsigned) c->uid);
+        log_denial("Refused %s for tenant %s from uid %u (pid %d): not an account of that tenant", method, tenant,
+                   (unsigned) c->uid, (int) c->pid);
         if (b->policy->implicit)
                 return refuse(BROKER_ACCESS_DENIED, message,
                               "uid %u may not call %s: without a tenant policy only root may; Users= and Groups= of "
@@ -301,6 +341,10 @@ BrokerRefusal broker_reserve(Broker *b, Caller *c, const char *raw_uuid, const c
         BrokerRefusal refusal = reserve(b, c, raw_uuid, domain, tenant, now_usec, ret, &counted_as, message);
 
         broker_tenant_stats(&b->stats, counted_as)->reserve[reserve_result_of(refusal)]++;
+        audit_log_rma(b->audit, &(AuditRecord) { .reason = "start", .vm = domain, .uuid = raw_uuid,
+                                                 .tenant = counted_as, .slot = refusal ? -1 : (int) (*ret)->index,
+                                                 .size = b->backend->region_size, .pid = c->pid, .uid = c->uid,
+                                                 .success = !refusal });
         b->stats.generation++;
         return refusal;
 }
@@ -453,6 +497,10 @@ BrokerRefusal broker_check_claim(Broker *b, const Caller *c, const char *raw_uui
         BrokerRefusal refusal = check_claim(b, c, raw_uuid, &s, message);
 
         broker_tenant_stats(&b->stats, s && s->tenant ? s->tenant : "")->claim[claim_result_of(refusal)]++;
+        audit_log_rma(b->audit, &(AuditRecord) { .reason = "start", .vm = s ? s->domain : NULL, .uuid = raw_uuid,
+                                                 .tenant = s ? s->tenant : NULL, .slot = s ? (int) s->index : -1,
+                                                 .size = b->backend->region_size, .pid = c->pid, .uid = c->uid,
+                                                 .success = !refusal });
         b->stats.generation++;
         if (!refusal)
                 *ret = s;
@@ -472,7 +520,8 @@ static BrokerRefusal check_claim(Broker *b, const Caller *c, const char *raw_uui
                 return refusal;
         if (!broker_config_uid_may_claim(b->config, c->uid)) {
                 /* No NSS lookup here: an unprivileged caller must not make the loop block. */
-                log_debug("Refused Claim of %s from pid %d uid %u: not a QEMU user", uuid, (int) c->pid, (unsigned) c->uid);
+                log_denial("Refused Claim of %s from uid %u (pid %d): not a QEMU user", uuid, (unsigned) c->uid,
+                           (int) c->pid);
                 return refuse(BROKER_ACCESS_DENIED, message,
                               "uid %u may not claim RMAs; only the users in QemuUsers= of rma-brokerd.conf may, and "
                               "QEMU should run as one of them", (unsigned) c->uid);
@@ -491,7 +540,8 @@ static BrokerRefusal check_claim(Broker *b, const Caller *c, const char *raw_uui
                 r = c->cgroup_fd >= 0 ? domain_cgroup_check_fd(c->cgroup_fd, s->domain, &why)
                                       : domain_cgroup_check_pid(c->pid, s->domain, &why);
                 if (r <= 0) {
-                        log_debug("Refused Claim of %s from pid %d: %s", uuid, (int) c->pid, why);
+                        log_denial("Refused Claim of %s from uid %u (pid %d): %s", uuid, (unsigned) c->uid,
+                                   (int) c->pid, why);
                         return refuse(BROKER_ACCESS_DENIED, message, "pid %d may not claim the RMA of domain %s: %s",
                                       (int) c->pid, s->domain, why);
                 }
@@ -517,6 +567,11 @@ void broker_end_lease(Broker *b, Slot *s, LeaseEnd why, int *ret_old_fd) {
                   why == LEASE_END_RELEASED ? "the domain was released and its process is gone" : "its process exited");
         b->stats.lease_ends[why]++;
         b->stats.generation++;
+        /* No caller: the QEMU exited, or a Release found it gone (uid unset, as audit writes it). */
+        audit_log_rma(b->audit, &(AuditRecord) { .reason = "stop", .vm = s->domain, .uuid = s->uuid,
+                                                 .tenant = s->tenant, .slot = (int) s->index,
+                                                 .size = b->backend->region_size, .pid = s->pid,
+                                                 .uid = (uid_t) -1, .success = true });
         b->pool->next_reason = lease_end_to_string(why);
         pool_end_lease(b->pool, s, ret_old_fd);
 }
@@ -549,6 +604,10 @@ BrokerRefusal broker_release(Broker *b, Caller *c, const char *raw_uuid, Slot **
                                                    .uuid = s->uuid, .domain = s->domain, .tenant = s->tenant,
                                                    .result = "unclaimed" },
                           "RMA slot %u: reservation for domain %s (%s) released unclaimed", s->index, s->domain, uuid);
+                audit_log_rma(b->audit, &(AuditRecord) { .reason = "stop", .vm = s->domain, .uuid = s->uuid,
+                                                         .tenant = s->tenant, .slot = (int) s->index,
+                                                         .size = b->backend->region_size, .pid = c->pid,
+                                                         .uid = c->uid, .success = true });
                 b->pool->next_reason = "released";
                 pool_unreserve(b->pool, s);
                 return BROKER_OK;

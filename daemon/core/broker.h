@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "audit-log.h"
 #include "backend.h"
 #include "histogram.h"
 #include "broker-config.h"
@@ -105,6 +106,7 @@ typedef struct Broker {
         Pool *pool;
         Policy *policy;         /* replaced whole on a valid reload, never edited */
         char *drain_reason;     /* draining: no new reservations, and why (may be ""); NULL: not */
+        AuditLog *audit;        /* owned; NULL: nothing audited (the daemon opens one, tests need not) */
         BrokerStats stats;
 } Broker;
 

@@ -239,9 +239,15 @@ static int method_forget_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         if (r < 0)
                 return r;
         refusal = broker_check_forget_region(broker_of(userdata), &caller, &message);
+        if (!refusal)
+                r = recycler_forget_region(service_of(userdata)->recycler, slot, &message);
+        /* Root's word against the pool's proof: always on the audit trail, also when refused. */
+        audit_log_rma(broker_of(userdata)->audit, &(AuditRecord) { .reason = "forget", .slot = (int) slot,
+                                                                   .size = broker_of(userdata)->backend->region_size,
+                                                                   .pid = caller.pid, .uid = caller.uid,
+                                                                   .success = !refusal && r >= 0 });
         if (refusal)
                 return reply_refusal(error, refusal, g_steal_pointer(&message));
-        r = recycler_forget_region(service_of(userdata)->recycler, slot, &message);
         if (r < 0)
                 return sd_bus_error_set(error, RMA_ERROR_INVALID_ARGUMENT, message);
         broker_of(userdata)->stats.forgotten_regions++;
