@@ -26,6 +26,7 @@
 #define REGISTRY_NAMES_FILE_NAME "leases.names"
 #define REGISTRY_SPARE_SUFFIX ".spare"
 #define SUM_SIZE 22   /* " sum=" and 16 hex digits; then '\n' */
+#define SUM_LINE_SIZE 17   /* a slot's line in REGISTRY_SUMS_FILE_NAME: 16 hex digits and '\n' */
 
 /* Records go out with pwrite(), never through a shared mapping: root may truncate or
  * replace the file under the broker (`: > leases`, a backup restored over it), and a write
@@ -34,9 +35,11 @@
 struct Registry {
         int fd;
         int names_fd;
+        int sums_fd;                  /* REGISTRY_SUMS_FILE_NAME, written in place; -EBADF when it could not be */
         char *runtime_dir;
         char *path;
         char *names_path;
+        char *sums_path;
         char *spare_path, *names_spare_path;   /* the next registry, its space reserved */
         size_t size;                  /* header and every record */
         size_t names_size;            /* every slot's names record: reserved too */
@@ -225,11 +228,28 @@ static void write_failed(Registry *r, ssize_t n) {
         r->failing = true;
 }
 
+/* The record's checksum in the sums file, after the record: a broker killed between the
+ * two leaves a record that its sum does not vouch for, which the next broker treats as
+ * lost (proves, rebuilds or pins the slot), never as proof of anything. */
+static void write_sum(Registry *r, unsigned index, uint64_t sum) {
+        char line[SUM_LINE_SIZE + 1];
+        RecordText t = record_text(line, sizeof(line));
+        ssize_t n;
+
+        if (r->sums_fd < 0)
+                return;
+        text_hex64(&t, sum);
+        text_str(&t, "\n");
+        n = pwrite(r->sums_fd, line, SUM_LINE_SIZE, (off_t) index * SUM_LINE_SIZE);
+        if (n != SUM_LINE_SIZE)
+                write_failed(r, n);
+}
+
 /* Into the page cache, which outlives a crashed broker as the file does. A broker killed
  * in the middle of the write leaves that one record torn: its checksum
  * fails, and the next broker treats it as lost (proves, rebuilds or pins the slot),
  * never as another record. */
-static void write_record(Registry *r, unsigned index, const char *rec) {
+static void write_record(Registry *r, unsigned index, const char *rec, uint64_t sum) {
         size_t off = (size_t) (index + 1) * RECORD_SIZE;
         ssize_t n;
 
@@ -238,6 +258,7 @@ static void write_record(Registry *r, unsigned index, const char *rec) {
 
         if (n == RECORD_SIZE) {
                 r->failing = false;
+                write_sum(r, index, sum);
                 return;
         }
         if (!r->failing)
@@ -339,7 +360,7 @@ void registry_write_slot(Registry *r, const Slot *s) {
                 log_error("RMA slot %u: its registry record does not fit; a restart now may lose it", s->index);
                 return;
         }
-        write_record(r, s->index, rec);
+        write_record(r, s->index, rec, rma_fnv1a(rec, (size_t) n));
 }
 
 /* Every block of [0, size) owned now, so that no later pwrite() there needs space: 0 or
@@ -392,6 +413,18 @@ static void registry_make_spares(Registry *r) {
         r->spare_failing = names_fd < 0;
 }
 
+/* The sums file, in place (whatever is at the path, a removed one made again), its blocks
+ * reserved like the registry's. Without it the next broker finds old sums (or none) and
+ * trusts fewer records, never more: a failure is logged, not fatal. */
+static void registry_open_sums(Registry *r, const Pool *pool) {
+        r->sums_fd = safe_close(r->sums_fd);
+        r->sums_fd = reserved_file(r->sums_path, (off_t) pool->n_slots * SUM_LINE_SIZE);
+        if (r->sums_fd < 0)
+                log_warning_errno(-r->sums_fd, "Cannot write %s (%m): after a restart rma-brokerd cannot tell its "
+                                  "own registry records from a restored copy's, and pins slots it would have "
+                                  "re-adopted or refilled", r->sums_path);
+}
+
 /* Both files written into the spares (reserved beforehand, or now) and renamed over the
  * ones in place once whole: the old registry stays whole until this one is in place. */
 static int registry_create(Registry *r, const Pool *pool) {
@@ -419,6 +452,7 @@ static int registry_create(Registry *r, const Pool *pool) {
         r->names_fd = safe_close(r->names_fd);
         r->fd = TAKE_FD(fd);
         r->names_fd = TAKE_FD(names_fd);
+        registry_open_sums(r, pool);
         r->failing = false;
         for (unsigned i = 0; i < pool->n_slots; i++)
                 registry_write_slot(r, &pool->slots[i]);
@@ -437,10 +471,11 @@ int registry_open(const char *runtime_dir, const Pool *pool, Registry **ret) {
 
         if (mkdir(runtime_dir, 0755) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Cannot create runtime directory %s: %m", runtime_dir);
-        r->fd = r->names_fd = -EBADF;
+        r->fd = r->names_fd = r->sums_fd = -EBADF;
         r->runtime_dir = g_strdup(runtime_dir);
         r->path = g_build_filename(runtime_dir, REGISTRY_FILE_NAME, NULL);
         r->names_path = g_build_filename(runtime_dir, REGISTRY_NAMES_FILE_NAME, NULL);
+        r->sums_path = g_build_filename(runtime_dir, REGISTRY_SUMS_FILE_NAME, NULL);
         r->spare_path = g_strconcat(r->path, REGISTRY_SPARE_SUFFIX, NULL);
         r->names_spare_path = g_strconcat(r->names_path, REGISTRY_SPARE_SUFFIX, NULL);
         r->size = (size_t) (pool->n_slots + 1) * RECORD_SIZE;
@@ -474,7 +509,9 @@ bool registry_check(Registry *r, const Pool *pool) {
         uint64_t now = (uint64_t) g_get_monotonic_time();
 
         if (!r || (file_intact(r->fd, r->path, (off_t) r->size) && header_intact(r) &&
-                   file_intact(r->names_fd, r->names_path, (off_t) r->names_size)))
+                   file_intact(r->names_fd, r->names_path, (off_t) r->names_size) &&
+                   (r->sums_fd < 0 || file_intact(r->sums_fd, r->sums_path, (off_t) (r->size / RECORD_SIZE - 1) *
+                                                                                    SUM_LINE_SIZE))))
                 return true;
         /* A failed rewrite (a full /run) is tried again at most every 10 s, not per change. */
         if (r->rewrite_failed_at && now - r->rewrite_failed_at < 10 * G_USEC_PER_SEC)
@@ -510,9 +547,11 @@ Registry *registry_free(Registry *r) {
                 return NULL;
         safe_close(r->fd);
         safe_close(r->names_fd);
+        safe_close(r->sums_fd);
         g_free(r->runtime_dir);
         g_free(r->path);
         g_free(r->names_path);
+        g_free(r->sums_path);
         g_free(r->spare_path);
         g_free(r->names_spare_path);
         g_free(r->image);
@@ -685,13 +724,62 @@ static void read_records(RegistryContents *c, const char *data, gsize len, int n
                 }
                 if (all_zero(data + off, RECORD_SIZE))
                         continue;                        /* never written: free */
-                if (!open_record(data + off, RECORD_SIZE, body) || !parse_slot_record(body, i, names_fd, &c->records[i])) {
+                if (open_record(data + off, RECORD_SIZE, body))
+                        c->records[i].sum = rma_fnv1a(body, strlen(body));   /* before the parse splits it */
+                else
+                        body[0] = '\0';
+                if (!body[0] || !parse_slot_record(body, i, names_fd, &c->records[i])) {
                         g_clear_pointer(&c->records[i].domain, g_free);
                         g_clear_pointer(&c->records[i].tenant, g_free);
                         c->n_corrupt++;
                         continue;
                 }
                 c->records[i].present = true;
+        }
+}
+
+/* Slot i's sum in the sums file's text, if it has a well-formed line for it. */
+static bool sum_line(const char *sums, size_t len, unsigned i, uint64_t *ret) {
+        size_t off = (size_t) i * SUM_LINE_SIZE;
+        char hex[SUM_LINE_SIZE];
+        guint64 v;
+
+        if (off + SUM_LINE_SIZE > len || sums[off + SUM_LINE_SIZE - 1] != '\n')
+                return false;
+        memcpy(hex, sums + off, SUM_LINE_SIZE - 1);
+        hex[SUM_LINE_SIZE - 1] = '\0';
+        if (!g_ascii_string_to_unsigned(hex, 16, 0, G_MAXUINT64, &v, NULL))
+                return false;
+        *ret = v;
+        return true;
+}
+
+/* Every well-formed record whose checksum is not the one the broker last wrote for its
+ * slot is stale: a copy restored over the registry (which keeps its inode, size and
+ * header, and every checksum of its own), or a broker killed between the record and its
+ * sum. Such a record proves nothing. No sums file at all: a registry of an older broker,
+ * which kept none, read as before. */
+static void check_sums(RegistryContents *c, const char *runtime_dir, const char *path) {
+        g_autofree char *sums_path = g_build_filename(runtime_dir, REGISTRY_SUMS_FILE_NAME, NULL);
+        g_autofree char *sums = NULL;
+        size_t len = 0;
+        int r = regular_file_read(sums_path, (size_t) RMA_MAX_COUNT * SUM_LINE_SIZE, &sums, &len);
+
+        if (r == -ENOENT)
+                return;
+        for (unsigned i = 0; i < c->count; i++) {
+                uint64_t want;
+                if (!c->records[i].present || (r >= 0 && sum_line(sums, len, i, &want) && want == c->records[i].sum))
+                        continue;
+                c->records[i].stale = true;
+                c->n_stale++;
+        }
+        if (c->n_stale > 0) {
+                g_autofree char *before = g_steal_pointer(&c->problem);
+                c->problem = g_strdup_printf("%s%s%s: %u of %u slot records are not the ones rma-brokerd last wrote "
+                                             "(%s says otherwise: a backup restored over the registry?)",
+                                             before ? before : "", before ? "; " : "", path, c->n_stale, c->count,
+                                             sums_path);
         }
 }
 
@@ -728,6 +816,7 @@ int registry_load(const char *runtime_dir, RegistryContents **ret) {
                 if (c->n_corrupt > 0)
                         c->problem = g_strdup_printf("%s: %u of %u slot records are garbage or missing", path,
                                                      c->n_corrupt, c->count);
+                check_sums(c, runtime_dir, path);
         }
         *ret = g_steal_pointer(&c);
         return 0;

@@ -18,6 +18,10 @@
 #include "pool.h"
 
 #define REGISTRY_FILE_NAME "leases"
+/* The checksum of every slot's record as the broker last wrote it ("%016x\n" per slot), in
+ * place, beside the registry but not named like it: a backup of leases* restored over the
+ * registry does not bring it back, so a record it makes stale is known for one. */
+#define REGISTRY_SUMS_FILE_NAME "record-sums"
 /* The format: "rma-broker-registry v1 ..." in the header. A broker reads its own version
  * and every earlier one; it refuses to start on a later one (a downgrade with a newer
  * broker's registry in place) and touches nothing of it. */
@@ -38,6 +42,8 @@ typedef struct RegistryRecord {
         uint64_t region_dev, region_ino;
         RegionHandle region_handle;   /* len 0: none recorded (hugetlb, kvm, an older broker) */
         bool region_unknown;          /* held-elsewhere by a region nobody could name: stays pinned */
+        uint64_t sum;                 /* the record's checksum, as sealed */
+        bool stale;                   /* not the record the broker last wrote (REGISTRY_SUMS_FILE_NAME) */
 } RegistryRecord;
 
 /* What a previous broker left behind. */
@@ -49,6 +55,7 @@ typedef struct RegistryContents {
         unsigned count;
         RegistryRecord *records;      /* count entries when header_valid */
         unsigned n_corrupt;           /* records that were there but did not check out */
+        unsigned n_stale;             /* well-formed records that are not the last ones written */
         bool other_boot;              /* from another boot: every process and region of it is gone */
         unsigned newer_version;       /* a later format than REGISTRY_VERSION: not to be touched */
         char *problem;                /* one sentence for the log when not all is well, else NULL */

@@ -54,7 +54,7 @@ int restore_plan_new(const BrokerConfig *config, FdStore *store, RestorePlan **r
                             p->registry->problem);
         /* From another boot, nothing of it lives on: a fresh start, nothing to rebuild. */
         p->rebuild = p->registry->present && !p->registry->other_boot &&
-                     (!p->registry->header_valid || p->registry->n_corrupt > 0);
+                     (!p->registry->header_valid || p->registry->n_corrupt > 0 || p->registry->n_stale > 0);
         *ret = p;
         return 0;
 }
@@ -70,9 +70,13 @@ RestorePlan *restore_plan_free(RestorePlan *p) {
         return NULL;
 }
 
-/* Slot i's record, NULL when there is none (or it is unreadable). */
+/* Slot i's record, NULL when there is none (or it is unreadable). A stale one (a backup
+ * restored over the registry) is none: the region it names being gone proves nothing of
+ * the slot's latest, which may be in flight where no census sees it. The slot is rebuilt
+ * like a lost record's: re-adopted, watched, or pinned, never refilled on its word. */
 static const RegistryRecord *record(const RestorePlan *p, unsigned i) {
-        if (!p->registry->header_valid || i >= p->registry->count || !p->registry->records[i].present)
+        if (!p->registry->header_valid || i >= p->registry->count || !p->registry->records[i].present ||
+            p->registry->records[i].stale)
                 return NULL;
         return &p->registry->records[i];
 }
@@ -154,10 +158,10 @@ BrokerTakeover restore_plan_takeover(RestorePlan *p) {
         unsigned keep = 0;
 
         /* Count=auto keeps every slot that a running QEMU (or an old region) may hold:
-         * those regions are not in the host's pool now. */
+         * those regions are not in the host's pool now. A stale record may hide either. */
         for (unsigned i = 0; p->registry->header_valid && i < p->registry->count; i++)
                 if (p->registry->records[i].present &&
-                    (p->registry->records[i].state == SLOT_LEASED ||
+                    (p->registry->records[i].stale || p->registry->records[i].state == SLOT_LEASED ||
                      (p->registry->records[i].state == SLOT_HELD_ELSEWHERE &&
                       (p->registry->records[i].region_ino != 0 || p->registry->records[i].region_unknown))))
                         keep = i + 1;

@@ -43,8 +43,11 @@ static void fixture_tear_down(Fixture *f, gconstpointer data) {
         pool_free(f->pool);
         g_unlink(f->path);
         {
-                g_autofree char *names = g_build_filename(f->dir, "leases.names", NULL);
-                g_unlink(names);
+                const char *others[] = { "leases.names", "leases.spare", "leases.names.spare", REGISTRY_SUMS_FILE_NAME };
+                for (size_t i = 0; i < G_N_ELEMENTS(others); i++) {
+                        g_autofree char *other = g_build_filename(f->dir, others[i], NULL);
+                        g_unlink(other);
+                }
         }
         g_rmdir(f->dir);
         g_free(f->path);
@@ -145,6 +148,48 @@ static void test_garbage_record(Fixture *f, gconstpointer data) {
         g_assert_nonnull(strstr(c->problem, "1 of 3 slot records are garbage or missing"));
 }
 
+/* A backup restored in place (same inode, size, header; every record sealed): the record
+ * that changed since is stale, by its sum, the others are not. Without a sums file (an
+ * older broker kept none) nothing is stale. */
+static void test_stale_record(Fixture *f, gconstpointer data) {
+        g_autofree char *backup = NULL, *sums = g_build_filename(f->dir, REGISTRY_SUMS_FILE_NAME, NULL);
+        gsize len = 0;
+        Slot *a = NULL;
+
+        g_assert_cmpint(pool_reserve(f->pool, UUID_A, "a", "t", 0, UINT64_MAX / 2, &a), ==, 0);
+        g_assert_true(g_file_get_contents(f->path, &backup, &len, NULL));
+        g_assert_cmpint(pool_lease(f->pool, a, 4242, 1), ==, 0);
+        {
+                g_autoptr(RegistryContents) c = load(f);
+                g_assert_cmpuint(c->n_stale, ==, 0);
+                g_assert_false(c->records[a->index].stale);
+        }
+        {
+                /* In place, as cp does: the same inode. */
+                int fd = open(f->path, O_WRONLY | O_CLOEXEC);
+                g_assert_cmpint(fd, >=, 0);
+                g_assert_cmpint(pwrite(fd, backup, len, 0), ==, (ssize_t) len);
+                close(fd);
+        }
+        {
+                g_autoptr(RegistryContents) c = load(f);
+                g_assert_cmpuint(c->n_corrupt, ==, 0);
+                g_assert_cmpuint(c->n_stale, ==, 1);
+                g_assert_true(c->records[a->index].present);
+                g_assert_true(c->records[a->index].stale);
+                g_assert_cmpint(c->records[a->index].state, ==, SLOT_RESERVED);
+                for (unsigned i = 0; i < c->count; i++)
+                        g_assert_true(i == a->index || !c->records[i].stale);
+                g_assert_nonnull(strstr(c->problem, "1 of 3 slot records are not the ones rma-brokerd last wrote"));
+        }
+        g_assert_cmpint(g_unlink(sums), ==, 0);
+        {
+                g_autoptr(RegistryContents) c = load(f);
+                g_assert_cmpuint(c->n_stale, ==, 0);
+                g_assert_null(c->problem);
+        }
+}
+
 /* A record as the registry seals it, at slot 0: well-formed, checksum and all. */
 static void write_sealed_record(Fixture *f, const char *body) {
         char rec[512];
@@ -216,6 +261,7 @@ int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add("/registry/round-trip", Fixture, NULL, fixture_set_up, test_round_trip, fixture_tear_down);
         g_test_add("/registry/long-name", Fixture, NULL, fixture_set_up, test_long_name, fixture_tear_down);
+        g_test_add("/registry/stale-record", Fixture, NULL, fixture_set_up, test_stale_record, fixture_tear_down);
         g_test_add("/registry/garbage-record", Fixture, NULL, fixture_set_up, test_garbage_record, fixture_tear_down);
         g_test_add("/registry/out-of-range-numbers", Fixture, NULL, fixture_set_up, test_out_of_range_numbers,
                    fixture_tear_down);
