@@ -45,8 +45,13 @@ trap cleanup EXIT
 # 1. Build from exactly what git tracks (what a release tarball holds).
 mkdir "$T/src"
 git -C "$SOURCE_DIR" ls-files -z | (cd "$SOURCE_DIR" && xargs -0 tar -c) | tar -x -C "$T/src"
+git -C "$T/src" init -q && git -C "$T/src" add -A
 out=$(cd "$T/src" && dpkg-buildpackage -us -uc -b 2>&1)
 check "dpkg-buildpackage -us -uc -b builds the package" test $? -eq 0 || diag "$(tail -30 <<<"$out")"
+# What the build leaves in debian/ (and obj-*/) is .gitignore's, and it changes no tracked
+# file: a build does not dirty a checkout.
+check_eq "... and leaves the tree as git knows it (.gitignore covers what it makes)" "" \
+    "$(git -C "$T/src" ls-files --others --exclude-standard; git -C "$T/src" diff --name-only)"
 DEB=$(ls "$T"/rma-broker_*.deb 2>/dev/null | head -1)
 check "... rma-broker_VERSION_ARCH.deb" test -f "$DEB"
 
