@@ -147,3 +147,15 @@ void log_internal(int level, int error, const char *fmt, ...) {
         va_end(ap);
 }
 
+
+int log_event_errno(int level, int error, const LogEvent *e, const char *fmt, ...) {
+        va_list ap;
+
+        error = error < 0 ? -error : error;
+        if (level > log_max_level)
+                return -error;
+        va_start(ap, fmt);
+        log_emit(level, error, e, fmt, ap);
+        va_end(ap);
+        return -error;
+}

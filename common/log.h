@@ -22,15 +22,33 @@ typedef struct LogEvent {
         const char *result;
 } LogEvent;
 
-/* MESSAGE_ID= of each kind of event (journalctl MESSAGE_ID=...). */
-#define RMA_MESSAGE_RESERVED      "5f0c3b6a1d2e4c8f9a7b6c5d4e3f2a10"
-#define RMA_MESSAGE_REFUSED       "5f0c3b6a1d2e4c8f9a7b6c5d4e3f2a11"
-#define RMA_MESSAGE_LEASED        "5f0c3b6a1d2e4c8f9a7b6c5d4e3f2a12"
-#define RMA_MESSAGE_LEASE_ENDED   "5f0c3b6a1d2e4c8f9a7b6c5d4e3f2a13"
-#define RMA_MESSAGE_RELEASED      "5f0c3b6a1d2e4c8f9a7b6c5d4e3f2a14"
-#define RMA_MESSAGE_EXPIRED       "5f0c3b6a1d2e4c8f9a7b6c5d4e3f2a15"
+/* MESSAGE_ID= of each kind of event (journalctl MESSAGE_ID=...), each made with
+ * `systemd-id128 new`. Every one has an entry in common/rma-broker.catalog (what happened,
+ * what to do: journalctl -x); tests/integration/test-catalog.sh checks both ways. A new kind
+ * gets a new id, never a number next to an old one. */
+#define RMA_MESSAGE_RESERVED          "a6f890fe53a94ffb9b3ad644fec061d5"
+#define RMA_MESSAGE_REFUSED           "af6eaaed23534156b1083ac8f1f0d507"
+#define RMA_MESSAGE_LEASED            "cbf442b1444f40b6808252c9320d183f"
+#define RMA_MESSAGE_LEASE_ENDED       "34bf7a99a96546faa35fc93f247eca1f"
+#define RMA_MESSAGE_RELEASED          "6693bccb424146c5b61e534206862b3d"
+#define RMA_MESSAGE_EXPIRED           "48800353225643aab873ed64aee43161"
+#define RMA_MESSAGE_POOL_READY        "2959d9ffb7ce4f2588faf5aff38c8397"
+#define RMA_MESSAGE_STOPPING          "692bb69be7504fcd8090b3e3e4d7df04"
+#define RMA_MESSAGE_POLICY_LOADED     "e7f00175c23348fe9175ab8f67553254"
+#define RMA_MESSAGE_POLICY_REFUSED    "937abc9a93774531b7bd4442f26be5c4"
+#define RMA_MESSAGE_READOPTED         "ab54d78be8fa46b9b008916fc76c8c2e"
+#define RMA_MESSAGE_LEASE_LOST        "222d1440dbc4481ab48ccc54316cfc0c"
+#define RMA_MESSAGE_TAKEN_OVER        "2d62472dcfa14f1094621baa2da03a06"
+#define RMA_MESSAGE_REGISTRY_REBUILT  "64e3bc36845548268f766bf3f7d43f94"
+#define RMA_MESSAGE_SLOT_PINNED       "5bd076be1d444b91b9c865e84b976cc4"
+#define RMA_MESSAGE_REGION_FORGOTTEN  "239c4e32ff134bc79e79bab040975aa7"
+#define RMA_MESSAGE_HELD_ELSEWHERE    "cf7eede9e4984752b4ebfb103fc01d67"
+#define RMA_MESSAGE_SLOT_RETURNED     "d89a4943f10d435d95df92c242a74d67"
 
 void log_event(int level, const LogEvent *e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* As log_event(), with %m for error; returns -abs(error), as log_error_errno() does. */
+int log_event_errno(int level, int error, const LogEvent *e, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 
 /* log_*_errno() return -abs(error) so callers can "return log_error_errno(r, ...)".
  * The message may use %m, which expands to strerror(error). */

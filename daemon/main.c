@@ -41,6 +41,7 @@ int main(int argc, char *argv[]) {
                 log_error_errno(r, "Event loop failed: %m");
                 return 1;
         }
-        log_info("Stopping; %u QEMUs keep the regions they hold", pool_count(m->broker->pool, SLOT_LEASED));
+        log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_STOPPING, .slot = -1 },
+                  "Stopping; %u QEMUs keep the regions they hold", pool_count(m->broker->pool, SLOT_LEASED));
         return 0;
 }

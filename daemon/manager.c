@@ -326,7 +326,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
 
         if (manager_reload_policy(m, errors) < 0)
-                log_error("SIGHUP: the new tenant policy is invalid (problems above); keeping the current one");
+                log_event(LOG_ERR, &(LogEvent) { .message_id = RMA_MESSAGE_POLICY_REFUSED, .slot = -1 },
+                          "SIGHUP: the new tenant policy is invalid (problems above); keeping the current one");
         return 0;
 }
 
@@ -432,7 +433,8 @@ int manager_startup(Manager *m) {
         manager_write_metrics(m);
         manager_sync(m);   /* what the take-over restored: reservations to expire, slots to refill */
 
-        log_info("Pool ready: backend %s, %u RMAs of %llu bytes", m->broker->backend->ops->name,
-                 m->broker->pool->n_slots, (unsigned long long) m->broker->backend->region_size);
+        log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_POOL_READY, .slot = -1 },
+                  "Pool ready: backend %s, %u RMAs of %llu bytes", m->broker->backend->ops->name,
+                  m->broker->pool->n_slots, (unsigned long long) m->broker->backend->region_size);
         return 0;
 }

@@ -19,11 +19,13 @@ void caller_done(Caller *c) {
 
 static void log_policy(const Policy *p, const char *what) {
         if (p->implicit) {
-                log_info("%s: no policy files; every domain goes to tenant '" POLICY_IMPLICIT_TENANT "', uncapped", what);
+                log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_POLICY_LOADED, .slot = -1 },
+                          "%s: no policy files; every domain goes to tenant '" POLICY_IMPLICIT_TENANT "', uncapped", what);
                 return;
         }
-        log_info("%s: %u tenant(s) from %u file(s), default tenant %s", what, p->tenants->len, p->files->len,
-                 p->default_tenant ? p->default_tenant : "(none: domains must name or match a tenant)");
+        log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_POLICY_LOADED, .slot = -1 },
+                  "%s: %u tenant(s) from %u file(s), default tenant %s", what, p->tenants->len, p->files->len,
+                  p->default_tenant ? p->default_tenant : "(none: domains must name or match a tenant)");
 }
 
 int broker_new(BrokerConfig *config, const BrokerTakeover *takeover, Broker **ret) {

@@ -59,7 +59,8 @@ static void on_gone(unsigned index, void *userdata) {
         if ((s->state != SLOT_SCRUBBING && s->state != SLOT_HELD_ELSEWHERE) || s->refilling)
                 return;
         if (s->state == SLOT_HELD_ELSEWHERE && s->held_reported)
-                log_info("RMA slot %u: its old region was released by its last holder; refilling the slot", index);
+                log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_SLOT_RETURNED, .slot = (int) index },
+                          "RMA slot %u: its old region was released by its last holder; refilling the slot", index);
         refill(r, s, -EBADF);
 }
 
@@ -73,12 +74,16 @@ static int on_retry(sd_event_source *source, uint64_t usec, void *userdata) {
                 /* A slot still held elsewhere a second later is worth the admin's attention, once. */
                 if (!s->held_reported && !s->pinned) {
                         if (watched)
-                                log_info("RMA slot %u: its old region is still open or mapped in another process; "
-                                         "the slot is held-elsewhere until that process lets go of it", s->index);
+                                log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_HELD_ELSEWHERE,
+                                                                   .slot = (int) s->index },
+                                          "RMA slot %u: its old region is still open or mapped in another process; "
+                                          "the slot is held-elsewhere until that process lets go of it", s->index);
                         else
-                                log_info("RMA slot %u: the %s backend has no region to give now (the old one is "
-                                         "still held by some process, or the host's pool is short); held-elsewhere, "
-                                         "retried", s->index, r->pool->backend->ops->name);
+                                log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_HELD_ELSEWHERE,
+                                                                   .slot = (int) s->index },
+                                          "RMA slot %u: the %s backend has no region to give now (the old one is "
+                                          "still held by some process, or the host's pool is short); held-elsewhere, "
+                                          "retried", s->index, r->pool->backend->ops->name);
                         s->held_reported = true;
                 }
                 if (!s->refilling && !s->pinned && !watched)
@@ -123,7 +128,8 @@ Recycler *recycler_free(Recycler *r) {
 void recycler_lease_ended(Recycler *r, Slot *s, int old_fd) {
         if (r->watch) {
                 if (region_watch_add(r->watch, s->index, old_fd) < 0) {
-                        log_error("RMA slot %u: its old region cannot be watched, so its end would go unseen; the "
+                        log_event(LOG_ERR, &(LogEvent) { .message_id = RMA_MESSAGE_SLOT_PINNED, .slot = (int) s->index },
+                                  "RMA slot %u: its old region cannot be watched, so its end would go unseen; the "
                                   "slot stays held-elsewhere (rmactl forget-region %u once no process holds it)",
                                   s->index, s->index);
                         recycler_pin(r, s);
@@ -160,9 +166,10 @@ int recycler_forget_region(Recycler *r, unsigned index, char **message) {
                                            "last holder of its old region lets go" : "");
                 return -EBUSY;
         }
-        log_warning("RMA slot %u: root says its old region (inode %llu) is gone (ForgetRegion); refilling it. If a "
-                    "process still holds that region, the pool has one region more than Count= until it lets go",
-                    index, (unsigned long long) s->old_region_ino);
+        log_event(LOG_WARNING, &(LogEvent) { .message_id = RMA_MESSAGE_REGION_FORGOTTEN, .slot = (int) index },
+                  "RMA slot %u: root says its old region (inode %llu) is gone (ForgetRegion); refilling it. If a "
+                  "process still holds that region, the pool has one region more than Count= until it lets go",
+                  index, (unsigned long long) s->old_region_ino);
         s->pinned = false;
         s->held_reported = false;
         refill(r, s, -EBADF);

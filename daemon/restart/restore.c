@@ -243,8 +243,10 @@ static int watch_holder(RestorePlan *p, Slot *s, pid_t pid) {
         r = open_held_region(h, s->old_region_dev, s->old_region_ino, &fd);
         if (r < 0)
                 return r;
-        log_info("RMA slot %u: its old region is still held (pid %d); held-elsewhere until it is let go", s->index,
-                 (int) h->pid);
+        log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_HELD_ELSEWHERE, .slot = (int) s->index,
+                                           .pid = (int) h->pid },
+                  "RMA slot %u: its old region is still held (pid %d); held-elsewhere until it is let go", s->index,
+                  (int) h->pid);
         recycler_lease_ended(p->recycler, s, fd);
         return 0;
 }
@@ -261,7 +263,8 @@ static void settle_unknown(RestorePlan *p, Slot *s) {
         }
         if (watch_holder(p, s, 0) >= 0)
                 return;
-        log_error("RMA slot %u: its old region (inode %llu) cannot be proven gone: the %s backend cannot reopen it, "
+        log_event(LOG_ERR, &(LogEvent) { .message_id = RMA_MESSAGE_SLOT_PINNED, .slot = (int) s->index },
+                  "RMA slot %u: its old region (inode %llu) cannot be proven gone: the %s backend cannot reopen it, "
                   "and a holder rma-brokerd cannot see (an fd in flight, a process it may not inspect) may keep it. "
                   "The slot stays held-elsewhere. Once no process holds that region, free the slot with "
                   "'rmactl forget-region %u' (run rma-brokerd under systemd with its fd store to avoid this)",
@@ -324,11 +327,15 @@ static int readopt_lease(RestorePlan *p, Slot *s, const LeaseRecord *rec, int pi
         if (r < 0) {
                 /* The process runs and holds a region: its slot is never handed out. */
                 recycler_pin(p->recycler, s);
-                return log_error_errno(r, "RMA slot %u: cannot restore the lease of domain %s (pid %d): %m; the slot "
+                return log_event_errno(LOG_ERR, r, &(LogEvent) { .message_id = RMA_MESSAGE_LEASE_LOST,
+                                                                  .slot = (int) s->index, .uuid = rec->uuid,
+                                                                  .domain = rec->domain, .tenant = rec->tenant,
+                                                                  .pid = (int) rec->pid },
+                                       "RMA slot %u: cannot restore the lease of domain %s (pid %d): %m; the slot "
                                        "stays held-elsewhere until rma-brokerd restarts or 'rmactl forget-region %u' "
                                        "once that process is gone", s->index, rec->domain, (int) rec->pid, s->index);
         }
-        log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_LEASED, .slot = (int) s->index, .uuid = rec->uuid,
+        log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_READOPTED, .slot = (int) s->index, .uuid = rec->uuid,
                                            .domain = rec->domain, .tenant = rec->tenant, .pid = (int) rec->pid,
                                            .result = "readopted" },
                   "RMA slot %u: re-adopted the lease of domain %s (%s), tenant %s, pid %d (%s)", s->index, rec->domain,
@@ -492,7 +499,11 @@ static void restore_lease(RestorePlan *p, Slot *s, const RegistryRecord *rec) {
         if (r < 0) {
                 /* It runs and holds a region we cannot take: never hand its slot out.
                  * Watch the region where it is reachable, else keep the slot pinned. */
-                log_error_errno(r, "RMA slot %u: domain %s (pid %d) still runs, but its region cannot be taken back "
+                log_event_errno(LOG_ERR, r, &(LogEvent) { .message_id = RMA_MESSAGE_LEASE_LOST,
+                                                           .slot = (int) s->index, .uuid = rec->uuid,
+                                                           .domain = rec->domain, .tenant = rec->tenant,
+                                                           .pid = (int) rec->pid },
+                                "RMA slot %u: domain %s (pid %d) still runs, but its region cannot be taken back "
                                 "(%m; rma-brokerd needs CAP_SYS_PTRACE); its lease is lost and the slot stays "
                                 "held-elsewhere until the region is let go", s->index, rec->domain, (int) rec->pid);
                 s->old_region_dev = rec->region_dev;
@@ -759,7 +770,8 @@ static void rebuild_from_processes(RestorePlan *p) {
                                   "rebuilt from libvirt's status and the hook's record") >= 0)
                         found++;
         }
-        log_warning("Lease registry rebuilt from the running processes: %u lease(s) found", found);
+        log_event(LOG_WARNING, &(LogEvent) { .message_id = RMA_MESSAGE_REGISTRY_REBUILT, .slot = -1 },
+                  "Lease registry rebuilt from the running processes: %u lease(s) found", found);
 }
 
 /* A free region in the fd store, as the registry says and the inode confirms. */
@@ -880,8 +892,9 @@ int restore_apply(RestorePlan *p, Broker *broker, Recycler *recycler, Leases *le
         g_clear_pointer(&p->checked, g_hash_table_destroy);   /* the leases' holders have copies of the pidfds */
         (void) fd_store_close_unexplained(p->store);
         if (reg->present)
-                log_info("Took over from the last rma-brokerd: %u lease(s) checked, %u reservation(s) restored, %u of "
-                         "%u RMAs leased now", restored, reservations, pool_count(pool, SLOT_LEASED), pool->n_slots);
+                log_event(LOG_INFO, &(LogEvent) { .message_id = RMA_MESSAGE_TAKEN_OVER, .slot = -1 },
+                          "Took over from the last rma-brokerd: %u lease(s) checked, %u reservation(s) restored, %u of "
+                          "%u RMAs leased now", restored, reservations, pool_count(pool, SLOT_LEASED), pool->n_slots);
         p->broker = NULL;
         p->recycler = NULL;
         p->leases = NULL;

@@ -443,7 +443,8 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                 return reply_refusal(error, refusal, message);
         if (service->reload(errors, service->reload_userdata) < 0) {
                 g_autofree char *all = NULL;
-                log_error("Reload refused: the new tenant policy is invalid (problems above); keeping the current one");
+                log_event(LOG_ERR, &(LogEvent) { .message_id = RMA_MESSAGE_POLICY_REFUSED, .slot = -1 },
+                          "Reload refused: the new tenant policy is invalid (problems above); keeping the current one");
                 g_ptr_array_add(errors, NULL);
                 all = g_strjoinv("; ", (char **) errors->pdata);
                 return sd_bus_error_setf(error, RMA_ERROR_POLICY_INVALID,

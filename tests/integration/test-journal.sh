@@ -76,8 +76,9 @@ for line in open(sys.argv[1]):
         print(" ".join(f"{k}={e[k]}" for k in ("RMA_SLOT", "RMA_TENANT", "RMA_PID", "RMA_RESULT") if k in e))
 PY
 }
-ID=5f0c3b6a1d2e4c8f9a7b6c5d4e3f2a1
-lease_ended() { [ -n "$(q RMA_DOMAIN=web-01 MESSAGE_ID=${ID}3)" ]; }
+# msgid NAME: the MESSAGE_ID of RMA_MESSAGE_NAME, as common/log.h defines it
+msgid() { sed -n "s/^#define RMA_MESSAGE_$1 *\"\([0-9a-f]*\)\".*/\1/p" "$SOURCE_DIR/common/log.h"; }
+lease_ended() { [ -n "$(q RMA_DOMAIN=web-01 MESSAGE_ID="$(msgid LEASE_ENDED)")" ]; }
 U1=00000000-0000-4000-8000-0000000000a1 U2=00000000-0000-4000-8000-0000000000a2 U3=00000000-0000-4000-8000-0000000000a3
 "$TEST_CLIENT" reserve $U1 web-01 >/dev/null
 setpriv --reuid=4243 --regid=4243 --clear-groups "$TEST_CLIENT" claim $U1 </dev/null >/dev/null
@@ -89,10 +90,10 @@ wait_until 5 lease_ended
 sleep 2                                          # ... and this reservation expires
 check_eq "journalctl RMA_DOMAIN=web-01: reserved, leased, lease ended" \
     "RMA_SLOT=0 RMA_TENANT=acme RMA_RESULT=granted
-RMA_SLOT=0 RMA_TENANT=acme RMA_PID=$(q RMA_DOMAIN=web-01 MESSAGE_ID=${ID}2 | sed -n 's/.*RMA_PID=\([0-9]*\).*/\1/p') RMA_RESULT=leased
-RMA_SLOT=0 RMA_TENANT=acme RMA_PID=$(q RMA_DOMAIN=web-01 MESSAGE_ID=${ID}2 | sed -n 's/.*RMA_PID=\([0-9]*\).*/\1/p') RMA_RESULT=process_exited" \
+RMA_SLOT=0 RMA_TENANT=acme RMA_PID=$(q RMA_DOMAIN=web-01 MESSAGE_ID="$(msgid LEASED)" | sed -n 's/.*RMA_PID=\([0-9]*\).*/\1/p') RMA_RESULT=leased
+RMA_SLOT=0 RMA_TENANT=acme RMA_PID=$(q RMA_DOMAIN=web-01 MESSAGE_ID="$(msgid LEASED)" | sed -n 's/.*RMA_PID=\([0-9]*\).*/\1/p') RMA_RESULT=process_exited" \
     "$(q RMA_DOMAIN=web-01)"
-check_match "the lease names the QEMU's pid" "RMA_PID=[1-9][0-9]*" "$(q RMA_DOMAIN=web-01 MESSAGE_ID=${ID}2)"
+check_match "the lease names the QEMU's pid" "RMA_PID=[1-9][0-9]*" "$(q RMA_DOMAIN=web-01 MESSAGE_ID="$(msgid LEASED)")"
 check_eq "journalctl RMA_DOMAIN=web-03: the quota refusal" "RMA_TENANT=acme RMA_RESULT=quota" "$(q RMA_DOMAIN=web-03)"
 check_eq "journalctl RMA_DOMAIN=web-02: reserved, released unclaimed, reserved, expired" \
     "RMA_SLOT=0 RMA_TENANT=acme RMA_RESULT=granted
@@ -100,8 +101,15 @@ RMA_SLOT=0 RMA_TENANT=acme RMA_RESULT=unclaimed
 RMA_SLOT=0 RMA_TENANT=acme RMA_RESULT=granted
 RMA_SLOT=0 RMA_TENANT=acme RMA_RESULT=expired" "$(q RMA_DOMAIN=web-02)"
 counts=""
-for k in 0 1 2 3 4 5; do counts+="$(q MESSAGE_ID=${ID}$k | wc -l) "; done
+for k in RESERVED REFUSED LEASED LEASE_ENDED RELEASED EXPIRED; do counts+="$(q MESSAGE_ID="$(msgid $k)" | wc -l) "; done
 check_eq "each kind of event has its MESSAGE_ID (reserved refused leased ended released expired)" "3 1 1 1 1 1 " "$counts"
+check_eq "the start and the policy have theirs too (pool ready, policy loaded)" "1 1" \
+    "$(q MESSAGE_ID="$(msgid POOL_READY)" | wc -l) $(q MESSAGE_ID="$(msgid POLICY_LOADED)" | wc -l)"
+logged_ids=$(python3 -c '
+import json, sys
+print("\n".join(sorted({json.loads(l).get("MESSAGE_ID", "") for l in open(sys.argv[1])} - {""})))' "$TEST_DIR/journal.jsonl")
+check_eq "every MESSAGE_ID logged has an entry in the journal catalog (journalctl -x explains it)" "" \
+    "$(comm -23 <(echo "$logged_ids") <(sed -n 's/^-- \([0-9a-f]*\)$/\1/p' "$SOURCE_DIR/catalog/rma-broker.catalog" | sort))"
 check_match "entries carry the priority and the identifier" '"PRIORITY": "6", "SYSLOG_IDENTIFIER": "rma-brokerd"' \
     "$(grep -m1 RMA_DOMAIN "$TEST_DIR/journal.jsonl")"
 check_eq "nothing went to stderr meanwhile" "" "$(cat "$TEST_DIR/stderr")"

@@ -67,6 +67,10 @@ check_eq "... and it is active" active "$(systemctl is-active rma-brokerd.servic
 # ExecReload= waits for the broker's answer: a refused policy fails the reload.
 printf '[Tenant bad]\nMaxRmas=lots\n' >/etc/rma-broker/policy.d/zz-broken.conf
 check "systemctl reload with a broken policy file fails" bash -c '! systemctl reload rma-brokerd.service 2>/dev/null'
+# rmactl's stderr reaches the journal through its stream, which journald reads on its own
+# time: wait for it.
+reload_refusal_logged() { journalctl -u rma-brokerd.service --no-pager -o cat | tr '\n' ' ' | grep -q "$1"; }
+wait_until 10 reload_refusal_logged "reload refused:.*zz-broken.conf:2"
 check_match "... the journal has the broker's reason, file and line" "reload refused:.*zz-broken.conf:2" \
     "$(journalctl -u rma-brokerd.service --no-pager -o cat | tr '\n' ' ')"
 check_eq "... and the broker still serves" "active 4" "$(systemctl is-active rma-brokerd.service) $(prop TotalRmas)"
@@ -117,6 +121,19 @@ check "every region is free again" wait_until 20 prop_is FreeRmas 4
 sleep 2
 check_eq "the fd store's copy of an ended lease's region is no \"other process\" in the log" "" \
     "$(journalctl -u rma-brokerd.service --no-pager -o cat | grep 'still open or mapped in another process')"
+
+# Everything so far (starts, stops, reloads, a refused policy, leases, re-adoption) logged
+# MESSAGE_IDs (the broker's own lines; systemd's about the unit have systemd's ids), and
+# the journal's catalog knows each: the package's file, in the database
+# that systemd's dpkg trigger on /usr/lib/systemd/catalog rebuilt (journalctl -x).
+ids=$(journalctl _SYSTEMD_UNIT=rma-brokerd.service SYSLOG_IDENTIFIER=rma-brokerd -o json --no-pager | python3 -c '
+import json, sys
+print("\n".join(sorted({json.loads(l).get("MESSAGE_ID", "") for l in sys.stdin} - {""})))')
+known=$(journalctl --list-catalog --no-pager | sed -n 's/^\([0-9a-f]\{32\}\) rma-broker: .*/\1/p' | sort)
+check "rma-brokerd logged events of at least 8 kinds here" test "$(wc -l <<<"$ids")" -ge 8
+check_eq "the journal catalog explains every one of them (journalctl --list-catalog)" "" \
+    "$(comm -23 <(echo "$ids") <(echo "$known"))"
+diag "MESSAGE_IDs logged: $(tr '\n' ' ' <<<"$ids")"
 
 # The maintainer scripts, as Debian runs them, with two claimants of a capped tenant
 # holding their leases the way QEMU does: the previous release and this one, in turn
@@ -200,6 +217,33 @@ rm -f /etc/rma-broker/policy.d/50-upgrade.conf
 
 close_fifo c; close_fifo d
 check "once they let go, every region is free again" wait_until 30 prop_is FreeRmas 4
+
+# The maintainer scripts reload whichever of libvirt's daemons runs, libvirtd (Debian 12)
+# or virtqemud (newer libvirt), so that it finds the hook, and start neither. Two stand-ins
+# with libvirt's unit names count their reloads.
+for d in libvirtd virtqemud; do
+    printf '[Service]\nExecStart=/bin/sleep infinity\nExecReload=/bin/sh -c "echo reload >>/run/%s.reloads"\n' \
+        "$d" >"/run/systemd/system/$d.service"
+done
+systemctl daemon-reload
+reloads() { echo "$(cat /run/libvirtd.reloads 2>/dev/null | wc -l) $(cat /run/virtqemud.reloads 2>/dev/null | wc -l)"; }
+systemctl start libvirtd.service
+dpkg_i /opt/rma-test/rma-broker.deb >/dev/null 2>&1
+check_eq "dpkg -i with libvirtd running: postinst reloads libvirtd, starts no virtqemud" "1 0 inactive" \
+    "$(reloads) $(systemctl is-active virtqemud.service)"
+systemctl stop libvirtd.service
+systemctl start virtqemud.service
+dpkg_i /opt/rma-test/rma-broker.deb >/dev/null 2>&1
+check_eq "dpkg -i with virtqemud running: postinst reloads virtqemud, starts no libvirtd" "1 1 inactive" \
+    "$(reloads) $(systemctl is-active libvirtd.service)"
+env DEBIAN_FRONTEND=noninteractive dpkg -r rma-broker >/dev/null 2>&1
+check_eq "dpkg -r: postrm reloads virtqemud too (the hook is gone)" "1 2" "$(reloads)"
+dpkg_i /opt/rma-test/rma-broker.deb >/dev/null 2>&1
+check "... and the package installs again from the rc state" wait_until 30 units_active
+systemctl stop virtqemud.service
+rm -f /run/systemd/system/libvirtd.service /run/systemd/system/virtqemud.service /run/libvirtd.reloads \
+    /run/virtqemud.reloads
+systemctl daemon-reload
 close_all_fifos
 rm -rf "$TEST_DIR"
 tap_done

@@ -4,7 +4,8 @@
 # fresh Debian 12 tree made by debootstrap (minbase with systemd and dbus), run there,
 # then booted with systemd-nspawn --boot so that a real systemd and a real system bus run
 # tests/package/systemd-scenario.sh (socket and bus activation, fd store, restart and
-# kill -9 under load), and purged. Everything happens under a temporary directory, in a
+# kill -9 under load) and autopkgtest runs debian/tests (null runner, in the container),
+# and purged. Everything happens under a temporary directory, in a
 # private mount namespace: the host's packages and mounts are untouched.
 set -uo pipefail
 
@@ -45,8 +46,13 @@ trap cleanup EXIT
 # 1. Build from exactly what git tracks (what a release tarball holds).
 mkdir "$T/src"
 git -C "$SOURCE_DIR" ls-files -z | (cd "$SOURCE_DIR" && xargs -0 tar -c) | tar -x -C "$T/src"
+git -C "$T/src" init -q && git -C "$T/src" add -A
 out=$(cd "$T/src" && dpkg-buildpackage -us -uc -b 2>&1)
 check "dpkg-buildpackage -us -uc -b builds the package" test $? -eq 0 || diag "$(tail -30 <<<"$out")"
+# What the build leaves in debian/ (and obj-*/) is .gitignore's, and it changes no tracked
+# file: a build does not dirty a checkout.
+check_eq "... and leaves the tree as git knows it (.gitignore covers what it makes)" "" \
+    "$(git -C "$T/src" ls-files --others --exclude-standard; git -C "$T/src" diff --name-only)"
 DEB=$(ls "$T"/rma-broker_*.deb 2>/dev/null | head -1)
 check "... rma-broker_VERSION_ARCH.deb" test -f "$DEB"
 
@@ -124,6 +130,11 @@ install -m 0644 "$HERE/../lib/tap.sh" "$HERE/../lib/broker.sh" "$HERE/../lib/exe
     "$HERE/../lib/process-id.sh" "$ROOT/opt/rma-test/"
 install -m 0755 "$HERE/systemd-scenario.sh" "$ROOT/opt/rma-test/"
 install -m 0644 "$DEB" "$ROOT/opt/rma-test/rma-broker.deb"   # for the maintainer scripts' steps
+# debian/tests as autopkgtest runs them: the tool, and the source tree it reads them from.
+out=$(in_root apt-get install -y -q --no-install-recommends autopkgtest 2>&1)
+check "apt install autopkgtest in the tree (for debian/tests)" test $? -eq 0 || diag "$(tail -20 <<<"$out")"
+mkdir "$ROOT/opt/rma-test/src"
+git -C "$SOURCE_DIR" ls-files -z | (cd "$SOURCE_DIR" && xargs -0 tar -c) | tar -x -C "$ROOT/opt/rma-test/src"
 [ -n "$PREV_DEB" ] && install -m 0644 "$PREV_DEB" "$ROOT/opt/rma-test/rma-broker-prev.deb"
 for m in proc dev/pts dev; do umount -l "$ROOT/$m" 2>/dev/null; done
 # As on a host, the broker may take a region back from its QEMU (pidfd_getfd) or reopen it
@@ -148,6 +159,17 @@ if [ -n "$INIT" ]; then
             "#"*) echo "$line" ;;
         esac
     done < <(timeout 600 nsenter -t "$INIT" -m -u -i -n -p -- /opt/rma-test/systemd-scenario.sh 2>&1)
+    # debian/tests/control, run by autopkgtest itself in the booted system, as Debian's CI
+    # runs it in its testbed: the null runner (the testbed is where autopkgtest runs, here
+    # the container; it provides isolation-machine), the package under test given as .deb.
+    out=$(timeout 600 nsenter -t "$INIT" -m -u -i -n -p -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+        autopkgtest --no-built-binaries --summary-file=/opt/rma-test/autopkgtest.summary \
+        /opt/rma-test/rma-broker.deb /opt/rma-test/src/ -- null 2>&1)
+    rc=$?
+    check_match "autopkgtest (null runner, in the booted container): debian/tests' smoke test passes" \
+        "^smoke +PASS" "$(cat "$ROOT/opt/rma-test/autopkgtest.summary" 2>&1)"
+    check_eq "... and autopkgtest exits 0" 0 "$rc" || diag "$(tail -60 <<<"$out")"
+    diag "$(grep '^smoke: ' <<<"$out")"
     if [ "$TAP_FAILED" -ne 0 ]; then
         diag "the broker's journal in the container:"
         diag "$(nsenter -t "$INIT" -m -u -i -n -p -- journalctl -u rma-brokerd.service --no-pager -o cat 2>&1 | tail -60)"
