@@ -44,6 +44,9 @@ typedef struct LogEvent {
 #define RMA_MESSAGE_REGION_FORGOTTEN  "239c4e32ff134bc79e79bab040975aa7"
 #define RMA_MESSAGE_HELD_ELSEWHERE    "cf7eede9e4984752b4ebfb103fc01d67"
 #define RMA_MESSAGE_SLOT_RETURNED     "d89a4943f10d435d95df92c242a74d67"
+#define RMA_MESSAGE_DRAINING          "96920d45a8ed483c8f8456ca5a910eaf"
+#define RMA_MESSAGE_UNDRAINED         "1e79981a25b440a3a841fd8c97653391"
+#define RMA_MESSAGE_DENIED            "94a7476f2d6a4892a8015d19a30aa522"
 
 void log_event(int level, const LogEvent *e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* As log_event(), with %m for error; returns -abs(error), as log_error_errno() does. */

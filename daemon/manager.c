@@ -47,10 +47,12 @@ static int on_set_draining(const char *reason, void *userdata) {
                 return log_error_errno(r, "Cannot record the drain state in %s: %m", m->config->runtime_dir);
         broker_set_draining(m->broker, reason);
         if (reason)
-                log_notice("Draining%s%s: no new RMAs are given out; running domains keep theirs (rmactl undrain "
-                           "ends it)", reason[0] ? ": " : "", reason);
+                log_event(LOG_NOTICE, &(LogEvent) { .message_id = RMA_MESSAGE_DRAINING, .slot = -1, .result = reason },
+                          "Draining%s%s: no new RMAs are given out; running domains keep theirs (rmactl undrain "
+                          "ends it)", reason[0] ? ": " : "", reason);
         else
-                log_notice("Drain ended: new RMAs are given out again");
+                log_event(LOG_NOTICE, &(LogEvent) { .message_id = RMA_MESSAGE_UNDRAINED, .slot = -1 },
+                          "Drain ended: new RMAs are given out again");
         bus_object_emit_draining_changed(m->bus);
         manager_notify_status(m);
         return 0;
@@ -64,8 +66,9 @@ static int manager_load_drain(Manager *m) {
         if (r <= 0)
                 return r;
         broker_set_draining(m->broker, reason);
-        log_notice("Draining%s%s, as before this start: no new RMAs are given out (rmactl undrain ends it)",
-                   reason[0] ? ": " : "", reason);
+        log_event(LOG_NOTICE, &(LogEvent) { .message_id = RMA_MESSAGE_DRAINING, .slot = -1, .result = reason },
+                  "Draining%s%s, as before this start: no new RMAs are given out (rmactl undrain ends it)",
+                  reason[0] ? ": " : "", reason);
         return 0;
 }
 

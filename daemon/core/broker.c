@@ -201,10 +201,12 @@ static void log_denial(const char *format, ...) {
         }
         denials.in_window++;
         if (denials.held_back > 0)
-                log_notice("%s (and %u more denials held back from the journal before this one)", text,
-                           denials.held_back);
+                log_event(LOG_NOTICE, &(LogEvent) { .message_id = RMA_MESSAGE_DENIED, .slot = -1, .result = "denied" },
+                          "%s (and %u more denials held back from the journal before this one)", text,
+                          denials.held_back);
         else
-                log_notice("%s", text);
+                log_event(LOG_NOTICE, &(LogEvent) { .message_id = RMA_MESSAGE_DENIED, .slot = -1, .result = "denied" },
+                          "%s", text);
         denials.held_back = 0;
 }
 
