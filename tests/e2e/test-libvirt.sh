@@ -14,11 +14,12 @@ UUID_A=6f1c2d3e-0000-4000-8000-00000000000a
 UUID_B=6f1c2d3e-0000-4000-8000-00000000000b
 UUID_C=6f1c2d3e-0000-4000-8000-00000000000c
 UUID_BIG=6f1c2d3e-0000-4000-8000-0000000000bb
+UUID_FLAT=6f1c2d3e-0000-4000-8000-0000000000f1
 UUID_PLAIN=6f1c2d3e-0000-4000-8000-0000000000ff
 UUID_O1=6f1c2d3e-0000-4000-8000-0000000000a1
 UUID_O2=6f1c2d3e-0000-4000-8000-0000000000a2
 # Names no host libvirtd is likely to use: domain ids restart at 1 in the sandbox.
-DOM_A=rma-e2e-$$-a DOM_B=rma-e2e-$$-b DOM_C=rma-e2e-$$-c DOM_BIG=rma-e2e-$$-big DOM_PLAIN=rma-e2e-$$-plain
+DOM_A=rma-e2e-$$-a DOM_B=rma-e2e-$$-b DOM_C=rma-e2e-$$-c DOM_BIG=rma-e2e-$$-big DOM_FLAT=rma-e2e-$$-flat DOM_PLAIN=rma-e2e-$$-plain
 DOM_O1=rma-e2e-$$-other1 DOM_O2=rma-e2e-$$-other2
 
 counts() { echo "free=$(prop FreeRmas) reserved=$(prop ReservedRmas) leased=$(prop LeasedRmas)"; }
@@ -67,7 +68,9 @@ define() { # NAME UUID EMULATOR CELL0_MIB
 check "define $DOM_A" define "$DOM_A" "$UUID_A" "$WRAPPER" $RMA_MIB
 check "define $DOM_B" define "$DOM_B" "$UUID_B" "$WRAPPER" $RMA_MIB
 check "define $DOM_C" define "$DOM_C" "$UUID_C" "$WRAPPER" $RMA_MIB
-check "define $DOM_BIG (cell 0 twice the RMA)" define "$DOM_BIG" "$UUID_BIG" "$WRAPPER" $((2 * RMA_MIB))
+check "define $DOM_BIG (1 GiB in two cells of 512 MiB, as virt-install writes)" \
+    define "$DOM_BIG" "$UUID_BIG" "$WRAPPER" 512 512
+check "define $DOM_FLAT (1 GiB, no NUMA cells, as virt-install writes)" define "$DOM_FLAT" "$UUID_FLAT" "$WRAPPER" 1024 flat
 # A domain that did not opt in: stock emulator, no rma metadata.
 sandbox_domain_xml "$DOM_PLAIN" "$UUID_PLAIN" "$(command -v qemu-system-ppc64)" 256 |
     sed '/<metadata>/,/<\/metadata>/d' >"$SANDBOX/$DOM_PLAIN.xml"
@@ -92,9 +95,11 @@ check_match "QEMU maps the broker's region (/proc/$QEMU_A/maps)" \
 map_line=$(grep "memfd:rma-broker-slot-$SLOT_A" "/proc/$QEMU_A/maps" | head -1)
 map_start=$((16#$(cut -d- -f1 <<<"$map_line"))) map_end=$((16#$(cut -d' ' -f1 <<<"$map_line" | cut -d- -f2)))
 check_eq "the mapping is the whole RMA" $RMA_BYTES $((map_end - map_start))
-check_match "the domain's log says what the wrapper rewrote, in one line" \
-    "qemu-rma: domain $UUID_A: RMA of $RMA_BYTES bytes from rma-brokerd on fd [0-9]+; replaced \\{\"qom-type\":\"memory-backend-ram\",\"id\":\"ram-node0\".* with \\{\"qom-type\":\"memory-backend-file\".*/proc/self/fd/" \
+check_match "the domain's log says how the wrapper laid out guest memory, in one line" \
+    "qemu-rma: domain $UUID_A: RMA of $RMA_BYTES bytes from rma-brokerd on fd [0-9]+; guest memory 0-256 MiB \\(ram-node0, all of node 0, the guest's memory@0\\) is the region" \
     "$(grep '^qemu-rma:' "$(sandbox_domain_log "$DOM_A")")"
+check_eq "QEMU tells the guest its RMA: device-tree memory@0 is exactly $RMA_BYTES bytes" \
+    "memory@0 0x0 $(printf '0x%x' $RMA_BYTES) 0" "$(sandbox_dtb_memory "$DOM_A" | grep '^memory@0 ')"
 
 # 2. Guest physical memory is the region: write through the broker's own fd, read in
 #    the guest. SLOF sits at address 0, so compare well away from it (192 MiB).
@@ -154,16 +159,37 @@ check_match "the next tenant of the slot does not see the previous guest's bytes
     "0c000000: 0x00000000 0x00000000" "$xp"
 check_match "$DOM_C's QEMU maps an rma-broker region" "memfd:rma-broker-slot-" "$(grep rma-broker-slot "/proc/$QEMU_C/maps")"
 
-# 6. A domain whose NUMA cell 0 is not the RMA size is refused by the wrapper, clearly,
-#    and nothing is lost.
+# 6. Guests bigger than their RMA keep their XML's nodes: the region is boot memory
+#    0..RMA, the rest of node 0 a pc-dimm on node 0. Two cells of 512 MiB, then no cells.
 sandbox_virsh destroy "$DOM_C" >/dev/null
 wait_until 10 counts_are "free=1 reserved=0 leased=2"
-out=$(sandbox_virsh start "$DOM_BIG" 2>&1)
-status=$?
-check "virsh start $DOM_BIG (cell 0 = 512 MiB) fails" test $status -ne 0
-check_match "the error says which size to set" "guest RAM node 0 is 536870912 bytes but the RMA is 268435456 bytes" "$out"
-diag "$out"
-check "the refused start returned its slot" wait_until 10 counts_are "free=1 reserved=0 leased=2"
+numa_sizes() { sandbox_virsh qemu-monitor-command --hmp "$1" "info numa" 2>&1 | tr -d '\r' | grep -E 'nodes|size:' |
+    tr '\n' ' '; }
+check_layout() { # DOMAIN UUID NUMA-SIZES WHAT
+    local fd
+    check "virsh start $1 ($4)" sandbox_virsh start "$1"
+    check_eq "$1: memory@0 is exactly the RMA" "memory@0 0x0 $(printf '0x%x' $RMA_BYTES) 0" \
+        "$(sandbox_dtb_memory "$1" | grep '^memory@0 ')"
+    check_eq "$1: QEMU's nodes are the XML's" "$3" "$(numa_sizes "$1")"
+    check_match "$1: the log names the pc-dimm" "the other 768 MiB of node 0 is pc-dimm rma-rest-node0 \\(memory-backend-ram, like libvirt's\\)|the other 256 MiB of node 0 is pc-dimm rma-rest-node0 \\(memory-backend-ram, like libvirt's\\)" \
+        "$(grep '^qemu-rma:' "$(sandbox_domain_log "$1")" | tail -1)"
+    fd=$(broker_fd_of "$(slot_of "$2")")
+    printf '\x0b\x16\x00\x01\x10\x24\x00\x00' | dd of="$fd" bs=1 seek=$OFFSET conv=notrunc status=none
+    check_match "$1: guest physical 0x0c000000 is the region" "0c000000: 0x0b160001 0x10240000" "$(sandbox_xp "$1" $OFFSET)"
+    sandbox_virsh destroy "$1" >/dev/null
+    check "$1: destroy returned the slot" wait_until 10 counts_are "free=1 reserved=0 leased=2"
+}
+slot_of() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListRmas |
+    grep -oE "[0-9]+ \"leased\" \"$1\"" | cut -d' ' -f1; }
+broker_fd_of() {
+    local fd
+    for fd in /proc/$BROKER_PID/fd/*; do
+        [[ "$(readlink "$fd")" == "/memfd:rma-broker-slot-$1 (deleted)" ]] && echo "$fd" && return 0
+    done
+    return 1
+}
+check_layout "$DOM_BIG" "$UUID_BIG" "2 nodes node 0 size: 512 MB node 1 size: 512 MB " "two cells of 512 MiB"
+check_layout "$DOM_FLAT" "$UUID_FLAT" "1 nodes node 0 size: 1024 MB " "1 GiB, no NUMA cells"
 
 # 7. Destroying everything empties the pool again; the broker survived all of it.
 sandbox_virsh destroy "$DOM_B" >/dev/null
@@ -174,51 +200,43 @@ check "the broker kept serving" broker_alive
 # 8. Save, restore and managedsave. A saved guest gives up its region (libvirt runs the
 #    release hook and QEMU exits); restore runs prepare again, so it reserves and claims
 #    anew and the guest's memory comes back into the new region; a full pool at restore
-#    refuses with our message and keeps the image.
-slot_of() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListRmas |
-    grep -oE "[0-9]+ \"leased\" \"$1\"" | cut -d' ' -f1; }
-broker_fd_of() {
-    local fd
-    for fd in /proc/$BROKER_PID/fd/*; do
-        [[ "$(readlink "$fd")" == "/memfd:rma-broker-slot-$1 (deleted)" ]] && echo "$fd" && return 0
-    done
-    return 1
-}
-check "virsh start $DOM_A again" sandbox_virsh start "$DOM_A"
-BROKER_FD=$(broker_fd_of "$(slot_of "$UUID_A")")
+#    refuses with our message and keeps the image. The guests are bigger than their RMA
+#    (two cells, no cells): the image holds the pc-dimm's memory too.
+check "virsh start $DOM_BIG again" sandbox_virsh start "$DOM_BIG"
+BROKER_FD=$(broker_fd_of "$(slot_of "$UUID_BIG")")
 printf '\x5a\x5a\xa5\xa5\x12\x34\x56\x78' | dd of="$BROKER_FD" bs=1 seek=$OFFSET conv=notrunc status=none
-check_match "$DOM_A sees the bytes before the save" "0c000000: 0x5a5aa5a5 0x12345678" \
-    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_A" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
-SAVE=$SANDBOX/$DOM_A.save
-check "virsh save $DOM_A" sandbox_virsh save "$DOM_A" "$SAVE"
+check_match "$DOM_BIG sees the bytes before the save" "0c000000: 0x5a5aa5a5 0x12345678" \
+    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_BIG" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
+SAVE=$SANDBOX/$DOM_BIG.save
+check "virsh save $DOM_BIG" sandbox_virsh save "$DOM_BIG" "$SAVE"
 check "the saved guest gave up its region" wait_until 10 counts_are "free=3 reserved=0 leased=0"
-check "virsh restore $DOM_A" sandbox_virsh restore "$SAVE"
+check "virsh restore $DOM_BIG" sandbox_virsh restore "$SAVE"
 check "the restored guest holds a region again" wait_until 10 counts_are "free=2 reserved=0 leased=1"
 check_match "the restored guest reads its bytes at 0x0c000000, now from the new region" "0c000000: 0x5a5aa5a5 0x12345678" \
-    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_A" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
-check "virsh save $DOM_A once more" sandbox_virsh save "$DOM_A" "$SAVE"
+    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_BIG" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
+check "virsh save $DOM_BIG once more" sandbox_virsh save "$DOM_BIG" "$SAVE"
 wait_until 10 counts_are "free=3 reserved=0 leased=0"
-sandbox_virsh start "$DOM_O1" >/dev/null && sandbox_virsh start "$DOM_O2" >/dev/null && sandbox_virsh start "$DOM_B" >/dev/null
+sandbox_virsh start "$DOM_O1" >/dev/null && sandbox_virsh start "$DOM_O2" >/dev/null && sandbox_virsh start "$DOM_FLAT" >/dev/null
 check "the pool is full again" wait_until 10 counts_are "free=0 reserved=0 leased=3"
 out=$(sandbox_virsh restore "$SAVE" 2>&1)
 status=$?
 check "virsh restore into a full pool fails" test $status -ne 0
-check_match "... with our message" "rma-broker: No free RMA for domain $DOM_A: all 3 RMAs" "$out"
+check_match "... with our message" "rma-broker: No free RMA for domain $DOM_BIG: all 3 RMAs" "$out"
 check "... and the image is kept" test -s "$SAVE"
 sandbox_virsh destroy "$DOM_O2" >/dev/null
 wait_until 10 counts_are "free=1 reserved=0 leased=2"
 check "once a slot is free, the same image restores" sandbox_virsh restore "$SAVE"
 check_match "... with the guest's bytes" "0c000000: 0x5a5aa5a5 0x12345678" \
-    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_A" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
-printf '\xb0\x0b\xb0\x0b\x00\x00\x00\x02' | dd of="$(broker_fd_of "$(slot_of "$UUID_B")")" bs=1 seek=$OFFSET \
+    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_BIG" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
+printf '\xb0\x0b\xb0\x0b\x00\x00\x00\x02' | dd of="$(broker_fd_of "$(slot_of "$UUID_FLAT")")" bs=1 seek=$OFFSET \
     conv=notrunc status=none
-check "virsh managedsave $DOM_B" sandbox_virsh managedsave "$DOM_B"
+check "virsh managedsave $DOM_FLAT" sandbox_virsh managedsave "$DOM_FLAT"
 check "the managed-saved guest gave up its region" wait_until 10 counts_are "free=1 reserved=0 leased=2"
-check "virsh start $DOM_B restores it from the managed save" sandbox_virsh start "$DOM_B"
+check "virsh start $DOM_FLAT restores it from the managed save" sandbox_virsh start "$DOM_FLAT"
 check "... holding a region again" wait_until 10 counts_are "free=0 reserved=0 leased=3"
 check_match "... and it was a restore, not a fresh boot: the guest's bytes are back" "0c000000: 0xb00bb00b 0x00000002" \
-    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_B" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
-for d in "$DOM_A" "$DOM_B" "$DOM_O1"; do sandbox_virsh destroy "$d" >/dev/null; done
+    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_FLAT" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
+for d in "$DOM_BIG" "$DOM_FLAT" "$DOM_O1"; do sandbox_virsh destroy "$d" >/dev/null; done
 check "every slot is free after the lifecycle tests" wait_until 10 counts_are "free=3 reserved=0 leased=0"
 
 # 9. rmactl domain: opt a plain domain in through the libvirt API, start it with an RMA,
