@@ -22,6 +22,10 @@ UUID_O2=6f1c2d3e-0000-4000-8000-0000000000a2
 DOM_A=rma-e2e-$$-a DOM_B=rma-e2e-$$-b DOM_C=rma-e2e-$$-c DOM_BIG=rma-e2e-$$-big DOM_FLAT=rma-e2e-$$-flat DOM_PLAIN=rma-e2e-$$-plain
 DOM_O1=rma-e2e-$$-other1 DOM_O2=rma-e2e-$$-other2
 
+# check_no_match "what" REGEX ACTUAL
+check_no_match() {
+    if [[ $3 =~ $2 ]]; then not_ok "$1"; diag "expected not to match: $2"; diag "actual: $3"; else ok "$1"; fi
+}
 counts() { echo "free=$(prop FreeRmas) reserved=$(prop ReservedRmas) leased=$(prop LeasedRmas)"; }
 counts_are() { [ "$(counts)" = "$1" ]; }
 
@@ -254,13 +258,17 @@ check_match "--dry-run prints the change as a diff of the domain XML" \
     "$(tr '\n' ' ' <<<"$out")"
 check_match "... and changes nothing" "<emulator>/usr/bin/qemu-system-ppc64</emulator>" "$(sandbox_virsh dumpxml "$DOM_NEW")"
 out=$(dom enable "$DOM_NEW" --tenant=e2e --emulator="$WRAPPER")
-check_match "enable says what it changed" \
-    "emulator: /usr/bin/qemu-system-ppc64 -> $WRAPPER.*NUMA: added cell 0 of 256 MiB \(the RMA\) and cell 1 of 256 MiB" \
-    "$(tr '\n' ' ' <<<"$out")"
+check_match "enable says what it changed: the emulator" "emulator: /usr/bin/qemu-system-ppc64 -> $WRAPPER" "$out"
+check_match "... and the metadata" "metadata: added <rma:rma tenant=\"e2e\"/>" "$out"
+check_no_match "... and adds no NUMA cell" "NUMA" "$out"
 xml=$(sandbox_virsh dumpxml "$DOM_NEW")
-check_match "the definition has the wrapper, our metadata and cell 0 of the RMA size" \
-    "<rma:rma xmlns:rma=\"http://rmabroker.org/schemas/domain/1\" tenant=\"e2e\".*<cell id='0' cpus='0' memory='262144' unit='KiB'/>.*<emulator>$WRAPPER</emulator>" \
+check_match "the definition has the wrapper and our metadata" \
+    "<rma:rma xmlns:rma=\"http://rmabroker.org/schemas/domain/1\" tenant=\"e2e\".*<emulator>$WRAPPER</emulator>" \
     "$(tr '\n' ' ' <<<"$xml")"
+check_no_match "... and still no NUMA cells" "<numa>" "$xml"
+check_match "show says how the RMA will be laid out" \
+    "Layout: +guest memory 0-256 MiB \\(boot memory, the guest's memory@0\\) is the RMA; the other 256 MiB of its memory is a pc-dimm on node 0" \
+    "$(dom show "$DOM_NEW")"
 check "virsh start $DOM_NEW" sandbox_virsh start "$DOM_NEW"
 check "... gets an RMA" wait_until 10 counts_are "free=2 reserved=0 leased=1"
 out=$(dom show "$DOM_NEW" --policy-dir="$TEST_DIR/policy.d")
@@ -279,6 +287,30 @@ wait_until 10 counts_are "free=3 reserved=0 leased=0"
 check "the opted-out domain starts without an RMA" sandbox_virsh start "$DOM_NEW"
 check_eq "... and the pool is untouched" "free=3 reserved=0 leased=0" "$(counts)"
 sandbox_virsh destroy "$DOM_NEW" >/dev/null
+
+# 10. A domain enabled by 0.2.0 (metadata, and the two cells 0.2.0 added: 256 MiB for the
+#     RMA, the rest in cell 1, vCPU 0 in cell 0): disable removes those cells and only
+#     them; a domain with cells of its own keeps them at enable and disable.
+check_match "show of a 1 GiB guest with cells of 512 MiB: the rest of cell 0 a pc-dimm" \
+    "Layout: +guest memory 0-256 MiB \\(boot memory, the guest's memory@0\\) is the RMA; the other 256 MiB of NUMA cell 0 is a pc-dimm on node 0" \
+    "$(dom show "$DOM_BIG")"
+out=$(dom disable "$DOM_A")
+check_match "disable of a domain 0.2.0 enabled removes 0.2.0's cells" \
+    "NUMA: removed cell 0 of 256 MiB and cell 1 of 256 MiB, which rma-broker 0.2.0 added" "$out"
+check_no_match "... the definition has no NUMA cells" "<numa>" "$(sandbox_virsh dumpxml "$DOM_A")"
+out=$(dom disable "$DOM_BIG")
+check_no_match "disable of a domain with cells of its own keeps them" "NUMA" "$out"
+check_match "... both of 512 MiB" "<cell id='0' cpus='0' memory='524288' unit='KiB'/> *<cell id='1' cpus='1' memory='524288' unit='KiB'/>" \
+    "$(sandbox_virsh dumpxml "$DOM_BIG" | tr -d '\n')"
+out=$(dom enable "$DOM_B" --emulator="$WRAPPER")
+check_match "enable of a domain 0.2.0 enabled removes them too" \
+    "NUMA: removed cell 0 of 256 MiB and cell 1 of 256 MiB, which rma-broker 0.2.0 added" "$out"
+check "... and it starts with its RMA" sandbox_virsh start "$DOM_B"
+check_eq "... told memory@0 = the RMA" "memory@0 0x0 $(printf '0x%x' $RMA_BYTES) 0" \
+    "$(sandbox_dtb_memory "$DOM_B" | grep '^memory@0 ')"
+check_eq "... with one node of 512 MiB, as its XML now says" "1 nodes node 0 size: 512 MB " "$(numa_sizes "$DOM_B")"
+sandbox_virsh destroy "$DOM_B" >/dev/null
+wait_until 10 counts_are "free=3 reserved=0 leased=0"
 
 sandbox_procs=$(sandbox_pids 2>/dev/null | tr '\n' ' ')
 sandbox_stop
