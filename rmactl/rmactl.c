@@ -73,6 +73,11 @@ static int verb_status(sd_bus *bus, int argc, char *argv[]) {
         }
         printf("Backend:  %s (KVM_CAP_PPC_RMA=%u)\n", backend, v[6]);
         printf("RMA size: %s\n", rma_format_size(size, sz, sizeof(sz)));
+        {
+                g_autofree char *why = rma_size_unusable_why(size, strcmp(backend, "kvm") == 0);
+                if (why)
+                        printf("Warning:  %s\n", why);
+        }
         printf("RMAs:     %u total, %u free, %u reserved, %u leased, %u scrubbing, %u held elsewhere\n", v[0], v[1],
                v[2], v[3], v[4], v[5]);
         return 0;
