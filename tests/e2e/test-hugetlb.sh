@@ -42,7 +42,8 @@ check_match "the log says the pool is smaller than configured" "the free huge pa
 write_libvirt_shims "$TEST_DIR/run/broker.sock"
 export SANDBOX_VIRTLOGD=1
 check "private libvirtd starts" sandbox_start "$TEST_DIR/bin/50-rma-broker"
-sandbox_domain_xml "$DOM" "$UUID" "$WRAPPER" $RMA_MIB | sed 's/ tenant="e2e"//' >"$TEST_DIR/$DOM.xml"
+# 1 GiB without cells: the RMA on huge pages, the rest a pc-dimm of libvirt's RAM.
+sandbox_domain_xml "$DOM" "$UUID" "$WRAPPER" 1024 flat | sed 's/ tenant="e2e"//' >"$TEST_DIR/$DOM.xml"
 sandbox_virsh define "$TEST_DIR/$DOM.xml" >/dev/null
 
 check "virsh start $DOM gets a hugetlb region" sandbox_virsh start "$DOM"
@@ -61,6 +62,7 @@ fd = os.open(sys.argv[1], os.O_RDWR)
 m = mmap.mmap(fd, int(sys.argv[2]))
 m[int(sys.argv[3]):int(sys.argv[3]) + 8] = b"HUGEpage"' "$region" $((RMA_MIB << 20)) $OFFSET
 check_match "the guest reads at 0x0c000000 what was written through the region" "0c000000: 0x48554745 0x70616765" "$(sandbox_xp "$DOM" $OFFSET)"
+check_eq "the guest is told memory@0 = the RMA" "memory@0 0x0 0x10000000 0" "$(sandbox_dtb_memory "$DOM" | grep '^memory@0 ')"
 check "virsh destroy $DOM" sandbox_virsh destroy "$DOM"
 check "its slot comes back with a fresh region of fresh pages" wait_until 10 prop_is FreeRmas 1
 check "virsh start $DOM again" sandbox_virsh start "$DOM"

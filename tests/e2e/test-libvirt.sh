@@ -169,7 +169,7 @@ sandbox_virsh destroy "$DOM_C" >/dev/null
 wait_until 10 counts_are "free=1 reserved=0 leased=2"
 numa_sizes() { sandbox_virsh qemu-monitor-command --hmp "$1" "info numa" 2>&1 | tr -d '\r' | grep -E 'nodes|size:' |
     tr '\n' ' '; }
-check_layout() { # DOMAIN UUID NUMA-SIZES WHAT
+check_layout() { # DOMAIN UUID NUMA-SIZES WHAT [kill]
     local fd
     check "virsh start $1 ($4)" sandbox_virsh start "$1"
     check_eq "$1: memory@0 is exactly the RMA" "memory@0 0x0 $(printf '0x%x' $RMA_BYTES) 0" \
@@ -180,8 +180,14 @@ check_layout() { # DOMAIN UUID NUMA-SIZES WHAT
     fd=$(broker_fd_of "$(slot_of "$2")")
     printf '\x0b\x16\x00\x01\x10\x24\x00\x00' | dd of="$fd" bs=1 seek=$OFFSET conv=notrunc status=none
     check_match "$1: guest physical 0x0c000000 is the region" "0c000000: 0x0b160001 0x10240000" "$(sandbox_xp "$1" $OFFSET)"
-    sandbox_virsh destroy "$1" >/dev/null
-    check "$1: destroy returned the slot" wait_until 10 counts_are "free=1 reserved=0 leased=2"
+    if [ "${5:-}" = kill ]; then
+        kill -9 "$(sandbox_qemu_pid "$1")"
+        check "$1: kill -9 of its QEMU returned the slot" wait_until 20 counts_are "free=1 reserved=0 leased=2"
+        wait_until 10 eval 'sandbox_virsh domstate "$1" | grep -q "shut off"'
+    else
+        sandbox_virsh destroy "$1" >/dev/null
+        check "$1: destroy returned the slot" wait_until 10 counts_are "free=1 reserved=0 leased=2"
+    fi
 }
 slot_of() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListRmas |
     grep -oE "[0-9]+ \"leased\" \"$1\"" | cut -d' ' -f1; }
@@ -193,7 +199,7 @@ broker_fd_of() {
     return 1
 }
 check_layout "$DOM_BIG" "$UUID_BIG" "2 nodes node 0 size: 512 MB node 1 size: 512 MB " "two cells of 512 MiB"
-check_layout "$DOM_FLAT" "$UUID_FLAT" "1 nodes node 0 size: 1024 MB " "1 GiB, no NUMA cells"
+check_layout "$DOM_FLAT" "$UUID_FLAT" "1 nodes node 0 size: 1024 MB " "1 GiB, no NUMA cells" kill
 
 # 7. Destroying everything empties the pool again; the broker survived all of it.
 sandbox_virsh destroy "$DOM_B" >/dev/null
