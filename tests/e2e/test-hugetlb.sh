@@ -68,6 +68,28 @@ check "its slot comes back with a fresh region of fresh pages" wait_until 10 pro
 check "virsh start $DOM again" sandbox_virsh start "$DOM"
 check_match "the next tenant of the slot reads zeros there" "0c000000: 0x00000000 0x00000000" "$(sandbox_xp "$DOM" $OFFSET)"
 sandbox_virsh destroy "$DOM" >/dev/null
+
+# A hugepage-backed guest (<memoryBacking><hugepages/>, memfd source): 512 MiB without
+# cells. The RMA is the broker's region; the other 256 MiB of node 0 stays on huge pages,
+# a pc-dimm whose backend is libvirt's memfd with hugetlb.
+DOM_HP=rma-huge-$$-hp UUID_HP=8e1c2d3e-0000-4000-8000-00000000000b
+sandbox_domain_xml "$DOM_HP" "$UUID_HP" "$WRAPPER" 512 flat | sed 's/ tenant="e2e"//' |
+    sed "s|<vcpu|<memoryBacking><hugepages><page size='2048' unit='KiB'/></hugepages><source type='memfd'/><access mode='shared'/></memoryBacking>\n  <vcpu|" \
+    >"$TEST_DIR/$DOM_HP.xml"
+check "define $DOM_HP (huge pages, memfd)" sandbox_virsh define "$TEST_DIR/$DOM_HP.xml"
+wait_until 10 prop_is FreeRmas 1
+check "the test made 128 more huge pages free, for the guest's own" set_free_hugepages $((256 / 2))
+check "virsh start $DOM_HP" sandbox_virsh start "$DOM_HP"
+qemu=$(sandbox_qemu_pid "$DOM_HP")
+check_eq "$DOM_HP is told memory@0 = the RMA" "memory@0 0x0 0x10000000 0" "$(sandbox_dtb_memory "$DOM_HP" | grep '^memory@0 ')"
+check_eq "... and has one node of 512 MiB" "1 nodes node 0 size: 512 MB " \
+    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_HP" "info numa" 2>&1 | tr -d '\r' | grep -E 'nodes|size:' | tr '\n' ' ')"
+check_match "the wrapper kept libvirt's backend for the rest: memfd with huge pages" \
+    '"qom-type":"memory-backend-memfd".*"hugetlb":true.*"id":"rma-rest-node0"' \
+    "$(tr '\0' '\n' <"/proc/$qemu/cmdline" | grep -F '"rma-rest-node0"' | head -1)"
+smaps=$(awk '/memfd:memory-backend-memfd/ {found = 1} found && /^KernelPageSize:/ {print; exit}' "/proc/$qemu/smaps")
+check_match "QEMU maps the rest with 2 MiB pages (/proc/$qemu/smaps)" "KernelPageSize: +2048 kB" "$smaps"
+sandbox_virsh destroy "$DOM_HP" >/dev/null
 check "broker exits cleanly" stop_broker
 
 # Count=auto: as many regions as the free huge pages hold now.
