@@ -445,7 +445,7 @@ static void usage(FILE *f) {
                    "metrics prints the Prometheus exposition; --http answers one HTTP request on\n"
                    "stdin/stdout (rma-brokerd-metrics.socket). export placement prints an OpenStack Nova\n"
                    "provider config for the pool. domain opts a libvirt domain in or out (emulator,\n"
-                   "metadata, NUMA cell 0 of the RMA size) or shows how it stands. forget-region (root)\n"
+                   "metadata) or shows how it stands and how its memory will be laid out. forget-region (root)\n"
                    "frees a held-elsewhere slot whose old region rma-brokerd cannot prove gone, once you\n"
                    "know no process holds it. --json: status, list and tenants as JSON.\n");
 }
