@@ -64,6 +64,15 @@ out=$(hook dom2 11111111-aaaa-4aaa-8aaa-000000000002 prepare)
 check_match "a refusal says why no guest could use the pool and what to boot with, in one line" \
     "^rma-broker: No free RMA for domain dom2: .*; besides, no pseries guest can use an RMA of 64 MiB.*kvm_rma_size=256M \\(or 1G, 16G\\)$" \
     "$out"
+# The wrapper (as the QEMU user) claims dom1's RMA and refuses to start QEMU on it.
+out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups -- env -i PATH=/usr/bin:/bin \
+    RMA_BROKER_SOCKET="$TEST_DIR/run/broker.sock" RMA_QEMU_BINARY=/bin/echo "$BUILD_DIR/libvirt-plugin/qemu-rma" \
+    -m 1024 -object '{"qom-type":"memory-backend-ram","id":"ppc_spapr.ram","size":1073741824}' \
+    -uuid 11111111-aaaa-4aaa-8aaa-000000000001 2>&1); status=$?
+check "the wrapper does not start QEMU on a 64 MiB RMA" test $status -ne 0
+check_match "... and says why and what to boot with" \
+    "qemu-rma: domain 11111111-aaaa-4aaa-8aaa-000000000001 cannot start with the RMA from rma-brokerd: no pseries guest can use an RMA of 64 MiB.*kvm_rma_size=256M" \
+    "$out"
 hook dom1 11111111-aaaa-4aaa-8aaa-000000000001 release >/dev/null
 check "broker exits cleanly" stop_broker
 tap_done
