@@ -31,9 +31,12 @@
 #               nobody flood broker.sock with nonblocking connects, or the bus name with
 #               method calls; p50/p99/max per run vs the same starts without a flood,
 #               interleaved (BENCH_FLOOD_RUNS, 3; BENCH_FLOOD_STARTS, 100)
-#   virsh       virsh start of a pseries TCG guest with and without an RMA, interleaved
-#               (a private libvirtd from tests/e2e/libvirt-sandbox.sh, the real hook and
-#               wrapper; BENCH_VIRSH_RUNS, 15)
+#   virsh       virsh start of a 1 GiB pseries TCG guest without NUMA cells: opted in vs a
+#               libvirtd without hook or wrapper; not opted in, through the wrapper as
+#               default emulator and the hook, vs the same; 8 parallel starts of each
+#               (private libvirtds from tests/e2e/libvirt-sandbox.sh, the real hook and
+#               wrapper; BENCH_VIRSH_RUNS, 15; BENCH_VIRSH_PARALLEL, 8;
+#               BENCH_VIRSH_PARALLEL_RUNS, 5), interleaved
 #   (default: all of these)
 # BENCH_ROUNDS (7) and BENCH_ITERATIONS (400) size the latency part.
 set -euo pipefail
@@ -50,6 +53,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=(latency callgrind scaling throughput reclaim scrub idle restart flood virsh)
+# The benches' pools of 1 MiB regions serve no pseries guest: the broker takes them only
+# for a test (daemon/backends/guest-size.c).
+export RMA_BROKER_TEST_SMALL_RMAS=1
 ROUNDS=${BENCH_ROUNDS:-7}
 ITERATIONS=${BENCH_ITERATIONS:-400}
 
@@ -426,47 +432,110 @@ part_idle() {
     done
 }
 
+# virsh_side NAME HOOK PATH_PREFIX: a private libvirtd; its SANDBOX, URI and owner kept
+# as NAME_SANDBOX, NAME_URI, NAME_OWNER (two run at once, as in test-migration.sh).
+virsh_side() {
+    SANDBOX="" SANDBOX_URI="" _SANDBOX_OWNER=""
+    SANDBOX_PATH_PREFIX=$3 sandbox_start ${2:+"$2"} >/dev/null || return 1
+    eval "$1_SANDBOX=\$SANDBOX $1_URI=\$SANDBOX_URI $1_OWNER=\$_SANDBOX_OWNER"
+    SANDBOX="" SANDBOX_URI="" _SANDBOX_OWNER=""
+}
+on() {
+    local side=$1; shift
+    local sb="${side}_SANDBOX" uri="${side}_URI" owner="${side}_OWNER"
+    SANDBOX=${!sb} SANDBOX_URI=${!uri} _SANDBOX_OWNER=${!owner} "$@"
+}
+# virsh_xml NAME UUID EMULATOR|- [opt-in]: a 1 GiB pseries guest without NUMA cells, as
+# virt-install writes one; "-": no <emulator> (libvirt's default, as Nova writes them).
+virsh_xml() {
+    sandbox_domain_xml "$1" "$2" "${3/#-//usr/bin/true}" 1024 flat |
+        if [ "${4:-}" = opt-in ]; then sed 's/ tenant="e2e"//'; else sed '/<metadata>/,/<\/metadata>/d'; fi |
+        if [ "$3" = - ]; then sed '/<emulator>/d'; else cat; fi
+}
+# start_ms SIDE DOMAIN...: start them all at once; the ms until the last virsh start returned.
+start_ms() {
+    local side=$1 t0 t1 d pids=()
+    shift
+    t0=$(date +%s%N)
+    for d in "$@"; do on "$side" sandbox_virsh start "$d" >/dev/null & pids+=($!); done
+    wait "${pids[@]}"
+    t1=$(date +%s%N)
+    echo $(((t1 - t0) / 1000000))
+}
+destroy_all() { local side=$1 d; shift; for d in "$@"; do on "$side" sandbox_virsh destroy "$d" >/dev/null; done; }
+
 part_virsh() {
-    local runs=${BENCH_VIRSH_RUNS:-15} rma plain
+    local runs=${BENCH_VIRSH_RUNS:-15} par=${BENCH_VIRSH_PARALLEL:-8} i d n
     . "$SOURCE_DIR/tests/e2e/libvirt-sandbox.sh"
-    echo "== virsh start: pseries TCG guest, 256 MiB cell 0 + 256 MiB, with and without an RMA, $runs interleaved runs"
-    start -- --count=2 --size=256M --qemu-users=libvirt-qemu
-    # libvirt passes the hook and QEMU no environment of ours: two shims name the socket.
+    echo "== virsh start of a 1 GiB pseries TCG guest without NUMA cells, $runs interleaved runs each"
+    start -- --count=$((par + 2)) --size=256M --qemu-users=libvirt-qemu
+    # libvirt passes the hook and QEMU no environment of ours: shims name the socket. The
+    # wrapper also as libvirt's default emulator, first on one libvirtd's PATH (docs/fleet.md).
     write_libvirt_shims "$SOCK"
-    trap 'sandbox_stop; cleanup' EXIT
-    sandbox_start "$TEST_DIR/bin/50-rma-broker" >/dev/null
-    sandbox_domain_xml rma-bench-rma 7b1c2d3e-0000-4000-8000-00000000000a "$WRAPPER" 256 |
-        sed 's/ tenant="e2e"//' >"$SANDBOX/rma.xml"   # no policy here: the default tenant
-    sandbox_domain_xml rma-bench-plain 7b1c2d3e-0000-4000-8000-00000000000b "$(command -v qemu-system-ppc64)" 256 |
-        sed '/<metadata>/,/<\/metadata>/d' >"$SANDBOX/plain.xml"
-    sandbox_virsh define "$SANDBOX/rma.xml" >/dev/null
-    sandbox_virsh define "$SANDBOX/plain.xml" >/dev/null
-    for d in rma-bench-rma rma-bench-plain; do   # warm-up: capabilities probed, caches filled
-        sandbox_virsh start "$d" >/dev/null && sandbox_virsh destroy "$d" >/dev/null
+    mkdir -p "$TEST_DIR/emulators"
+    printf '#!/bin/bash\nRMA_BROKER_SOCKET=%s RMA_QEMU_BINARY=%s exec -a "$0" %s "$@"\n' "$SOCK" \
+        "$(command -v qemu-system-ppc64)" "$TEST_DIR/bin/qemu-rma" >"$TEST_DIR/emulators/qemu-system-ppc64"
+    chmod 0755 "$TEST_DIR/emulators/qemu-system-ppc64"
+    trap 'on BROKER sandbox_stop; on NONE sandbox_stop; cleanup' EXIT
+    export SANDBOX_VIRTLOGD=1
+    # BROKER: the hook, and the wrapper as default emulator. NONE: a libvirtd with neither.
+    virsh_side BROKER "$TEST_DIR/bin/50-rma-broker" "$TEST_DIR/emulators"
+    virsh_side NONE "" ""
+    virsh_xml rma-bench-rma 7b1c2d3e-0000-4000-8000-00000000000a "$WRAPPER" opt-in >"$TEST_DIR/rma.xml"
+    virsh_xml rma-bench-default 7b1c2d3e-0000-4000-8000-00000000000c - >"$TEST_DIR/default.xml"
+    virsh_xml rma-bench-plain 7b1c2d3e-0000-4000-8000-00000000000b - >"$TEST_DIR/plain.xml"
+    on BROKER sandbox_virsh define "$TEST_DIR/rma.xml" >/dev/null
+    on BROKER sandbox_virsh define "$TEST_DIR/default.xml" >/dev/null
+    on NONE sandbox_virsh define "$TEST_DIR/plain.xml" >/dev/null
+    for i in $(seq "$par"); do
+        virsh_xml "rma-bench-rma-$i" "7b1c2d3e-0000-4000-8000-0000000001$(printf '%02d' "$i")" "$WRAPPER" opt-in \
+            >"$TEST_DIR/rma-$i.xml"
+        virsh_xml "rma-bench-plain-$i" "7b1c2d3e-0000-4000-8000-0000000002$(printf '%02d' "$i")" - \
+            >"$TEST_DIR/plain-$i.xml"
+        on BROKER sandbox_virsh define "$TEST_DIR/rma-$i.xml" >/dev/null
+        on NONE sandbox_virsh define "$TEST_DIR/plain-$i.xml" >/dev/null
+    done
+    # Warm-up: capabilities probed, caches filled.
+    for d in BROKER:rma-bench-rma BROKER:rma-bench-default NONE:rma-bench-plain; do
+        start_ms "${d%%:*}" "${d#*:}" >/dev/null && destroy_all "${d%%:*}" "${d#*:}"
     done
     for i in $(seq "$runs"); do
-        for d in rma-bench-rma rma-bench-plain; do
-            local t0 t1
-            t0=$(date +%s%N)
-            sandbox_virsh start "$d" >/dev/null
-            t1=$(date +%s%N)
-            sandbox_virsh destroy "$d" >/dev/null
-            echo "$d $(((t1 - t0) / 1000))" >>"$TEST_DIR/virsh.times"
+        for d in BROKER:rma-bench-rma NONE:rma-bench-plain BROKER:rma-bench-default; do
+            echo "${d#*:} $(start_ms "${d%%:*}" "${d#*:}")" >>"$TEST_DIR/virsh.times"
+            destroy_all "${d%%:*}" "${d#*:}"
         done
     done
-    sandbox_stop
+    local rmas=() plains=()
+    for i in $(seq "$par"); do rmas+=("rma-bench-rma-$i"); plains+=("rma-bench-plain-$i"); done
+    for i in $(seq "${BENCH_VIRSH_PARALLEL_RUNS:-5}"); do
+        echo "parallel-rma $(start_ms BROKER "${rmas[@]}")" >>"$TEST_DIR/virsh.times"
+        destroy_all BROKER "${rmas[@]}"
+        wait_until 30 prop_is FreeRmas $((par + 2))
+        echo "parallel-plain $(start_ms NONE "${plains[@]}")" >>"$TEST_DIR/virsh.times"
+        destroy_all NONE "${plains[@]}"
+    done
+    on BROKER sandbox_stop
+    on NONE sandbox_stop
     stop
-    python3 - "$TEST_DIR/virsh.times" <<'PY2'
+    python3 - "$TEST_DIR/virsh.times" "$par" <<'PY2'
 import statistics, sys
 t = {}
 for line in open(sys.argv[1]):
-    d, us = line.split()
-    t.setdefault(d, []).append(int(us) / 1000)
-rma, plain = t["rma-bench-rma"], t["rma-bench-plain"]
-ratios = sorted(a / b for a, b in zip(rma, plain))
-for name, v in (("with an RMA", rma), ("without", plain)):
-    print(f"  {name:12s} min {min(v):6.1f}  median {statistics.median(v):6.1f}  max {max(v):6.1f} ms")
-print(f"  ratio (pairwise, interleaved) min {ratios[0]:.3f}  median {statistics.median(ratios):.3f}  max {ratios[-1]:.3f}")
+    d, ms = line.split()
+    t.setdefault(d, []).append(int(ms))
+def row(name, v):
+    print(f"  {name:44s} min {min(v):6d}  median {statistics.median(v):7.1f}  max {max(v):6d} ms")
+def ratio(name, a, b, bound):
+    r = sorted(x / y for x, y in zip(a, b))
+    print(f"  ratio {name:38s} min {r[0]:.3f}  median {statistics.median(r):.3f}  max {r[-1]:.3f}  (bound {bound})")
+row("opted in (hook, wrapper, RMA)", t["rma-bench-rma"])
+row("not opted in, wrapper as default emulator", t["rma-bench-default"])
+row("libvirtd without hook or wrapper", t["rma-bench-plain"])
+row(f"{sys.argv[2]} parallel starts, opted in", t["parallel-rma"])
+row(f"{sys.argv[2]} parallel starts, without", t["parallel-plain"])
+ratio("opted in / without the broker", t["rma-bench-rma"], t["rma-bench-plain"], "1.02")
+ratio("default emulator + hook / neither", t["rma-bench-default"], t["rma-bench-plain"], "1.02")
+ratio(f"{sys.argv[2]} parallel, opted in / without", t["parallel-rma"], t["parallel-plain"], "1.05")
 PY2
 }
 

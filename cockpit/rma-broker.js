@@ -186,6 +186,18 @@ function record() {
 
 /* ---- Rendering ---- */
 
+// QEMU and libvirt size pseries boot memory in steps of 256 MiB, and the RMA is a guest's
+// boot memory (rma_size_unusable_why in common/rma-util.c says the same).
+function sizeWarning(size, backend) {
+    const step = 256 * 1024 * 1024;
+    if (!size || size % step === 0)
+        return "";
+    return "no pseries guest can use an RMA of this size: QEMU and libvirt size pseries boot memory in steps " +
+        "of 256 MiB (and SLOF needs 128 MiB); " + (backend === "kvm"
+        ? "boot the host with kvm_rma_size=256M (or 1G, 16G)"
+        : "set Size= to 256M, 512M, 1G or a bigger power of two");
+}
+
 function renderPool() {
     const p = state.properties;
     const total = p.TotalRmas || 0;
@@ -194,6 +206,9 @@ function renderPool() {
         backend += ` (the kernel's RMA pool, KVM_CAP_PPC_RMA=${p.KernelCapability})`;
     $("rma-backend").textContent = backend;
     $("rma-size").textContent = formatBytes(p.RmaSize);
+    const warning = sizeWarning(p.RmaSize, p.Backend);
+    $("rma-size-warning").textContent = warning;
+    $("rma-size-warning-group").hidden = warning === "";
     $("rma-total").textContent = String(total);
 
     const bar = $("rma-bar");

@@ -162,3 +162,15 @@ char *rma_shell_quote(const char *word) {
         g_string_append_c(s, '\'');
         return g_string_free(s, FALSE);
 }
+
+char *rma_size_unusable_why(uint64_t size, bool from_kernel) {
+        char sz[32];
+
+        if (size != 0 && size % RMA_PSERIES_STEP == 0)
+                return NULL;
+        rma_format_size(size, sz, sizeof(sz));
+        return g_strdup_printf("no pseries guest can use an RMA of %s: QEMU and libvirt size pseries boot memory in "
+                               "steps of 256 MiB (and SLOF needs 128 MiB); %s", sz,
+                               from_kernel ? "boot the host with kvm_rma_size=256M (or 1G, 16G)"
+                                           : "set Size= to 256M, 512M, 1G or a bigger power of two");
+}

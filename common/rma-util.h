@@ -37,3 +37,12 @@ bool rma_value_has_inline_comment(const char *value);
  * command a message tells an admin to run: pasted, it is one argument, whatever it holds.
  * Returns a new string (g_free()). */
 char *rma_shell_quote(const char *word);
+
+/* QEMU 7.2 and libvirt 9.0 size pseries boot memory and NUMA nodes in steps of 256 MiB,
+ * and the RMA is a guest's boot memory: sizes not a multiple of it serve no guest. */
+#define RMA_PSERIES_STEP (UINT64_C(256) << 20)
+
+/* Why no pseries guest can use RMAs of SIZE and what to do, in one sentence (g_free()),
+ * or NULL when they can. from_kernel: the host's kernel gives the size (kvm backend), so
+ * the fix is its kvm_rma_size=, not Size=. */
+char *rma_size_unusable_why(uint64_t size, bool from_kernel);

@@ -4,6 +4,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -106,14 +107,6 @@ static int memory_bytes(xmlNode *n, uint64_t *ret) {
         return -EINVAL;
 }
 
-static void set_cell_memory(xmlNode *cell, uint64_t bytes) {
-        char v[32];
-
-        snprintf(v, sizeof(v), "%" PRIu64, bytes / 1024);
-        xmlSetProp(cell, BAD_CAST "memory", BAD_CAST v);
-        xmlSetProp(cell, BAD_CAST "unit", BAD_CAST "KiB");
-}
-
 static xmlNode *cell_by_id(xmlNode *numa, const char *id) {
         for (xmlNode *c = numa ? numa->children : NULL; c; c = c->next)
                 if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, BAD_CAST "cell") == 0) {
@@ -124,78 +117,136 @@ static xmlNode *cell_by_id(xmlNode *numa, const char *id) {
         return NULL;
 }
 
-/* Cell 0 exactly the RMA size; memory moves between cell 0 and cell 1. */
-static int make_cell0(xmlNode *domain, uint64_t rma, GPtrArray *changes, GError **error) {
-        xmlNode *memory = child(domain, "memory"), *vcpu = child(domain, "vcpu"), *cpu, *numa, *cell0, *cell1;
-        uint64_t total = 0, c0 = 0, c1 = 0;
-        guint64 vcpus = 1;
+static bool attributes_are(xmlNode *n, const char *const *names, size_t count) {
+        size_t seen = 0;
 
-        if (!memory || memory_bytes(memory, &total) < 0)
-                return fail(error, "the domain has no readable <memory>");
-        if (vcpu) {
-                g_autoptr(XmlString) t = xmlNodeGetContent(vcpu);
-                if (!t || !g_ascii_string_to_unsigned(g_strstrip((char *) t), 10, 1, 65536, &vcpus, NULL))
-                        vcpus = 1;
+        for (xmlAttr *a = n->properties; a; a = a->next, seen++) {
+                bool known = false;
+                for (size_t i = 0; i < count; i++)
+                        known = known || xmlStrcmp(a->name, BAD_CAST names[i]) == 0;
+                if (!known)
+                        return false;
         }
+        return seen == count;
+}
+
+static bool prop_is(xmlNode *n, const char *name, const char *want) {
+        g_autoptr(XmlString) v = xmlGetProp(n, BAD_CAST name);
+        return v && strcmp((const char *) v, want) == 0;
+}
+
+static guint64 domain_vcpus(xmlNode *domain) {
+        xmlNode *vcpu = child(domain, "vcpu");
+        g_autoptr(XmlString) t = vcpu ? xmlNodeGetContent(vcpu) : NULL;
+        guint64 vcpus;
+
+        if (!t || !g_ascii_string_to_unsigned(g_strstrip((char *) t), 10, 1, 65536, &vcpus, NULL))
+                return 1;
+        return vcpus;
+}
+
+/* A cell exactly as 0.2.0 wrote it: id, cpus FIRST or FIRST-LAST, memory in KiB. */
+static bool cell_as_020_wrote(xmlNode *cell, const char *id, guint64 first, guint64 last, uint64_t *bytes) {
+        static const char *const attrs[] = { "id", "cpus", "memory", "unit" };
+        g_autofree char *cpus = first == last ? g_strdup_printf("%" G_GUINT64_FORMAT, first)
+                                              : g_strdup_printf("%" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT, first, last);
+
+        return cell && xmlStrcmp(cell->name, BAD_CAST "cell") == 0 && attributes_are(cell, attrs, G_N_ELEMENTS(attrs)) &&
+               prop_is(cell, "id", id) && prop_is(cell, "cpus", cpus) && prop_is(cell, "unit", "KiB") &&
+               memory_bytes(cell, bytes) == 0;
+}
+
+static xmlNode *next_element(xmlNode *n) {
+        while (n && n->type != XML_ELEMENT_NODE)
+                n = n->next;
+        return n;
+}
+
+/* rma-broker 0.2.0's enable gave a domain without NUMA cells <cpu><numa> with cell 0 of
+ * its RMA size and, when the domain had more memory, cell 1 of the rest: vCPU 0 in cell 0
+ * and the others in cell 1 (all of them in a lone cell 0), memory in KiB, the cells
+ * adding up to <memory>, nothing else. Only a numa element of exactly that shape, in a
+ * domain with our metadata, whose cell 0 is this host's RMA size (0: unknown, nothing
+ * is removed), is 0.2.0's: it goes, and the <cpu> with it if that is all
+ * the <cpu> held (libvirt's default mode/match/check aside). Cells 0.2.0 resized in a
+ * domain that had some cannot be told from the admin's and stay. */
+static void remove_020_cells(xmlNode *domain, uint64_t rma, GPtrArray *changes) {
+        static const char *const cpu_defaults[] = { "mode", "match", "check" };
+        xmlNode *memory = child(domain, "memory"), *cpu = child(domain, "cpu"), *numa = child(cpu, "numa");
+        xmlNode *c0, *c1;
+        uint64_t total, b0 = 0, b1 = 0;
+        guint64 vcpus = domain_vcpus(domain);
+
+        if (!rma || !numa || numa->properties || !memory || memory_bytes(memory, &total) < 0)
+                return;
+        c0 = next_element(numa->children);
+        c1 = c0 ? next_element(c0->next) : NULL;
+        if (c1 && next_element(c1->next))
+                return;
+        if (!c1 ? !cell_as_020_wrote(c0, "0", 0, vcpus - 1, &b0) || b0 != total || b0 != rma
+                : vcpus < 2 || !cell_as_020_wrote(c0, "0", 0, 0, &b0) || !cell_as_020_wrote(c1, "1", 1, vcpus - 1, &b1) ||
+                          b0 + b1 != total || b0 != rma)
+                return;
+        xmlUnlinkNode(numa);
+        xmlFreeNode(numa);
+        if (!next_element(cpu->children) &&
+            (!cpu->properties || (attributes_are(cpu, cpu_defaults, G_N_ELEMENTS(cpu_defaults)) &&
+                                  prop_is(cpu, "mode", "custom") && prop_is(cpu, "match", "exact") &&
+                                  prop_is(cpu, "check", "none")))) {
+                xmlUnlinkNode(cpu);
+                xmlFreeNode(cpu);
+        }
+        if (c1)
+                g_ptr_array_add(changes, g_strdup_printf("NUMA: removed cell 0 of %" PRIu64 " MiB and cell 1 of %" PRIu64
+                                                         " MiB, which rma-broker 0.2.0 added (the wrapper no longer needs "
+                                                         "them)", b0 / MIB, b1 / MIB));
+        else
+                g_ptr_array_add(changes, g_strdup_printf("NUMA: removed cell 0 of %" PRIu64 " MiB, which rma-broker 0.2.0 "
+                                                         "added (the wrapper no longer needs it)", b0 / MIB));
+}
+
+#define PSERIES_STEP (256 * MIB)
+
+int domain_edit_layout(const char *xml, uint64_t rma, char **ret_text, GError **error) {
+        g_autoptr(xmlDoc) doc = NULL;
+        xmlNode *domain, *numa, *cell0;
+        uint64_t node0 = 0, total = 0;
+        int r;
+
+        r = parse(xml, &doc, &domain, error);
+        if (r < 0)
+                return r;
+        if (rma == 0 || rma % PSERIES_STEP != 0)
+                return fail(error, "no pseries guest can use an RMA of %" PRIu64 " MiB: QEMU and libvirt size pseries "
+                            "boot memory and NUMA nodes in steps of 256 MiB (and SLOF needs 128 MiB); give rma-brokerd "
+                            "a Size= of 256M or a multiple of it (a POWER host: boot with kvm_rma_size=256M, 1G or 16G)",
+                            rma / MIB);
+        if (!child(domain, "memory") || memory_bytes(child(domain, "memory"), &total) < 0)
+                return fail(error, "the domain has no readable <memory>");
         numa = child(child(domain, "cpu"), "numa");
         cell0 = cell_by_id(numa, "0");
-        if (!cell0) {
-                char cpus[32];
-                if (total < rma)
-                        return fail(error, "the domain has %" PRIu64 " MiB of memory, less than the RMA (%" PRIu64
-                                    " MiB) that NUMA cell 0 must be: raise <memory> to at least %" PRIu64 " MiB",
-                                    total / MIB, rma / MIB, rma / MIB);
-                if (total > rma && vcpus < 2)
-                        return fail(error, "the domain's %" PRIu64 " MiB must be split into NUMA cell 0 of the RMA size "
-                                    "(%" PRIu64 " MiB) and a cell 1, and every cell needs a vCPU: raise <vcpu> to 2",
-                                    total / MIB, rma / MIB);
-                cpu = child_or_new(domain, "cpu");
-                numa = child_or_new(cpu, "numa");
-                /* One cell: it takes every vCPU. Two: vCPU 0 in cell 0, the rest in cell 1. */
-                if (total == rma && vcpus > 1)
-                        snprintf(cpus, sizeof(cpus), "0-%" G_GUINT64_FORMAT, vcpus - 1);
-                else
-                        snprintf(cpus, sizeof(cpus), "0");
-                cell0 = xmlNewChild(numa, NULL, BAD_CAST "cell", NULL);
-                xmlSetProp(cell0, BAD_CAST "id", BAD_CAST "0");
-                xmlSetProp(cell0, BAD_CAST "cpus", BAD_CAST cpus);
-                set_cell_memory(cell0, rma);
-                if (total > rma) {
-                        cell1 = xmlNewChild(numa, NULL, BAD_CAST "cell", NULL);
-                        xmlSetProp(cell1, BAD_CAST "id", BAD_CAST "1");
-                        if (vcpus > 2)
-                                snprintf(cpus, sizeof(cpus), "1-%" G_GUINT64_FORMAT, vcpus - 1);
-                        else
-                                snprintf(cpus, sizeof(cpus), "1");
-                        xmlSetProp(cell1, BAD_CAST "cpus", BAD_CAST cpus);
-                        set_cell_memory(cell1, total - rma);
-                        g_ptr_array_add(changes, g_strdup_printf("NUMA: added cell 0 of %" PRIu64 " MiB (the RMA) and "
-                                                                 "cell 1 of %" PRIu64 " MiB",
-                                                                 rma / MIB, (total - rma) / MIB));
-                } else
-                        g_ptr_array_add(changes, g_strdup_printf("NUMA: added cell 0 of %" PRIu64 " MiB (the RMA)",
-                                                                 rma / MIB));
-                return 0;
-        }
-        if (memory_bytes(cell0, &c0) < 0)
+        if (cell0 && memory_bytes(cell0, &node0) < 0)
                 return fail(error, "NUMA cell 0 has no readable memory=");
-        if (c0 == rma)
-                return 0;
-        cell1 = cell_by_id(numa, "1");
-        if (!cell1 || memory_bytes(cell1, &c1) < 0 || c0 + c1 < rma)
-                return fail(error, "NUMA cell 0 has %" PRIu64 " MiB and must be exactly the RMA, %" PRIu64 " MiB; %s: set "
-                            "cell 0 to %" PRIu64 " MiB in the domain XML",
-                            c0 / MIB, rma / MIB, cell1 ? "cell 1 cannot make up the difference" : "there is no cell 1 to "
-                            "take the difference", rma / MIB);
-        set_cell_memory(cell0, rma);
-        set_cell_memory(cell1, c0 + c1 - rma);
-        g_ptr_array_add(changes, g_strdup_printf("NUMA: cell 0 %" PRIu64 " MiB -> %" PRIu64 " MiB (the RMA), cell 1 %"
-                                                 PRIu64 " MiB -> %" PRIu64 " MiB",
-                                                 c0 / MIB, rma / MIB, c1 / MIB, (c0 + c1 - rma) / MIB));
+        if (!cell0)
+                node0 = total;
+        /* libvirt rounds pseries memory and cells up to 256 MiB, and so does the wrapper's view. */
+        node0 = (node0 + PSERIES_STEP - 1) / PSERIES_STEP * PSERIES_STEP;
+        if (node0 < rma)
+                return fail(error, "%s is %" PRIu64 " MiB, smaller than the RMA of %" PRIu64 " MiB: give it at least %"
+                            PRIu64 " MiB", cell0 ? "NUMA cell 0" : "the domain's memory", node0 / MIB, rma / MIB,
+                            rma / MIB);
+        if (node0 == rma)
+                *ret_text = g_strdup_printf("guest memory 0-%" PRIu64 " MiB (%s, the guest's memory@0) is the RMA",
+                                            rma / MIB, cell0 ? "all of NUMA cell 0" : "all its memory");
+        else
+                *ret_text = g_strdup_printf("guest memory 0-%" PRIu64 " MiB (boot memory, the guest's memory@0) is the "
+                                            "RMA; the other %" PRIu64 " MiB of %s is a pc-dimm on node 0%s",
+                                            rma / MIB, (node0 - rma) / MIB, cell0 ? "NUMA cell 0" : "its memory",
+                                            cell0 ? "; every other cell as the XML says" : "");
         return 0;
 }
 
-int domain_edit_enable(const char *xml, const char *wrapper, uint64_t rma_size, const char *tenant, char **ret_xml,
+int domain_edit_enable(const char *xml, const char *wrapper, const char *tenant, uint64_t rma_size, char **ret_xml,
                        GPtrArray *changes, GError **error) {
         g_autoptr(xmlDoc) doc = NULL;
         xmlNode *domain, *os_type, *devices, *emulator, *metadata, *rma;
@@ -237,14 +288,12 @@ int domain_edit_enable(const char *xml, const char *wrapper, uint64_t rma_size, 
                 g_ptr_array_add(changes, g_strdup_printf("emulator: %s -> %s", current ? (const char *) current : "(none)",
                                                          wrapper));
         }
-        r = make_cell0(domain, rma_size, changes, error);
-        if (r < 0)
-                return r;
+        remove_020_cells(domain, rma_size, changes);
         *ret_xml = serialize(doc);
         return 0;
 }
 
-int domain_edit_disable(const char *xml, char **ret_xml, GPtrArray *changes, GError **error) {
+int domain_edit_disable(const char *xml, uint64_t rma_size, char **ret_xml, GPtrArray *changes, GError **error) {
         g_autoptr(xmlDoc) doc = NULL;
         xmlNode *domain, *rma, *emulator;
         int r;
@@ -254,6 +303,7 @@ int domain_edit_disable(const char *xml, char **ret_xml, GPtrArray *changes, GEr
                 return r;
         rma = rma_metadata(domain);
         if (rma) {
+                remove_020_cells(domain, rma_size, changes);
                 g_autoptr(XmlString) original = xmlGetProp(rma, BAD_CAST "emulator");
                 emulator = child(child(domain, "devices"), "emulator");
                 if (original && emulator) {

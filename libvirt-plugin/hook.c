@@ -72,6 +72,19 @@ static bool nova_opted_in(DomainInfo *d) {
         return true;
 }
 
+/* A pool no pseries guest can use (a POWER kernel's 64 or 128 MiB RMAs) is served, so
+ * every refusal also says that, the admin's real problem, and what to boot with: in the
+ * same line, as virsh shows one. NULL when the pool is usable (or cannot be asked). */
+static char *size_note(sd_bus *bus) {
+        g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
+        g_autofree char *backend = NULL;
+        uint64_t size;
+
+        if (rma_client_get_u64(bus, "RmaSize", &size, &e) < 0 || rma_client_get_string(bus, "Backend", &backend, &e) < 0)
+                return NULL;
+        return rma_size_unusable_why(size, strcmp(backend, "kvm") == 0);
+}
+
 static int do_prepare(const DomainInfo *d, const char *uuid) {
         g_autoptr(sd_bus) bus = NULL;
         g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
@@ -91,7 +104,9 @@ static int do_prepare(const DomainInfo *d, const char *uuid) {
         }
         /* The broker's refusals name the domain, the tenant and the numbers already. */
         if (rma_client_reserve(bus, uuid, d->name, d->tenant, NULL, &error) < 0) {
-                fprintf(stderr, "rma-broker: %s\n", error.message ? error.message : "Reserve failed");
+                g_autofree char *note = size_note(bus);
+                fprintf(stderr, "rma-broker: %s%s%s\n", error.message ? error.message : "Reserve failed",
+                        note ? "; besides, " : "", note ? note : "");
                 return 1;
         }
         /* The wrapper claims only for a domain with this record: without it, this domain's

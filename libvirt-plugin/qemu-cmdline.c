@@ -1,17 +1,18 @@
 /* The qemu-rma wrapper's view of the QEMU command line that libvirt builds. */
-#include <json-glib/json-glib.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "qemu-backend.h"
 #include "qemu-cmdline.h"
 
 /* libvirt names node 0's backend ram-node0 when the domain has NUMA cells; without
  * cells the machine's whole RAM is one backend with the machine's own id. */
-static const char *const node0_ids[] = { "ram-node0" };
-static const char *const whole_ram_ids[] = { "ppc_spapr.ram", "pc.ram" };
+static const char *const node0_ids[] = { "ram-node0", "ppc_spapr.ram", "pc.ram" };
 
-/* memory-backend-memfd options that memory-backend-file does not have. */
-static const char *const memfd_only_members[] = { "hugetlb", "hugetlbsize", "seal" };
+#define MIB ((uint64_t) 1 << 20)
 
 const char *qemu_cmdline_find_uuid(char *const *argv) {
         for (size_t i = 1; argv[i]; i++)
@@ -20,125 +21,147 @@ const char *qemu_cmdline_find_uuid(char *const *argv) {
         return NULL;
 }
 
-static bool id_in(const char *id, const char *const *ids, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(id, ids[i]) == 0)
-                        return true;
-        return false;
-}
+/* A QEMU size: a number with an optional suffix k, M, G, T; bare means MiB, as -m
+ * reads it. */
+static int parse_size(const char *s, uint64_t *ret) {
+        char *end;
+        uint64_t v, shift = 20;
 
-/* Parse "-object {json}" at argv[i+1] if it is a memory backend; NULL otherwise. */
-static JsonObject *memory_backend_at(char *const *argv, size_t i, JsonParser **ret_parser) {
-        g_autoptr(JsonParser) parser = NULL;
-        JsonNode *root;
-        JsonObject *obj;
-        const char *type;
-
-        if (strcmp(argv[i], "-object") != 0 || !argv[i + 1] || argv[i + 1][0] != '{')
-                return NULL;
-        parser = json_parser_new();
-        if (!json_parser_load_from_data(parser, argv[i + 1], -1, NULL))
-                return NULL;
-        root = json_parser_get_root(parser);
-        if (!root || !JSON_NODE_HOLDS_OBJECT(root))
-                return NULL;
-        obj = json_node_get_object(root);
-        type = json_object_get_string_member_with_default(obj, "qom-type", "");
-        if (!g_str_has_prefix(type, "memory-backend-") || !json_object_has_member(obj, "id"))
-                return NULL;
-        *ret_parser = g_steal_pointer(&parser);
-        return obj;
-}
-
-static uint64_t backend_size(JsonObject *obj) {
-        JsonNode *n = json_object_get_member(obj, "size");
-
-        if (!n || json_node_get_value_type(n) != G_TYPE_INT64)
-                return 0;
-        return (uint64_t) json_node_get_int(n);
-}
-
-static char *backend_as_file(JsonObject *obj, int fd) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autoptr(JsonGenerator) gen = json_generator_new();
-        g_autoptr(JsonNode) root = NULL;
-        g_autofree char *mem_path = g_strdup_printf("/proc/self/fd/%d", fd);
-        JsonObjectIter iter;
-        const char *member;
-        JsonNode *value;
-
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "qom-type");
-        json_builder_add_string_value(b, "memory-backend-file");
-        json_object_iter_init(&iter, obj);
-        while (json_object_iter_next(&iter, &member, &value)) {
-                if (strcmp(member, "qom-type") == 0 || strcmp(member, "mem-path") == 0 || strcmp(member, "share") == 0 ||
-                    id_in(member, memfd_only_members, G_N_ELEMENTS(memfd_only_members)))
-                        continue;
-                json_builder_set_member_name(b, member);
-                json_builder_add_value(b, json_node_copy(value));
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno || end == s)
+                return -EINVAL;
+        switch (*end) {
+        case '\0': break;
+        case 'k': case 'K': shift = 10; end++; break;
+        case 'M': case 'm': shift = 20; end++; break;
+        case 'G': case 'g': shift = 30; end++; break;
+        case 'T': case 't': shift = 40; end++; break;
+        case 'b': case 'B': shift = 0; end++; break;
+        default: return -EINVAL;
         }
-        json_builder_set_member_name(b, "mem-path");
-        json_builder_add_string_value(b, mem_path);
-        json_builder_set_member_name(b, "share");
-        json_builder_add_boolean_value(b, TRUE);
-        json_builder_end_object(b);
-
-        root = json_builder_get_root(b);
-        json_generator_set_root(gen, root);
-        return json_generator_to_data(gen, NULL);
+        if (*end || v > (UINT64_MAX >> shift))
+                return -EINVAL;
+        *ret = v << shift;
+        return 0;
 }
 
-char **qemu_cmdline_rewrite_ram(char *const *argv, int fd, uint64_t region_size, GError **error) {
-        g_autoptr(JsonParser) node0_parser = NULL, whole_parser = NULL;
-        JsonObject *node0 = NULL, *whole = NULL, *chosen;
-        size_t node0_at = 0, whole_at = 0, at, n = g_strv_length((char **) argv);
-        char **out;
+/* libvirt 9.0 writes "-m size=Nk" and, with <maxMemory>, ",slots=S,maxmem=Mk"; older
+ * ones a bare "-m N" (MiB). */
+typedef struct {
+        uint64_t size, maxmem;
+        unsigned slots;
+} MemOpt;
+
+static int parse_m(const char *arg, MemOpt *m) {
+        g_auto(GStrv) parts = g_strsplit(arg, ",", -1);
+
+        *m = (MemOpt) {};
+        for (size_t i = 0; parts[i]; i++) {
+                const char *p = parts[i];
+                char *end;
+
+                if (i == 0 && g_ascii_isdigit(p[0])) {
+                        if (parse_size(p, &m->size) < 0)
+                                return -EINVAL;
+                } else if (g_str_has_prefix(p, "size=")) {
+                        if (parse_size(p + 5, &m->size) < 0)
+                                return -EINVAL;
+                } else if (g_str_has_prefix(p, "maxmem=")) {
+                        if (parse_size(p + 7, &m->maxmem) < 0)
+                                return -EINVAL;
+                } else if (g_str_has_prefix(p, "slots=")) {
+                        unsigned long v = strtoul(p + 6, &end, 10);
+                        if (*end || end == p + 6 || v > 256)
+                                return -EINVAL;
+                        m->slots = (unsigned) v;
+                } else
+                        return -EINVAL;
+        }
+        return m->size ? 0 : -EINVAL;
+}
+
+static char *pc_dimm_json(unsigned slot) {
+        return g_strdup_printf("{\"driver\":\"pc-dimm\",\"id\":\"%s\",\"memdev\":\"%s\",\"node\":0,\"slot\":%u}",
+                               QEMU_RMA_REST_ID, QEMU_RMA_REST_ID, slot);
+}
+
+char **qemu_cmdline_lay_out_rma(char *const *argv, int fd, uint64_t region_size, char **summary, GError **error) {
+        g_autoptr(JsonParser) parser = NULL;
+        g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
+        g_autofree char *new_m = NULL;
+        JsonObject *node0 = NULL;
+        size_t node0_at = 0, m_at = 0, n = g_strv_length((char **) argv);
+        uint64_t node0_size, rest;
+        MemOpt m = {};
 
         for (size_t i = 1; i + 1 < n; i++) {
-                g_autoptr(JsonParser) parser = NULL;
-                JsonObject *obj = memory_backend_at(argv, i, &parser);
-                const char *id;
-
-                if (!obj)
+                if (strcmp(argv[i], "-m") == 0)
+                        m_at = i + 1;
+                if (node0)
                         continue;
-                id = json_object_get_string_member_with_default(obj, "id", "");
-                if (!node0 && id_in(id, node0_ids, G_N_ELEMENTS(node0_ids))) {
-                        node0 = obj;
-                        node0_at = i + 1;
-                        node0_parser = g_steal_pointer(&parser);
-                } else if (!whole && id_in(id, whole_ram_ids, G_N_ELEMENTS(whole_ram_ids))) {
-                        whole = obj;
-                        whole_at = i + 1;
-                        whole_parser = g_steal_pointer(&parser);
+                g_autoptr(JsonParser) p = NULL;
+                JsonObject *obj = qemu_backend_at(argv, i, &p);
+                /* ram-node0 comes first in node0_ids: a machine with cells has no whole-RAM backend. */
+                for (size_t k = 0; obj && k < G_N_ELEMENTS(node0_ids); k++)
+                        if (strcmp(qemu_backend_id(obj), node0_ids[k]) == 0) {
+                                node0 = obj;
+                                node0_at = i + 1;
+                                parser = g_steal_pointer(&p);
+                                break;
+                        }
+        }
+        if (!node0) {
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                            "the QEMU command line has no memory backend for guest RAM node 0 (ram-node0, or "
+                            "ppc_spapr.ram without NUMA cells); is this a pseries machine libvirt started?");
+                return NULL;
+        }
+        node0_size = qemu_backend_size(node0);
+        if (node0_size < region_size) {
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                            "guest RAM node 0 is %" PRIu64 " MiB, smaller than the RMA of %" PRIu64 " MiB: give the "
+                            "domain at least %" PRIu64 " MiB of memory (in NUMA cell 0, if it has cells)",
+                            node0_size / MIB, region_size / MIB, region_size / MIB);
+                return NULL;
+        }
+        rest = node0_size - region_size;
+        if (rest && (!m_at || parse_m(argv[m_at], &m) < 0 || m.size < rest)) {
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                            "cannot read the guest's memory size from -m '%s'", m_at ? argv[m_at] : "");
+                return NULL;
+        }
+
+        /* Boot memory is the nodes' backends, node 0's now the RMA; the rest of node 0 is a
+         * device, counted in maxmem. */
+        if (rest)
+                new_m = g_strdup_printf("size=%" PRIu64 "k,slots=%u,maxmem=%" PRIu64 "k", (m.size - rest) / 1024,
+                                        m.slots + 1, (m.maxmem ? m.maxmem : m.size) / 1024);
+        for (size_t i = 0; i < n; i++) {
+                if (i == node0_at)
+                        g_ptr_array_add(out, qemu_backend_as_region(node0, fd, region_size));
+                else if (rest && i == m_at)
+                        g_ptr_array_add(out, g_strdup(new_m));
+                else
+                        g_ptr_array_add(out, g_strdup(argv[i]));
+                if (rest && i == node0_at) {
+                        g_ptr_array_add(out, g_strdup("-object"));
+                        g_ptr_array_add(out, qemu_backend_clone(node0, QEMU_RMA_REST_ID, rest));
+                        g_ptr_array_add(out, g_strdup("-device"));
+                        /* The last slot: libvirt numbers its own dimms from 0. */
+                        g_ptr_array_add(out, pc_dimm_json(m.slots));
                 }
         }
+        g_ptr_array_add(out, NULL);
 
-        if (node0) {
-                chosen = node0;
-                at = node0_at;
-        } else if (whole) {
-                /* Without NUMA cells all guest RAM is one backend: it can be the RMA only
-                 * if it is exactly the RMA's size (checked below). */
-                chosen = whole;
-                at = whole_at;
-        } else {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                            "the QEMU command line has no memory backend for guest RAM node 0 (ram-node0); give the "
-                            "domain a NUMA cell 0 of exactly %llu KiB", (unsigned long long) (region_size / 1024));
-                return NULL;
-        }
-        if (backend_size(chosen) != region_size) {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                            "guest RAM node 0 is %llu bytes but the RMA is %llu bytes; set the memory of NUMA "
-                            "cell 0 to exactly %llu KiB in the domain XML",
-                            (unsigned long long) backend_size(chosen), (unsigned long long) region_size,
-                            (unsigned long long) (region_size / 1024));
-                return NULL;
-        }
-
-        out = g_new0(char *, n + 1);
-        for (size_t i = 0; i < n; i++)
-                out[i] = i == at ? backend_as_file(chosen, fd) : g_strdup(argv[i]);
-        return out;
+        if (summary)
+                *summary = rest ? g_strdup_printf("guest memory 0-%" PRIu64 " MiB (%s, boot memory, the guest's "
+                                                  "memory@0) is the region; the other %" PRIu64 " MiB of node 0 is "
+                                                  "pc-dimm %s (%s, like libvirt's); -m %s became -m %s",
+                                                  region_size / MIB, qemu_backend_id(node0), rest / MIB,
+                                                  QEMU_RMA_REST_ID, qemu_backend_type(node0), argv[m_at],
+                                                  new_m)
+                                : g_strdup_printf("guest memory 0-%" PRIu64 " MiB (%s, all of node 0, the guest's "
+                                                  "memory@0) is the region", region_size / MIB, qemu_backend_id(node0));
+        return (char **) g_ptr_array_free(g_steal_pointer(&out), FALSE);
 }

@@ -1,5 +1,6 @@
-/* The qemu-rma wrapper's view of the QEMU command line that libvirt builds:
- * find the domain's -uuid, and move RAM node 0 onto the broker's region. */
+/* The qemu-rma wrapper's view of the QEMU command line that libvirt builds: find the
+ * domain's -uuid, and lay guest memory out so that the broker's region is the guest's
+ * boot memory from 0 to the RMA size (docs/architecture.md, "Guest memory layout"). */
 #pragma once
 
 #include <glib.h>
@@ -8,8 +9,16 @@
 /* The value of "-uuid X", or NULL when absent (libvirt is probing capabilities). */
 const char *qemu_cmdline_find_uuid(char *const *argv);
 
-/* Return a new argv where the memory backend of guest RAM node 0 ("ram-node0", or the
- * machine's whole-RAM backend "ppc_spapr.ram"/"pc.ram" when its size equals the RMA)
- * becomes memory-backend-file on /proc/self/fd/FD with share=on. The backend's size must
- * be exactly region_size. On failure returns NULL and *error says what to change. */
-char **qemu_cmdline_rewrite_ram(char *const *argv, int fd, uint64_t region_size, GError **error);
+/* Id of the pc-dimm (and its backend) that carries the rest of node 0's RAM. */
+#define QEMU_RMA_REST_ID "rma-rest-node0"
+
+/* Return a new argv where:
+ * - the backend of guest RAM node 0 ("ram-node0", or without NUMA cells the machine's
+ *   whole-RAM backend "ppc_spapr.ram"/"pc.ram") is memory-backend-file on
+ *   /proc/self/fd/FD, share=on, of exactly region_size bytes: boot memory 0..RMA;
+ * - the rest of that node's RAM, if any, is one pc-dimm on node 0 whose backend is of the
+ *   same kind and options as libvirt's;
+ * - -m is the boot memory, with one more slot and maxmem the guest's total.
+ * Every other node and device stays as libvirt made it. *summary (if not NULL) gets one
+ * line for the domain's log. On failure returns NULL and *error says what to change. */
+char **qemu_cmdline_lay_out_rma(char *const *argv, int fd, uint64_t region_size, char **summary, GError **error);

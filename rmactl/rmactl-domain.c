@@ -92,6 +92,19 @@ static char *tenant_rule(const DomainInfo *d, uint32_t pool, char **policy_dirs)
                                p->default_file ? " in " : "", p->default_file ? p->default_file : "");
 }
 
+/* How the wrapper will lay out its memory: from the XML and this host's RMA size. */
+static void print_layout(const char *xml, uint64_t size) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *text = NULL;
+
+        if (!size)
+                printf("Layout:    (the RMA size is unknown: rma-brokerd does not answer; pass --size=)\n");
+        else if (domain_edit_layout(xml, size, &text, &error) < 0)
+                printf("Layout:    cannot start with an RMA: %s\n", error->message);
+        else
+                printf("Layout:    %s\n", text);
+}
+
 static void print_lease(sd_bus *bus, const char *uuid) {
         g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
         g_autofree char *state = NULL, *tenant = NULL;
@@ -116,7 +129,7 @@ int rmactl_domain(sd_bus *bus, int argc, char *argv[]) {
                 { "connect", 'c', 0, G_OPTION_ARG_STRING, &opt_connect, "libvirt URI (default: libvirt's own)", "URI" },
                 { "dry-run", 0, 0, G_OPTION_ARG_NONE, &opt_dry_run, "Show the change as a diff of the domain XML, change nothing", NULL },
                 { "emulator", 0, 0, G_OPTION_ARG_FILENAME, &opt_emulator, "The wrapper (default " DEFAULT_WRAPPER ")", "PATH" },
-                { "size", 0, 0, G_OPTION_ARG_STRING, &opt_size, "RMA size when rma-brokerd is not running", "SIZE" },
+                { "size", 0, 0, G_OPTION_ARG_STRING, &opt_size, "RMA size when rma-brokerd is not running (to check and show the layout)", "SIZE" },
                 { "policy-dir", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_policy_dirs,
                   "show: read the tenant policy from DIR instead of the standard directories", "DIR" },
                 { NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -170,6 +183,13 @@ int rmactl_domain(sd_bus *bus, int argc, char *argv[]) {
                 return 1;
         }
 
+        if (opt_size && rma_parse_size(opt_size, &size) < 0) {
+                fprintf(stderr, "rmactl domain: --size=%s is not a size (e.g. 256M)\n", opt_size);
+                return 2;
+        }
+        if (!opt_size && rma_size_from_broker(bus, &size) < 0)
+                size = 0;
+
         if (strcmp(verb, "show") == 0) {
                 uint32_t pool = 0;
                 g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
@@ -183,25 +203,21 @@ int rmactl_domain(sd_bus *bus, int argc, char *argv[]) {
                         rule = tenant_rule(info, pool ? pool : RMA_DEFAULT_COUNT, opt_policy_dirs);
                         printf("Tenant:    %s\n", rule);
                 }
+                print_layout(xml, size);
                 print_lease(bus, info->uuid);
                 return 0;
         }
 
         if (strcmp(verb, "enable") == 0) {
-                if (opt_size) {
-                        if (rma_parse_size(opt_size, &size) < 0) {
-                                fprintf(stderr, "rmactl domain: --size=%s is not a size (e.g. 256M)\n", opt_size);
-                                return 2;
-                        }
-                } else if (rma_size_from_broker(bus, &size) < 0) {
-                        fprintf(stderr, "rmactl domain: cannot read RmaSize from rma-brokerd on the system bus; start "
-                                        "it, or pass --size= with the RMA size of this host\n");
-                        return 1;
-                }
-                r = domain_edit_enable(xml, opt_emulator ? opt_emulator : DEFAULT_WRAPPER, size, opt_tenant, &new_xml,
+                r = domain_edit_enable(xml, opt_emulator ? opt_emulator : DEFAULT_WRAPPER, opt_tenant, size, &new_xml,
                                        changes, &error);
+                /* Opting in a domain that cannot start with this host's RMA helps no one. */
+                if (r >= 0 && size) {
+                        g_autofree char *layout = NULL;
+                        r = domain_edit_layout(new_xml, size, &layout, &error);
+                }
         } else
-                r = domain_edit_disable(xml, &new_xml, changes, &error);
+                r = domain_edit_disable(xml, size, &new_xml, changes, &error);
         if (r < 0) {
                 fprintf(stderr, "rmactl domain %s %s: %s\n", verb, name, error->message);
                 return 1;

@@ -83,6 +83,11 @@ static int verb_status(sd_bus *bus, int argc, char *argv[]) {
         }
         printf("Backend:  %s (KVM_CAP_PPC_RMA=%u)\n", backend, v[6]);
         printf("RMA size: %s\n", rma_format_size(size, sz, sizeof(sz)));
+        {
+                g_autofree char *why = rma_size_unusable_why(size, strcmp(backend, "kvm") == 0);
+                if (why)
+                        printf("Warning:  %s\n", why);
+        }
         printf("RMAs:     %u total, %u free, %u reserved, %u leased, %u scrubbing, %u held elsewhere\n", v[0], v[1],
                v[2], v[3], v[4], v[5]);
         if (draining)
@@ -491,7 +496,7 @@ static void usage(FILE *f) {
                    "metrics prints the Prometheus exposition; --http answers one HTTP request on\n"
                    "stdin/stdout (rma-brokerd-metrics.socket). export placement prints an OpenStack Nova\n"
                    "provider config for the pool. domain opts a libvirt domain in or out (emulator,\n"
-                   "metadata, NUMA cell 0 of the RMA size) or shows how it stands. forget-region (root)\n"
+                   "metadata) or shows how it stands and how its memory will be laid out. forget-region (root)\n"
                    "frees a held-elsewhere slot whose old region rma-brokerd cannot prove gone, once you\n"
                    "know no process holds it. --json: status, list, tenants and monitor as JSON.\n"
                    "drain (root, AdminGroup=) stops new RMAs from this host before maintenance, until undrain;\n"

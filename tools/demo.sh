@@ -53,22 +53,28 @@ export SANDBOX_VIRTLOGD=1
 sandbox_start "$TEST_DIR/bin/50-rma-broker"
 vsh() { printf '$ virsh %s\n' "$*"; sandbox_virsh "$@"; }
 
-say "Two plain ppc64 pseries guests (512 MiB, 2 vCPUs), opted in with rmactl domain enable"
+say "Two plain ppc64 pseries guests (1 GiB, 2 vCPUs, no NUMA cells), opted in with rmactl domain enable"
 for d in web-01:6a1c2d3e-0000-4000-8000-0000000000a1 web-02:6a1c2d3e-0000-4000-8000-0000000000a2; do
-    sandbox_domain_xml "${d%%:*}" "${d#*:}" "$(command -v qemu-system-ppc64)" 256 |
-        sed '/<metadata>/,/<\/metadata>/d; /<cpu>/,/<\/cpu>/d' >"$TEST_DIR/${d%%:*}.xml"
+    sandbox_domain_xml "${d%%:*}" "${d#*:}" "$(command -v qemu-system-ppc64)" 1024 flat |
+        sed '/<metadata>/,/<\/metadata>/d' >"$TEST_DIR/${d%%:*}.xml"
     vsh define "$TEST_DIR/${d%%:*}.xml"
 done
 run "$RMACTL" domain enable web-01 --emulator="$WRAPPER" --connect="$SANDBOX_URI" --dry-run
 run "$RMACTL" domain enable web-01 --emulator="$WRAPPER" --connect="$SANDBOX_URI"
 run "$RMACTL" domain enable web-02 --emulator="$WRAPPER" --connect="$SANDBOX_URI"
 
-say "virsh start web-01: the hook reserves, the wrapper claims, QEMU's RAM node 0 is the RMA"
+say "virsh start web-01: the hook reserves, the wrapper claims and makes the RMA the guest's boot memory"
 vsh start web-01
 run "$RMACTL" list
 run busctl --system get-property "${OBJ[@]}" FreeRmas
 run "$RMACTL" domain show web-01 --connect="$SANDBOX_URI" --policy-dir="$TEST_DIR/policy.d"
 grep '^qemu-rma:' "$(sandbox_domain_log web-01)" | sed 's/^/    (domain log) /'
+
+say "The guest's layout: told its RMA (device-tree memory@0 = 256 MiB), one node of 1 GiB as its XML says"
+printf '$ virsh qemu-monitor-command --hmp web-01 dumpdtb ...  (memory@ nodes: name, start, size, node)\n'
+sandbox_dtb_memory web-01 | sed 's/^/    /'
+vsh qemu-monitor-command --hmp web-01 'info numa'
+vsh qemu-monitor-command --hmp web-01 'info memory-devices'
 
 say "The guest reads what is written through the region: 'RMA!' at offset 192 MiB = guest address 0x0c000000"
 slot=$(busctl --system call "${OBJ[@]}" ListRmas | grep -oE '[0-9]+ "leased"' | cut -d' ' -f1)

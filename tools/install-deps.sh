@@ -43,3 +43,7 @@ export DEBIAN_FRONTEND=noninteractive
 # locks are fcntl locks, a separate kind), and apt's lock timeout for anyone else's apt.
 flock -w 1800 /var/lib/dpkg apt-get -o DPkg::Lock::Timeout=600 update -q
 flock -w 1800 /var/lib/dpkg apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${PACKAGES[@]}"
+# The e2e suite's real guest OS (tests/e2e/test-guest-os.sh): Debian's ppc64el kernel and
+# busybox, downloaded and unpacked into /var/cache/rma-broker-tests/guest, never installed.
+"$(dirname "$0")/fetch-guest-kernel.sh" >/dev/null ||
+    echo "install-deps: warning: no guest kernel for e2e-guest-os (it skips); rerun tools/fetch-guest-kernel.sh" >&2

@@ -134,6 +134,8 @@ int backend_open(const BrokerConfig *config, unsigned min_count, uint64_t restar
                         return r;
         }
         r = ops->init(b, config);
+        if (r >= 0)
+                r = backend_check_guest_size(b);
         if (r < 0) {
                 backend_free(g_steal_pointer(&b));   /* what init took (kvm: RMAs) goes back */
                 return r;

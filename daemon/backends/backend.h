@@ -80,6 +80,14 @@ struct Backend {
  * the pool a restarted broker must keep (regions its QEMUs hold are not in the host's
  * pool now), 0 on a fresh start. */
 int backend_open(const BrokerConfig *config, unsigned min_count, uint64_t restart_region_size, Backend **ret);
+
+/* The test-only setting that lets a memfd or hugetlb pool have regions no pseries guest can
+ * use (not a multiple of 256 MiB): the suite's small pools. */
+#define RMA_TEST_SMALL_RMAS_ENV "RMA_BROKER_TEST_SMALL_RMAS"
+/* 0 when pseries guests can use the region size, or the kernel's RMAs are what they are
+ * (a warning says what to boot with); -EINVAL (logged, with the sizes that work) for a
+ * Size= they cannot use (guest-size.c). */
+int backend_check_guest_size(const Backend *b);
 Backend *backend_free(Backend *b);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Backend, backend_free)
 

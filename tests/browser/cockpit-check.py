@@ -123,6 +123,10 @@ def main():
             f"page {counts_on_page(admin)} bus {counts_on_bus()}")
         tap(text(admin, "rma-backend") == "memfd" and text(admin, "rma-size") == "4 MiB",
             "backend and region size are the broker's", f"{text(admin, 'rma-backend')} {text(admin, 'rma-size')}")
+        tap("no pseries guest can use an RMA of this size" in text(admin, "rma-size-warning") and
+            "Size= to 256M" in text(admin, "rma-size-warning"),
+            "... and a size no pseries guest can use is said to be one, with what to set",
+            text(admin, "rma-size-warning"))
 
         # A Reserve and a Claim, made here, appear within 2 s.
         t0 = time.monotonic()

@@ -49,7 +49,8 @@ printf '[Defaults]\nTenant=open\n\n[Tenant capped]\nMaxRmas=1\nDomains=cap-*\n\n
 cat >"$TEST_DIR/start-broker.sh" <<SH
 #!/bin/sh
 # Starts the broker in the background and prints its pid (for the browser check).
-"$BROKERD" --runtime-dir="$TEST_DIR/run" --backend=memfd --count=4 --size=4M --qemu-users=nobody \\
+RMA_BROKER_TEST_SMALL_RMAS=1 "$BROKERD" --runtime-dir="$TEST_DIR/run" --backend=memfd --count=4 --size=4M \\
+    --qemu-users=nobody \\
     --no-check-cgroup --policy-dir="$POLICY" >>"$TEST_DIR/broker.log" 2>&1 </dev/null &
 echo \$!
 SH

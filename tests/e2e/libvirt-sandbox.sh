@@ -123,6 +123,12 @@
 #   sandbox_pids                   PIDs of every process still inside the sandbox
 #   sandbox_domain_xml NAME UUID EMULATOR CELL0_MIB [CELL1_MIB]
 #                                  print a 2-cell ppc64 pseries TCG domain
+#   sandbox_domain_xml NAME UUID EMULATOR MEMORY_MIB flat
+#                                  the same without NUMA cells (as virt-install
+#                                  and Nova write them)
+#   sandbox_dtb_memory NAME        the memory@ nodes of the device tree QEMU gives
+#                                  the guest (HMP dumpdtb), one "memory@ADDR START
+#                                  SIZE NODE" line each (hex)
 #   sandbox_reap_stale             stop the sandboxes of shells that died without
 #                                  stopping them (a test killed at its timeout);
 #                                  sandbox_start runs it first
@@ -290,6 +296,19 @@ sandbox_virsh() {
 		return 1
 	fi
 	virsh -q -c "$SANDBOX_URI" "$@"
+}
+
+# QEMU writes the file as its own user, in its own mount namespace: the domain's
+# libvirt directory (the sandbox's /var/lib/libvirt/qemu) is one it can write and the
+# sandbox can read.
+sandbox_dtb_memory() {
+	local name="${1:-}" file
+	[[ -n "$SANDBOX" && -n "$name" ]] || return 1
+	file="/var/lib/libvirt/qemu/rma-dtb-$name.dtb"
+	rm -f "$SANDBOX/lib/qemu/rma-dtb-$name.dtb"
+	sandbox_virsh qemu-monitor-command --hmp "$name" "dumpdtb $file" >/dev/null || return 1
+	python3 "$(dirname "${BASH_SOURCE[0]}")/../helpers/dtb-memory.py" "$SANDBOX/lib/qemu/rma-dtb-$name.dtb"
+	rm -f "$SANDBOX/lib/qemu/rma-dtb-$name.dtb"
 }
 
 # libvirt writes the QEMU pid to /run/libvirt/qemu/NAME.pid, i.e. here.
@@ -735,13 +754,23 @@ sandbox_domain_xml() {
 		_sandbox_log "sandbox_domain_xml: bad UUID: $uuid"
 		return 1
 	fi
-	if [[ ! "$cell0" =~ ^[1-9][0-9]*$ || ! "$cell1" =~ ^[1-9][0-9]*$ ]]; then
+	if [[ ! "$cell0" =~ ^[1-9][0-9]*$ || ! "$cell1" =~ ^([1-9][0-9]*|flat)$ ]]; then
 		_sandbox_log "sandbox_domain_xml: cell sizes must be positive integers (MiB)"
 		return 1
 	fi
 	if [[ "$emulator" != /* || "$emulator" == *[\<\>\&\'\"]* ]]; then
 		_sandbox_log "sandbox_domain_xml: emulator must be an absolute path without XML specials"
 		return 1
+	fi
+	local memory=$cell0 numa=
+	if [[ "$cell1" != flat ]]; then
+		memory=$((cell0 + cell1))
+		numa="  <cpu>
+    <numa>
+      <cell id='0' cpus='0' memory='$cell0' unit='MiB'/>
+      <cell id='1' cpus='1' memory='$cell1' unit='MiB'/>
+    </numa>
+  </cpu>"
 	fi
 	cat <<EOF
 <domain type='qemu'>
@@ -750,17 +779,12 @@ sandbox_domain_xml() {
   <metadata>
     <rma:rma xmlns:rma="http://rmabroker.org/schemas/domain/1" tenant="e2e"/>
   </metadata>
-  <memory unit='MiB'>$((cell0 + cell1))</memory>
+  <memory unit='MiB'>$memory</memory>
   <vcpu placement='static'>2</vcpu>
   <os>
     <type arch='ppc64' machine='pseries'>hvm</type>
   </os>
-  <cpu>
-    <numa>
-      <cell id='0' cpus='0' memory='$cell0' unit='MiB'/>
-      <cell id='1' cpus='1' memory='$cell1' unit='MiB'/>
-    </numa>
-  </cpu>
+$numa
   <clock offset='utc'/>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>restart</on_reboot>

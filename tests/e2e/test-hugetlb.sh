@@ -42,7 +42,8 @@ check_match "the log says the pool is smaller than configured" "the free huge pa
 write_libvirt_shims "$TEST_DIR/run/broker.sock"
 export SANDBOX_VIRTLOGD=1
 check "private libvirtd starts" sandbox_start "$TEST_DIR/bin/50-rma-broker"
-sandbox_domain_xml "$DOM" "$UUID" "$WRAPPER" $RMA_MIB | sed 's/ tenant="e2e"//' >"$TEST_DIR/$DOM.xml"
+# 1 GiB without cells: the RMA on huge pages, the rest a pc-dimm of libvirt's RAM.
+sandbox_domain_xml "$DOM" "$UUID" "$WRAPPER" 1024 flat | sed 's/ tenant="e2e"//' >"$TEST_DIR/$DOM.xml"
 sandbox_virsh define "$TEST_DIR/$DOM.xml" >/dev/null
 
 check "virsh start $DOM gets a hugetlb region" sandbox_virsh start "$DOM"
@@ -61,11 +62,34 @@ fd = os.open(sys.argv[1], os.O_RDWR)
 m = mmap.mmap(fd, int(sys.argv[2]))
 m[int(sys.argv[3]):int(sys.argv[3]) + 8] = b"HUGEpage"' "$region" $((RMA_MIB << 20)) $OFFSET
 check_match "the guest reads at 0x0c000000 what was written through the region" "0c000000: 0x48554745 0x70616765" "$(sandbox_xp "$DOM" $OFFSET)"
+check_eq "the guest is told memory@0 = the RMA" "memory@0 0x0 0x10000000 0" "$(sandbox_dtb_memory "$DOM" | grep '^memory@0 ')"
 check "virsh destroy $DOM" sandbox_virsh destroy "$DOM"
 check "its slot comes back with a fresh region of fresh pages" wait_until 10 prop_is FreeRmas 1
 check "virsh start $DOM again" sandbox_virsh start "$DOM"
 check_match "the next tenant of the slot reads zeros there" "0c000000: 0x00000000 0x00000000" "$(sandbox_xp "$DOM" $OFFSET)"
 sandbox_virsh destroy "$DOM" >/dev/null
+
+# A hugepage-backed guest (<memoryBacking><hugepages/>, memfd source): 512 MiB without
+# cells. The RMA is the broker's region; the other 256 MiB of node 0 stays on huge pages,
+# a pc-dimm whose backend is libvirt's memfd with hugetlb.
+DOM_HP=rma-huge-$$-hp UUID_HP=8e1c2d3e-0000-4000-8000-00000000000b
+sandbox_domain_xml "$DOM_HP" "$UUID_HP" "$WRAPPER" 512 flat | sed 's/ tenant="e2e"//' |
+    sed "s|<vcpu|<memoryBacking><hugepages><page size='2048' unit='KiB'/></hugepages><source type='memfd'/><access mode='shared'/></memoryBacking>\n  <vcpu|" \
+    >"$TEST_DIR/$DOM_HP.xml"
+check "define $DOM_HP (huge pages, memfd)" sandbox_virsh define "$TEST_DIR/$DOM_HP.xml"
+wait_until 10 prop_is FreeRmas 1
+check "the test made 128 more huge pages free, for the guest's own" set_free_hugepages $((256 / 2))
+check "virsh start $DOM_HP" sandbox_virsh start "$DOM_HP"
+qemu=$(sandbox_qemu_pid "$DOM_HP")
+check_eq "$DOM_HP is told memory@0 = the RMA" "memory@0 0x0 0x10000000 0" "$(sandbox_dtb_memory "$DOM_HP" | grep '^memory@0 ')"
+check_eq "... and has one node of 512 MiB" "1 nodes node 0 size: 512 MB " \
+    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_HP" "info numa" 2>&1 | tr -d '\r' | grep -E 'nodes|size:' | tr '\n' ' ')"
+check_match "the wrapper kept libvirt's backend for the rest: memfd with huge pages" \
+    '"qom-type":"memory-backend-memfd".*"hugetlb":true.*"id":"rma-rest-node0"' \
+    "$(tr '\0' '\n' <"/proc/$qemu/cmdline" | grep -F '"rma-rest-node0"' | head -1)"
+smaps=$(awk '/memfd:memory-backend-memfd/ {found = 1} found && /^KernelPageSize:/ {print; exit}' "/proc/$qemu/smaps")
+check_match "QEMU maps the rest with 2 MiB pages (/proc/$qemu/smaps)" "KernelPageSize: +2048 kB" "$smaps"
+sandbox_virsh destroy "$DOM_HP" >/dev/null
 check "broker exits cleanly" stop_broker
 
 # Count=auto: as many regions as the free huge pages hold now.

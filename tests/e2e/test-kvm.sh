@@ -50,11 +50,13 @@ check_eq "the broker holds the kernel's whole pool" "0 2" "$(kernel free) $(kern
 write_libvirt_shims "$TEST_DIR/run/broker.sock"
 export SANDBOX_VIRTLOGD=1
 check "private libvirtd starts" sandbox_start "$TEST_DIR/bin/50-rma-broker"
-for d in "$DOM_A $UUID_A" "$DOM_B $UUID_B" "$DOM_C $UUID_C"; do
+# Bigger than the RMA: $DOM_A 1 GiB in two cells of 512 MiB, $DOM_B 1 GiB without cells.
+for d in "$DOM_A $UUID_A 512 512" "$DOM_B $UUID_B 1024 flat" "$DOM_C $UUID_C $RMA_MIB"; do
     set -- $d
-    sandbox_domain_xml "$1" "$2" "$WRAPPER" $RMA_MIB | sed 's/ tenant="e2e"//' >"$TEST_DIR/$1.xml"
+    sandbox_domain_xml "$1" "$2" "$WRAPPER" "${@:3}" | sed 's/ tenant="e2e"//' >"$TEST_DIR/$1.xml"
     sandbox_virsh define "$TEST_DIR/$1.xml" >/dev/null
 done
+memory0() { sandbox_dtb_memory "$1" | grep '^memory@0 '; }
 
 check "virsh start $DOM_A gets a kernel RMA" sandbox_virsh start "$DOM_A"
 QEMU_A=$(sandbox_qemu_pid "$DOM_A")
@@ -73,7 +75,9 @@ m = mmap.mmap(os.open(sys.argv[1], os.O_RDONLY), 4096, prot=mmap.PROT_READ)
 print("0x%08x 0x%08x" % (int.from_bytes(m[0x100:0x104], "big"), int.from_bytes(m[0x104:0x108], "big")))' "$REGION_A")
 check_match "and the RMA holds what QEMU put at guest address 0x100 (firmware)" "00000100: $region0" "$(sandbox_xp "$DOM_A" 0x100)"
 
+check_eq "$DOM_A (two cells of 512 MiB) is told memory@0 = the kernel's RMA" "memory@0 0x0 0x10000000 0" "$(memory0 "$DOM_A")"
 check "virsh start $DOM_B gets the second RMA" sandbox_virsh start "$DOM_B"
+check_eq "$DOM_B (1 GiB, no cells) is told memory@0 = the kernel's RMA" "memory@0 0x0 0x10000000 0" "$(memory0 "$DOM_B")"
 out=$(sandbox_virsh start "$DOM_C" 2>&1); status=$?
 check "virsh start $DOM_C fails: the kernel's pool is exhausted" test $status -ne 0
 check_match "... with the broker's PoolExhausted message" \

@@ -14,13 +14,18 @@ UUID_A=6f1c2d3e-0000-4000-8000-00000000000a
 UUID_B=6f1c2d3e-0000-4000-8000-00000000000b
 UUID_C=6f1c2d3e-0000-4000-8000-00000000000c
 UUID_BIG=6f1c2d3e-0000-4000-8000-0000000000bb
+UUID_FLAT=6f1c2d3e-0000-4000-8000-0000000000f1
 UUID_PLAIN=6f1c2d3e-0000-4000-8000-0000000000ff
 UUID_O1=6f1c2d3e-0000-4000-8000-0000000000a1
 UUID_O2=6f1c2d3e-0000-4000-8000-0000000000a2
 # Names no host libvirtd is likely to use: domain ids restart at 1 in the sandbox.
-DOM_A=rma-e2e-$$-a DOM_B=rma-e2e-$$-b DOM_C=rma-e2e-$$-c DOM_BIG=rma-e2e-$$-big DOM_PLAIN=rma-e2e-$$-plain
+DOM_A=rma-e2e-$$-a DOM_B=rma-e2e-$$-b DOM_C=rma-e2e-$$-c DOM_BIG=rma-e2e-$$-big DOM_FLAT=rma-e2e-$$-flat DOM_PLAIN=rma-e2e-$$-plain
 DOM_O1=rma-e2e-$$-other1 DOM_O2=rma-e2e-$$-other2
 
+# check_no_match "what" REGEX ACTUAL
+check_no_match() {
+    if [[ $3 =~ $2 ]]; then not_ok "$1"; diag "expected not to match: $2"; diag "actual: $3"; else ok "$1"; fi
+}
 counts() { echo "free=$(prop FreeRmas) reserved=$(prop ReservedRmas) leased=$(prop LeasedRmas)"; }
 counts_are() { [ "$(counts)" = "$1" ]; }
 
@@ -67,7 +72,9 @@ define() { # NAME UUID EMULATOR CELL0_MIB
 check "define $DOM_A" define "$DOM_A" "$UUID_A" "$WRAPPER" $RMA_MIB
 check "define $DOM_B" define "$DOM_B" "$UUID_B" "$WRAPPER" $RMA_MIB
 check "define $DOM_C" define "$DOM_C" "$UUID_C" "$WRAPPER" $RMA_MIB
-check "define $DOM_BIG (cell 0 twice the RMA)" define "$DOM_BIG" "$UUID_BIG" "$WRAPPER" $((2 * RMA_MIB))
+check "define $DOM_BIG (1 GiB in two cells of 512 MiB, as virt-install writes)" \
+    define "$DOM_BIG" "$UUID_BIG" "$WRAPPER" 512 512
+check "define $DOM_FLAT (1 GiB, no NUMA cells, as virt-install writes)" define "$DOM_FLAT" "$UUID_FLAT" "$WRAPPER" 1024 flat
 # A domain that did not opt in: stock emulator, no rma metadata.
 sandbox_domain_xml "$DOM_PLAIN" "$UUID_PLAIN" "$(command -v qemu-system-ppc64)" 256 |
     sed '/<metadata>/,/<\/metadata>/d' >"$SANDBOX/$DOM_PLAIN.xml"
@@ -92,9 +99,11 @@ check_match "QEMU maps the broker's region (/proc/$QEMU_A/maps)" \
 map_line=$(grep "memfd:rma-broker-slot-$SLOT_A" "/proc/$QEMU_A/maps" | head -1)
 map_start=$((16#$(cut -d- -f1 <<<"$map_line"))) map_end=$((16#$(cut -d' ' -f1 <<<"$map_line" | cut -d- -f2)))
 check_eq "the mapping is the whole RMA" $RMA_BYTES $((map_end - map_start))
-check_match "the domain's log says what the wrapper rewrote, in one line" \
-    "qemu-rma: domain $UUID_A: RMA of $RMA_BYTES bytes from rma-brokerd on fd [0-9]+; replaced \\{\"qom-type\":\"memory-backend-ram\",\"id\":\"ram-node0\".* with \\{\"qom-type\":\"memory-backend-file\".*/proc/self/fd/" \
+check_match "the domain's log says how the wrapper laid out guest memory, in one line" \
+    "qemu-rma: domain $UUID_A: RMA of $RMA_BYTES bytes from rma-brokerd on fd [0-9]+; guest memory 0-256 MiB \\(ram-node0, all of node 0, the guest's memory@0\\) is the region" \
     "$(grep '^qemu-rma:' "$(sandbox_domain_log "$DOM_A")")"
+check_eq "QEMU tells the guest its RMA: device-tree memory@0 is exactly $RMA_BYTES bytes" \
+    "memory@0 0x0 $(printf '0x%x' $RMA_BYTES) 0" "$(sandbox_dtb_memory "$DOM_A" | grep '^memory@0 ')"
 
 # 2. Guest physical memory is the region: write through the broker's own fd, read in
 #    the guest. SLOF sits at address 0, so compare well away from it (192 MiB).
@@ -154,16 +163,43 @@ check_match "the next tenant of the slot does not see the previous guest's bytes
     "0c000000: 0x00000000 0x00000000" "$xp"
 check_match "$DOM_C's QEMU maps an rma-broker region" "memfd:rma-broker-slot-" "$(grep rma-broker-slot "/proc/$QEMU_C/maps")"
 
-# 6. A domain whose NUMA cell 0 is not the RMA size is refused by the wrapper, clearly,
-#    and nothing is lost.
+# 6. Guests bigger than their RMA keep their XML's nodes: the region is boot memory
+#    0..RMA, the rest of node 0 a pc-dimm on node 0. Two cells of 512 MiB, then no cells.
 sandbox_virsh destroy "$DOM_C" >/dev/null
 wait_until 10 counts_are "free=1 reserved=0 leased=2"
-out=$(sandbox_virsh start "$DOM_BIG" 2>&1)
-status=$?
-check "virsh start $DOM_BIG (cell 0 = 512 MiB) fails" test $status -ne 0
-check_match "the error says which size to set" "guest RAM node 0 is 536870912 bytes but the RMA is 268435456 bytes" "$out"
-diag "$out"
-check "the refused start returned its slot" wait_until 10 counts_are "free=1 reserved=0 leased=2"
+numa_sizes() { sandbox_virsh qemu-monitor-command --hmp "$1" "info numa" 2>&1 | tr -d '\r' | grep -E 'nodes|size:' |
+    tr '\n' ' '; }
+check_layout() { # DOMAIN UUID NUMA-SIZES WHAT [kill]
+    local fd
+    check "virsh start $1 ($4)" sandbox_virsh start "$1"
+    check_eq "$1: memory@0 is exactly the RMA" "memory@0 0x0 $(printf '0x%x' $RMA_BYTES) 0" \
+        "$(sandbox_dtb_memory "$1" | grep '^memory@0 ')"
+    check_eq "$1: QEMU's nodes are the XML's" "$3" "$(numa_sizes "$1")"
+    check_match "$1: the log names the pc-dimm" "the other 768 MiB of node 0 is pc-dimm rma-rest-node0 \\(memory-backend-ram, like libvirt's\\)|the other 256 MiB of node 0 is pc-dimm rma-rest-node0 \\(memory-backend-ram, like libvirt's\\)" \
+        "$(grep '^qemu-rma:' "$(sandbox_domain_log "$1")" | tail -1)"
+    fd=$(broker_fd_of "$(slot_of "$2")")
+    printf '\x0b\x16\x00\x01\x10\x24\x00\x00' | dd of="$fd" bs=1 seek=$OFFSET conv=notrunc status=none
+    check_match "$1: guest physical 0x0c000000 is the region" "0c000000: 0x0b160001 0x10240000" "$(sandbox_xp "$1" $OFFSET)"
+    if [ "${5:-}" = kill ]; then
+        kill -9 "$(sandbox_qemu_pid "$1")"
+        check "$1: kill -9 of its QEMU returned the slot" wait_until 20 counts_are "free=1 reserved=0 leased=2"
+        wait_until 10 eval 'sandbox_virsh domstate "$1" | grep -q "shut off"'
+    else
+        sandbox_virsh destroy "$1" >/dev/null
+        check "$1: destroy returned the slot" wait_until 10 counts_are "free=1 reserved=0 leased=2"
+    fi
+}
+slot_of() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListRmas |
+    grep -oE "[0-9]+ \"leased\" \"$1\"" | cut -d' ' -f1; }
+broker_fd_of() {
+    local fd
+    for fd in /proc/$BROKER_PID/fd/*; do
+        [[ "$(readlink "$fd")" == "/memfd:rma-broker-slot-$1 (deleted)" ]] && echo "$fd" && return 0
+    done
+    return 1
+}
+check_layout "$DOM_BIG" "$UUID_BIG" "2 nodes node 0 size: 512 MB node 1 size: 512 MB " "two cells of 512 MiB"
+check_layout "$DOM_FLAT" "$UUID_FLAT" "1 nodes node 0 size: 1024 MB " "1 GiB, no NUMA cells" kill
 
 # 7. Destroying everything empties the pool again; the broker survived all of it.
 sandbox_virsh destroy "$DOM_B" >/dev/null
@@ -174,51 +210,43 @@ check "the broker kept serving" broker_alive
 # 8. Save, restore and managedsave. A saved guest gives up its region (libvirt runs the
 #    release hook and QEMU exits); restore runs prepare again, so it reserves and claims
 #    anew and the guest's memory comes back into the new region; a full pool at restore
-#    refuses with our message and keeps the image.
-slot_of() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListRmas |
-    grep -oE "[0-9]+ \"leased\" \"$1\"" | cut -d' ' -f1; }
-broker_fd_of() {
-    local fd
-    for fd in /proc/$BROKER_PID/fd/*; do
-        [[ "$(readlink "$fd")" == "/memfd:rma-broker-slot-$1 (deleted)" ]] && echo "$fd" && return 0
-    done
-    return 1
-}
-check "virsh start $DOM_A again" sandbox_virsh start "$DOM_A"
-BROKER_FD=$(broker_fd_of "$(slot_of "$UUID_A")")
+#    refuses with our message and keeps the image. The guests are bigger than their RMA
+#    (two cells, no cells): the image holds the pc-dimm's memory too.
+check "virsh start $DOM_BIG again" sandbox_virsh start "$DOM_BIG"
+BROKER_FD=$(broker_fd_of "$(slot_of "$UUID_BIG")")
 printf '\x5a\x5a\xa5\xa5\x12\x34\x56\x78' | dd of="$BROKER_FD" bs=1 seek=$OFFSET conv=notrunc status=none
-check_match "$DOM_A sees the bytes before the save" "0c000000: 0x5a5aa5a5 0x12345678" \
-    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_A" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
-SAVE=$SANDBOX/$DOM_A.save
-check "virsh save $DOM_A" sandbox_virsh save "$DOM_A" "$SAVE"
+check_match "$DOM_BIG sees the bytes before the save" "0c000000: 0x5a5aa5a5 0x12345678" \
+    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_BIG" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
+SAVE=$SANDBOX/$DOM_BIG.save
+check "virsh save $DOM_BIG" sandbox_virsh save "$DOM_BIG" "$SAVE"
 check "the saved guest gave up its region" wait_until 10 counts_are "free=3 reserved=0 leased=0"
-check "virsh restore $DOM_A" sandbox_virsh restore "$SAVE"
+check "virsh restore $DOM_BIG" sandbox_virsh restore "$SAVE"
 check "the restored guest holds a region again" wait_until 10 counts_are "free=2 reserved=0 leased=1"
 check_match "the restored guest reads its bytes at 0x0c000000, now from the new region" "0c000000: 0x5a5aa5a5 0x12345678" \
-    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_A" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
-check "virsh save $DOM_A once more" sandbox_virsh save "$DOM_A" "$SAVE"
+    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_BIG" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
+check "virsh save $DOM_BIG once more" sandbox_virsh save "$DOM_BIG" "$SAVE"
 wait_until 10 counts_are "free=3 reserved=0 leased=0"
-sandbox_virsh start "$DOM_O1" >/dev/null && sandbox_virsh start "$DOM_O2" >/dev/null && sandbox_virsh start "$DOM_B" >/dev/null
+sandbox_virsh start "$DOM_O1" >/dev/null && sandbox_virsh start "$DOM_O2" >/dev/null && sandbox_virsh start "$DOM_FLAT" >/dev/null
 check "the pool is full again" wait_until 10 counts_are "free=0 reserved=0 leased=3"
 out=$(sandbox_virsh restore "$SAVE" 2>&1)
 status=$?
 check "virsh restore into a full pool fails" test $status -ne 0
-check_match "... with our message" "rma-broker: No free RMA for domain $DOM_A: all 3 RMAs" "$out"
+check_match "... with our message" "rma-broker: No free RMA for domain $DOM_BIG: all 3 RMAs" "$out"
 check "... and the image is kept" test -s "$SAVE"
 sandbox_virsh destroy "$DOM_O2" >/dev/null
 wait_until 10 counts_are "free=1 reserved=0 leased=2"
 check "once a slot is free, the same image restores" sandbox_virsh restore "$SAVE"
 check_match "... with the guest's bytes" "0c000000: 0x5a5aa5a5 0x12345678" \
-    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_A" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
-printf '\xb0\x0b\xb0\x0b\x00\x00\x00\x02' | dd of="$(broker_fd_of "$(slot_of "$UUID_B")")" bs=1 seek=$OFFSET \
+    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_BIG" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
+printf '\xb0\x0b\xb0\x0b\x00\x00\x00\x02' | dd of="$(broker_fd_of "$(slot_of "$UUID_FLAT")")" bs=1 seek=$OFFSET \
     conv=notrunc status=none
-check "virsh managedsave $DOM_B" sandbox_virsh managedsave "$DOM_B"
+check "virsh managedsave $DOM_FLAT" sandbox_virsh managedsave "$DOM_FLAT"
 check "the managed-saved guest gave up its region" wait_until 10 counts_are "free=1 reserved=0 leased=2"
-check "virsh start $DOM_B restores it from the managed save" sandbox_virsh start "$DOM_B"
+check "virsh start $DOM_FLAT restores it from the managed save" sandbox_virsh start "$DOM_FLAT"
 check "... holding a region again" wait_until 10 counts_are "free=0 reserved=0 leased=3"
 check_match "... and it was a restore, not a fresh boot: the guest's bytes are back" "0c000000: 0xb00bb00b 0x00000002" \
-    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_B" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
-for d in "$DOM_A" "$DOM_B" "$DOM_O1"; do sandbox_virsh destroy "$d" >/dev/null; done
+    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_FLAT" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1)"
+for d in "$DOM_BIG" "$DOM_FLAT" "$DOM_O1"; do sandbox_virsh destroy "$d" >/dev/null; done
 check "every slot is free after the lifecycle tests" wait_until 10 counts_are "free=3 reserved=0 leased=0"
 
 # 9. rmactl domain: opt a plain domain in through the libvirt API, start it with an RMA,
@@ -236,13 +264,17 @@ check_match "--dry-run prints the change as a diff of the domain XML" \
     "$(tr '\n' ' ' <<<"$out")"
 check_match "... and changes nothing" "<emulator>/usr/bin/qemu-system-ppc64</emulator>" "$(sandbox_virsh dumpxml "$DOM_NEW")"
 out=$(dom enable "$DOM_NEW" --tenant=e2e --emulator="$WRAPPER")
-check_match "enable says what it changed" \
-    "emulator: /usr/bin/qemu-system-ppc64 -> $WRAPPER.*NUMA: added cell 0 of 256 MiB \(the RMA\) and cell 1 of 256 MiB" \
-    "$(tr '\n' ' ' <<<"$out")"
+check_match "enable says what it changed: the emulator" "emulator: /usr/bin/qemu-system-ppc64 -> $WRAPPER" "$out"
+check_match "... and the metadata" "metadata: added <rma:rma tenant=\"e2e\"/>" "$out"
+check_no_match "... and adds no NUMA cell" "NUMA" "$out"
 xml=$(sandbox_virsh dumpxml "$DOM_NEW")
-check_match "the definition has the wrapper, our metadata and cell 0 of the RMA size" \
-    "<rma:rma xmlns:rma=\"http://rmabroker.org/schemas/domain/1\" tenant=\"e2e\".*<cell id='0' cpus='0' memory='262144' unit='KiB'/>.*<emulator>$WRAPPER</emulator>" \
+check_match "the definition has the wrapper and our metadata" \
+    "<rma:rma xmlns:rma=\"http://rmabroker.org/schemas/domain/1\" tenant=\"e2e\".*<emulator>$WRAPPER</emulator>" \
     "$(tr '\n' ' ' <<<"$xml")"
+check_no_match "... and still no NUMA cells" "<numa>" "$xml"
+check_match "show says how the RMA will be laid out" \
+    "Layout: +guest memory 0-256 MiB \\(boot memory, the guest's memory@0\\) is the RMA; the other 256 MiB of its memory is a pc-dimm on node 0" \
+    "$(dom show "$DOM_NEW")"
 check "virsh start $DOM_NEW" sandbox_virsh start "$DOM_NEW"
 check "... gets an RMA" wait_until 10 counts_are "free=2 reserved=0 leased=1"
 out=$(dom show "$DOM_NEW" --policy-dir="$TEST_DIR/policy.d")
@@ -261,6 +293,30 @@ wait_until 10 counts_are "free=3 reserved=0 leased=0"
 check "the opted-out domain starts without an RMA" sandbox_virsh start "$DOM_NEW"
 check_eq "... and the pool is untouched" "free=3 reserved=0 leased=0" "$(counts)"
 sandbox_virsh destroy "$DOM_NEW" >/dev/null
+
+# 10. A domain enabled by 0.2.0 (metadata, and the two cells 0.2.0 added: 256 MiB for the
+#     RMA, the rest in cell 1, vCPU 0 in cell 0): disable removes those cells and only
+#     them; a domain with cells of its own keeps them at enable and disable.
+check_match "show of a 1 GiB guest with cells of 512 MiB: the rest of cell 0 a pc-dimm" \
+    "Layout: +guest memory 0-256 MiB \\(boot memory, the guest's memory@0\\) is the RMA; the other 256 MiB of NUMA cell 0 is a pc-dimm on node 0" \
+    "$(dom show "$DOM_BIG")"
+out=$(dom disable "$DOM_A")
+check_match "disable of a domain 0.2.0 enabled removes 0.2.0's cells" \
+    "NUMA: removed cell 0 of 256 MiB and cell 1 of 256 MiB, which rma-broker 0.2.0 added" "$out"
+check_no_match "... the definition has no NUMA cells" "<numa>" "$(sandbox_virsh dumpxml "$DOM_A")"
+out=$(dom disable "$DOM_BIG")
+check_no_match "disable of a domain with cells of its own keeps them" "NUMA" "$out"
+check_match "... both of 512 MiB" "<cell id='0' cpus='0' memory='524288' unit='KiB'/> *<cell id='1' cpus='1' memory='524288' unit='KiB'/>" \
+    "$(sandbox_virsh dumpxml "$DOM_BIG" | tr -d '\n')"
+out=$(dom enable "$DOM_B" --emulator="$WRAPPER")
+check_match "enable of a domain 0.2.0 enabled removes them too" \
+    "NUMA: removed cell 0 of 256 MiB and cell 1 of 256 MiB, which rma-broker 0.2.0 added" "$out"
+check "... and it starts with its RMA" sandbox_virsh start "$DOM_B"
+check_eq "... told memory@0 = the RMA" "memory@0 0x0 $(printf '0x%x' $RMA_BYTES) 0" \
+    "$(sandbox_dtb_memory "$DOM_B" | grep '^memory@0 ')"
+check_eq "... with one node of 512 MiB, as its XML now says" "1 nodes node 0 size: 512 MB " "$(numa_sizes "$DOM_B")"
+sandbox_virsh destroy "$DOM_B" >/dev/null
+wait_until 10 counts_are "free=3 reserved=0 leased=0"
 
 sandbox_procs=$(sandbox_pids 2>/dev/null | tr '\n' ' ')
 sandbox_stop

@@ -77,9 +77,13 @@ MIGDIR=$TEST_DIR/migrate
 mkdir -p "$MIGDIR"
 chown libvirt-qemu "$MIGDIR"
 
-for d in "$DOM:$UUID" "$DOM2:$UUID2"; do
-    on SRC sandbox_domain_xml "${d%%:*}" "${d#*:}" "$WRAPPER" 256 | sed 's/ tenant="e2e"//' >"$TEST_DIR/${d%%:*}.xml"
-    on SRC sandbox_virsh define "$TEST_DIR/${d%%:*}.xml" >/dev/null
+# Guests bigger than their RMA: $DOM 1 GiB in two cells of 512 MiB, $DOM2 1 GiB without
+# cells. The destination's wrapper builds the same layout from the same XML.
+for d in "$DOM:$UUID:512 512" "$DOM2:$UUID2:1024 flat"; do
+    IFS=: read -r name uuid sizes <<<"$d"
+    # shellcheck disable=SC2086
+    on SRC sandbox_domain_xml "$name" "$uuid" "$WRAPPER" $sizes | sed 's/ tenant="e2e"//' >"$TEST_DIR/$name.xml"
+    on SRC sandbox_virsh define "$TEST_DIR/$name.xml" >/dev/null
 done
 check "virsh start $DOM on the source" on SRC sandbox_virsh start "$DOM"
 check "the source broker leases it" wait_until 10 counts_are "free=1 leased=1"
@@ -99,6 +103,10 @@ printf '\xfe\xed\xfa\xce\x0b\xad\xf0\x0d' | dd of="$BROKER_FD" bs=1 seek=$OFFSET
 xp() { on "$1" sandbox_virsh qemu-monitor-command --hmp "$2" "xp /2xw $(printf '0x%x' $OFFSET)" 2>&1; }
 check_match "the guest reads the bytes written through the source's region" "0c000000: 0xfeedface 0x0badf00d" \
     "$(xp SRC "$DOM")"
+check_eq "the source tells the guest its RMA: memory@0 is 256 MiB" "memory@0 0x0 0x10000000 0" \
+    "$(on SRC sandbox_dtb_memory "$DOM" | grep '^memory@0 ')"
+# The wrapper's layout line, without what differs by host (the fd number).
+layout_of() { grep '^qemu-rma:' "$(on "$1" sandbox_domain_log "$DOM")" | tail -1 | sed 's/.*; guest memory/guest memory/'; }
 
 migrate() { # DOMAIN: live, peer to peer, over a unix socket (no TCP in the sandboxes' netns)
     on SRC sandbox_virsh migrate --live --p2p --persistent --undefinesource "$1" \
@@ -117,10 +125,25 @@ check_match "the guest's bytes at 0x0c000000 are intact on the destination" "0c0
     "$(xp DST "$DOM")"
 check_match "the destination QEMU maps the destination broker's region" "memfd:rma-broker-slot-0" \
     "$(grep rma-broker-slot "/proc/$dst_pid/maps")"
+DST_FD=
+for fd in /proc/$DST_BROKER_PID/fd/*; do
+    [[ "$(readlink "$fd")" == "/memfd:rma-broker-slot-0 (deleted)" ]] && DST_FD=$fd
+done
+check_eq "the RMA's bytes landed in the destination's region" "feedface0badf00d" \
+    "$(od -An -tx1 -j $OFFSET -N8 "$DST_FD" | tr -d ' \n')"
+# No dumpdtb on the destination: QEMU 7.2's dumpdtb kills a pseries QEMU that took an
+# incoming migration, with or without rma-broker (measured with a plain 1 GiB guest). The
+# device tree came with the guest; the layout it describes is the destination wrapper's.
+check_eq "the destination's wrapper built the source's layout" "$(layout_of SRC)" "$(layout_of DST)"
+check_eq "... the XML's two nodes of 512 MiB" "2 nodes node 0 size: 512 MB node 1 size: 512 MB " \
+    "$(on DST sandbox_virsh qemu-monitor-command --hmp "$DOM" "info numa" 2>&1 | tr -d '\r' |
+        grep -E 'nodes|size:' | tr '\n' ' ')"
 
 # The destination's single RMA is taken: another migration is refused at its `prepare`,
 # with our message, and the source keeps the guest and its lease.
 check "virsh start $DOM2 on the source" on SRC sandbox_virsh start "$DOM2"
+check_eq "$DOM2 (1 GiB, no cells) is told memory@0 = 256 MiB" "memory@0 0x0 0x10000000 0" \
+    "$(on SRC sandbox_dtb_memory "$DOM2" | grep '^memory@0 ')"
 src_pid=$(on SRC sandbox_qemu_pid "$DOM2")
 out=$(migrate "$DOM2")
 status=$?

@@ -9,8 +9,8 @@
 # (NovaProjects=); the hook reads that from the <nova:instance> metadata. The domains are
 # written in the shape Nova's libvirt driver gives them (nova/virt/libvirt/config.py:
 # LibvirtConfigGuest with the LibvirtConfigGuestMetaNovaInstance metadata, no emulator),
-# with the NUMA cells that a flavor's hw:numa_nodes=2, hw:numa_cpus.0=0,
-# hw:numa_mem.0=256, hw:numa_cpus.1=1, hw:numa_mem.1=256 give: cell 0 is the RMA's size.
+# for an ordinary flavor of 2 GiB: no hw:numa_*, so no NUMA cells. The wrapper makes the
+# 256 MiB RMA the guest's boot memory and the other 1792 MiB a pc-dimm of node 0.
 set -uo pipefail
 
 . "$(dirname "$0")/e2e.sh"
@@ -81,20 +81,20 @@ check_match "libvirt probes QEMU's capabilities through it" "<path>$TEST_DIR/emu
 check_match "... and gets the real QEMU's answers (pseries, its CPU models)" "<machine>pseries" "$caps"
 
 # nova_xml NAME UUID FLAVOR PROJECT [EMULATOR]: a domain as Nova 26's libvirt driver
-# writes it for a flavor with two NUMA cells of 256 MiB (no <emulator>: Nova sets none).
+# writes it for a 2 GiB flavor without extra specs (no <emulator>: Nova sets none).
 nova_xml() {
     cat <<EOF
 <domain type="qemu">
   <uuid>$2</uuid>
   <name>$1</name>
-  <memory>524288</memory>
+  <memory>2097152</memory>
   <metadata>
     <nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
       <nova:package version="26.2.2"/>
       <nova:name>vm-$1</nova:name>
       <nova:creationTime>2026-12-04 12:00:00</nova:creationTime>
       <nova:flavor name="$3">
-        <nova:memory>512</nova:memory>
+        <nova:memory>2048</nova:memory>
         <nova:disk>0</nova:disk>
         <nova:swap>0</nova:swap>
         <nova:ephemeral>0</nova:ephemeral>
@@ -112,10 +112,6 @@ nova_xml() {
   </os>
   <cpu>
     <topology sockets="2" cores="1" threads="1"/>
-    <numa>
-      <cell id="0" cpus="0" memory="262144"/>
-      <cell id="1" cpus="1" memory="262144"/>
-    </numa>
   </cpu>
   <clock offset="utc"/>
   <devices>${5:+
@@ -140,9 +136,16 @@ out=$(sandbox_virsh start "$DOM_A" 2>&1)
 check "virsh start $DOM_A" test $? -eq 0 || diag "$out"
 check_match "its RMA is leased to its QEMU, tenant nova-acme (NovaProjects=)" \
     "\"leased\" \"$UUID_A\" \"$DOM_A\" \"nova-acme\" $(sandbox_qemu_pid "$DOM_A")" "$(leases)"
-node0=$(tr '\0' '\n' <"/proc/$(sandbox_qemu_pid "$DOM_A")/cmdline" | grep -F '"ram-node0"')
-check_match "its RAM node 0 is the region (/proc/self/fd), put there by the wrapper" \
+node0=$(tr '\0' '\n' <"/proc/$(sandbox_qemu_pid "$DOM_A")/cmdline" | grep -F '"ppc_spapr.ram"')
+check_match "its boot memory is the region (/proc/self/fd), put there by the wrapper" \
     '"qom-type":"memory-backend-file".*"mem-path":"/proc/self/fd/[0-9]+"' "$node0"
+check_eq "QEMU tells the guest its RMA: memory@0 is exactly 256 MiB" "memory@0 0x0 0x10000000 0" \
+    "$(sandbox_dtb_memory "$DOM_A" | grep '^memory@0 ')"
+check_eq "... and the guest has its flavor's 2 GiB in one node, as Nova wrote it" "1 nodes node 0 size: 2048 MB " \
+    "$(sandbox_virsh qemu-monitor-command --hmp "$DOM_A" "info numa" 2>&1 | tr -d '\r' | grep -E 'nodes|size:' |
+        tr '\n' ' ')"
+check_no_numa() { ! sandbox_virsh dumpxml "$DOM_A" --inactive | grep -q '<numa>'; }
+check "its XML is as Nova wrote it: no NUMA cell added" check_no_numa
 
 # Its flavor opts it in (NovaFlavors=) without requesting the resource, so Placement has no
 # allocation for it: the Placement agent names the flavor and the fix, from the domain's

@@ -33,15 +33,18 @@ broker
 write_libvirt_shims "$TEST_DIR/run/broker.sock"
 export SANDBOX_VIRTLOGD=1
 check "private libvirtd starts" sandbox_start "$TEST_DIR/bin/50-rma-broker"
-for d in "$DOM_A $UUID_A" "$DOM_B $UUID_B" "$DOM_C $UUID_C"; do
+# Bigger than the RMA: $DOM_A 1 GiB in two cells of 512 MiB, $DOM_C 1 GiB without cells.
+for d in "$DOM_A $UUID_A 512 512" "$DOM_B $UUID_B $RMA_MIB" "$DOM_C $UUID_C 1024 flat"; do
     set -- $d
-    sandbox_domain_xml "$1" "$2" "$WRAPPER" $RMA_MIB | sed 's/ tenant="e2e"//' >"$TEST_DIR/$1.xml"
+    sandbox_domain_xml "$1" "$2" "$WRAPPER" "${@:3}" | sed 's/ tenant="e2e"//' >"$TEST_DIR/$1.xml"
     sandbox_virsh define "$TEST_DIR/$1.xml" >/dev/null
 done
+memory0() { sandbox_dtb_memory "$1" | grep '^memory@0 '; }
 
 check "virsh start $DOM_A (tenant capped)" sandbox_virsh start "$DOM_A"
 check "virsh start $DOM_C (tenant open)" sandbox_virsh start "$DOM_C"
 QEMU_A=$(sandbox_qemu_pid "$DOM_A") QEMU_C=$(sandbox_qemu_pid "$DOM_C")
+check_eq "$DOM_C (1 GiB, no cells) is told memory@0 = the RMA" "memory@0 0x0 0x10000000 0" "$(memory0 "$DOM_C")"
 printf 'RESTART!' | dd of="$(region_of "$QEMU_A")" bs=1 seek=$OFFSET conv=notrunc status=none
 check_match "$DOM_A's guest reads the bytes written through its region" "0c000000: 0x52455354 0x41525421" \
     "$(sandbox_xp "$DOM_A" $OFFSET)"
@@ -59,6 +62,7 @@ check_match "the log says $DOM_C's QEMU exited while the broker was down" \
     "the QEMU of domain $DOM_C \(pid $QEMU_C\) exited while rma-brokerd was down" "$(cat "$TEST_DIR/broker.log")"
 check_eq "counts: one leased, two free" "1 2" "$(prop LeasedRmas) $(prop FreeRmas)"
 check_match "$DOM_A's guest still reads its bytes" "0c000000: 0x52455354 0x41525421" "$(sandbox_xp "$DOM_A" $OFFSET)"
+check_eq "$DOM_A (two cells of 512 MiB) is told memory@0 = the RMA" "memory@0 0x0 0x10000000 0" "$(memory0 "$DOM_A")"
 out=$(sandbox_virsh start "$DOM_B" 2>&1)
 check_match "virsh start $DOM_B is still refused: the quota holds after the restart" "MaxRmas=1" "$out"
 

@@ -113,7 +113,7 @@ check "the hook is in libvirt's qemu.d" in_root test -x /etc/libvirt/hooks/qemu.
 check "the service is enabled (the link systemd would follow at boot)" \
     test -L "$ROOT/etc/systemd/system/multi-user.target.wants/rma-brokerd.service"
 check "the metrics socket is not" test ! -e "$ROOT/etc/systemd/system/sockets.target.wants/rma-brokerd-metrics.socket"
-out=$(in_root sh -c 'rma-brokerd --runtime-dir=/tmp/rb --count=2 --size=4M 2>/tmp/rb.log & pid=$!
+out=$(in_root sh -c 'RMA_BROKER_TEST_SMALL_RMAS=1 rma-brokerd --runtime-dir=/tmp/rb --count=2 --size=4M 2>/tmp/rb.log & pid=$!
     for i in $(seq 50); do [ -S /tmp/rb/broker.sock ] && break; sleep 0.1; done
     ls /tmp/rb; kill $pid; wait $pid; echo "exit=$?"' 2>&1)
 check_match "the installed broker runs in the new tree and serves broker.sock" "broker.sock.*exit=0" "$(tr '\n' ' ' <<<"$out")"
@@ -124,6 +124,10 @@ check "the claim socket is enabled too" test -L "$ROOT/etc/systemd/system/socket
 #     for clients as nobody, and the test client and TAP helpers from the build.
 printf '[Broker]\nBackend=memfd\nCount=4\nSize=4M\nQemuUsers=nobody\nCheckCgroup=no\n' \
     >"$ROOT/etc/rma-broker/rma-brokerd.conf"
+# 4 MiB regions serve no pseries guest: the broker takes them only for a test.
+mkdir -p "$ROOT/etc/systemd/system/rma-brokerd.service.d"
+printf '[Service]\nEnvironment=RMA_BROKER_TEST_SMALL_RMAS=1\n' \
+    >"$ROOT/etc/systemd/system/rma-brokerd.service.d/50-test-small-rmas.conf"
 mkdir -p "$ROOT/opt/rma-test/tests"
 install -m 0755 "$BUILD_DIR/tests/rma-test-client" "$ROOT/opt/rma-test/tests/"
 install -m 0644 "$HERE/../lib/tap.sh" "$HERE/../lib/broker.sh" "$HERE/../lib/exec-tmpdir.sh" \

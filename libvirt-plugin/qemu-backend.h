@@ -1,0 +1,25 @@
+/* The memory backends of a QEMU command line, as libvirt passes them: one JSON argument
+ * of -object each. Read them, and make the wrapper's variants of them. */
+#pragma once
+
+#include <json-glib/json-glib.h>
+#include <stdint.h>
+
+/* Parse "-object {json}" at argv[i], argv[i+1] if it is a memory backend with an id;
+ * NULL otherwise. The object lives as long as *ret_parser. */
+JsonObject *qemu_backend_at(char *const *argv, size_t i, JsonParser **ret_parser);
+
+const char *qemu_backend_id(JsonObject *obj);
+/* "size" in bytes; 0 when absent or not an integer. */
+uint64_t qemu_backend_size(JsonObject *obj);
+/* "memory-backend-ram", "-memfd", "-file". */
+const char *qemu_backend_type(JsonObject *obj);
+
+/* OBJ as memory-backend-file on /proc/self/fd/FD, share=on, of SIZE bytes: the region.
+ * Every option of OBJ that a file backend has (prealloc, policy, host-nodes, ...) stays. */
+char *qemu_backend_as_region(JsonObject *obj, int fd, uint64_t size);
+
+/* A backend of the same kind and options as OBJ, with id ID and SIZE bytes. A file
+ * backend on a file of its own id (libvirt's memory-backend-file ram-nodeN) gets a file
+ * of the new id in the same directory; one on a directory (hugepages) keeps it. */
+char *qemu_backend_clone(JsonObject *obj, const char *id, uint64_t size);
