@@ -191,7 +191,8 @@ def main():
         tap(drained is not None and "firmware update" in text(admin, "rma-draining-text"),
             "... and the page says the host is draining, and why")
         refused = bus_call("Reserve", "sss", uuid(3), "web-3", "")
-        tap("Draining" in refused.stderr, "... a new Reserve is refused meanwhile", refused.stderr)
+        tap("this host is draining (firmware update)" in refused.stderr, "... a new Reserve is refused meanwhile",
+            refused.stderr)
         click(admin, "#rma-undrain")
         tap(wait_for(admin, lambda d: not shown(d, "rma-draining") and shown(d, "rma-drain"), seconds=5) is not None
             and prop("Draining") == "false", "End the drain ends it")

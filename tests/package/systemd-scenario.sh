@@ -76,6 +76,9 @@ check_match "... the journal has the broker's reason, file and line" "reload ref
 check_eq "... and the broker still serves" "active 4" "$(systemctl is-active rma-brokerd.service) $(prop TotalRmas)"
 rm -f /etc/rma-broker/policy.d/zz-broken.conf
 check "systemctl reload succeeds again" systemctl reload rma-brokerd.service
+# dom-1's reservation was made minutes ago on a loaded machine: renew it (a retried Reserve
+# by the same account), so that it outlives the restarts below (ReservationTimeoutSec=120).
+bus_call Reserve sss "$(uuid 1)" dom-1 "" >/dev/null
 before=$(leases) before_counts=$(counts)
 pid_before=$(svc MainPID)
 check "systemctl restart" systemctl restart rma-brokerd.service
