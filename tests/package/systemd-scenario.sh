@@ -85,6 +85,7 @@ check "systemctl restart" systemctl restart rma-brokerd.service
 check "a new broker runs" test "$(svc MainPID)" != "$pid_before"
 check_eq "after the restart: the same leases on the same slots" "$before" "$(leases)"
 check_eq "and the same counts" "$before_counts" "$(counts)"
+[ "$(counts)" = "$before_counts" ] || diag "$(journalctl -u rma-brokerd.service --no-pager -o cat -n 40)"
 check_match "the regions came back from the fd store" "re-adopted the lease of domain dom-2 .*region from the fd store" \
     "$(journalctl -u rma-brokerd.service --no-pager -o cat)"
 
