@@ -17,11 +17,14 @@ shift
 # noexec_at PATH: PATH's mount is noexec.
 noexec_at() { findmnt -rn -o OPTIONS --target "$1" | tr , '\n' | grep -qx noexec; }
 
-# The test's own directories, resolved before /tmp changes; outer ones first, so that one
-# inside another is found exec already.
+# The test's own directories, resolved before /tmp changes (COMMAND's only when it names
+# one: not the working directory of a bare name); outer ones first, so that one inside
+# another is found exec already.
 own=()
-for dir in "${SOURCE_DIR:-}" "${BUILD_DIR:-}" "$(dirname -- "$1")"; do
-    [ -n "$dir" ] && [ -d "$dir" ] && own+=("$(realpath -e -- "$dir")")
+cmd_dir=
+case $1 in */*) cmd_dir=$(dirname -- "$1") ;; esac
+for dir in "${SOURCE_DIR:-}" "${BUILD_DIR:-}" "$cmd_dir"; do
+    if [ -n "$dir" ] && [ -d "$dir" ]; then own+=("$(realpath -e -- "$dir")"); fi
 done
 mapfile -t own < <(printf '%s\n' ${own[@]+"${own[@]}"} | awk '{ print length($0) "\t" $0 }' | sort -n | uniq | cut -f2-)
 
