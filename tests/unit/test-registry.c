@@ -41,12 +41,15 @@ static void fixture_set_up(Fixture *f, gconstpointer data) {
 static void fixture_tear_down(Fixture *f, gconstpointer data) {
         registry_free(f->registry);
         pool_free(f->pool);
-        g_unlink(f->path);
-        {
-                g_autofree char *names = g_build_filename(f->dir, "leases.names", NULL);
-                g_unlink(names);
+        /* The registry, its names and the spares beside them (the next copy of each). */
+        for (const char *const *n = (const char *const[]) { REGISTRY_FILE_NAME, "leases.names",
+                                                            REGISTRY_FILE_NAME ".spare",
+                                                            "leases.names.spare", NULL };
+             *n; n++) {
+                g_autofree char *path = g_build_filename(f->dir, *n, NULL);
+                g_unlink(path);
         }
-        g_rmdir(f->dir);
+        g_assert_cmpint(g_rmdir(f->dir), ==, 0);
         g_free(f->path);
         g_free(f->dir);
 }
