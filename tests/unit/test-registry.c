@@ -41,15 +41,15 @@ static void fixture_set_up(Fixture *f, gconstpointer data) {
 static void fixture_tear_down(Fixture *f, gconstpointer data) {
         registry_free(f->registry);
         pool_free(f->pool);
-        g_unlink(f->path);
-        {
-                const char *others[] = { "leases.names", "leases.spare", "leases.names.spare", REGISTRY_SUMS_FILE_NAME };
-                for (size_t i = 0; i < G_N_ELEMENTS(others); i++) {
-                        g_autofree char *other = g_build_filename(f->dir, others[i], NULL);
-                        g_unlink(other);
-                }
+        /* The registry, its names, the spares beside them (the next copy of each) and the sums. */
+        for (const char *const *n = (const char *const[]) { REGISTRY_FILE_NAME, "leases.names",
+                                                            REGISTRY_FILE_NAME ".spare",
+                                                            "leases.names.spare", REGISTRY_SUMS_FILE_NAME, NULL };
+             *n; n++) {
+                g_autofree char *path = g_build_filename(f->dir, *n, NULL);
+                g_unlink(path);
         }
-        g_rmdir(f->dir);
+        g_assert_cmpint(g_rmdir(f->dir), ==, 0);
         g_free(f->path);
         g_free(f->dir);
 }
