@@ -97,11 +97,14 @@ static const ProcIndex *procs(RestorePlan *p) {
 static const GArray *named_holders(RestorePlan *p, unsigned i) {
         if (!p->named) {
                 const ProcIndex *x = procs(p);
+                /* The service manager keeps the fd store's copies: the broker's own regions
+                 * (what a free or reserved record's slot has), never another holder. */
+                pid_t keeper = fd_store_enabled(p->store) ? getppid() : 0;
                 p->named = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) g_array_unref);
                 for (guint j = 0; j < x->holders->len; j++) {
                         const ProcHolder *h = &g_array_index(x->holders, ProcHolder, j);
                         GArray *list;
-                        if (h->named_slot < 0)
+                        if (h->named_slot < 0 || (keeper > 0 && h->pid == keeper))
                                 continue;
                         list = g_hash_table_lookup(p->named, GINT_TO_POINTER(h->named_slot));
                         if (!list) {
