@@ -107,9 +107,14 @@ check_match "a 9th pending check for the same uid is refused, not queued" "Limit
     "$(call nobody Reload)"
 check_match "root is not held up by them" "^$" "$(call root Drain s "")"
 call root Undrain >/dev/null
+as daemon timeout 1 "$TEST_CLIENT" reload >/dev/null 2>&1
+check_eq "a broker.sock caller gives up and disconnects while its check is pending" 124 "$?"
 kill -CONT "$POLKIT_PID"
 wait_until 10 sh -c "! pgrep -f 'busctl --system --timeout=60 call org.rmabroker' >/dev/null"
 check_match "once polkitd answers, the pending ones are refused" "Reload changes the pool.*polkit would let" "$(cat "$TEST_DIR/pending.1")"
+sleep 1   # polkitd answers for the process that left (it is gone: a no) and the answer goes nowhere
+check "after polkitd answered for the peer that left, the broker is still up" broker_alive
+check_match "... and answers" "^u 2" "$(prop TotalRmas | sed 's/^/u /')"
 
 # No polkitd: the broker's own rules, and the journal says so once.
 kill "$POLKIT_PID"; wait "$POLKIT_PID" 2>/dev/null; POLKIT_PID=
