@@ -171,6 +171,7 @@ int manager_new(BrokerConfig *config_consumed, Manager **ret) {
         m->service = (BusService) { .broker = m->broker, .leases = m->leases, .recycler = m->recycler,
                                     .reload = on_reload_request, .reload_userdata = m,
                                     .set_draining = on_set_draining, .set_draining_userdata = m };
+        polkit_checks_init(&m->service.polkit);
         m->bus_origin = (BusOrigin) { .service = &m->service };
         r = manager_add_sources(m);
         if (r < 0)
@@ -191,6 +192,8 @@ Manager *manager_free(Manager *m) {
         m->expiry_source = sd_event_source_disable_unref(m->expiry_source);
         m->emit_source = sd_event_source_disable_unref(m->emit_source);
         m->registry_source = sd_event_source_disable_unref(m->registry_source);
+        polkit_checks_fail_all(&m->service.polkit);   /* answered by the broker's rules, while they can be */
+        m->service.polkit.bus = NULL;
         m->bus = sd_bus_flush_close_unref(m->bus);
         bus_service_done(&m->service);
         broker_free(m->broker);
@@ -345,6 +348,8 @@ static int on_bus_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error
         /* Starting VMs goes through broker.sock and does not need the bus, so keep serving. */
         log_warning("Lost the D-Bus system bus connection; still serving %s, restart rma-brokerd to publish "
                     RMA_BUS_NAME " again", socket_server_path(m->socket_server));
+        polkit_checks_fail_all(&m->service.polkit);
+        m->service.polkit.bus = NULL;
         m->bus = sd_bus_flush_close_unref(m->bus);
         m->service.bus = NULL;
         return 0;
@@ -402,7 +407,7 @@ static int manager_connect_bus(Manager *m) {
         r = sd_bus_attach_event(bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Cannot attach the bus to the event loop: %m");
-        m->bus = m->service.bus = g_steal_pointer(&bus);
+        m->bus = m->service.bus = m->service.polkit.bus = g_steal_pointer(&bus);
         log_info("Published " RMA_BUS_NAME " on the system bus");
         return 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bus-authorize.h"
 #include "bus-object.h"
 #include "cleanup.h"
 #include "log.h"
@@ -52,8 +53,36 @@ static Broker *broker_of(void *userdata) {
 }
 
 void bus_service_done(BusService *s) {
+        polkit_checks_done(&s->polkit);
         g_clear_pointer(&s->pending_pool_change, g_free);
         bus_events_done(&s->events);
+}
+
+/* Whether the broker's own rules make the caller an admin (root, AdminGroup=). */
+static bool caller_is_admin(BusService *service, Caller *caller) {
+        g_autofree char *why = NULL;
+
+        return broker_caller_may_administer(service->broker, caller, &why);
+}
+
+/* What polkit's verdict adds to a refusal: how to get further. */
+static const char *polkit_hint(PolkitVerdict verdict) {
+        switch (verdict) {
+        case POLKIT_CHALLENGE:
+                return " (polkit would let an administrator authenticate: call with interactive authorization "
+                       "allowed, e.g. busctl --allow-interactive-authorization=yes)";
+        case POLKIT_DENIED:
+                return " (nor does polkit grant it)";
+        default:
+                return "";
+        }
+}
+
+/* A refusal of the core with polkit's hint after its message. */
+static int reply_refusal_polkit(sd_bus_error *error, BrokerRefusal refusal, char *message, PolkitVerdict verdict) {
+        g_autofree char *owned = message;
+
+        return reply_refusal(error, refusal, g_strconcat(owned, polkit_hint(verdict), NULL));
 }
 
 /* On broker.sock the credentials were read from the socket at accept (sd-bus there only
@@ -223,12 +252,45 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
         return sd_bus_reply_method_return(msg, "");
 }
 
-/* Root only, not AdminGroup=: if the admin is wrong, the pool holds one region more
- * than Count= until the unseen holder lets go. */
+/* ForgetRegion's audit record: root's (or polkit's) word against the pool's proof, on the
+ * audit trail also when refused. */
+static void audit_forget(BusService *service, const Caller *caller, uint32_t slot, bool success) {
+        audit_log_rma(service->broker->audit, &(AuditRecord) { .reason = "forget", .slot = (int) slot,
+                                                              .size = service->broker->backend->region_size,
+                                                              .pid = caller->pid, .uid = caller->uid,
+                                                              .success = success });
+}
+
+static int forget_region_granted(sd_bus_message *msg, BusService *service, Caller *caller, const char *arg,
+                                 sd_bus_error *error) {
+        uint32_t slot = (uint32_t) g_ascii_strtoull(arg, NULL, 10);
+        g_autofree char *message = NULL;
+        int r;
+
+        r = recycler_forget_region(service->recycler, slot, &message);
+        audit_forget(service, caller, slot, r >= 0);
+        if (r < 0)
+                return sd_bus_error_set(error, RMA_ERROR_INVALID_ARGUMENT, message);
+        service->broker->stats.forgotten_regions++;
+        service->broker->stats.generation++;
+        return sd_bus_reply_method_return(msg, "");
+}
+
+static int forget_region_refused(sd_bus_message *msg, BusService *service, Caller *caller, const char *arg,
+                                 PolkitVerdict verdict, sd_bus_error *error) {
+        char *message = NULL;
+        BrokerRefusal refusal = broker_check_forget_region(service->broker, caller, &message);
+
+        audit_forget(service, caller, (uint32_t) g_ascii_strtoull(arg, NULL, 10), false);
+        return reply_refusal_polkit(error, refusal, message, verdict);
+}
+
+/* Root, or whom polkit lets (org.rmabroker.forget-region, auth_admin every time), not
+ * AdminGroup=: if the admin is wrong, the pool holds one region more than Count= until the
+ * unseen holder lets go. */
 static int method_forget_region(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         g_auto(Caller) caller = { 0 };
-        g_autofree char *message = NULL;
-        BrokerRefusal refusal;
+        char slot_text[16];
         uint32_t slot;
         int r;
 
@@ -238,21 +300,13 @@ static int method_forget_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         r = caller_get(userdata, msg, &caller, error);
         if (r < 0)
                 return r;
-        refusal = broker_check_forget_region(broker_of(userdata), &caller, &message);
-        if (!refusal)
-                r = recycler_forget_region(service_of(userdata)->recycler, slot, &message);
-        /* Root's word against the pool's proof: always on the audit trail, also when refused. */
-        audit_log_rma(broker_of(userdata)->audit, &(AuditRecord) { .reason = "forget", .slot = (int) slot,
-                                                                   .size = broker_of(userdata)->backend->region_size,
-                                                                   .pid = caller.pid, .uid = caller.uid,
-                                                                   .success = !refusal && r >= 0 });
-        if (refusal)
-                return reply_refusal(error, refusal, g_steal_pointer(&message));
-        if (r < 0)
-                return sd_bus_error_set(error, RMA_ERROR_INVALID_ARGUMENT, message);
-        broker_of(userdata)->stats.forgotten_regions++;
-        broker_of(userdata)->stats.generation++;
-        return sd_bus_reply_method_return(msg, "");
+        snprintf(slot_text, sizeof(slot_text), "%u", slot);
+        return bus_authorize(userdata, msg, &caller,
+                             &(Authorization) { .action = RMA_ACTION_FORGET_REGION, .own_rules_allow = caller.uid == 0,
+                                                .details = (const char *const[]) { "slot", slot_text, NULL },
+                                                .arg = slot_text, .granted = forget_region_granted,
+                                                .refused = forget_region_refused },
+                             error);
 }
 
 /* A reply of one array: element_signature's container, filled by append. */
@@ -310,24 +364,38 @@ static int method_list_slots(sd_bus_message *msg, void *userdata, sd_bus_error *
         return reply_array(msg, "(ussssutt)", append_slots, userdata);
 }
 
+/* Refused by the broker's rules and by polkit: the core's refusal (logged as a denial). */
+static int manage_refused(sd_bus_message *msg, BusService *service, Caller *caller, const char *method,
+                          PolkitVerdict verdict, sd_bus_error *error) {
+        char *message = NULL;
+        BrokerRefusal refusal = broker_require_admin(service->broker, caller, method, &message);
+
+        return reply_refusal_polkit(error, refusal, message, verdict);
+}
+
+/* Authorize an org.rmabroker.manage call: AdminGroup= and root at once, polkit for the
+ * others (details: the method, for rules.d). */
+static int authorize_manage(void *userdata, sd_bus_message *msg, Caller *caller, const char *method, const char *arg,
+                            AuthorizedFn granted, RefusedFn refused, sd_bus_error *error) {
+        BusService *service = service_of(userdata);
+
+        return bus_authorize(userdata, msg, caller,
+                             &(Authorization) { .action = RMA_ACTION_MANAGE,
+                                                .own_rules_allow = caller_is_admin(service, caller),
+                                                .details = (const char *const[]) { "method", method, NULL },
+                                                .arg = arg, .granted = granted, .refused = refused },
+                             error);
+}
+
 /* The policy on disk checked as Reload would, not applied: its problems, verbatim. For
  * those who may reload (the messages quote the files). */
-static int method_check_policy(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+static int check_policy_granted(sd_bus_message *msg, BusService *service, Caller *caller, const char *arg,
+                                sd_bus_error *error) {
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
-        g_auto(Caller) caller = { 0 };
-        char *message = NULL;
-        BrokerRefusal refusal;
+        g_autoptr(sd_bus_message) reply = NULL;
         int r;
 
-        r = caller_get(userdata, msg, &caller, error);
-        if (r < 0)
-                return r;
-        refusal = broker_require_admin(broker_of(userdata), &caller, "CheckPolicy", &message);
-        if (refusal)
-                return reply_refusal(error, refusal, message);
-        g_autoptr(sd_bus_message) reply = NULL;
-
-        (void) broker_check_policy(broker_of(userdata), errors);
+        (void) broker_check_policy(service->broker, errors);
         g_ptr_array_add(errors, NULL);
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r >= 0)
@@ -335,17 +403,52 @@ static int method_check_policy(sd_bus_message *msg, void *userdata, sd_bus_error
         return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
 }
 
-static int method_can_administer(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+static int method_check_policy(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         g_auto(Caller) caller = { 0 };
-        g_autofree char *why = NULL;
-        bool may;
         int r;
 
         r = caller_get(userdata, msg, &caller, error);
         if (r < 0)
                 return r;
-        may = broker_caller_may_administer(broker_of(userdata), &caller, &why);
-        return sd_bus_reply_method_return(msg, "bs", may, may ? "" : why);
+        return authorize_manage(userdata, msg, &caller, "CheckPolicy", "CheckPolicy", check_policy_granted,
+                                manage_refused, error);
+}
+
+static int can_administer_granted(sd_bus_message *msg, BusService *service, Caller *caller, const char *arg,
+                                  sd_bus_error *error) {
+        return sd_bus_reply_method_return(msg, "bs", true, "");
+}
+
+static int can_administer_refused(sd_bus_message *msg, BusService *service, Caller *caller, const char *arg,
+                                  PolkitVerdict verdict, sd_bus_error *error) {
+        g_autofree char *why = NULL;
+
+        (void) broker_caller_may_administer(service->broker, caller, &why);
+        if (verdict == POLKIT_CHALLENGE)
+                return sd_bus_reply_method_return(msg, "bs", false, "polkit asks for an administrator's password "
+                                                  "first (org.rmabroker.manage): call with interactive "
+                                                  "authorization allowed");
+        return sd_bus_reply_method_return(msg, "bs", false, why);
+}
+
+/* Whether Reload, Drain and Undrain would be allowed: the broker's rules, then polkit
+ * (org.rmabroker.manage, never interactive: this only asks). */
+static int method_can_administer(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusService *service = service_of(userdata);
+        g_auto(Caller) caller = { 0 };
+        int r;
+
+        r = caller_get(userdata, msg, &caller, error);
+        if (r < 0)
+                return r;
+        return bus_authorize(userdata, msg, &caller,
+                             &(Authorization) { .action = RMA_ACTION_MANAGE,
+                                                .own_rules_allow = caller_is_admin(service, &caller),
+                                                .details = (const char *const[]) { "method", "CanAdminister", NULL },
+                                                .no_interaction = true,   /* it only asks: no password prompt */
+                                                .granted = can_administer_granted,
+                                                .refused = can_administer_refused },
+                             error);
 }
 
 static int append_held_elsewhere(sd_bus_message *reply, void *userdata) {
@@ -427,20 +530,10 @@ static int method_get_metrics(sd_bus_message *msg, void *userdata, sd_bus_error 
         return sd_bus_reply_method_return(msg, "s", text);
 }
 
-static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        BusService *service = service_of(userdata);
-        g_auto(Caller) caller = { 0 };
+static int reload_granted(sd_bus_message *msg, BusService *service, Caller *caller, const char *arg,
+                          sd_bus_error *error) {
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
-        char *message = NULL;
-        BrokerRefusal refusal;
-        int r;
 
-        r = caller_get(userdata, msg, &caller, error);
-        if (r < 0)
-                return r;
-        refusal = broker_require_admin(service->broker, &caller, "Reload", &message);
-        if (refusal)
-                return reply_refusal(error, refusal, message);
         if (service->reload(errors, service->reload_userdata) < 0) {
                 g_autofree char *all = NULL;
                 log_event(LOG_ERR, &(LogEvent) { .message_id = RMA_MESSAGE_POLICY_REFUSED, .slot = -1 },
@@ -454,30 +547,53 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return sd_bus_reply_method_return(msg, "");
 }
 
-/* Drain (reason) or undrain (NULL), for those who may administer the pool. */
-static int set_draining(sd_bus_message *msg, void *userdata, const char *method, const char *reason,
-                        sd_bus_error *error) {
-        BusService *service = service_of(userdata);
+static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         g_auto(Caller) caller = { 0 };
-        char *message = NULL;
-        BrokerRefusal refusal;
         int r;
 
         r = caller_get(userdata, msg, &caller, error);
         if (r < 0)
                 return r;
-        refusal = broker_require_admin(service->broker, &caller, method, &message);
-        if (refusal)
-                return reply_refusal(error, refusal, message);
-        if (reason && reason[0] && !rma_name_is_valid(reason))
-                return sd_bus_error_setf(error, RMA_ERROR_INVALID_ARGUMENT,
-                                         "The reason must be at most %d bytes of UTF-8 without control characters",
-                                         RMA_NAME_MAX);
-        r = service->set_draining(reason, service->set_draining_userdata);
+        return authorize_manage(userdata, msg, &caller, "Reload", "Reload", reload_granted, manage_refused, error);
+}
+
+/* Drain (reason) or undrain (NULL), for those who may administer the pool. */
+/* Drain (arg: the reason) or undrain (arg NULL). */
+static int set_draining_granted(sd_bus_message *msg, BusService *service, Caller *caller, const char *reason,
+                                sd_bus_error *error) {
+        int r = service->set_draining(reason, service->set_draining_userdata);
+
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot record the drain in the runtime directory (%m); "
                                                "nothing changed, see the journal of rma-brokerd");
         return sd_bus_reply_method_return(msg, "");
+}
+
+static int drain_refused(sd_bus_message *msg, BusService *service, Caller *caller, const char *reason,
+                         PolkitVerdict verdict, sd_bus_error *error) {
+        return manage_refused(msg, service, caller, "Drain", verdict, error);
+}
+
+static int undrain_refused(sd_bus_message *msg, BusService *service, Caller *caller, const char *reason,
+                           PolkitVerdict verdict, sd_bus_error *error) {
+        return manage_refused(msg, service, caller, "Undrain", verdict, error);
+}
+
+/* Drain (reason) or undrain (NULL), for those who may administer the pool. */
+static int set_draining(sd_bus_message *msg, void *userdata, const char *method, const char *reason,
+                        sd_bus_error *error) {
+        g_auto(Caller) caller = { 0 };
+        int r;
+
+        r = caller_get(userdata, msg, &caller, error);
+        if (r < 0)
+                return r;
+        if (reason && reason[0] && !rma_name_is_valid(reason))
+                return sd_bus_error_setf(error, RMA_ERROR_INVALID_ARGUMENT,
+                                         "The reason must be at most %d bytes of UTF-8 without control characters",
+                                         RMA_NAME_MAX);
+        return authorize_manage(userdata, msg, &caller, method, reason, set_draining_granted,
+                                reason ? drain_refused : undrain_refused, error);
 }
 
 static int method_drain(sd_bus_message *msg, void *userdata, sd_bus_error *error) {

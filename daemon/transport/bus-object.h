@@ -16,6 +16,7 @@
 #include "broker.h"
 #include "bus-events.h"
 #include "lease.h"
+#include "polkit-check.h"
 #include "recycler.h"
 
 /* What the object serves, shared by every bus and connection it is added to. */
@@ -33,6 +34,7 @@ typedef struct BusService {
         char *pending_pool_change;   /* PendingPoolChange: the config asks for another pool, or NULL */
         sd_bus *bus;                 /* the system bus, where events go (borrowed; NULL: none) */
         BusEvents events;
+        PolkitChecks polkit;         /* checks pending with polkitd, on bus */
 } BusService;
 
 void bus_service_done(BusService *s);

@@ -233,9 +233,9 @@ static int read_peer_credentials(int fd, const BrokerConfig *config, PeerCredent
                 if (c->cgroup_fd < 0)
                         return c->cgroup_fd;
         }
-        /* A claimer's identity beyond its pid, for the lease registry: read here, off the
-         * Claim's path (the pidfd already pins the process). */
-        if (may_claim && proc_start_time(c->ucred.pid, &c->start_time) < 0)
+        /* The process's identity beyond its pid, for the lease registry and for polkit
+         * ("unix-process": pid and start time): read here, off the Claim's path. */
+        if (proc_start_time(c->ucred.pid, &c->start_time) < 0)
                 c->start_time = 0;
         return 0;
 }

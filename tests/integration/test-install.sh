@@ -15,7 +15,7 @@ check "meson install into a DESTDIR" test $? -eq 0
 [ -z "$out" ] || diag "$out"
 
 for f in etc/rma-broker/rma-brokerd.conf usr/share/dbus-1/interfaces/org.rmabroker.Broker1.xml \
-         usr/share/dbus-1/system-services/org.rmabroker.Broker1.service usr/share/dbus-1/system.d/org.rmabroker.Broker1.conf \
+         usr/share/dbus-1/system-services/org.rmabroker.Broker1.service usr/share/dbus-1/system.d/org.rmabroker.Broker1.conf usr/share/polkit-1/actions/org.rmabroker.policy \
          usr/lib/tmpfiles.d/rma-broker.conf usr/share/man/man5/rma-brokerd.conf.5 usr/share/man/man8/qemu-rma.8 \
          usr/share/man/man8/rma-brokerd.8 usr/share/man/man1/rmactl.1 usr/share/man/man5/rma-broker-policy.5 \
          usr/share/bash-completion/completions/rmactl usr/sbin/rma-brokerd usr/bin/rmactl usr/bin/qemu-rma \

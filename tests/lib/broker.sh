@@ -105,6 +105,7 @@ PY
 }
 
 # A bus configured like Debian's system bus (deny by default), plus our real policy.
+# BUS_INCLUDES: more bus configuration files for it (an array; e.g. polkit's).
 start_private_bus() {
     cat >"$TEST_DIR/bus.conf" <<CONF
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
@@ -129,6 +130,7 @@ start_private_bus() {
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
   </policy>
   <include>$SOURCE_DIR/units/org.rmabroker.Broker1.conf</include>
+$(for inc in ${BUS_INCLUDES[@]+"${BUS_INCLUDES[@]}"}; do echo "  <include>$inc</include>"; done)
 </busconfig>
 CONF
     BUS_PID=$(dbus-daemon --config-file="$TEST_DIR/bus.conf" --fork --print-pid)
