@@ -29,7 +29,6 @@ UUID_C=6dea22b3-1d52-d8f3-2516-782e98ab3fa0
 UUID_D=7dea22b3-1d52-d8f3-2516-782e98ab3fa0
 SIZE=$((4 << 20))
 
-bus_call() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 "$@"; }
 # gdbus shows the D-Bus error name, busctl only the message.
 gdbus_call() {
     gdbus call --system --dest org.rmabroker.Broker1 --object-path /org/rmabroker/Broker1 \

@@ -32,7 +32,6 @@ UUID_A=4dea22b3-1d52-d8f3-2516-782e98ab3fa0
 UUID_B=5dea22b3-1d52-d8f3-2516-782e98ab3fa0
 UUID_C=6dea22b3-1d52-d8f3-2516-782e98ab3fa0
 SIZE=$((4 << 20))
-bus_call() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 "$@"; }
 counts() { echo "free=$(prop FreeRmas) leased=$(prop LeasedRmas) held-elsewhere=$(prop HeldElsewhereRmas)"; }
 kernel() { grep "^$1 " "$TEST_DIR/kernel.status" | cut -d' ' -f2; }
 # run_broker_once ARGS...: run the broker until it exits (a refused start); its output.

@@ -51,7 +51,6 @@ rma_inventory() { # "total reserved" of the RMA provider
 }
 inventory_is() { [ "$(rma_inventory 2>/dev/null)" = "$1" ]; }
 agent_log_has() { grep -q -- "$1" "$TEST_DIR/agent.log"; }
-bus_call() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 "$@"; }
 uuid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
 
 start_placement

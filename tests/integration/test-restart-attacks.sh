@@ -39,12 +39,9 @@ cleanup() {
 trap cleanup EXIT
 
 uuid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
-bus_call() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 "$@"; }
 counts() { echo "free=$(prop FreeRmas) leased=$(prop LeasedRmas) held-elsewhere=$(prop HeldElsewhereRmas)"; }
 BROKER_ARGS=(--backend=memfd --count=2 --size=4M --qemu-users=nobody --no-check-cgroup)
 broker() { start_broker "${BROKER_ARGS[@]}" "$@"; }
-kill9_broker() { kill -9 "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null; BROKER_PID=; }
-log_has() { grep -q -- "$1" "$TEST_DIR/broker.log"; }
 
 # at_most_pool IN_FLIGHT: the invariant, with IN_FLIGHT regions the test knows are in flight.
 at_most_pool() { [ $(($(live_regions) + $1)) -le 2 ]; }

@@ -37,7 +37,6 @@ trap cleanup EXIT
 
 COUNT=3
 STEPS=${RMA_STRESS_STEPS:-40}
-bus_call() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 "$@"; }
 uuid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
 # Odd-numbered claims are tenant capped (MaxRmas=2), the rest tenant open.
 mkdir -p "$TEST_DIR/policy.d"

@@ -40,10 +40,8 @@ Domains=cap-*
 CONF
 printf '[Defaults]\nTenant=open\n' >"$POLICY/00-defaults.conf"
 uuid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
-bus_call() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 "$@"; }
 counts() { echo "free=$(prop FreeRmas) reserved=$(prop ReservedRmas) leased=$(prop LeasedRmas) held-elsewhere=$(prop HeldElsewhereRmas)"; }
 broker() { start_broker --backend=memfd --count=6 --size=4M --qemu-users=nobody --no-check-cgroup --policy-dir="$POLICY"; }
-kill9_broker() { kill -9 "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null; BROKER_PID=; }
 slot_of() { bus_call ListRmas | grep -oE "[0-9]+ \"[a-z-]+\" \"$1\"" | cut -d' ' -f1; }
 
 start_private_bus

@@ -140,6 +140,13 @@ CONF
     wait_until 5 test -S "$TEST_DIR/system_bus_socket"
 }
 
+# bus_call METHOD [SIGNATURE ARGS...]: a method of the broker on the (private) system bus.
+bus_call() { busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 "$@"; }
+# kill9_broker: the broker killed as a crash kills it, and reaped.
+kill9_broker() { kill -9 "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null; BROKER_PID=; }
+# log_has TEXT: the broker's log says it.
+log_has() { grep -q -- "$1" "$TEST_DIR/broker.log"; }
+
 # start_broker ARGS...: run rma-brokerd on $TEST_DIR/run and wait for the bus name.
 # BROKER_WRAP (an array, optional): a command that runs the broker, e.g. the fake
 # POWER kernel; BROKER_PID is then that command's pid (it passes signals on).
