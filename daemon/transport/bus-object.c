@@ -557,8 +557,7 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return authorize_manage(userdata, msg, &caller, "Reload", "Reload", reload_granted, manage_refused, error);
 }
 
-/* Drain (reason) or undrain (NULL), for those who may administer the pool. */
-/* Drain (arg: the reason) or undrain (arg NULL). */
+/* Drain (reason) or undrain (NULL), once the caller may. */
 static int set_draining_granted(sd_bus_message *msg, BusService *service, Caller *caller, const char *reason,
                                 sd_bus_error *error) {
         int r = service->set_draining(reason, service->set_draining_userdata);
