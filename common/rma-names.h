@@ -30,6 +30,10 @@
 #define RMA_ERROR_BACKEND_FAILED   RMA_ERROR_PREFIX "BackendFailed"
 #define RMA_ERROR_DRAINING         RMA_ERROR_PREFIX "Draining"
 
+/* How long the broker waits for polkit when a call allows interactive authorization (a
+ * person typing a password), and so how long such a client waits for the answer. */
+#define RMA_INTERACTIVE_AUTH_TIMEOUT_USEC (5ULL * 60ULL * 1000000ULL)
+
 /* libvirt domain metadata namespace for opting a domain in. */
 #define RMA_LIBVIRT_XMLNS   "http://rmabroker.org/schemas/domain/1"
 

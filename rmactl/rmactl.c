@@ -14,6 +14,7 @@
 #include "broker-config.h"
 #include "metrics-http.h"
 #include "policy-check.h"
+#include "polkit-agent.h"
 #include "rma-client.h"
 #include "rma-names.h"
 #include "rma-util.h"
@@ -21,9 +22,20 @@
 #include "rmactl-monitor.h"
 
 static bool arg_json;
+static bool arg_ask_password = true;   /* as systemctl: on a terminal, pkttyagent asks */
+
+/* The broker would have let polkit ask for a password, but the call did not allow it. */
+static void explain_no_interaction(const sd_bus_error *e) {
+        if (!e || !sd_bus_error_has_name(e, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
+                return;
+        fprintf(stderr, "rmactl: polkit asks an administrator to authenticate for this; %s\n",
+                arg_ask_password ? "run rmactl on a terminal (it then asks there), or as root"
+                                 : "--no-ask-password kept rmactl from asking: leave it out on a terminal, or run as root");
+}
 
 static int bus_fail(const char *what, const sd_bus_error *e, int r) {
         fprintf(stderr, "rmactl: %s: %s\n", what, e && e->message ? e->message : strerror(-r));
+        explain_no_interaction(e);
         return 1;
 }
 
@@ -231,6 +243,7 @@ static int verb_reload(sd_bus *bus, int argc, char *argv[]) {
                 fprintf(stderr, "rmactl: reload refused:\n");
                 for (char **l = lines; *l; l++)
                         fprintf(stderr, "  %s\n", *l);
+                explain_no_interaction(&e);
                 return 1;
         }
         printf("Tenant policy reloaded.\n");
@@ -468,28 +481,29 @@ typedef struct Verb {
         const char *synopsis;   /* its arguments, for the usage */
         int min_args, max_args; /* after the verb's name */
         VerbBus bus;
+        bool may_ask;           /* it may need polkit's yes: an agent may ask for a password */
         int (*run)(sd_bus *bus, int argc, char *argv[]);   /* argv[0] is the verb */
 } Verb;
 
 static const Verb verbs[] = {
-        { "status", "", 0, 0, VERB_BUS, verb_status },
-        { "list", "", 0, 0, VERB_BUS, verb_list },
-        { "tenants", "", 0, 0, VERB_BUS, verb_tenants },
-        { "reload", "", 0, 0, VERB_BUS, verb_reload },
-        { "forget-region", "SLOT", 1, 1, VERB_BUS, verb_forget_region },
-        { "drain", "[--reason=TEXT]", 0, 1, VERB_BUS, verb_drain },
-        { "undrain", "", 0, 0, VERB_BUS, verb_undrain },
-        { "monitor", "", 0, 0, VERB_BUS, verb_monitor },
-        { "metrics", "[--http]", 0, 1, VERB_BUS_OPTIONAL, verb_metrics },
-        { "export", "placement [--tenant=T] [--provider=NAME]", 1, 3, VERB_BUS, verb_export },
+        { "status", "", 0, 0, VERB_BUS, false, verb_status },
+        { "list", "", 0, 0, VERB_BUS, false, verb_list },
+        { "tenants", "", 0, 0, VERB_BUS, false, verb_tenants },
+        { "reload", "", 0, 0, VERB_BUS, true, verb_reload },
+        { "forget-region", "SLOT", 1, 1, VERB_BUS, true, verb_forget_region },
+        { "drain", "[--reason=TEXT]", 0, 1, VERB_BUS, true, verb_drain },
+        { "undrain", "", 0, 0, VERB_BUS, true, verb_undrain },
+        { "monitor", "", 0, 0, VERB_BUS, false, verb_monitor },
+        { "metrics", "[--http]", 0, 1, VERB_BUS_OPTIONAL, false, verb_metrics },
+        { "export", "placement [--tenant=T] [--provider=NAME]", 1, 3, VERB_BUS, false, verb_export },
         { "domain", "enable|disable|show DOMAIN [--tenant=T] [--connect=URI] [--dry-run]", 1, INT_MAX,
-          VERB_BUS_OPTIONAL, rmactl_domain },   /* the bus: RmaSize, the policy's pool, the lease */
-        { "check-policy", "[--config=FILE] [--count=N] [DIR...]", 0, INT_MAX, VERB_NO_BUS, verb_check_policy },
+          VERB_BUS_OPTIONAL, false, rmactl_domain },   /* the bus: RmaSize, the policy's pool, the lease */
+        { "check-policy", "[--config=FILE] [--count=N] [DIR...]", 0, INT_MAX, VERB_NO_BUS, false, verb_check_policy },
 };
 
 static void usage(FILE *f) {
         for (size_t i = 0; i < G_N_ELEMENTS(verbs); i++)
-                fprintf(f, "%s rmactl [--json] %s%s%s\n", i == 0 ? "Usage:" : "      ", verbs[i].name,
+                fprintf(f, "%s rmactl [--json] [--no-ask-password] %s%s%s\n", i == 0 ? "Usage:" : "      ", verbs[i].name,
                         *verbs[i].synopsis ? " " : "", verbs[i].synopsis);
         fprintf(f, "status, list, tenants, reload, metrics and export ask rma-brokerd on the system bus;\n"
                    "check-policy validates the tenant policy offline (the standard directories, or DIRs).\n"
@@ -501,7 +515,9 @@ static void usage(FILE *f) {
                    "know no process holds it. --json: status, list, tenants and monitor as JSON.\n"
                    "drain (root, AdminGroup=) stops new RMAs from this host before maintenance, until undrain;\n"
                    "running domains keep theirs. monitor follows the broker's events, one line each\n"
-                   "(--json: one JSON object each), until interrupted.\n");
+                   "(--json: one JSON object each), until interrupted.\n"
+                   "Where polkit wants an administrator's password (reload, drain, undrain, forget-region),\n"
+                   "rmactl on a terminal asks for it with pkttyagent; --no-ask-password never asks.\n");
 }
 
 static const Verb *find_verb(const char *name) {
@@ -521,6 +537,10 @@ int main(int argc, char *argv[]) {
         for (int j = 1; j < argc; j++) {
                 if (strcmp(argv[j], "--json") == 0)
                         arg_json = true;
+                else if (strcmp(argv[j], "--ask-password") == 0)
+                        arg_ask_password = true;
+                else if (strcmp(argv[j], "--no-ask-password") == 0)
+                        arg_ask_password = false;
                 else if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0) {
                         usage(stdout);
                         return 0;
@@ -555,6 +575,15 @@ int main(int argc, char *argv[]) {
                         fprintf(stderr, "rmactl: cannot connect to the system bus: %s\n", strerror(-r));
                         return 1;
                 }
+                /* The broker passes it on to polkit (AllowUserInteraction). */
+                if (bus)
+                        (void) sd_bus_set_allow_interactive_authorization(bus, arg_ask_password);
+                /* Without pkttyagent, a session's own agent may still ask. While someone may
+                 * type a password, wait as long as the broker waits for polkit. */
+                if (bus && verb->may_ask && arg_ask_password && polkit_agent_wanted() && polkit_agent_open() >= 0)
+                        (void) sd_bus_set_method_call_timeout(bus, RMA_INTERACTIVE_AUTH_TIMEOUT_USEC);
         }
-        return verb->run(bus, argc - 1, argv + 1);
+        r = verb->run(bus, argc - 1, argv + 1);
+        polkit_agent_close();
+        return r;
 }

@@ -29,6 +29,9 @@ PACKAGES=(
     # rma-placement-agent (its libraries) and its test against the real Placement service
     # (python3-placement alone: the placement-api package would enable a service at boot)
     python3-gi python3-keystoneauth1 python3-openstacksdk python3-placement python3-libvirt
+    # polkit: the real polkitd (and pkttyagent) for integration-polkit; strace shows there
+    # what rmactl runs on a terminal
+    polkitd strace
     # benchmarks (bench/run-bench.sh)
     valgrind bc
 )

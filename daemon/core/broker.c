@@ -233,18 +233,31 @@ BrokerRefusal broker_check_forget_region(const Broker *b, const Caller *c, char 
                       "one: root only; uid %u may read properties and call ListRmas", (unsigned) c->uid);
 }
 
-/* Root, or an account the tenant's Users=/Groups= name. */
+/* Root, AdminGroup=, an account the tenant's Users=/Groups= name, or one polkit let
+ * (org.rmabroker.reserve) for this very tenant. Nothing logged: Reserve and Release ask
+ * this first to know whether polkit has a say. */
+static bool tenant_access_allowed(const Broker *b, Caller *c, const char *tenant) {
+        const PolicyTenant *t = policy_find_tenant(b->policy, tenant);
+
+        if (caller_is_admin(b, c) || (c->polkit_tenant && g_strcmp0(c->polkit_tenant, tenant) == 0))
+                return true;
+        if (!t)
+                return false;
+        if (policy_tenant_allows(t, c->uid, c->gids, c->n_gids))
+                return true;
+        if (t->n_gids > 0 && !c->gids_known) {
+                caller_fill_account_groups(c);
+                return policy_tenant_allows(t, c->uid, c->gids, c->n_gids);
+        }
+        return false;
+}
+
 static BrokerRefusal require_tenant_access(Broker *b, Caller *c, const char *tenant, const char *method,
                                            char **message) {
         const PolicyTenant *t = policy_find_tenant(b->policy, tenant);
 
-        if (caller_is_admin(b, c) || (t && policy_tenant_allows(t, c->uid, c->gids, c->n_gids)))
+        if (tenant_access_allowed(b, c, tenant))
                 return BROKER_OK;
-        if (t && t->n_gids > 0 && !c->gids_known) {
-                caller_fill_account_groups(c);
-                if (policy_tenant_allows(t, c->uid, c->gids, c->n_gids))
-                        return BROKER_OK;
-        }
         log_denial("Refused %s for tenant %s from uid %u (pid %d): not an account of that tenant", method, tenant,
                    (unsigned) c->uid, (int) c->pid);
         if (b->policy->implicit)
@@ -618,6 +631,45 @@ BrokerRefusal broker_release(Broker *b, Caller *c, const char *raw_uuid, Slot **
         }
         *ret = s;
         return BROKER_OK;
+}
+
+bool broker_reserve_needs_grant(Broker *b, Caller *c, const char *raw_uuid, const char *domain, const char *tenant,
+                                char **ret_tenant) {
+        char uuid[RMA_UUID_STRING_LEN + 1];
+        g_autofree char *why = NULL, *message = NULL;
+        const PolicyTenant *t;
+        const Slot *s;
+
+        if (check_reserve_arguments(raw_uuid, domain, tenant, uuid, &message))
+                return false;
+        s = pool_find(b->pool, uuid);
+        if (s) {
+                if (tenant_access_allowed(b, c, s->tenant))
+                        return false;
+                *ret_tenant = g_strdup(s->tenant);
+                return true;
+        }
+        t = policy_tenant_for_domain(b->policy, domain, tenant, &why);
+        if (!t || tenant_access_allowed(b, c, t->name))
+                return false;
+        *ret_tenant = g_strdup(t->name);
+        return true;
+}
+
+bool broker_release_needs_grant(Broker *b, Caller *c, const char *raw_uuid, char **ret_tenant, char **ret_domain) {
+        char uuid[RMA_UUID_STRING_LEN + 1];
+        g_autofree char *message = NULL;
+        const Slot *s;
+
+        if (parse_uuid(raw_uuid, uuid, &message))
+                return false;
+        s = pool_find(b->pool, uuid);
+        /* A uuid that holds nothing has no tenant for a rule to name: AdminGroup= or root. */
+        if (!s || tenant_access_allowed(b, c, s->tenant))
+                return false;
+        *ret_tenant = g_strdup(s->tenant);
+        *ret_domain = g_strdup(s->domain);
+        return true;
 }
 
 unsigned broker_expire(Broker *b, uint64_t now_usec) {

@@ -44,6 +44,7 @@ typedef struct Caller {
         int cgroup_fd;          /* its /proc/PID/cgroup opened when it connected, or -1: open by pid (borrowed) */
         int pidfd;              /* the process itself, where the transport has one, or -1 (borrowed) */
         uint64_t start_time;    /* its start time, the pid's identity for the registry (0: unknown) */
+        const char *polkit_tenant;   /* polkit granted org.rmabroker.reserve for this tenant, this call (or NULL) */
 } Caller;
 
 void caller_done(Caller *c);
@@ -152,6 +153,13 @@ int broker_check_policy(Broker *b, GPtrArray *errors);
 BrokerRefusal broker_reserve(Broker *b, Caller *c, const char *uuid, const char *domain, const char *tenant,
                              uint64_t now_usec, Slot **ret, char **message);
 
+/* Whether the only thing that stops this Reserve now is that the caller is no account
+ * of its tenant: then polkit (org.rmabroker.reserve) may let it, and *ret_tenant is the
+ * tenant it would count for (g_free()). Logs and counts nothing; broker_reserve() with
+ * c->polkit_tenant set decides for real, quotas and all. */
+bool broker_reserve_needs_grant(Broker *b, Caller *c, const char *uuid, const char *domain, const char *tenant,
+                                char **ret_tenant);
+
 /* May this caller claim the domain's region now? Checks QemuUsers, that the uuid is
  * reserved and not yet claimed, and (CheckCgroup=yes) that the caller sits in the
  * domain's libvirt cgroup. */
@@ -167,6 +175,10 @@ void broker_end_lease(Broker *b, Slot *s, LeaseEnd why, int *ret_old_fd);
  * in *ret for the caller to end once its process is gone; a domain holding nothing is
  * released quietly (*ret NULL). */
 BrokerRefusal broker_release(Broker *b, Caller *c, const char *uuid, Slot **ret, char **message);
+
+/* The same for Release: true when the uuid holds a slot of a tenant the caller is no
+ * account of; *ret_tenant and *ret_domain are the slot's (g_free()). */
+bool broker_release_needs_grant(Broker *b, Caller *c, const char *uuid, char **ret_tenant, char **ret_domain);
 
 /* Free reservations whose time is up; returns how many. */
 unsigned broker_expire(Broker *b, uint64_t now_usec);

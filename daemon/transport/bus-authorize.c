@@ -8,9 +8,11 @@
 
 typedef struct AuthRequest {
         sd_bus_message *msg;    /* the call, answered when polkit has decided */
+        BusOrigin *origin;      /* lives as long as the check: a broker.sock peer cancels its checks when it goes */
         BusService *service;
         Caller caller;          /* a copy: the gids owned, no fds */
         char *action;
+        char *details;          /* "key=value, ...", for the journal */
         char *arg;
         AuthorizedFn granted;
         RefusedFn refused;
@@ -22,6 +24,7 @@ static void auth_request_free(void *userdata) {
         sd_bus_message_unref(req->msg);
         caller_done(&req->caller);
         g_free(req->action);
+        g_free(req->details);
         g_free(req->arg);
         g_free(req);
 }
@@ -32,23 +35,33 @@ static void on_verdict(PolkitVerdict verdict, void *userdata) {
         int r;
 
         if (verdict == POLKIT_GRANTED) {
-                log_info("polkit grants %s to uid %u (pid %d)", req->action, (unsigned) req->caller.uid,
-                         (int) req->caller.pid);
+                log_info("polkit grants %s to uid %u (pid %d): %s", req->action, (unsigned) req->caller.uid,
+                         (int) req->caller.pid, req->details);
                 r = req->granted(req->msg, req->service, &req->caller, req->arg, &error);
         } else
                 r = req->refused(req->msg, req->service, &req->caller, req->arg, verdict, &error);
-        /* A broker.sock peer that left meanwhile gets nothing: its connection is closed. */
         if (sd_bus_error_is_set(&error))
                 (void) sd_bus_reply_method_error(req->msg, &error);
         else if (r < 0)
                 (void) sd_bus_reply_method_errno(req->msg, r, NULL);
         sd_bus_error_free(&error);
+        if (req->origin->answered_later)
+                req->origin->answered_later(req->origin);
+}
+
+static char *details_text(const char *const *details) {
+        g_autoptr(GString) text = g_string_new(NULL);
+
+        for (size_t i = 0; details && details[i] && details[i + 1]; i += 2)
+                g_string_append_printf(text, "%s%s=%s", i ? ", " : "", details[i], details[i + 1]);
+        return g_string_free(g_steal_pointer(&text), FALSE);
 }
 
 int bus_authorize(BusOrigin *origin, sd_bus_message *msg, Caller *caller, const Authorization *a,
                   sd_bus_error *error) {
         BusService *service = origin->service;
-        PolkitSubject subject = { .pid = caller->pid, .start_time = caller->start_time, .uid = caller->uid };
+        PolkitSubject subject = { .pid = caller->pid, .start_time = caller->start_time, .uid = caller->uid,
+                                  .connection = origin->peer ? sd_bus_message_get_bus(msg) : NULL };
         AuthRequest *req;
         int r;
 
@@ -61,12 +74,14 @@ int bus_authorize(BusOrigin *origin, sd_bus_message *msg, Caller *caller, const 
         req = g_new0(AuthRequest, 1);
         *req = (AuthRequest) {
                 .msg = sd_bus_message_ref(msg),
+                .origin = origin,
                 .service = service,
                 .caller = { .uid = caller->uid, .pid = caller->pid, .start_time = caller->start_time,
                             .gids = g_memdup2(caller->gids, caller->n_gids * sizeof(gid_t)),
                             .n_gids = caller->n_gids, .gids_known = caller->gids_known,
                             .cgroup_fd = -EBADF, .pidfd = -EBADF },
                 .action = g_strdup(a->action),
+                .details = details_text(a->details),
                 .arg = g_strdup(a->arg),
                 .granted = a->granted,
                 .refused = a->refused,

@@ -1,7 +1,8 @@
 /* Authorizing a method call of the org.rmabroker.Broker1 object: the broker's own rules
  * first (root, AdminGroup=), then polkit, asked without blocking the event loop. The call
  * is answered from polkit's callback; what that needs of the caller is copied into the
- * check, since a broker.sock peer may be gone by then. */
+ * check. A broker.sock peer that disconnects first cancels its checks
+ * (polkit_checks_cancel() with its sd-bus connection): no answer outlives its peer. */
 #pragma once
 
 #include <stdbool.h>

@@ -4,6 +4,7 @@
  * vouches for, calls the core (broker.c), maps a refusal to its
  * org.rmabroker.Broker1.Error.* name, and replies. */
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
 #include <time.h>
 
@@ -34,16 +35,6 @@ static int reply_refusal(sd_bus_error *error, BrokerRefusal refusal, char *messa
         return sd_bus_error_set(error, refusal_error[refusal], owned);
 }
 
-/* A refused Reserve or Claim, also as a Refused signal (rmactl monitor): what a VM start
- * ran into. */
-static int reply_refusal_told(BusService *service, const Caller *caller, const char *method, const char *uuid,
-                              const char *domain, const char *tenant, sd_bus_error *error, BrokerRefusal refusal,
-                              char *message) {
-        bus_events_refused(&service->events, service->bus, method, refusal_error[refusal], uuid, domain, tenant,
-                           caller->uid, message);
-        return reply_refusal(error, refusal, message);
-}
-
 static BusService *service_of(void *userdata) {
         return ((BusOrigin *) userdata)->service;
 }
@@ -69,8 +60,8 @@ static bool caller_is_admin(BusService *service, Caller *caller) {
 static const char *polkit_hint(PolkitVerdict verdict) {
         switch (verdict) {
         case POLKIT_CHALLENGE:
-                return " (polkit would let an administrator authenticate: call with interactive authorization "
-                       "allowed, e.g. busctl --allow-interactive-authorization=yes)";
+                return " (polkit would let an administrator authenticate: run rmactl on a terminal, or call with "
+                       "interactive authorization allowed, e.g. busctl --allow-interactive-authorization=yes)";
         case POLKIT_DENIED:
                 return " (nor does polkit grant it)";
         default:
@@ -78,11 +69,26 @@ static const char *polkit_hint(PolkitVerdict verdict) {
         }
 }
 
-/* A refusal of the core with polkit's hint after its message. */
+/* A refusal of the core with polkit's hint after its message. Where polkit would ask for a
+ * password and the call did not allow it, the error says so by its name, as systemd's
+ * services do: a client may call again with interactive authorization allowed. */
 static int reply_refusal_polkit(sd_bus_error *error, BrokerRefusal refusal, char *message, PolkitVerdict verdict) {
         g_autofree char *owned = message;
+        g_autofree char *text = g_strconcat(owned, polkit_hint(verdict), NULL);
 
-        return reply_refusal(error, refusal, g_strconcat(owned, polkit_hint(verdict), NULL));
+        if (verdict == POLKIT_CHALLENGE)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED, text);
+        return reply_refusal(error, refusal, g_steal_pointer(&text));
+}
+
+/* A refused Reserve or Claim, also as a Refused signal (rmactl monitor): what a VM start
+ * ran into. verdict: polkit's, where it was asked (else POLKIT_UNAVAILABLE). */
+static int reply_refusal_told(BusService *service, const Caller *caller, const char *method, const char *uuid,
+                              const char *domain, const char *tenant, sd_bus_error *error, BrokerRefusal refusal,
+                              char *message, PolkitVerdict verdict) {
+        bus_events_refused(&service->events, service->bus, method, refusal_error[refusal], uuid, domain, tenant,
+                           caller->uid, message);
+        return reply_refusal_polkit(error, refusal, message, verdict);
 }
 
 /* On broker.sock the credentials were read from the socket at accept (sd-bus there only
@@ -127,6 +133,21 @@ static int caller_get(BusOrigin *o, sd_bus_message *m, Caller *ret, sd_bus_error
                 ret->gids[ret->n_gids++] = egid;
         ret->gids_known = n > 0;
         return 0;
+}
+
+/* A method's arguments (types and pointers as sd_bus_message_read() takes them) and its
+ * caller. */
+static int read_call(void *userdata, sd_bus_message *msg, Caller *caller, sd_bus_error *error, const char *types,
+                     ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, types);
+        r = sd_bus_message_readv(msg, types, ap);
+        va_end(ap);
+        if (r < 0)
+                return r;
+        return caller_get(userdata, msg, caller, error);
 }
 
 /* Properties: one getter each. The count properties' names stand here once, for the
@@ -203,53 +224,125 @@ static void observe_since(Histogram *h, uint64_t start_usec) {
         histogram_observe(h, rma_now_usec(CLOCK_MONOTONIC) - start_usec);
 }
 
-static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        uint64_t start = rma_now_usec(CLOCK_MONOTONIC);
-        g_auto(Caller) caller = { 0 };
+/* The core decides, quotas and all; c->polkit_tenant says what polkit granted (verdict:
+ * polkit's answer, or POLKIT_UNAVAILABLE where it was not asked). The histogram holds the
+ * broker's own time, from start, never polkitd's. */
+static int reserve_and_reply(sd_bus_message *msg, BusService *service, Caller *caller, uint64_t start,
+                             PolkitVerdict verdict, sd_bus_error *error) {
         const char *uuid, *domain, *tenant;
         char *message = NULL;
         BrokerRefusal refusal;
         Slot *s = NULL;
         int r;
 
-        r = sd_bus_message_read(msg, "sss", &uuid, &domain, &tenant);
+        r = sd_bus_message_rewind(msg, true);
+        if (r >= 0)
+                r = sd_bus_message_read(msg, "sss", &uuid, &domain, &tenant);
         if (r < 0)
                 return r;
-        r = caller_get(userdata, msg, &caller, error);
-        if (r < 0)
-                return r;
-        refusal = broker_reserve(broker_of(userdata), &caller, uuid, domain, tenant, start, &s, &message);
+        refusal = broker_reserve(service->broker, caller, uuid, domain, tenant, start, &s, &message);
         if (refusal)
-                r = reply_refusal_told(service_of(userdata), &caller, "Reserve", uuid, domain, tenant, error, refusal,
-                                       message);
+                r = reply_refusal_told(service, caller, "Reserve", uuid, domain, tenant, error, refusal, message,
+                                       verdict);
         else
                 r = sd_bus_reply_method_return(msg, "u", s->index);
-        observe_since(&broker_of(userdata)->stats.reserve_seconds, start);
+        observe_since(&service->broker->stats.reserve_seconds, start);
         return r;
 }
 
-static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+static int reserve_granted(sd_bus_message *msg, BusService *service, Caller *caller, const char *tenant,
+                           sd_bus_error *error) {
+        caller->polkit_tenant = tenant;
+        return reserve_and_reply(msg, service, caller, rma_now_usec(CLOCK_MONOTONIC), POLKIT_GRANTED, error);
+}
+
+static int reserve_refused(sd_bus_message *msg, BusService *service, Caller *caller, const char *tenant,
+                           PolkitVerdict verdict, sd_bus_error *error) {
+        return reserve_and_reply(msg, service, caller, rma_now_usec(CLOCK_MONOTONIC), verdict, error);
+}
+
+/* org.rmabroker.reserve, where the tenant's Users=/Groups= do not name the caller: the
+ * details a rules.d rule delegates by (the uuid canonical, as the broker keys it). */
+static int authorize_reserve(void *userdata, sd_bus_message *msg, Caller *caller, const char *method,
+                             const char *tenant, const char *domain, const char *raw_uuid, AuthorizedFn granted,
+                             RefusedFn refused, sd_bus_error *error) {
+        char uuid[RMA_UUID_STRING_LEN + 1];
+
+        if (rma_uuid_canonicalize(raw_uuid, uuid) < 0)
+                return -EINVAL;   /* the core checked it before */
+        return bus_authorize(userdata, msg, caller,
+                             &(Authorization) { .action = RMA_ACTION_RESERVE,
+                                                .details = (const char *const[]) { "method", method, "tenant", tenant,
+                                                                                   "domain", domain, "uuid", uuid,
+                                                                                   NULL },
+                                                .arg = tenant, .granted = granted, .refused = refused },
+                             error);
+}
+
+static int method_reserve(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        uint64_t start = rma_now_usec(CLOCK_MONOTONIC);
+        g_autofree char *grant_tenant = NULL;
         g_auto(Caller) caller = { 0 };
+        const char *uuid, *domain, *tenant;
+        int r;
+
+        r = read_call(userdata, msg, &caller, error, "sss", &uuid, &domain, &tenant);
+        if (r < 0)
+                return r;
+        /* Root, the tenant's own accounts, and every other refusal: the core alone, now. */
+        if (!broker_reserve_needs_grant(broker_of(userdata), &caller, uuid, domain, tenant, &grant_tenant))
+                return reserve_and_reply(msg, service_of(userdata), &caller, start, POLKIT_UNAVAILABLE, error);
+        return authorize_reserve(userdata, msg, &caller, "Reserve", grant_tenant, domain, uuid, reserve_granted,
+                                 reserve_refused, error);
+}
+
+static int release_and_reply(sd_bus_message *msg, BusService *service, Caller *caller, PolkitVerdict verdict,
+                             sd_bus_error *error) {
         char *message = NULL;
         BrokerRefusal refusal;
         const char *uuid;
         Slot *s = NULL;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &uuid);
+        r = sd_bus_message_rewind(msg, true);
+        if (r >= 0)
+                r = sd_bus_message_read(msg, "s", &uuid);
         if (r < 0)
                 return r;
-        r = caller_get(userdata, msg, &caller, error);
-        if (r < 0)
-                return r;
-        refusal = broker_release(broker_of(userdata), &caller, uuid, &s, &message);
+        refusal = broker_release(service->broker, caller, uuid, &s, &message);
         if (refusal)
-                return reply_refusal(error, refusal, message);
-        if (s && !leases_end_if_exited(service_of(userdata)->leases, s))
+                return reply_refusal_polkit(error, refusal, message, verdict);
+        if (s && !leases_end_if_exited(service->leases, s))
                 /* The region is mapped by a live QEMU; it returns when that process exits. */
                 log_info("Release of domain %s (%s): pid %d still holds RMA slot %u; it is returned when that "
                          "process exits", s->domain, s->uuid, (int) s->pid, s->index);
         return sd_bus_reply_method_return(msg, "");
+}
+
+static int release_granted(sd_bus_message *msg, BusService *service, Caller *caller, const char *tenant,
+                           sd_bus_error *error) {
+        caller->polkit_tenant = tenant;
+        return release_and_reply(msg, service, caller, POLKIT_GRANTED, error);
+}
+
+static int release_refused(sd_bus_message *msg, BusService *service, Caller *caller, const char *tenant,
+                           PolkitVerdict verdict, sd_bus_error *error) {
+        return release_and_reply(msg, service, caller, verdict, error);
+}
+
+static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        g_autofree char *grant_tenant = NULL, *domain = NULL;
+        g_auto(Caller) caller = { 0 };
+        const char *uuid;
+        int r;
+
+        r = read_call(userdata, msg, &caller, error, "s", &uuid);
+        if (r < 0)
+                return r;
+        if (!broker_release_needs_grant(broker_of(userdata), &caller, uuid, &grant_tenant, &domain))
+                return release_and_reply(msg, service_of(userdata), &caller, POLKIT_UNAVAILABLE, error);
+        return authorize_reserve(userdata, msg, &caller, "Release", grant_tenant, domain, uuid, release_granted,
+                                 release_refused, error);
 }
 
 /* ForgetRegion's audit record: root's (or polkit's) word against the pool's proof, on the
@@ -294,10 +387,7 @@ static int method_forget_region(sd_bus_message *msg, void *userdata, sd_bus_erro
         uint32_t slot;
         int r;
 
-        r = sd_bus_message_read(msg, "u", &slot);
-        if (r < 0)
-                return r;
-        r = caller_get(userdata, msg, &caller, error);
+        r = read_call(userdata, msg, &caller, error, "u", &slot);
         if (r < 0)
                 return r;
         snprintf(slot_text, sizeof(slot_text), "%u", slot);
@@ -620,15 +710,13 @@ static int method_claim(sd_bus_message *msg, void *userdata, sd_bus_error *error
         Slot *s = NULL;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &uuid);
-        if (r < 0)
-                return r;
-        r = caller_get(userdata, msg, &caller, error);
+        r = read_call(userdata, msg, &caller, error, "s", &uuid);
         if (r < 0)
                 return r;
         refusal = broker_check_claim(service->broker, &caller, uuid, &s, &message);
         if (refusal)
-                return reply_refusal_told(service, &caller, "Claim", uuid, "", "", error, refusal, message);
+                return reply_refusal_told(service, &caller, "Claim", uuid, "", "", error, refusal, message,
+                                          POLKIT_UNAVAILABLE);
         /* A claimer that is already gone needs no check of its own here: with
          * CheckCgroup=yes its /proc entry is gone and the cgroup check refused it, and
          * in any case its lease's pidfd is readable at once, so the lease ends on the

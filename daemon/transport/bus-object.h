@@ -51,10 +51,15 @@ typedef struct PeerCredentials {
 
 /* A method handler's userdata: the service, plus the broker.sock peer's credentials when
  * the call came over the socket (NULL on the system bus). */
-typedef struct BusOrigin {
+typedef struct BusOrigin BusOrigin;
+struct BusOrigin {
         BusService *service;
         const PeerCredentials *peer;
-} BusOrigin;
+        /* A reply sent later than the call's dispatch (after polkit) was queued on the
+         * connection: broker.sock drives its sd-bus itself and must write it (NULL: the
+         * system bus, which the event loop drives). */
+        void (*answered_later)(BusOrigin *origin);
+};
 
 /* Register the object: everything but Claim, which needs SCM_RIGHTS and a direct peer.
  * That is all of it on the system bus. A broker.sock connection gets it in two steps:

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stddef.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -136,6 +137,14 @@ static int relay_input(Peer *p) {
                 return -ENOBUFS;
         }
         return 0;
+}
+
+/* A reply polkit's callback queued: write it on the next loop iteration, as pump does. */
+static void answered_later(BusOrigin *origin) {
+        Peer *p = (Peer *) (void *) ((char *) origin - offsetof(Peer, origin));
+
+        if (!p->dropping)
+                (void) sd_event_source_set_enabled(p->pump_source, SD_EVENT_ONESHOT);
 }
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -338,7 +347,7 @@ int peer_new(const PeerHost *host, unsigned id, int fd_consumed, const struct uc
         g_autoptr(Peer) p = g_new0(Peer, 1);
         int r;
 
-        p->origin = (BusOrigin) { .service = host->service, .peer = &p->creds };
+        p->origin = (BusOrigin) { .service = host->service, .peer = &p->creds, .answered_later = answered_later };
         p->claim_origin = p->origin;
         p->id = id;
         p->creds = (PeerCredentials) { .ucred = *cred, .pidfd = -EBADF, .cgroup_fd = -EBADF };
@@ -371,6 +380,9 @@ Peer *peer_free(Peer *p) {
         p->timeout_source = sd_event_source_disable_unref(p->timeout_source);
         p->gone_source = sd_event_source_disable_unref(p->gone_source);
         p->pump_source = sd_event_source_disable_unref(p->pump_source);
+        /* Its pending polkit checks hold its calls and point at its origin. */
+        if (p->bus)
+                polkit_checks_cancel(&p->origin.service->polkit, p->bus);
         /* Never flush: a client that does not read must not make the broker wait. */
         p->bus = sd_bus_close_unref(p->bus);
         p->io_fd = safe_close(p->io_fd);

@@ -1,22 +1,27 @@
 /* Asynchronous CheckAuthorization against polkitd, with a bound on what is pending. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cleanup.h"
 #include "log.h"
 #include "polkit-check.h"
+#include "rma-names.h"
 
 #define POLKIT_NAME "org.freedesktop.PolicyKit1"
 #define POLKIT_PATH "/org/freedesktop/PolicyKit1/Authority"
 #define POLKIT_INTERFACE "org.freedesktop.PolicyKit1.Authority"
 /* Without a person to ask, polkitd answers at once; with one, give them time to type. */
 #define POLKIT_TIMEOUT_USEC (25 * G_USEC_PER_SEC)
-#define POLKIT_INTERACTIVE_TIMEOUT_USEC (5 * 60 * G_USEC_PER_SEC)
 
 typedef struct PolkitPending {
         PolkitChecks *owner;
         sd_bus_slot *slot;
         uid_t uid;
+        const void *connection;
+        bool interactive;
+        char cancellation_id[32];   /* unique per check: polkitd's CancelCheckAuthorization names it */
         PolkitCallback callback;
         void *userdata;
         GDestroyNotify free_userdata;
@@ -66,6 +71,34 @@ void polkit_checks_done(PolkitChecks *p) {
                 pending_free(l->data);
         g_clear_pointer(&p->pending, g_hash_table_unref);
         g_clear_pointer(&p->per_uid, g_hash_table_unref);
+}
+
+/* No reply wanted: polkitd closes the agent's dialogue, if it opened one. */
+static void tell_cancelled(PolkitChecks *p, const PolkitPending *q) {
+        g_autoptr(sd_bus_message) m = NULL;
+
+        if (sd_bus_message_new_method_call(p->bus, &m, POLKIT_NAME, POLKIT_PATH, POLKIT_INTERFACE,
+                                           "CancelCheckAuthorization") < 0 ||
+            sd_bus_message_append(m, "s", q->cancellation_id) < 0 || sd_bus_message_set_expect_reply(m, 0) < 0)
+                return;
+        (void) sd_bus_send(p->bus, m, NULL);
+}
+
+void polkit_checks_cancel(PolkitChecks *p, const void *connection) {
+        g_autoptr(GList) all = NULL;
+
+        /* Every broker.sock connection ends here; almost none has a check pending. */
+        if (!connection || p->n_pending == 0)
+                return;
+        all = g_hash_table_get_keys(p->pending);
+        for (GList *l = all; l; l = l->next) {
+                PolkitPending *q = l->data;
+                if (q->connection != connection)
+                        continue;
+                if (q->interactive && p->bus)
+                        tell_cancelled(p, q);
+                pending_free(q);
+        }
 }
 
 static void say_unavailable(PolkitChecks *p, const char *why) {
@@ -152,15 +185,17 @@ int polkit_check_async(PolkitChecks *p, const PolkitSubject *subject, const char
                 r = sd_bus_message_append(call, "s", action);
         if (r >= 0)
                 r = append_details(call, details);
-        /* flags: 1 = AllowUserInteraction; no cancellation id */
-        if (r >= 0)
-                r = sd_bus_message_append(call, "us", (uint32_t) (interactive ? 1 : 0), "");
         if (r < 0)
                 return r;
         q = g_new0(PolkitPending, 1);
-        *q = (PolkitPending) { .owner = p, .uid = subject->uid, .callback = callback };
-        r = sd_bus_call_async(p->bus, &q->slot, call, on_reply, q,
-                              interactive ? POLKIT_INTERACTIVE_TIMEOUT_USEC : POLKIT_TIMEOUT_USEC);
+        *q = (PolkitPending) { .owner = p, .uid = subject->uid, .connection = subject->connection,
+                               .interactive = interactive, .callback = callback };
+        snprintf(q->cancellation_id, sizeof(q->cancellation_id), "rma-%" PRIu64, ++p->next_cancellation_id);
+        /* flags: 1 = AllowUserInteraction; the id a cancel names */
+        r = sd_bus_message_append(call, "us", (uint32_t) (interactive ? 1 : 0), q->cancellation_id);
+        if (r >= 0)
+                r = sd_bus_call_async(p->bus, &q->slot, call, on_reply, q,
+                                      interactive ? RMA_INTERACTIVE_AUTH_TIMEOUT_USEC : POLKIT_TIMEOUT_USEC);
         if (r < 0) {
                 g_free(q);
                 return r;

@@ -31,6 +31,7 @@ typedef struct PolkitSubject {
         pid_t pid;
         uint64_t start_time;    /* /proc/PID/stat field 22, as polkit reads it (0: let polkit read it) */
         uid_t uid;              /* also the uid the check is charged to */
+        const void *connection; /* the connection it came over, for polkit_checks_cancel() (NULL: none) */
 } PolkitSubject;
 
 /* Called once per check started, unless polkit_checks_done() drops it first. */
@@ -41,6 +42,7 @@ typedef struct PolkitChecks {
         GHashTable *pending;    /* PolkitPending* set */
         GHashTable *per_uid;    /* uid -> count of pending checks */
         unsigned n_pending;
+        uint64_t next_cancellation_id;
         bool unavailable_said;  /* the journal knows polkitd is not answering */
 } PolkitChecks;
 
@@ -49,6 +51,10 @@ void polkit_checks_init(PolkitChecks *p);
 void polkit_checks_done(PolkitChecks *p);
 /* Answer every pending check POLKIT_UNAVAILABLE now (the bus is going away). */
 void polkit_checks_fail_all(PolkitChecks *p);
+
+/* Drop the pending checks of one connection (it closed): no callback runs, and polkitd is
+ * told to close any authentication dialogue it opened for them. */
+void polkit_checks_cancel(PolkitChecks *p, const void *connection);
 
 /* Ask whether subject may do action; details are key, value, ..., NULL. 0: started,
  * callback follows (userdata then belongs to the check, freed with free_userdata after

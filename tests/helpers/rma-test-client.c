@@ -23,6 +23,8 @@
  *                                          claim; hold both until stdin EOF
  *   rma-test-client reserve UUID DOMAIN [TENANT]
  *   rma-test-client release UUID
+ *   rma-test-client reload [--interactive]  Reload; --interactive allows interactive
+ *                                          authorization (polkit may ask an agent)
  *   rma-test-client reload
  *   rma-test-client find UUID              "STATE SLOT PID" of the domain's slot, or "none"
  *   rma-test-client claim-then-find UUID   claim, then ListRmas on the same connection:
@@ -233,7 +235,7 @@ int main(int argc, char *argv[]) {
         setvbuf(stdout, NULL, _IOLBF, 0);
         if (argc < 2 || (argc < 3 && strcmp(argv[1], "reload") != 0)) {
                 fprintf(stderr, "usage: %s claim UUID [PATTERN] | handoff UUID PATTERN | reserve UUID DOMAIN [TENANT] | "
-                        "release UUID | reload\n",
+                        "release UUID | reload [--interactive]\n",
                         argv[0]);
                 return 2;
         }
@@ -326,6 +328,8 @@ int main(int argc, char *argv[]) {
                 return 0;
         }
         if (strcmp(argv[1], "reload") == 0) {
+                if (argc > 2 && strcmp(argv[2], "--interactive") == 0)
+                        (void) sd_bus_set_allow_interactive_authorization(bus, 1);
                 r = sd_bus_call_method(bus, NULL, RMA_OBJECT_PATH, RMA_INTERFACE, "Reload", &error, NULL, "");
                 if (r < 0)
                         return fail(&error, r);

@@ -22,7 +22,8 @@ for f in etc/rma-broker/rma-brokerd.conf usr/share/dbus-1/interfaces/org.rmabrok
          usr/share/cockpit/rma-broker/manifest.json usr/share/cockpit/rma-broker/index.html \
          usr/share/cockpit/rma-broker/rma-broker.js usr/share/cockpit/rma-broker/vendor/patternfly.css \
          etc/apparmor.d/abstractions/rma-broker-qemu etc/rma-broker/placement-agent.conf \
-         usr/share/man/man8/rma-placement-agent.8 usr/lib/systemd/catalog/rma-broker.catalog; do
+         usr/share/man/man8/rma-placement-agent.8 usr/lib/systemd/catalog/rma-broker.catalog \
+         usr/share/doc/rma-broker/examples/50-rma-broker.rules; do
     check "installs /$f" test -s "$D/$f"
 done
 for d in etc/rma-broker/policy.d usr/share/rma-broker/policy.d; do

@@ -212,6 +212,25 @@ leases() {
         grep -oE '[0-9]+ "leased" "[0-9a-f-]+" "[^"]*" "[^"]*" [0-9]+' | sort
 }
 
+# check_blue_over_socket MEMBER OTHER HELD FRESH: tenant blue delegated to MEMBER's group
+# by a polkit rule (integration-polkit, the package's polkit-scenario.sh), over broker.sock,
+# where polkit sees the process: OTHER may not reserve, MEMBER releases blue's reservation
+# of uuid HELD and reserves one for domain blue-FRESH, OTHER may not release that, MEMBER
+# may. The caller defines as WHO CMD... and uuid N.
+check_blue_over_socket() {
+    local member=$1 other=$2 held=$3 fresh=$4
+    check_match "$other may not reserve for blue over broker.sock" "may not call Reserve for tenant blue" \
+        "$(as "$other" timeout 30 "$TEST_CLIENT" reserve "$(uuid "$fresh")" "blue-$fresh" 2>&1)"
+    check_eq "$member releases blue's reservation over broker.sock (polkit sees the process)" "released" \
+        "$(as "$member" timeout 30 "$TEST_CLIENT" release "$(uuid "$held")" 2>&1)"
+    check_match "$member reserves for blue over broker.sock" "^reserved [0-9]" \
+        "$(as "$member" timeout 30 "$TEST_CLIENT" reserve "$(uuid "$fresh")" "blue-$fresh" 2>&1)"
+    check_match "$other may not release it" "may not call Release for tenant blue" \
+        "$(as "$other" timeout 30 "$TEST_CLIENT" release "$(uuid "$fresh")" 2>&1)"
+    check_eq "$member releases it over broker.sock" "released" \
+        "$(as "$member" timeout 30 "$TEST_CLIENT" release "$(uuid "$fresh")" 2>&1)"
+}
+
 # prop_is NAME VALUE: for polling with wait_until.
 prop_is() { [ "$(prop "$1")" = "$2" ]; }
 
