@@ -4,7 +4,8 @@
 # fresh Debian 12 tree made by debootstrap (minbase with systemd and dbus), run there,
 # then booted with systemd-nspawn --boot so that a real systemd and a real system bus run
 # tests/package/systemd-scenario.sh (socket and bus activation, fd store, restart and
-# kill -9 under load) and autopkgtest runs debian/tests (null runner, in the container),
+# kill -9 under load; polkitd deciding for non-root accounts, polkit-scenario.sh) and
+# autopkgtest runs debian/tests (null runner, in the container),
 # and purged. Everything happens under a temporary directory, in a
 # private mount namespace: the host's packages and mounts are untouched.
 set -uo pipefail
@@ -119,6 +120,11 @@ out=$(in_root sh -c 'RMA_BROKER_TEST_SMALL_RMAS=1 rma-brokerd --runtime-dir=/tmp
 check_match "the installed broker runs in the new tree and serves broker.sock" "broker.sock.*exit=0" "$(tr '\n' ' ' <<<"$out")"
 check_match "rmactl runs" "Usage: rmactl" "$(in_root rmactl --help 2>&1)"
 check "the claim socket is enabled too" test -L "$ROOT/etc/systemd/system/sockets.target.wants/rma-brokerd.socket"
+check "the example polkit rule is in the docs" test -f "$ROOT/usr/share/doc/rma-broker/examples/50-rma-broker.rules"
+# polkit decides for those the broker's own rules refuse: polkitd in the booted tree (the
+# package suggests no polkit of its own; an admin who wants rules.d installs it).
+out=$(in_root apt-get install -y -q --no-install-recommends polkitd 2>&1)
+check "apt install polkitd in the tree (polkit 122, for the authorization steps)" test $? -eq 0 || diag "$(tail -20 <<<"$out")"
 
 # 4b. Boot the tree: systemd as PID 1, the package's units as installed. A small pool
 #     for clients as nobody, and the test client and TAP helpers from the build.
@@ -132,7 +138,7 @@ mkdir -p "$ROOT/opt/rma-test/tests"
 install -m 0755 "$BUILD_DIR/tests/rma-test-client" "$ROOT/opt/rma-test/tests/"
 install -m 0644 "$HERE/../lib/tap.sh" "$HERE/../lib/broker.sh" "$HERE/../lib/exec-tmpdir.sh" \
     "$HERE/../lib/process-id.sh" "$ROOT/opt/rma-test/"
-install -m 0755 "$HERE/systemd-scenario.sh" "$ROOT/opt/rma-test/"
+install -m 0755 "$HERE/systemd-scenario.sh" "$HERE/polkit-scenario.sh" "$ROOT/opt/rma-test/"
 install -m 0644 "$DEB" "$ROOT/opt/rma-test/rma-broker.deb"   # for the maintainer scripts' steps
 # debian/tests as autopkgtest runs them: the tool, and the source tree it reads them from.
 out=$(in_root apt-get install -y -q --no-install-recommends autopkgtest 2>&1)
@@ -155,14 +161,16 @@ container_init() { # the container's PID 1 (systemd-nspawn's child), as the host
 check "systemd-nspawn --boot starts the tree's systemd" wait_until 60 eval "container_init >/dev/null"
 INIT=$(container_init)
 if [ -n "$INIT" ]; then
-    # Its TAP lines, renumbered into ours.
-    while IFS= read -r line; do
-        case $line in
-            "ok "*) ok "systemd: ${line#ok * - }" ;;
-            "not ok "*) not_ok "systemd: ${line#not ok * - }" ;;
-            "#"*) echo "$line" ;;
-        esac
-    done < <(timeout 600 nsenter -t "$INIT" -m -u -i -n -p -- /opt/rma-test/systemd-scenario.sh 2>&1)
+    # Their TAP lines, renumbered into ours.
+    for scenario in systemd polkit; do
+        while IFS= read -r line; do
+            case $line in
+                "ok "*) ok "$scenario: ${line#ok * - }" ;;
+                "not ok "*) not_ok "$scenario: ${line#not ok * - }" ;;
+                "#"*) echo "$line" ;;
+            esac
+        done < <(timeout 600 nsenter -t "$INIT" -m -u -i -n -p -- "/opt/rma-test/$scenario-scenario.sh" 2>&1)
+    done
     # debian/tests/control, run by autopkgtest itself in the booted system, as Debian's CI
     # runs it in its testbed: the null runner (the testbed is where autopkgtest runs, here
     # the container; it provides isolation-machine), the package under test given as .deb.
