@@ -505,12 +505,15 @@ print(o["libexecdir"] if o["libexecdir"].startswith("/") else o["prefix"] + "/" 
         on BROKER sandbox_virsh define "$TEST_DIR/rma-$i.xml" >/dev/null
         on NONE sandbox_virsh define "$TEST_DIR/plain-$i.xml" >/dev/null
     done
+    echo "  load average at the start (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)"
     # Warm-up: capabilities probed, caches filled.
     for d in BROKER:rma-bench-rma BROKER:rma-bench-default NONE:rma-bench-plain; do
         start_ms "${d%%:*}" "${d#*:}" >/dev/null && destroy_all "${d%%:*}" "${d#*:}"
     done
+    # A new order each round: a start never always follows the same side's destroy (whose
+    # clean-up, a QEMU's exit and a region's refill, goes on after virsh returns).
     for i in $(seq "$runs"); do
-        for d in BROKER:rma-bench-rma NONE:rma-bench-plain BROKER:rma-bench-default; do
+        for d in $(printf '%s\n' BROKER:rma-bench-rma NONE:rma-bench-plain BROKER:rma-bench-default | shuf); do
             echo "${d#*:} $(start_ms "${d%%:*}" "${d#*:}")" >>"$TEST_DIR/virsh.times"
             destroy_all "${d%%:*}" "${d#*:}"
         done
@@ -518,12 +521,18 @@ print(o["libexecdir"] if o["libexecdir"].startswith("/") else o["prefix"] + "/" 
     local rmas=() plains=()
     for i in $(seq "$par"); do rmas+=("rma-bench-rma-$i"); plains+=("rma-bench-plain-$i"); done
     for i in $(seq "${BENCH_VIRSH_PARALLEL_RUNS:-5}"); do
-        echo "parallel-rma $(start_ms BROKER "${rmas[@]}")" >>"$TEST_DIR/virsh.times"
-        destroy_all BROKER "${rmas[@]}"
-        wait_until 30 prop_is FreeRmas $((par + 2))
-        echo "parallel-plain $(start_ms NONE "${plains[@]}")" >>"$TEST_DIR/virsh.times"
-        destroy_all NONE "${plains[@]}"
+        for d in $(printf '%s\n' rma plain | shuf); do
+            if [ "$d" = rma ]; then
+                echo "parallel-rma $(start_ms BROKER "${rmas[@]}")" >>"$TEST_DIR/virsh.times"
+                destroy_all BROKER "${rmas[@]}"
+                wait_until 30 prop_is FreeRmas $((par + 2))
+            else
+                echo "parallel-plain $(start_ms NONE "${plains[@]}")" >>"$TEST_DIR/virsh.times"
+                destroy_all NONE "${plains[@]}"
+            fi
+        done
     done
+    echo "  load average at the end (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)"
     on BROKER sandbox_stop
     on NONE sandbox_stop
     stop
