@@ -35,7 +35,7 @@
 #               libvirtd without hook or wrapper; not opted in, through the wrapper as
 #               default emulator and the hook, vs the same; 8 parallel starts of each
 #               (private libvirtds from tests/e2e/libvirt-sandbox.sh, the real hook and
-#               wrapper; BENCH_VIRSH_RUNS, 15; BENCH_VIRSH_PARALLEL, 8;
+#               wrapper, without shims; BENCH_VIRSH_RUNS, 15; BENCH_VIRSH_PARALLEL, 8;
 #               BENCH_VIRSH_PARALLEL_RUNS, 5), interleaved
 #   (default: all of these)
 # BENCH_ROUNDS (7) and BENCH_ITERATIONS (400) size the latency part.
@@ -469,17 +469,27 @@ part_virsh() {
     . "$SOURCE_DIR/tests/e2e/libvirt-sandbox.sh"
     echo "== virsh start of a 1 GiB pseries TCG guest without NUMA cells, $runs interleaved runs each"
     start -- --count=$((par + 2)) --size=256M --qemu-users=libvirt-qemu
-    # libvirt passes the hook and QEMU no environment of ours: shims name the socket. The
-    # wrapper also as libvirt's default emulator, first on one libvirtd's PATH (docs/fleet.md).
-    write_libvirt_shims "$SOCK"
-    mkdir -p "$TEST_DIR/emulators"
-    printf '#!/bin/bash\nRMA_BROKER_SOCKET=%s RMA_QEMU_BINARY=%s exec -a "$0" %s "$@"\n' "$SOCK" \
-        "$(command -v qemu-system-ppc64)" "$TEST_DIR/bin/qemu-rma" >"$TEST_DIR/emulators/qemu-system-ppc64"
-    chmod 0755 "$TEST_DIR/emulators/qemu-system-ppc64"
+    # No shims: BROKER's libvirtd sees what an installed host has, the broker's dir as
+    # /run/rma-broker and the full programs where the fronts look for them (libexecdir),
+    # so the hook and the wrapper run as in production, with libvirt's clean environment
+    # and the build's default QEMU. The wrapper also as libvirt's default emulator, first
+    # on that libvirtd's PATH (docs/fleet.md), a link as the package installs it.
+    install_libvirt_plugin
+    local libexec
+    libexec=$(meson introspect "$BUILD_DIR" --buildoptions | python3 -c '
+import json, sys
+o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
+print(o["libexecdir"] if o["libexecdir"].startswith("/") else o["prefix"] + "/" + o["libexecdir"])')
+    mkdir -p "$TEST_DIR/libexec" "$TEST_DIR/emulators" "$TEST_DIR/hook"
+    cp "$TEST_DIR/bin/qemu-rma-claim" "$TEST_DIR/bin/rma-broker-hook" "$TEST_DIR/libexec/"
+    cp "$TEST_DIR/bin/rma-broker-hook-front" "$TEST_DIR/hook/50-rma-broker"
+    ln -s "$TEST_DIR/bin/qemu-rma" "$TEST_DIR/emulators/qemu-system-ppc64"
+    WRAPPER=$TEST_DIR/bin/qemu-rma
     trap 'on BROKER sandbox_stop; on NONE sandbox_stop; cleanup' EXIT
     export SANDBOX_VIRTLOGD=1
     # BROKER: the hook, and the wrapper as default emulator. NONE: a libvirtd with neither.
-    virsh_side BROKER "$TEST_DIR/bin/50-rma-broker" "$TEST_DIR/emulators"
+    SANDBOX_BINDS="$TEST_DIR/run:/run/rma-broker $TEST_DIR/libexec:$libexec/rma-broker" \
+        virsh_side BROKER "$TEST_DIR/hook/50-rma-broker" "$TEST_DIR/emulators"
     virsh_side NONE "" ""
     virsh_xml rma-bench-rma 7b1c2d3e-0000-4000-8000-00000000000a "$WRAPPER" opt-in >"$TEST_DIR/rma.xml"
     virsh_xml rma-bench-default 7b1c2d3e-0000-4000-8000-00000000000c - >"$TEST_DIR/default.xml"
@@ -495,12 +505,15 @@ part_virsh() {
         on BROKER sandbox_virsh define "$TEST_DIR/rma-$i.xml" >/dev/null
         on NONE sandbox_virsh define "$TEST_DIR/plain-$i.xml" >/dev/null
     done
+    echo "  load average at the start (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)"
     # Warm-up: capabilities probed, caches filled.
     for d in BROKER:rma-bench-rma BROKER:rma-bench-default NONE:rma-bench-plain; do
         start_ms "${d%%:*}" "${d#*:}" >/dev/null && destroy_all "${d%%:*}" "${d#*:}"
     done
+    # A new order each round: a start never always follows the same side's destroy (whose
+    # clean-up, a QEMU's exit and a region's refill, goes on after virsh returns).
     for i in $(seq "$runs"); do
-        for d in BROKER:rma-bench-rma NONE:rma-bench-plain BROKER:rma-bench-default; do
+        for d in $(printf '%s\n' BROKER:rma-bench-rma NONE:rma-bench-plain BROKER:rma-bench-default | shuf); do
             echo "${d#*:} $(start_ms "${d%%:*}" "${d#*:}")" >>"$TEST_DIR/virsh.times"
             destroy_all "${d%%:*}" "${d#*:}"
         done
@@ -508,12 +521,18 @@ part_virsh() {
     local rmas=() plains=()
     for i in $(seq "$par"); do rmas+=("rma-bench-rma-$i"); plains+=("rma-bench-plain-$i"); done
     for i in $(seq "${BENCH_VIRSH_PARALLEL_RUNS:-5}"); do
-        echo "parallel-rma $(start_ms BROKER "${rmas[@]}")" >>"$TEST_DIR/virsh.times"
-        destroy_all BROKER "${rmas[@]}"
-        wait_until 30 prop_is FreeRmas $((par + 2))
-        echo "parallel-plain $(start_ms NONE "${plains[@]}")" >>"$TEST_DIR/virsh.times"
-        destroy_all NONE "${plains[@]}"
+        for d in $(printf '%s\n' rma plain | shuf); do
+            if [ "$d" = rma ]; then
+                echo "parallel-rma $(start_ms BROKER "${rmas[@]}")" >>"$TEST_DIR/virsh.times"
+                destroy_all BROKER "${rmas[@]}"
+                wait_until 30 prop_is FreeRmas $((par + 2))
+            else
+                echo "parallel-plain $(start_ms NONE "${plains[@]}")" >>"$TEST_DIR/virsh.times"
+                destroy_all NONE "${plains[@]}"
+            fi
+        done
     done
+    echo "  load average at the end (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)"
     on BROKER sandbox_stop
     on NONE sandbox_stop
     stop

@@ -14,6 +14,7 @@
 #include "rma-client.h"
 #include "rma-config.h"
 #include "rma-names.h"
+#include "rma-paths.h"
 
 static uint64_t now_usec(void) {
         struct timespec ts;
@@ -55,15 +56,20 @@ static int wait_ready(sd_bus *bus, uint64_t deadline) {
 }
 
 const char *rma_client_socket_path(void) {
-        const char *env = getenv(RMA_SOCKET_ENV);
+        return rma_socket_path();
+}
 
-        return env && *env ? env : RMA_RUNTIME_DIR "/" RMA_SOCKET_NAME;
+/* NAME (and LEAF) beside broker.sock, as the fronts find it (rma-paths.h). */
+static char *runtime_path(const char *name, const char *leaf) {
+        size_t len = rma_runtime_path(NULL, 0, name, leaf);
+        char *path = g_malloc(len + 1);
+
+        rma_runtime_path(path, len + 1, name, leaf);
+        return path;
 }
 
 char *rma_client_privileged_socket_path(void) {
-        g_autofree char *dir = g_path_get_dirname(rma_client_socket_path());
-
-        return g_build_filename(dir, RMA_PRIVILEGED_SOCKET_NAME, NULL);
+        return runtime_path(RMA_PRIVILEGED_SOCKET_NAME, NULL);
 }
 
 /* One try: connected (sd_bus_start() connects at once on AF_UNIX), not yet authenticated. */
@@ -165,9 +171,7 @@ int rma_client_open(const char *path, sd_bus **ret, sd_bus_error *error) {
 }
 
 char *rma_domain_record_path(const char *uuid) {
-        g_autofree char *dir = g_path_get_dirname(rma_client_socket_path());
-
-        return g_build_filename(dir, RMA_DOMAINS_DIR_NAME, uuid, NULL);
+        return runtime_path(RMA_DOMAINS_DIR_NAME, uuid);
 }
 
 int rma_domain_record_write(const char *uuid, const char *domain, const char *tenant) {

@@ -8,26 +8,6 @@
 #include "rma-util.h"
 
 /* On every call of every method: one pass, no library round trips. */
-int rma_uuid_canonicalize(const char *in, char out[RMA_UUID_STRING_LEN + 1]) {
-        if (!in)
-                return -EINVAL;
-        for (size_t i = 0; i < RMA_UUID_STRING_LEN; i++) {
-                char c = in[i];
-                if (i == 8 || i == 13 || i == 18 || i == 23) {
-                        if (c != '-')
-                                return -EINVAL;
-                } else if (c >= 'A' && c <= 'F')
-                        c = (char) (c - 'A' + 'a');
-                else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-                        return -EINVAL;   /* also stops at the NUL of a short string */
-                out[i] = c;
-        }
-        if (in[RMA_UUID_STRING_LEN] != '\0')
-                return -EINVAL;
-        out[RMA_UUID_STRING_LEN] = '\0';
-        return 0;
-}
-
 int rma_parse_size(const char *s, uint64_t *ret) {
         static const struct {
                 char suffix;

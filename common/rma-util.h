@@ -6,10 +6,7 @@
 #include <time.h>
 
 #include "rma-names.h"
-
-/* Validate a textual UUID (any case) and write its canonical lowercase form.
- * Returns 0, or -EINVAL when it is not a UUID. */
-int rma_uuid_canonicalize(const char *in, char out[RMA_UUID_STRING_LEN + 1]);
+#include "rma-uuid.h"
 
 /* Parse "N", "NK", "NM", "NG", "NT" (binary multiples; an "iB" or "B" after the
  * suffix is accepted). Returns 0, -EINVAL on syntax, -ERANGE on overflow. */

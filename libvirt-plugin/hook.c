@@ -1,4 +1,6 @@
-/* The libvirt qemu hook, installed as /etc/libvirt/hooks/qemu.d/50-rma-broker.
+/* The libvirt qemu hook. libvirt runs its front (hook-front.c, plain libc), installed as
+ * /etc/libvirt/hooks/qemu.d/50-rma-broker, which execs this program for the calls below
+ * (hook-ops.h) and exits 0 at once for every other.
  *
  * libvirt runs it as root with "NAME OP SUBOP EXTRA" and the domain XML on stdin.
  *   prepare begin: reserve an RMA and write the domain's record for the wrapper
@@ -23,6 +25,7 @@
 #include "cleanup.h"
 #include "domain-record.h"
 #include "domain-xml.h"
+#include "hook-ops.h"
 #include "policy-load.h"
 #include "rma-client.h"
 #include "rma-names.h"
@@ -221,9 +224,7 @@ int main(int argc, char *argv[]) {
         }
         op = argv[2];
         subop = argc > 3 ? argv[3] : "-";
-        if (!((strcmp(op, "prepare") == 0 && strcmp(subop, "begin") == 0) ||
-              (strcmp(op, "release") == 0 && strcmp(subop, "end") == 0) ||
-              (strcmp(op, "reconnect") == 0 && strcmp(subop, "begin") == 0)))
+        if (!hook_acts_on(op, subop))
                 return 0;
 
         xml = read_stdin(&len);

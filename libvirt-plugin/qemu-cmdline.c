@@ -14,13 +14,6 @@ static const char *const node0_ids[] = { "ram-node0", "ppc_spapr.ram", "pc.ram" 
 
 #define MIB ((uint64_t) 1 << 20)
 
-const char *qemu_cmdline_find_uuid(char *const *argv) {
-        for (size_t i = 1; argv[i]; i++)
-                if (strcmp(argv[i], "-uuid") == 0)
-                        return argv[i + 1];
-        return NULL;
-}
-
 /* A QEMU size: a number with an optional suffix k, M, G, T; bare means MiB, as -m
  * reads it. */
 static int parse_size(const char *s, uint64_t *ret) {

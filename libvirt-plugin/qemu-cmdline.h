@@ -1,13 +1,10 @@
-/* The qemu-rma wrapper's view of the QEMU command line that libvirt builds: find the
- * domain's -uuid, and lay guest memory out so that the broker's region is the guest's
- * boot memory from 0 to the RMA size (docs/architecture.md, "Guest memory layout"). */
+/* The qemu-rma wrapper's view of the QEMU command line that libvirt builds: lay guest
+ * memory out so that the broker's region is the guest's boot memory from 0 to the RMA
+ * size (docs/architecture.md, "Guest memory layout"). Its -uuid: qemu-exec.h. */
 #pragma once
 
 #include <glib.h>
 #include <stdint.h>
-
-/* The value of "-uuid X", or NULL when absent (libvirt is probing capabilities). */
-const char *qemu_cmdline_find_uuid(char *const *argv);
 
 /* Id of the pc-dimm (and its backend) that carries the rest of node 0's RAM. */
 #define QEMU_RMA_REST_ID "rma-rest-node0"

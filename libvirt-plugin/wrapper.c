@@ -1,10 +1,14 @@
-/* qemu-rma: the <emulator> of domains that get an RMA.
+/* qemu-rma-claim: the part of the qemu-rma wrapper that claims a domain's RMA.
  *
- * libvirt runs it as the QEMU user, already inside the domain's cgroup. Without -uuid
- * libvirt is only probing capabilities: exec the real QEMU unchanged. Otherwise claim
- * the domain's region from rma-brokerd, make it the guest's boot memory 0..RMA (the rest
- * of node 0 a pc-dimm: qemu-cmdline.h), and exec the real QEMU in this same process, so
- * the broker's lease (bound to this pid) follows QEMU.
+ * libvirt runs qemu-rma (wrapper-front.c, plain libc) as the QEMU user, already inside
+ * the domain's cgroup; the front execs this program, with argv and environment unchanged,
+ * for every start it does not pass straight through to QEMU: an explicit <emulator>
+ * qemu-rma with -uuid, and, as libvirt's default emulator, a domain with a record of the
+ * hook's or with something at the record's path that is not. Without -uuid libvirt is
+ * only probing capabilities: exec the real QEMU unchanged. Otherwise claim the domain's
+ * region from rma-brokerd, make it the guest's boot memory 0..RMA (the rest of node 0 a
+ * pc-dimm: qemu-cmdline.h), and exec the real QEMU in this same process, so the broker's
+ * lease (bound to this pid: the front's, kept across both execs) follows QEMU.
  *
  * Run by a qemu-system-* name (the link /usr/lib/rma-broker/emulators/qemu-system-ppc64,
  * first on libvirtd's PATH), it is libvirt's default emulator for every ppc64 domain
@@ -25,18 +29,11 @@
 #include "cleanup.h"
 #include "domain-record.h"
 #include "qemu-cmdline.h"
+#include "qemu-exec.h"
 #include "rma-client.h"
 #include "rma-config.h"
 #include "rma-names.h"
 #include "rma-util.h"
-
-static const char *real_qemu(void) {
-        /* libvirt gives QEMU a clean environment, so this only matters for tests and
-         * hand-made shims. */
-        const char *env = getenv("RMA_QEMU_BINARY");
-
-        return env && *env ? env : RMA_QEMU_BINARY;
-}
 
 static const char *qemu_preload(void) {
         const char *env = getenv("RMA_QEMU_PRELOAD");
@@ -67,22 +64,6 @@ static int prepare_handoff(int fd) {
         setenv("RMA_BROKER_REGION_FD", path, 1);
         setenv("LD_PRELOAD", preload, 1);
         return error;
-}
-
-static int exec_qemu(char **argv) {
-        const char *qemu = real_qemu();
-
-        argv[0] = (char *) qemu;
-        execv(qemu, argv);
-        fprintf(stderr, "qemu-rma: cannot run %s: %s\n", qemu, strerror(errno));
-        return 127;
-}
-
-/* Invoked as libvirt's default emulator, not as a domain's explicit <emulator>. */
-static bool is_default_emulator(const char *argv0) {
-        g_autofree char *base = g_path_get_basename(argv0);
-
-        return g_str_has_prefix(base, "qemu-system-");
 }
 
 /* Whether the hook opted the domain in at this start: 1 yes (its record), 0 no (no record
@@ -151,16 +132,16 @@ int main(int argc, char *argv[]) {
         (void) argc;
         raw_uuid = qemu_cmdline_find_uuid(argv);
         if (!raw_uuid)
-                return exec_qemu(argv);
+                return qemu_exec_real(argv);
         if (rma_uuid_canonicalize(raw_uuid, uuid) < 0) {
                 fprintf(stderr, "qemu-rma: -uuid '%s' is not a UUID\n", raw_uuid);
                 return 1;
         }
 
-        if (is_default_emulator(argv[0])) {
+        if (qemu_is_default_emulator(argv[0])) {
                 r = opted_in_by_record(uuid);
                 if (r <= 0)
-                        return r == 0 ? exec_qemu(argv) : 1;
+                        return r == 0 ? qemu_exec_real(argv) : 1;
                 recorded = true;
         }
         r = rma_client_open(NULL, &bus, &error);
@@ -200,5 +181,5 @@ int main(int argc, char *argv[]) {
                 (unsigned long long) size, fd, reopen_error ? " (not reopenable by path: " : "",
                 reopen_error ? strerror(reopen_error) : "",
                 reopen_error ? "; QEMU opens it through librma-qemu-fd.so)" : "", layout);
-        return exec_qemu(new_argv);
+        return qemu_exec_real(new_argv);
 }

@@ -90,6 +90,11 @@ one_round() {
 		not_in_file "$(<"$SANDBOX/.mounttag")" /proc/self/mountinfo
 	check "private /etc/libvirt holds the hook" \
 		test -x "$SANDBOX/etc/hooks/qemu.d/hook"
+	if [[ -n "${SANDBOX_BINDS:-}" ]]; then
+		check "SANDBOX_BINDS: libvirtd sees each source at its target" \
+			test "$(nsenter -t "$(sandbox_libvirtd_pid)" -m cat "$bind_run/marker" "$bind_host/marker" | tr '\n' ' ')" = "run host "
+		check "... the host does not" test ! -e "$bind_run" -a ! -e "$bind_host/marker"
+	fi
 
 	# Emulator wrapper: log argv (one per line) and cgroup, exec QEMU.
 	cat >"$SANDBOX/wrap" <<-EOF
@@ -158,6 +163,9 @@ one_round() {
 	echo "# round $r: stop $((t1 - t0)) ms"
 	sandbox_stop # twice is fine
 	check "temp dir removed" test ! -e "$sb"
+	if [[ -n "${SANDBOX_BINDS:-}" ]]; then
+		check "the mount point made on the host is removed" test ! -e "$bind_host"
+	fi
 	check "no process left in the sandbox" \
 		not_in_file "$tag" /proc/[0-9]*/mountinfo
 	host_state >"$scratch/after"
@@ -173,6 +181,13 @@ for ((r = 1; r <= rounds; r++)); do
 done
 SANDBOX_VIRTLOGD=1 one_round virtlogd
 SANDBOX_NETNS=0 one_round nonetns
+# Extra bind mounts: one under /run (in the sandbox's own tmpfs), one whose mount point
+# does not exist on the host.
+bind_run=/run/rma-selftest-$$ bind_host=/opt/rma-selftest-$$
+mkdir -p "$scratch/bind-run" "$scratch/bind-host"
+echo run >"$scratch/bind-run/marker"
+echo host >"$scratch/bind-host/marker"
+SANDBOX_BINDS="$scratch/bind-run:$bind_run $scratch/bind-host:$bind_host" one_round binds
 CRASH=1 one_round crash
 
 # A test killed at its timeout (meson: SIGKILL to its process group) leaves its sandbox

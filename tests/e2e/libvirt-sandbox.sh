@@ -93,6 +93,11 @@
 #   SANDBOX_SECURITY_DRIVER value of qemu.conf security_driver; "" = libvirt's
 #                           default (auto-detect)              (default: none)
 #   SANDBOX_QEMU_CONF_EXTRA extra lines appended to qemu.conf   (default: none)
+#   SANDBOX_BINDS           more bind mounts, "SRC:TARGET ..." (absolute paths), made
+#                           like the five above: a TARGET under /run in the sandbox's own
+#                           tmpfs, another one an empty mount point on the host if need be
+#                           (e.g. the bench's broker dir as /run/rma-broker: what an
+#                           installed host has, so nothing must name it)  (default: none)
 #   SANDBOX_LOG_LEVEL       libvirtd log level 1-4 for $SANDBOX/log/libvirtd.log
 #                                                               (default: 3)
 #   SANDBOX_START_TIMEOUT   seconds to wait for virsh to answer (default: 60)
@@ -425,7 +430,7 @@ _sandbox_write_config() {
 
 # sandbox_start [HOOK...]
 sandbox_start() {
-	local d m sub target hook pid i ready=0 t0 dev_root
+	local d m target hook pid i ready=0 t0 dev_root
 	local -a hooks=() unshare_args=()
 
 	if [[ "$(id -u)" != 0 ]]; then
@@ -470,10 +475,16 @@ sandbox_start() {
 		done
 	} >"$d/.undo"
 
+	# Every bind as SRC:TARGET: the five of the sandbox's own dir, then the caller's.
+	local -a binds=()
 	for m in "${_SANDBOX_MOUNTS[@]}"; do
-		sub=${m%%:*}
+		mkdir -p "$d/${m%%:*}"
+		binds+=("$d/$m")
+	done
+	# shellcheck disable=SC2206  # space separated, as documented
+	binds+=(${SANDBOX_BINDS:-})
+	for m in "${binds[@]}"; do
 		target=${m#*:}
-		mkdir -p "$d/$sub"
 		# Under /run the mount point is made in the sandbox's own tmpfs.
 		if [[ "$target" != /run/* && ! -d "$target" ]]; then
 			# A bind mount needs an existing mount point; make an empty one
@@ -492,7 +503,7 @@ sandbox_start() {
 	if [[ "${SANDBOX_NETNS:-1}" == 1 ]]; then
 		unshare_args+=(--net)
 	fi
-	# The inner script runs in the new namespaces: bind the five dirs, then
+	# The inner script runs in the new namespaces: bind the dirs, then
 	# start the daemons in the foreground.  `mount -n`: without it libmount
 	# creates /run/mount/ (utab) on the host's /run (measured).
 	#
@@ -524,13 +535,14 @@ sandbox_start() {
 			d=$1; logd=$2; shift 2
 			cd /
 			mount -n -t tmpfs -o mode=0755,nosuid,nodev,size=16m rma-sandbox-run /run
-			mkdir -p /run/libvirt /run/lock
+			mkdir -p /run/lock
 			# A copy of libvirtd: no AppArmor profile attaches to it by path, so
 			# the test hooks and wrappers under /tmp may run (the Debian profile
 			# of /usr/sbin/libvirtd does not let it execute from /tmp).
 			cp /usr/sbin/libvirtd "$d/libvirtd"
 			for m in "$@"; do
-				mount -n --bind "$d/${m%%:*}" "${m#*:}"
+				case ${m#*:} in /run/*) mkdir -p "${m#*:}" ;; esac
+				mount -n --bind "${m%%:*}" "${m#*:}"
 			done
 			if [ "$logd" = 1 ]; then
 				virtlogd --pid-file "$d/virtlogd.pid" --config /etc/libvirt/virtlogd.conf &
@@ -539,7 +551,7 @@ sandbox_start() {
 			else
 				exec "$d/libvirtd" --pid-file "$d/libvirtd.pid" --config /etc/libvirt/libvirtd.conf
 			fi
-		' sandbox-init "$d" "${SANDBOX_VIRTLOGD:-0}" "${_SANDBOX_MOUNTS[@]}" \
+		' sandbox-init "$d" "${SANDBOX_VIRTLOGD:-0}" "${binds[@]}" \
 			</dev/null >"$d/daemon.out" 2>&1 &
 	)
 

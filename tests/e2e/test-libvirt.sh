@@ -46,14 +46,14 @@ BROKER_SOCKET=$TEST_DIR/run/broker.sock
 
 # libvirt gives neither the hook nor QEMU an environment of ours, so the test points them
 # at its private broker with two tiny shims; production uses the default socket path.
-install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" "$TEST_DIR/bin/"
+install_libvirt_plugin
 cat >"$TEST_DIR/bin/qemu-rma-e2e" <<SH
 #!/bin/sh
-RMA_BROKER_SOCKET=$BROKER_SOCKET RMA_QEMU_BINARY=$(command -v qemu-system-ppc64) exec $TEST_DIR/bin/qemu-rma "\$@"
+RMA_BROKER_SOCKET=$BROKER_SOCKET RMA_QEMU_BINARY=$(command -v qemu-system-ppc64) $PLUGIN_ENV exec $TEST_DIR/bin/qemu-rma "\$@"
 SH
 cat >"$TEST_DIR/bin/50-rma-broker" <<SH
 #!/bin/sh
-RMA_BROKER_SOCKET=$BROKER_SOCKET exec $TEST_DIR/bin/rma-broker-hook "\$@"
+RMA_BROKER_SOCKET=$BROKER_SOCKET $PLUGIN_ENV exec $TEST_DIR/bin/rma-broker-hook-front "\$@"
 SH
 chmod 0755 "$TEST_DIR/bin/qemu-rma-e2e" "$TEST_DIR/bin/50-rma-broker"
 WRAPPER=$TEST_DIR/bin/qemu-rma-e2e
@@ -318,6 +318,7 @@ check_eq "... with one node of 512 MiB, as its XML now says" "1 nodes node 0 siz
 sandbox_virsh destroy "$DOM_B" >/dev/null
 wait_until 10 counts_are "free=3 reserved=0 leased=0"
 
+check_hook_calls_quiet
 sandbox_procs=$(sandbox_pids 2>/dev/null | tr '\n' ' ')
 sandbox_stop
 gone() { for p in $sandbox_procs; do [ ! -d "/proc/$p" ] || return 1; done; }

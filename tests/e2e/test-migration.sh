@@ -49,14 +49,15 @@ counts_are() { [ "$(counts)" = "$1" ]; }
 
 # One emulator path for both sides (the domain XML travels with the guest): the shims
 # find their side's broker in a file under /run/libvirt, which each sandbox has its own of.
-install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" "$TEST_DIR/bin/"
+install_libvirt_plugin
 cat >"$TEST_DIR/bin/qemu-rma-mig" <<SH
 #!/bin/sh
-RMA_BROKER_SOCKET=\$(cat /run/libvirt/rma-broker-socket) RMA_QEMU_BINARY=$(command -v qemu-system-ppc64) exec $TEST_DIR/bin/qemu-rma "\$@"
+RMA_BROKER_SOCKET=\$(cat /run/libvirt/rma-broker-socket) RMA_QEMU_BINARY=$(command -v qemu-system-ppc64) $PLUGIN_ENV \\
+    exec $TEST_DIR/bin/qemu-rma "\$@"
 SH
 cat >"$TEST_DIR/bin/50-rma-broker" <<SH
 #!/bin/sh
-RMA_BROKER_SOCKET=\$(cat /run/libvirt/rma-broker-socket) exec $TEST_DIR/bin/rma-broker-hook "\$@"
+RMA_BROKER_SOCKET=\$(cat /run/libvirt/rma-broker-socket) $PLUGIN_ENV exec $TEST_DIR/bin/rma-broker-hook-front "\$@"
 SH
 chmod 0755 "$TEST_DIR/bin/qemu-rma-mig" "$TEST_DIR/bin/50-rma-broker"
 WRAPPER=$TEST_DIR/bin/qemu-rma-mig

@@ -53,16 +53,16 @@ SOCK=$TEST_DIR/run/broker.sock
 
 # The wrapper under libvirt's default emulator name, first on libvirtd's PATH; the hook.
 # (The shims only name the test's broker, policy and QEMU: libvirt passes no environment.)
-install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" "$TEST_DIR/bin/"
+install_libvirt_plugin
 mkdir -p "$TEST_DIR/emulators"
 cat >"$TEST_DIR/emulators/qemu-system-ppc64" <<SH
 #!/bin/bash
-RMA_BROKER_SOCKET=$SOCK RMA_BROKER_TIMEOUT=3 RMA_QEMU_BINARY=$REAL_QEMU exec -a "\$0" $TEST_DIR/bin/qemu-rma "\$@"
+RMA_BROKER_SOCKET=$SOCK RMA_BROKER_TIMEOUT=3 RMA_QEMU_BINARY=$REAL_QEMU $PLUGIN_ENV exec -a "\$0" $TEST_DIR/bin/qemu-rma "\$@"
 SH
 cat >"$TEST_DIR/bin/50-rma-broker" <<SH
 #!/bin/sh
 RMA_BROKER_SOCKET=$SOCK RMA_BROKER_TIMEOUT=3 RMA_BROKER_CONFIG=$TEST_DIR/rma-brokerd.conf \
-    RMA_BROKER_POLICY_DIR=$TEST_DIR/policy.d exec $TEST_DIR/bin/rma-broker-hook "\$@"
+    RMA_BROKER_POLICY_DIR=$TEST_DIR/policy.d $PLUGIN_ENV exec $TEST_DIR/bin/rma-broker-hook-front "\$@"
 SH
 chmod 0755 "$TEST_DIR/emulators/qemu-system-ppc64" "$TEST_DIR/bin/50-rma-broker"
 
@@ -272,6 +272,7 @@ out=$(sandbox_virsh start "$DOM_A" 2>&1)
 check_match "... while an opted-in instance is refused, with the fix" "chmod 0755 $TEST_DIR/run/domains" "$out"
 rm -f "$TEST_DIR/run/domains/$UUID_PLAIN"
 chmod 0755 "$TEST_DIR/run/domains"
+check_hook_calls_quiet
 
 if [ "$TAP_FAILED" -ne 0 ]; then
     diag "broker log:"; diag "$(tail -30 "$TEST_DIR/broker.log")"

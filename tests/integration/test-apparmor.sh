@@ -40,7 +40,8 @@ check_eq "a libvirt domain profile with our rules included parses and compiles" 
 out=$(parse --preprocess "$DIR/profile")
 check_match "the profile now lets QEMU connect to broker.sock" "/run/rma-broker/broker.sock rw," "$out"
 check_match "... and to broker-priv.sock" "/run/rma-broker/broker-priv.sock rw," "$out"
-check_match "... run the wrapper, then QEMU, in the same profile" "/usr/bin/qemu-rma rmix,.*/usr/bin/qemu-system-ppc64 rmix," \
+check_match "... run the wrapper's front, the full wrapper, then QEMU, in the same profile" \
+    "/usr/bin/qemu-rma rmix,.*/usr/\\{lib,libexec\\}/rma-broker/qemu-rma-claim rmix,.*/usr/bin/qemu-system-ppc64 rmix," \
     "$(tr '\n' ' ' <<<"$out")"
 check_match "... and open the region it was passed" '"/memfd:rma-broker-slot-\* \(deleted\)" rw,' "$out"
 # The check can fail: a broken rule is refused.

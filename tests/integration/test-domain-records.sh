@@ -61,11 +61,12 @@ hook() {
 }
 
 # The wrapper as libvirt's default ppc64 emulator, run by the QEMU user; QEMU is a fake.
-install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$TEST_DIR/bin/"
+install_libvirt_plugin
 mkdir -p "$TEST_DIR/emulators"
 printf '#!/bin/sh\necho "fake-qemu: $*"\n' >"$TEST_DIR/bin/fake-qemu"
-printf '#!/bin/bash\nRMA_BROKER_SOCKET=%s RMA_BROKER_TIMEOUT=3 RMA_QEMU_BINARY=%s exec -a "$0" %s "$@"\n' \
-    "$TEST_DIR/run/broker.sock" "$TEST_DIR/bin/fake-qemu" "$TEST_DIR/bin/qemu-rma" >"$TEST_DIR/emulators/qemu-system-ppc64"
+printf '#!/bin/bash\nRMA_BROKER_SOCKET=%s RMA_BROKER_TIMEOUT=3 RMA_QEMU_BINARY=%s %s exec -a "$0" %s "$@"\n' \
+    "$TEST_DIR/run/broker.sock" "$TEST_DIR/bin/fake-qemu" "$PLUGIN_ENV" "$TEST_DIR/bin/qemu-rma" \
+    >"$TEST_DIR/emulators/qemu-system-ppc64"
 chmod 0755 "$TEST_DIR/bin/fake-qemu" "$TEST_DIR/emulators/qemu-system-ppc64"
 NODE0='{"qom-type":"memory-backend-ram","id":"ram-node0","size":1048576}'
 # qemu UUID: sets STATUS and OUT (stdout and stderr), as the domain's log has them.

@@ -66,7 +66,8 @@ check_match "a refusal says why no guest could use the pool and what to boot wit
     "$out"
 # The wrapper (as the QEMU user) claims dom1's RMA and refuses to start QEMU on it.
 out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups -- env -i PATH=/usr/bin:/bin \
-    RMA_BROKER_SOCKET="$TEST_DIR/run/broker.sock" RMA_QEMU_BINARY=/bin/echo "$BUILD_DIR/libvirt-plugin/qemu-rma" \
+    RMA_BROKER_SOCKET="$TEST_DIR/run/broker.sock" RMA_QEMU_BINARY=/bin/echo \
+    RMA_QEMU_CLAIM="$BUILD_DIR/libvirt-plugin/qemu-rma-claim" "$BUILD_DIR/libvirt-plugin/qemu-rma" \
     -m 1024 -object '{"qom-type":"memory-backend-ram","id":"ppc_spapr.ram","size":1073741824}' \
     -uuid 11111111-aaaa-4aaa-8aaa-000000000001 2>&1); status=$?
 check "the wrapper does not start QEMU on a 64 MiB RMA" test $status -ne 0

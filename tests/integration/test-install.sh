@@ -31,7 +31,10 @@ for d in etc/rma-broker/policy.d usr/share/rma-broker/policy.d; do
 done
 check "installs librma-qemu-fd.so (QEMU's hand-off of an RMA) under libdir/rma-broker" \
     test -n "$(find "$D" -path '*/lib*/rma-broker/librma-qemu-fd.so')"
-check "the hook is linked into libvirt's qemu.d" test -L "$D/etc/libvirt/hooks/qemu.d/50-rma-broker"
+check_match "the hook's front is linked into libvirt's qemu.d" "/libexec/rma-broker/rma-broker-hook-front$" \
+    "$(readlink "$D/etc/libvirt/hooks/qemu.d/50-rma-broker")"
+check "installs the full hook and the full wrapper the fronts exec, under libexecdir/rma-broker" \
+    test -x "$D/usr/libexec/rma-broker/rma-broker-hook" -a -x "$D/usr/libexec/rma-broker/qemu-rma-claim"
 emulator=$(find "$D" -path '*/lib/rma-broker/emulators/qemu-system-ppc64')
 check_match "libvirt's default ppc64 emulator for Nova's domains links to qemu-rma" "/bin/qemu-rma$" \
     "$(readlink "$emulator")"

@@ -234,17 +234,29 @@ check_blue_over_socket() {
 # prop_is NAME VALUE: for polling with wait_until.
 prop_is() { [ "$(prop "$1")" = "$2" ]; }
 
+# install_libvirt_plugin: the wrapper and the hook, each a front and its full program
+# (docs/architecture.md), in $TEST_DIR/bin, where the QEMU user can run them. Sets
+# PLUGIN_ENV to the variables that make the fronts exec those copies of the full programs
+# instead of the installed ones (libvirt passes no environment: a shim sets them).
+install_libvirt_plugin() {
+    local f
+    for f in qemu-rma qemu-rma-claim rma-broker-hook rma-broker-hook-front; do
+        install -m 0755 "$BUILD_DIR/libvirt-plugin/$f" "$TEST_DIR/bin/"
+    done
+    PLUGIN_ENV="RMA_QEMU_CLAIM=$TEST_DIR/bin/qemu-rma-claim RMA_BROKER_HOOK=$TEST_DIR/bin/rma-broker-hook"
+}
+
 # write_libvirt_shims SOCKET: the hook and the qemu-rma wrapper in $TEST_DIR/bin, each
 # behind a one-line shim that names SOCKET (libvirt gives the hook and QEMU no environment
 # of ours; installed for real they use /run/rma-broker/broker.sock as they are). Sets
 # WRAPPER to the wrapper's shim, for <emulator>; the hook's shim is $TEST_DIR/bin/50-rma-broker.
 write_libvirt_shims() {
-    install -m 0755 "$BUILD_DIR/libvirt-plugin/qemu-rma" "$BUILD_DIR/libvirt-plugin/rma-broker-hook" \
-        "$BUILD_DIR/libvirt-plugin/librma-qemu-fd.so" "$TEST_DIR/bin/"
-    printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s RMA_QEMU_BINARY=%s RMA_QEMU_PRELOAD=%s exec %s "$@"\n' "$1" \
-        "$(command -v qemu-system-ppc64)" "$TEST_DIR/bin/librma-qemu-fd.so" "$TEST_DIR/bin/qemu-rma" \
+    install_libvirt_plugin
+    install -m 0755 "$BUILD_DIR/libvirt-plugin/librma-qemu-fd.so" "$TEST_DIR/bin/"
+    printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s RMA_QEMU_BINARY=%s RMA_QEMU_PRELOAD=%s %s exec %s "$@"\n' "$1" \
+        "$(command -v qemu-system-ppc64)" "$TEST_DIR/bin/librma-qemu-fd.so" "$PLUGIN_ENV" "$TEST_DIR/bin/qemu-rma" \
         >"$TEST_DIR/bin/qemu-rma-shim"
-    printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s exec %s "$@"\n' "$1" "$TEST_DIR/bin/rma-broker-hook" \
+    printf '#!/bin/sh\nRMA_BROKER_SOCKET=%s %s exec %s "$@"\n' "$1" "$PLUGIN_ENV" "$TEST_DIR/bin/rma-broker-hook-front" \
         >"$TEST_DIR/bin/50-rma-broker"
     chmod 0755 "$TEST_DIR/bin/qemu-rma-shim" "$TEST_DIR/bin/50-rma-broker"
     WRAPPER=$TEST_DIR/bin/qemu-rma-shim

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "qemu-cmdline.h"
+#include "qemu-exec.h"
 
 #define MIB256 268435456ULL
 #define UUID "4dea22b3-1d52-d8f3-2516-782e98ab3fa0"

@@ -3,6 +3,7 @@
 #include <glib.h>
 #include <string.h>
 
+#include "rma-paths.h"
 #include "rma-util.h"
 
 static void test_uuid(void) {
@@ -91,9 +92,38 @@ static void test_shell_quote(void) {
         }
 }
 
+/* The runtime files beside broker.sock, as the fronts and the client library both find them. */
+static void test_runtime_path(void) {
+        static const struct {
+                const char *socket, *name, *leaf, *path;
+        } cases[] = {
+                { NULL, "domains", "U", "/run/rma-broker/domains/U" },
+                { "/tmp/x/run/broker.sock", "domains", NULL, "/tmp/x/run/domains" },
+                { "/tmp/x/run//broker.sock", "broker-priv.sock", NULL, "/tmp/x/run/broker-priv.sock" },
+                { "/broker.sock", "domains", "U", "/domains/U" },
+                { "broker.sock", "domains", "U", "./domains/U" },
+        };
+        char small[8];
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                char path[256];
+                if (cases[i].socket)
+                        g_setenv("RMA_BROKER_SOCKET", cases[i].socket, TRUE);
+                else
+                        g_unsetenv("RMA_BROKER_SOCKET");
+                g_assert_cmpuint(rma_runtime_path(path, sizeof(path), cases[i].name, cases[i].leaf), ==,
+                                 strlen(cases[i].path));
+                g_assert_cmpstr(path, ==, cases[i].path);
+        }
+        /* Too small: cut, and the length says so. */
+        g_assert_cmpuint(rma_runtime_path(small, sizeof(small), "domains", NULL), >=, sizeof(small));
+        g_unsetenv("RMA_BROKER_SOCKET");
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/util/uuid", test_uuid);
+        g_test_add_func("/util/runtime-path", test_runtime_path);
         g_test_add_func("/util/size", test_size);
         g_test_add_func("/util/names", test_names);
         g_test_add_func("/util/shell-quote", test_shell_quote);
