@@ -44,6 +44,17 @@ check_match "... run the wrapper's front, the full wrapper, then QEMU, in the sa
     "/usr/bin/qemu-rma rmix,.*/usr/\\{lib,libexec\\}/rma-broker/qemu-rma-claim rmix,.*/usr/bin/qemu-system-ppc64 rmix," \
     "$(tr '\n' ' ' <<<"$out")"
 check_match "... and open the region it was passed" '"/memfd:rma-broker-slot-\* \(deleted\)" rw,' "$out"
+# libvirtd's own profile runs hooks by /etc/libvirt/hooks/** but checks the link's target:
+# where the hook's front is installed must be a place that profile lets libvirtd exec.
+if [ -f /etc/apparmor.d/usr.sbin.libvirtd ]; then
+    out=$(parse --preprocess /etc/apparmor.d/usr.sbin.libvirtd)
+    check "libvirtd's profile lets it run /usr/sbin/* (where the hook's front is installed)" \
+        grep -qE '^[[:space:]]*/usr/sbin/\* P?U?i?x,' <<<"$out"
+    check_match "... and the build installs the front there" "install_dir : get_option\('sbindir'\)" \
+        "$(grep -A4 "executable('rma-broker-hook-front'" "$SOURCE_DIR/libvirt-plugin/meson.build")"
+else
+    check "libvirtd's AppArmor profile (/etc/apparmor.d/usr.sbin.libvirtd) is installed" false
+fi
 # The check can fail: a broken rule is refused.
 echo '  /run/rma-broker/broker.sock rwz,' >>"$BASE/abstractions/rma-broker-qemu"
 out=$(parse "$DIR/profile"; echo "status=$?")

@@ -31,10 +31,12 @@ for d in etc/rma-broker/policy.d usr/share/rma-broker/policy.d; do
 done
 check "installs librma-qemu-fd.so (QEMU's hand-off of an RMA) under libdir/rma-broker" \
     test -n "$(find "$D" -path '*/lib*/rma-broker/librma-qemu-fd.so')"
-check_match "the hook's front is linked into libvirt's qemu.d" "/libexec/rma-broker/rma-broker-hook-front$" \
+check_match "the hook's front (in sbindir, for libvirtd's AppArmor profile) is linked into libvirt's qemu.d" \
+    "^/usr/sbin/rma-broker-hook-front$" \
     "$(readlink "$D/etc/libvirt/hooks/qemu.d/50-rma-broker")"
-check "installs the full hook and the full wrapper the fronts exec, under libexecdir/rma-broker" \
-    test -x "$D/usr/libexec/rma-broker/rma-broker-hook" -a -x "$D/usr/libexec/rma-broker/qemu-rma-claim"
+check "installs the front (with its man page), the full hook and the full wrapper the fronts exec, under libexecdir/rma-broker" \
+    test -x "$D/usr/sbin/rma-broker-hook-front" -a -s "$D/usr/share/man/man8/rma-broker-hook-front.8" -a \
+    -x "$D/usr/libexec/rma-broker/rma-broker-hook" -a -x "$D/usr/libexec/rma-broker/qemu-rma-claim"
 emulator=$(find "$D" -path '*/lib/rma-broker/emulators/qemu-system-ppc64')
 check_match "libvirt's default ppc64 emulator for Nova's domains links to qemu-rma" "/bin/qemu-rma$" \
     "$(readlink "$emulator")"

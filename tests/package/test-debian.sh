@@ -106,7 +106,7 @@ in_root() { chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRON
 out=$(in_root apt-get update -q 2>&1 && in_root apt-get install -y -q --no-install-recommends "/tmp/$(basename "$DEB")" 2>&1)
 check "apt install ./$(basename "$DEB") in the fresh tree" test $? -eq 0 || diag "$(tail -30 <<<"$out")"
 for f in /usr/sbin/rma-brokerd /usr/bin/rmactl /usr/bin/qemu-rma /usr/lib/rma-broker/qemu-rma-claim \
-         /usr/lib/rma-broker/rma-broker-hook /usr/lib/rma-broker/rma-broker-hook-front /etc/rma-broker/rma-brokerd.conf \
+         /usr/lib/rma-broker/rma-broker-hook /usr/sbin/rma-broker-hook-front /etc/rma-broker/rma-brokerd.conf \
          /usr/share/dbus-1/system.d/org.rmabroker.Broker1.conf /usr/share/polkit-1/actions/org.rmabroker.policy /lib/systemd/system/rma-brokerd.service \
          /usr/share/man/man8/rma-brokerd.8.gz; do
     check "installed $f" test -e "$ROOT$f"
