@@ -31,9 +31,6 @@
 #include "rma-names.h"
 #include "rma-util.h"
 
-/* A domain XML is a few KiB; refuse to buffer unbounded input. */
-#define MAX_XML_BYTES (16u << 20)
-
 static char *read_stdin(size_t *ret_len) {
         GString *s = g_string_new(NULL);
         char buf[65536];
@@ -41,7 +38,7 @@ static char *read_stdin(size_t *ret_len) {
 
         while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0) {
                 g_string_append_len(s, buf, n);
-                if (s->len > MAX_XML_BYTES)
+                if (s->len > HOOK_MAX_XML_BYTES)
                         break;
         }
         *ret_len = s->len;
