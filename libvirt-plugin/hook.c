@@ -1,6 +1,8 @@
 /* The libvirt qemu hook. libvirt runs its front (hook-front.c, plain libc), installed as
  * /etc/libvirt/hooks/qemu.d/50-rma-broker, which execs this program for the calls below
- * (hook-ops.h) and exits 0 at once for every other.
+ * (hook-ops.h) and exits 0 at once for every other; at prepare it also exits 0 alone for
+ * a domain it can prove does not opt in and has nothing at its record's path
+ * (hook-prepare.h): what opts a domain in here must stay visible to that check.
  *
  * libvirt runs it as root with "NAME OP SUBOP EXTRA" and the domain XML on stdin.
  *   prepare begin: reserve an RMA and write the domain's record for the wrapper
