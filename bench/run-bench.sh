@@ -33,10 +33,12 @@
 #               interleaved (BENCH_FLOOD_RUNS, 3; BENCH_FLOOD_STARTS, 100)
 #   virsh       virsh start of a 1 GiB pseries TCG guest without NUMA cells: opted in vs a
 #               libvirtd without hook or wrapper; not opted in, through the wrapper as
-#               default emulator and the hook, vs the same; 8 parallel starts of each
-#               (private libvirtds from tests/e2e/libvirt-sandbox.sh, the real hook and
-#               wrapper, without shims; BENCH_VIRSH_RUNS, 15; BENCH_VIRSH_PARALLEL, 8;
-#               BENCH_VIRSH_PARALLEL_RUNS, 5), interleaved
+#               default emulator and the hook, vs the same; the floor, a libvirtd whose
+#               only qemu hook is /bin/true (what libvirt charges for any hook), vs both;
+#               8 parallel starts of each (private libvirtds from
+#               tests/e2e/libvirt-sandbox.sh, the real hook and wrapper, without shims;
+#               BENCH_VIRSH_RUNS, 15; BENCH_VIRSH_PARALLEL, 8; BENCH_VIRSH_PARALLEL_RUNS,
+#               5), interleaved
 #   (default: all of these)
 # BENCH_ROUNDS (7) and BENCH_ITERATIONS (400) size the latency part.
 set -euo pipefail
@@ -72,7 +74,9 @@ cleanup() {
     stop_broker || true
     stop_private_bus
     # Processes left in our cgroup have exited by now; an empty group can go.
-    [ -n "$CGROUP" ] && rmdir "$CGROUP" "$(dirname "$CGROUP")" 2>/dev/null
+    # A group still in use (another bench on the machine has the same fixed path) stays;
+    # under set -e a failing rmdir here would end the trap before TEST_DIR goes.
+    [ -n "$CGROUP" ] && rmdir "$CGROUP" "$(dirname "$CGROUP")" 2>/dev/null || true
     rm -rf "$TEST_DIR"
 }
 trap cleanup EXIT
@@ -480,61 +484,78 @@ part_virsh() {
 import json, sys
 o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
 print(o["libexecdir"] if o["libexecdir"].startswith("/") else o["prefix"] + "/" + o["libexecdir"])')
-    mkdir -p "$TEST_DIR/libexec" "$TEST_DIR/emulators" "$TEST_DIR/hook"
+    mkdir -p "$TEST_DIR/libexec" "$TEST_DIR/emulators" "$TEST_DIR/hook" "$TEST_DIR/floor"
     cp "$TEST_DIR/bin/qemu-rma-claim" "$TEST_DIR/bin/rma-broker-hook" "$TEST_DIR/libexec/"
     cp "$TEST_DIR/bin/rma-broker-hook-front" "$TEST_DIR/hook/50-rma-broker"
+    # The floor's hook does nothing (the sandbox installs a copy of /bin/true in qemu.d):
+    # what remains is libvirt's own cost of running one.
+    ln -s /bin/true "$TEST_DIR/floor/50-true"
     ln -s "$TEST_DIR/bin/qemu-rma" "$TEST_DIR/emulators/qemu-system-ppc64"
     WRAPPER=$TEST_DIR/bin/qemu-rma
-    trap 'on BROKER sandbox_stop; on NONE sandbox_stop; cleanup' EXIT
+    trap 'on BROKER sandbox_stop; on NONE sandbox_stop; on FLOOR sandbox_stop; cleanup' EXIT
     export SANDBOX_VIRTLOGD=1
     # BROKER: the hook, and the wrapper as default emulator. NONE: a libvirtd with neither.
+    # FLOOR: /bin/true as its only qemu hook, the real QEMU as default emulator.
     SANDBOX_BINDS="$TEST_DIR/run:/run/rma-broker $TEST_DIR/libexec:$libexec/rma-broker" \
         virsh_side BROKER "$TEST_DIR/hook/50-rma-broker" "$TEST_DIR/emulators"
     virsh_side NONE "" ""
+    virsh_side FLOOR "$TEST_DIR/floor/50-true" ""
     virsh_xml rma-bench-rma 7b1c2d3e-0000-4000-8000-00000000000a "$WRAPPER" opt-in >"$TEST_DIR/rma.xml"
     virsh_xml rma-bench-default 7b1c2d3e-0000-4000-8000-00000000000c - >"$TEST_DIR/default.xml"
     virsh_xml rma-bench-plain 7b1c2d3e-0000-4000-8000-00000000000b - >"$TEST_DIR/plain.xml"
+    virsh_xml rma-bench-floor 7b1c2d3e-0000-4000-8000-00000000000d - >"$TEST_DIR/floor.xml"
     on BROKER sandbox_virsh define "$TEST_DIR/rma.xml" >/dev/null
     on BROKER sandbox_virsh define "$TEST_DIR/default.xml" >/dev/null
     on NONE sandbox_virsh define "$TEST_DIR/plain.xml" >/dev/null
+    on FLOOR sandbox_virsh define "$TEST_DIR/floor.xml" >/dev/null
     for i in $(seq "$par"); do
         virsh_xml "rma-bench-rma-$i" "7b1c2d3e-0000-4000-8000-0000000001$(printf '%02d' "$i")" "$WRAPPER" opt-in \
             >"$TEST_DIR/rma-$i.xml"
         virsh_xml "rma-bench-plain-$i" "7b1c2d3e-0000-4000-8000-0000000002$(printf '%02d' "$i")" - \
             >"$TEST_DIR/plain-$i.xml"
+        virsh_xml "rma-bench-floor-$i" "7b1c2d3e-0000-4000-8000-0000000003$(printf '%02d' "$i")" - \
+            >"$TEST_DIR/floor-$i.xml"
         on BROKER sandbox_virsh define "$TEST_DIR/rma-$i.xml" >/dev/null
         on NONE sandbox_virsh define "$TEST_DIR/plain-$i.xml" >/dev/null
+        on FLOOR sandbox_virsh define "$TEST_DIR/floor-$i.xml" >/dev/null
     done
     echo "  load average at the start (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)"
     # Warm-up: capabilities probed, caches filled.
-    for d in BROKER:rma-bench-rma BROKER:rma-bench-default NONE:rma-bench-plain; do
+    for d in BROKER:rma-bench-rma BROKER:rma-bench-default NONE:rma-bench-plain FLOOR:rma-bench-floor; do
         start_ms "${d%%:*}" "${d#*:}" >/dev/null && destroy_all "${d%%:*}" "${d#*:}"
     done
     # A new order each round: a start never always follows the same side's destroy (whose
     # clean-up, a QEMU's exit and a region's refill, goes on after virsh returns).
     for i in $(seq "$runs"); do
-        for d in $(printf '%s\n' BROKER:rma-bench-rma NONE:rma-bench-plain BROKER:rma-bench-default | shuf); do
+        for d in $(printf '%s\n' BROKER:rma-bench-rma NONE:rma-bench-plain BROKER:rma-bench-default \
+                   FLOOR:rma-bench-floor | shuf); do
             echo "${d#*:} $(start_ms "${d%%:*}" "${d#*:}")" >>"$TEST_DIR/virsh.times"
             destroy_all "${d%%:*}" "${d#*:}"
         done
     done
-    local rmas=() plains=()
-    for i in $(seq "$par"); do rmas+=("rma-bench-rma-$i"); plains+=("rma-bench-plain-$i"); done
+    local rmas=() plains=() floors=()
+    for i in $(seq "$par"); do
+        rmas+=("rma-bench-rma-$i"); plains+=("rma-bench-plain-$i"); floors+=("rma-bench-floor-$i")
+    done
     for i in $(seq "${BENCH_VIRSH_PARALLEL_RUNS:-5}"); do
-        for d in $(printf '%s\n' rma plain | shuf); do
+        for d in $(printf '%s\n' rma plain floor | shuf); do
             if [ "$d" = rma ]; then
                 echo "parallel-rma $(start_ms BROKER "${rmas[@]}")" >>"$TEST_DIR/virsh.times"
                 destroy_all BROKER "${rmas[@]}"
                 wait_until 30 prop_is FreeRmas $((par + 2))
-            else
+            elif [ "$d" = plain ]; then
                 echo "parallel-plain $(start_ms NONE "${plains[@]}")" >>"$TEST_DIR/virsh.times"
                 destroy_all NONE "${plains[@]}"
+            else
+                echo "parallel-floor $(start_ms FLOOR "${floors[@]}")" >>"$TEST_DIR/virsh.times"
+                destroy_all FLOOR "${floors[@]}"
             fi
         done
     done
     echo "  load average at the end (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)"
     on BROKER sandbox_stop
     on NONE sandbox_stop
+    on FLOOR sandbox_stop
     stop
     python3 - "$TEST_DIR/virsh.times" "$par" <<'PY2'
 import statistics, sys
@@ -550,11 +571,19 @@ def ratio(name, a, b, bound):
 row("opted in (hook, wrapper, RMA)", t["rma-bench-rma"])
 row("not opted in, wrapper as default emulator", t["rma-bench-default"])
 row("libvirtd without hook or wrapper", t["rma-bench-plain"])
+row("floor: /bin/true as the only hook", t["rma-bench-floor"])
 row(f"{sys.argv[2]} parallel starts, opted in", t["parallel-rma"])
 row(f"{sys.argv[2]} parallel starts, without", t["parallel-plain"])
+row(f"{sys.argv[2]} parallel starts, floor", t["parallel-floor"])
 ratio("opted in / without the broker", t["rma-bench-rma"], t["rma-bench-plain"], "1.02")
 ratio("default emulator + hook / neither", t["rma-bench-default"], t["rma-bench-plain"], "1.02")
 ratio(f"{sys.argv[2]} parallel, opted in / without", t["parallel-rma"], t["parallel-plain"], "1.05")
+# The floor: what libvirt charges for any qemu hook, and ours above it.
+ratio("floor / neither", t["rma-bench-floor"], t["rma-bench-plain"], "-")
+ratio("default emulator + hook / floor", t["rma-bench-default"], t["rma-bench-floor"], "-")
+ratio("opted in / floor", t["rma-bench-rma"], t["rma-bench-floor"], "-")
+ratio(f"{sys.argv[2]} parallel, floor / without", t["parallel-floor"], t["parallel-plain"], "-")
+ratio(f"{sys.argv[2]} parallel, opted in / floor", t["parallel-rma"], t["parallel-floor"], "-")
 PY2
 }
 

@@ -36,6 +36,8 @@
 
 /* libvirt domain metadata namespace for opting a domain in. */
 #define RMA_LIBVIRT_XMLNS   "http://rmabroker.org/schemas/domain/1"
+/* Nova's metadata namespace, any version (1.0, 1.1, ...). */
+#define RMA_NOVA_XMLNS_PREFIX "http://openstack.org/xmlns/libvirt/nova/"
 
 /* Longest domain or tenant name the broker accepts. */
 #define RMA_NAME_MAX 255

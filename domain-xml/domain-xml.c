@@ -5,9 +5,6 @@
 #include "domain-xml.h"
 #include "rma-names.h"
 
-/* Nova's metadata namespace, any version (1.0, 1.1, ...). */
-#define NOVA_XMLNS_PREFIX "http://openstack.org/xmlns/libvirt/nova/"
-
 typedef struct ParseState {
         DomainInfo *info;
         GPtrArray *path;      /* element names from the root down */
@@ -38,7 +35,7 @@ static bool is_nova_instance(const char *element, const char **names, const char
                 return false;
         xmlns_attr = colon ? g_strdup_printf("xmlns:%.*s", (int) (colon - element), element) : g_strdup("xmlns");
         ns = attribute(names, values, xmlns_attr);
-        return ns && g_str_has_prefix(ns, NOVA_XMLNS_PREFIX);
+        return ns && g_str_has_prefix(ns, RMA_NOVA_XMLNS_PREFIX);
 }
 
 /* Inside <nova:instance>: <nova:flavor name=...> and <nova:owner><nova:project uuid=...>. */

@@ -1,6 +1,8 @@
 /* The libvirt qemu hook. libvirt runs its front (hook-front.c, plain libc), installed as
  * /etc/libvirt/hooks/qemu.d/50-rma-broker, which execs this program for the calls below
- * (hook-ops.h) and exits 0 at once for every other.
+ * (hook-ops.h) and exits 0 at once for every other; at prepare it also exits 0 alone for
+ * a domain it can prove does not opt in and has nothing at its record's path
+ * (hook-prepare.h): what opts a domain in here must stay visible to that check.
  *
  * libvirt runs it as root with "NAME OP SUBOP EXTRA" and the domain XML on stdin.
  *   prepare begin: reserve an RMA and write the domain's record for the wrapper
@@ -31,9 +33,6 @@
 #include "rma-names.h"
 #include "rma-util.h"
 
-/* A domain XML is a few KiB; refuse to buffer unbounded input. */
-#define MAX_XML_BYTES (16u << 20)
-
 static char *read_stdin(size_t *ret_len) {
         GString *s = g_string_new(NULL);
         char buf[65536];
@@ -41,7 +40,7 @@ static char *read_stdin(size_t *ret_len) {
 
         while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0) {
                 g_string_append_len(s, buf, n);
-                if (s->len > MAX_XML_BYTES)
+                if (s->len > HOOK_MAX_XML_BYTES)
                         break;
         }
         *ret_len = s->len;

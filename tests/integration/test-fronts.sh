@@ -123,31 +123,94 @@ check_eq "no full wrapper: exit 127, as for a missing QEMU" 127 $?
 check_eq "... saying which" "qemu-rma: cannot run /nonexistent/qemu-rma-claim: No such file or directory" \
     "$(cat "$TEST_DIR/stderr")"
 
-# hook OP SUBOP: the hook's front as libvirtd runs it (root, a clean environment, the
-# domain XML on stdin). Sets STATUS; $OUT says whether the full hook ran.
+# hook OP SUBOP [XML-FILE]: the hook's front as libvirtd runs it (root, a clean
+# environment, the domain XML on stdin: $XML, or the file's bytes), with the test's
+# domains/. Sets STATUS; $OUT says whether the full hook ran.
 XML="<domain type='qemu'><name>front</name><uuid>$U</uuid></domain>"
+RMA_META="<metadata><rma:rma xmlns:rma='http://rmabroker.org/schemas/domain/1'/></metadata>"
+XML_RMA="<domain type='qemu'><name>front</name><uuid>$U</uuid>$RMA_META</domain>"
 hook() {
     rm -f "$OUT"/*
-    printf '%s' "$XML" | env -i LC_ALL=C PATH=/usr/bin:/bin HOME=/root RMA_BROKER_HOOK="$TEST_DIR/bin/fake-hook" \
-        "$HOOK_FRONT" front "$1" "$2" - 2>"$TEST_DIR/stderr"
+    if [ $# -ge 3 ]; then cat "$3"; else printf '%s' "$XML"; fi |
+        env -i LC_ALL=C PATH=/usr/bin:/bin HOME=/root RMA_BROKER_HOOK="$TEST_DIR/bin/fake-hook" \
+        RMA_BROKER_SOCKET="$TEST_DIR/run/broker.sock" "$HOOK_FRONT" front "$1" "$2" - 2>"$TEST_DIR/stderr"
     STATUS=${PIPESTATUS[1]}
 }
 for call in "start begin" "started begin" "stopped end" "migrate begin" "restore begin" "attach begin"; do
     hook $call
     check_eq "hook $call: exit 0 without the full hook" "0 " "$STATUS $(ran)"
 done
+printf '%s' "$XML_RMA" >"$TEST_DIR/rma.xml"
 for call in "prepare begin" "release end" "reconnect begin"; do
-    hook $call
+    hook $call "$TEST_DIR/rma.xml"
     check_eq "hook $call: the full hook runs" hook "$(ran)"
     cmp -s <(printf '%s\0' front $call -) "$OUT/argv"
     check "... with libvirt's arguments" test $? -eq 0
-    check_eq "... and the domain XML on its stdin, untouched" "$XML" "$(cat "$OUT/stdin" 2>/dev/null)"
+    cmp -s "$TEST_DIR/rma.xml" "$OUT/stdin"
+    check "... and the domain XML on its stdin, byte for byte" test $? -eq 0
 done
+hook release end
+check_eq "hook release end of a domain that did not opt in: the full hook still runs" hook "$(ran)"
+
+# prepare of a domain that did not opt in, with nothing at its record's path: the full
+# hook would only find that out (hook-prepare.h). Every doubt goes to the full hook, with
+# the XML libvirt wrote on its stdin byte for byte.
+hook prepare begin
+check_eq "prepare, not opted in, no domains/: exit 0 without the full hook" "0 " "$STATUS $(ran)"
+install -d -m 0755 "$DOMAINS"
+hook prepare begin
+check_eq "prepare, not opted in, no record: exit 0 without the full hook" "0 " "$STATUS $(ran)"
+check_eq "... and says nothing" "" "$(cat "$TEST_DIR/stderr")"
+# prepare_reaches NAME XML: the full hook runs at prepare, with XML on stdin unchanged.
+prepare_reaches() {
+    printf '%s' "$2" >"$TEST_DIR/in.xml"
+    hook prepare begin "$TEST_DIR/in.xml"
+    check_eq "prepare, $1: the full hook runs" hook "$(ran)"
+    cmp -s "$TEST_DIR/in.xml" "$OUT/stdin"
+    check "... with the domain XML on its stdin, byte for byte" test $? -eq 0
+}
+prepare_reaches "the rma metadata" "$XML_RMA"
+NOVA_META="<metadata><nova:instance xmlns:nova='http://openstack.org/xmlns/libvirt/nova/1.1'><nova:flavor name='m1.rma'/></nova:instance></metadata>"
+prepare_reaches "a Nova domain (its flavor may be opted in)" \
+    "<domain type='kvm'><name>front</name><uuid>$U</uuid>$NOVA_META</domain>"
+prepare_reaches "an <emulator> qemu-rma" \
+    "<domain type='qemu'><name>front</name><uuid>$U</uuid><devices><emulator>/usr/bin/qemu-rma</emulator></devices></domain>"
+prepare_reaches "a comment that GMarkup would join qemu-rma around" \
+    "<domain type='qemu'><name>front</name><uuid>$U</uuid><devices><emulator>/usr/bin/qemu-<!-- -->rma</emulator></devices></domain>"
+prepare_reaches "a character reference" \
+    "<domain type='qemu'><name>front</name><uuid>$U</uuid><devices><emulator>/usr/bin/qemu&#45;rma</emulator></devices></domain>"
+prepare_reaches "two <uuid> elements" "<domain type='qemu'><name>front</name><uuid>$U</uuid><uuid>$U</uuid></domain>"
+prepare_reaches "no <uuid>" "<domain type='qemu'><name>front</name></domain>"
+prepare_reaches "a <uuid> that is no uuid" "<domain type='qemu'><name>front</name><uuid>front</uuid></domain>"
+# Bigger than a pipe's buffer and the front's first read: all of it reaches the full hook.
+prepare_reaches "a 300 KiB XML with the rma metadata" \
+    "<domain type='qemu'><name>front</name><uuid>$U</uuid><description>$(head -c 300000 /dev/zero | tr '\0' x)</description>$RMA_META</domain>"
+install -m 0644 /dev/null "$DOMAINS/$U"
+prepare_reaches "a stale record of the domain's" "$XML"
+prepare_reaches "... with the <uuid> in capitals and spaces" \
+    "<domain type='qemu'><name>front</name><uuid> ${U^^}
+</uuid></domain>"
+rm -f "$DOMAINS/$U"
+mkdir "$DOMAINS/$U"
+prepare_reaches "a directory at the record's path" "$XML"
+rmdir "$DOMAINS/$U"
+chmod 1777 "$DOMAINS"
+prepare_reaches "a domains/ others can write" "$XML"
+chmod 0755 "$DOMAINS"
+
+# The real full hook behind the front removes the stale record, as before the front.
+install -m 0644 /dev/null "$DOMAINS/$U"
+printf '%s' "$XML" | env -i LC_ALL=C PATH=/usr/bin:/bin HOME=/root RMA_BROKER_HOOK="$TEST_DIR/bin/rma-broker-hook" \
+    RMA_BROKER_SOCKET="$TEST_DIR/run/broker.sock" "$HOOK_FRONT" front prepare begin - 2>"$TEST_DIR/stderr"
+check_eq "the real full hook behind the front: prepare succeeds" 0 "${PIPESTATUS[1]}"
+check "... and removes the stale record of a domain that no longer opts in" test ! -e "$DOMAINS/$U"
+rmdir "$DOMAINS"
+
 rm -f "$OUT"/*
 env -i RMA_BROKER_HOOK="$TEST_DIR/bin/fake-hook" "$HOOK_FRONT" too-few </dev/null
 check_eq "too few arguments: the full hook (it prints its usage)" hook "$(ran)"
 
-printf '%s' "$XML" | env -i RMA_BROKER_HOOK=/nonexistent/hook "$HOOK_FRONT" front prepare begin - 2>"$TEST_DIR/stderr"
+printf '%s' "$XML_RMA" | env -i RMA_BROKER_HOOK=/nonexistent/hook "$HOOK_FRONT" front prepare begin - 2>"$TEST_DIR/stderr"
 check_eq "no full hook at prepare: the start fails (an opted-in domain must not start without its RMA)" 1 \
     "${PIPESTATUS[1]}"
 check_eq "... saying why" "rma-broker: cannot run /nonexistent/hook: No such file or directory" "$(cat "$TEST_DIR/stderr")"
