@@ -28,35 +28,41 @@ static Held memfd_named(const char *name, int *ret_fd) {
         return (Held) { .dev = st.st_dev, .ino = st.st_ino };
 }
 
-/* A child holds slot 7's region by fd, slot 9's by a mapping alone (its fd closed), and a
- * memfd of another name; many other mappings make its maps longer than one read. */
-static void test_holders(void) {
-        int fd7, fd9, other_fd, p[2];
-        Held r7 = memfd_named("rma-broker-slot-7", &fd7), r9 = memfd_named("rma-broker-slot-9", &fd9);
-        Held other = memfd_named("not-a-region", &other_fd);
-        g_autoptr(ProcIndex) x = NULL;
-        const ProcHolder *h;
+/* A child that maps fd and closes it, with many other mappings (its maps longer than one
+ * read), then waits to be killed; it keeps the parent's other fds (no exec follows). */
+static pid_t child_mapping_only(int fd) {
+        int ready[2];
         pid_t child;
-        char c;
+        char c = 0;
 
-        g_assert_cmpint(pipe2(p, O_CLOEXEC), ==, 0);
+        g_assert_cmpint(pipe2(ready, O_CLOEXEC), ==, 0);
         child = fork();
-        g_assert_cmpint(child, >=, 0);
         if (child == 0) {
-                /* Mapped and kept only here: the fds are CLOEXEC, and no exec follows. */
-                void *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd9, 0);
+                void *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
                 for (int i = 0; i < 2000; i++)
                         (void) mmap(NULL, 4096, i % 2 ? PROT_READ : PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-                close(fd9);
-                close(p[0]);
-                (void) !write(p[1], m == MAP_FAILED ? "x" : "k", 1);
+                close(fd);
+                (void) !write(ready[1], m == MAP_FAILED ? "x" : "k", 1);
                 pause();
                 _exit(0);
         }
-        close(p[1]);
-        g_assert_cmpint(read(p[0], &c, 1), ==, 1);
+        g_assert_cmpint(child, >, 0);
+        close(ready[1]);
+        g_assert_cmpint(read(ready[0], &c, 1), ==, 1);
         g_assert_cmpint(c, ==, 'k');
-        close(p[0]);
+        close(ready[0]);
+        return child;
+}
+
+/* The child holds slot 7's region by fd, slot 9's by a mapping alone, and a memfd of
+ * another name. */
+static void test_holders(void) {
+        int fd7, fd9, other_fd;
+        Held r7 = memfd_named("rma-broker-slot-7", &fd7), r9 = memfd_named("rma-broker-slot-9", &fd9);
+        Held other = memfd_named("not-a-region", &other_fd);
+        pid_t child = child_mapping_only(fd9);
+        g_autoptr(ProcIndex) x = NULL;
+        const ProcHolder *h;
 
         x = proc_index_new(getpid());
         h = proc_index_find(x, r7.dev, r7.ino, child);
