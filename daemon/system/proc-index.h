@@ -3,8 +3,9 @@
  * Re-adoption asks the same question for every slot: which process has this inode open
  * or mapped? Asked of /proc per slot, a restart would cost slots x processes. The index
  * is built in one pass over /proc/PID/fd and /proc/PID/maps of every process, and only
- * of what can be a region (a memfd, or a kvm RMA's anonymous inode): nothing else is
- * stat()ed, so a hung FUSE file elsewhere cannot block the broker. */
+ * of what can be a region (a memfd named rma-broker-slot-N, as the broker names every
+ * region it makes, or a kvm RMA's anonymous inode): nothing else is stat()ed, so a hung
+ * FUSE file elsewhere cannot block the broker. */
 #pragma once
 
 #include <glib.h>
@@ -23,7 +24,7 @@ typedef struct ProcHolder {
 
 typedef struct ProcIndex {
         GArray *holders;     /* ProcHolder, in /proc order: grouped by pid */
-        GHashTable *by_inode;   /* "dev:ino" -> GPtrArray of indexes into holders */
+        GArray *by_inode;    /* guint indexes into holders, by dev:ino (fds first): no key per holder */
 } ProcIndex;
 
 /* One pass over /proc, skipping exclude_pid (the broker itself). */
