@@ -11,8 +11,8 @@
  * a refusal must not carry a caller's megabytes to every listener. */
 #define FIELD_MAX 255
 
-/* May one more signal go out now? Refills at RMA_EVENTS_PER_SEC up to RMA_EVENTS_BURST. */
-static bool take_token(BusEvents *e) {
+/* Refills at RMA_EVENTS_PER_SEC up to RMA_EVENTS_BURST. */
+static void refill(BusEvents *e) {
         uint64_t now = rma_now_usec(CLOCK_MONOTONIC);
 
         if (e->refilled_usec == 0)
@@ -22,6 +22,11 @@ static bool take_token(BusEvents *e) {
         if (e->tokens > RMA_EVENTS_BURST)
                 e->tokens = RMA_EVENTS_BURST;
         e->refilled_usec = now;
+}
+
+/* May one more signal go out now? */
+static bool take_token(BusEvents *e) {
+        refill(e);
         if (e->tokens < 1) {
                 e->dropped++;
                 return false;
@@ -37,6 +42,47 @@ static void announce_dropped(BusEvents *e, sd_bus *bus) {
         e->tokens -= 1;
         (void) sd_bus_emit_signal(bus, RMA_OBJECT_PATH, RMA_INTERFACE, "EventsDropped", "u", e->dropped);
         e->dropped = 0;
+}
+
+static void disarm(BusEvents *e) {
+        e->announce = sd_event_source_disable_unref(e->announce);
+        e->announce_bus = sd_bus_unref(e->announce_bus);
+}
+
+/* The time until the bucket holds one token again. */
+static uint64_t usec_to_token(const BusEvents *e) {
+        return e->tokens >= 1 ? 0 : (uint64_t) ((1 - e->tokens) * 1e6 / RMA_EVENTS_PER_SEC) + 1;
+}
+
+static int on_announce(sd_event_source *source, uint64_t usec, void *userdata) {
+        BusEvents *e = userdata;
+
+        (void) usec;
+        refill(e);
+        if (e->dropped > 0 && e->tokens < 1) {
+                /* Still flooded: look again when a token is due. */
+                if (sd_event_source_set_time_relative(source, usec_to_token(e)) >= 0 &&
+                    sd_event_source_set_enabled(source, SD_EVENT_ONESHOT) >= 0)
+                        return 0;
+                disarm(e);   /* the next event that fits announces it */
+                return 0;
+        }
+        announce_dropped(e, e->announce_bus);
+        disarm(e);
+        return 0;
+}
+
+/* Something was dropped: announce it when there is room, even if nothing else happens
+ * (a flood of refusals ends, and the next event may be minutes away). Best effort: a bus
+ * without an event loop waits for the next event, as before. */
+static void arm(BusEvents *e, sd_bus *bus) {
+        sd_event *loop = sd_bus_get_event(bus);
+
+        if (e->announce || !loop)
+                return;
+        if (sd_event_add_time_relative(loop, &e->announce, CLOCK_MONOTONIC, usec_to_token(e), 0, on_announce, e) < 0)
+                return;
+        e->announce_bus = sd_bus_ref(bus);
 }
 
 static char *bounded(const char *s) {
@@ -57,6 +103,7 @@ static void slot_owner_free(gpointer p) {
 }
 
 void bus_events_done(BusEvents *e) {
+        disarm(e);
         g_clear_pointer(&e->owners, g_hash_table_destroy);
 }
 
@@ -90,7 +137,9 @@ void bus_events_slot_changed(BusEvents *e, sd_bus *bus, const Slot *s, const cha
         if (!bus)
                 return;
         o = owner_of(e, s);
-        if (take_token(e)) {
+        if (!take_token(e))
+                arm(e, bus);
+        else {
                 announce_dropped(e, bus);
                 (void) sd_bus_emit_signal(bus, RMA_OBJECT_PATH, RMA_INTERFACE, "SlotChanged", "ussssus", s->index,
                                           slot_state_to_string(s->state), o && o->domain ? o->domain : "",
@@ -106,8 +155,12 @@ void bus_events_refused(BusEvents *e, sd_bus *bus, const char *method, const cha
                         const char *domain, const char *tenant, uid_t uid, const char *message) {
         g_autofree char *u = NULL, *d = NULL, *t = NULL;
 
-        if (!bus || !take_token(e))
+        if (!bus)
                 return;
+        if (!take_token(e)) {
+                arm(e, bus);
+                return;
+        }
         announce_dropped(e, bus);
         u = bounded(uuid);
         d = bounded(domain);

@@ -6,13 +6,15 @@
  * Under one rate bound (a token bucket: RMA_EVENTS_BURST at once, RMA_EVENTS_PER_SEC
  * after), so that no flood of calls (refusals cost a caller nothing) can fill the bus or
  * its listeners' queues. What the bound drops is counted and announced once there is room
- * again; the counts (PropertiesChanged) and the journal stay complete. */
+ * again, by a timer of the bus's event loop if no other event comes first; the counts
+ * (PropertiesChanged) and the journal stay complete. */
 #pragma once
 
 #include <glib.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
 
 #include "pool.h"
 
@@ -25,6 +27,9 @@ typedef struct BusEvents {
         double tokens;
         uint64_t refilled_usec;   /* CLOCK_MONOTONIC of the last refill (0: never: a full bucket) */
         uint32_t dropped;         /* not sent since the last EventsDropped */
+        sd_event_source *announce;   /* armed while something was dropped: EventsDropped once a
+                                      * token is there, though no other event may come */
+        sd_bus *announce_bus;        /* where it goes (a reference while armed) */
 } BusEvents;
 
 void bus_events_done(BusEvents *e);

@@ -84,9 +84,19 @@ diag "$calls calls by the flooders, $refused Refused signals"
 check "a flood's refusals are bounded: at most 256 + 128/s x 4 s of $((calls / 3)) refused Reserves" \
     test "$refused" -le $((256 + 128 * 4))
 check "... and were sent (the bound is not a wall)" test "$refused" -ge 100
+check "what the bound left out is announced once there is room, though no other event follows" \
+    wait_until 5 has_event '"event":"events-dropped","dropped":[1-9]'
+# The broker may still be answering the flood's last calls (a loaded machine, a sanitized
+# build): the next event goes out once their refusals stop spending the bucket.
+refusals_settled() {
+    local n
+    n=$(grep -c '"event":"refused"' "$EVENTS")
+    sleep 0.5
+    [ "$n" -eq "$(grep -c '"event":"refused"' "$EVENTS")" ]
+}
+wait_until 10 refusals_settled
 "$TEST_CLIENT" reserve "$(uuid_n 4)" web-4 </dev/null >/dev/null
-check "what the bound left out is announced with the next event" wait_until 3 has_event '"event":"events-dropped","dropped":[1-9]'
-check "... which comes through" wait_until 3 has_event '"state":"reserved","domain":"web-4"'
+check "... and the next event comes through" wait_until 3 has_event '"state":"reserved","domain":"web-4"'
 check_eq "the monitors ran without an error" "" "$(cat "$TEST_DIR/monitor.err")"
 
 tap_done
