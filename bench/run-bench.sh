@@ -39,7 +39,8 @@
 #               8 parallel starts of each (private libvirtds from
 #               tests/e2e/libvirt-sandbox.sh, the real hook and wrapper, without shims;
 #               BENCH_VIRSH_RUNS, 15; BENCH_VIRSH_PARALLEL, 8; BENCH_VIRSH_PARALLEL_RUNS,
-#               5), interleaved
+#               5), interleaved; BENCH_VIRSH_LOGS=DIR keeps each libvirtd's debug log
+#               of hook and emulator runs (util.command, qemu_process) there
 #   (default: all of these)
 # BENCH_ROUNDS (7) and BENCH_ITERATIONS (400) size the latency part.
 set -euo pipefail
@@ -500,6 +501,10 @@ print(o["libexecdir"] if o["libexecdir"].startswith("/") else o["prefix"] + "/" 
     WRAPPER=$TEST_DIR/bin/qemu-rma
     trap 'on BROKER sandbox_stop; on NONE sandbox_stop; on FLOOR sandbox_stop; cleanup' EXIT
     export SANDBOX_VIRTLOGD=1
+    # Millisecond stamps of each hook and emulator run, at the cost of a debug log.
+    if [ -n "${BENCH_VIRSH_LOGS:-}" ]; then
+        export SANDBOX_LOG_LEVEL=1 SANDBOX_LIBVIRTD_CONF_EXTRA='log_filters="1:util.command 1:qemu.qemu_process 4:*"'
+    fi
     # BROKER: the hook, and the wrapper as default emulator. NONE: a libvirtd with neither.
     # FLOOR: /bin/true as its only qemu hook, the real QEMU as default emulator.
     SANDBOX_BINDS="$TEST_DIR/run:/run/rma-broker $TEST_DIR/libexec:$libexec/rma-broker" \
@@ -560,6 +565,10 @@ print(o["libexecdir"] if o["libexecdir"].startswith("/") else o["prefix"] + "/" 
         done
     done
     echo "  load average at the end (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)"
+    if [ -n "${BENCH_VIRSH_LOGS:-}" ]; then
+        mkdir -p "$BENCH_VIRSH_LOGS"
+        for d in BROKER NONE FLOOR; do on "$d" sh -c 'cp "$SANDBOX/log/libvirtd.log" "$0"' "$BENCH_VIRSH_LOGS/$d.log"; done
+    fi
     on BROKER sandbox_stop
     on NONE sandbox_stop
     on FLOOR sandbox_stop
