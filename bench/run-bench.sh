@@ -2,7 +2,8 @@
 # rma-broker benchmarks. Every figure is a ratio against a baseline measured in the same
 # run; nothing here is a pass/fail test. The broker runs as in production: on a (private)
 # system bus, with the cgroup check on, and the claiming process in a cgroup shaped like
-# the one libvirt makes for domain "bench" (machine/qemu-1-bench.libvirt-qemu).
+# the one libvirt makes for domain "bench" (machine/qemu-ID-bench.libvirt-qemu, ID this
+# run's pid: two benches at once never share it).
 #
 # Usage (as root): bench/run-bench.sh [PART...]
 #   latency     Reserve / Claim / connect+Claim vs (a) bare SCM_RIGHTS, (b) a minimal
@@ -38,7 +39,8 @@
 #               8 parallel starts of each (private libvirtds from
 #               tests/e2e/libvirt-sandbox.sh, the real hook and wrapper, without shims;
 #               BENCH_VIRSH_RUNS, 15; BENCH_VIRSH_PARALLEL, 8; BENCH_VIRSH_PARALLEL_RUNS,
-#               5), interleaved
+#               5), interleaved; BENCH_VIRSH_LOGS=DIR keeps each libvirtd's debug log
+#               of hook and emulator runs (util.command, qemu_process) there
 #   (default: all of these)
 # BENCH_ROUNDS (7) and BENCH_ITERATIONS (400) size the latency part.
 set -euo pipefail
@@ -74,19 +76,21 @@ cleanup() {
     stop_broker || true
     stop_private_bus
     # Processes left in our cgroup have exited by now; an empty group can go.
-    # A group still in use (another bench on the machine has the same fixed path) stays;
-    # under set -e a failing rmdir here would end the trap before TEST_DIR goes.
+    # machine/ may still be in use (another bench, a libvirtd); under set -e a failing
+    # rmdir here would end the trap before TEST_DIR goes.
     [ -n "$CGROUP" ] && rmdir "$CGROUP" "$(dirname "$CGROUP")" 2>/dev/null || true
     rm -rf "$TEST_DIR"
 }
 trap cleanup EXIT
 
 # A cgroup of libvirt's shape for domain "bench": v2 if the host is pure v2, else the v1
-# pids hierarchy. Only processes started with in_domain_cgroup are put there.
+# pids hierarchy. Only processes started with in_domain_cgroup are put there. Its domain
+# ID is our pid, unique among running benches (the broker accepts any ID libvirt could
+# give): a fixed qemu-1 was shared by concurrent benches, and each one's clean-up failed.
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-    CGROUP=/sys/fs/cgroup/machine/qemu-1-bench.libvirt-qemu
+    CGROUP=/sys/fs/cgroup/machine/qemu-$$-bench.libvirt-qemu
 else
-    CGROUP=/sys/fs/cgroup/pids/machine/qemu-1-bench.libvirt-qemu
+    CGROUP=/sys/fs/cgroup/pids/machine/qemu-$$-bench.libvirt-qemu
 fi
 mkdir -p "$CGROUP"
 in_domain_cgroup() { sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CGROUP" "$@"; }
@@ -470,6 +474,9 @@ destroy_all() { local side=$1 d; shift; for d in "$@"; do on "$side" sandbox_vir
 
 part_virsh() {
     local runs=${BENCH_VIRSH_RUNS:-15} par=${BENCH_VIRSH_PARALLEL:-8} i d n
+    # Domain names end in our pid: libvirt names each domain's cgroup machine/qemu-ID-NAME
+    # with IDs from 1 in every libvirtd, so two benches at once would share those groups.
+    local R=-p$$
     . "$SOURCE_DIR/tests/e2e/libvirt-sandbox.sh"
     echo "== virsh start of a 1 GiB pseries TCG guest without NUMA cells, $runs interleaved runs each"
     start -- --count=$((par + 2)) --size=256M --qemu-users=libvirt-qemu
@@ -494,26 +501,30 @@ print(o["libexecdir"] if o["libexecdir"].startswith("/") else o["prefix"] + "/" 
     WRAPPER=$TEST_DIR/bin/qemu-rma
     trap 'on BROKER sandbox_stop; on NONE sandbox_stop; on FLOOR sandbox_stop; cleanup' EXIT
     export SANDBOX_VIRTLOGD=1
+    # Millisecond stamps of each hook and emulator run, at the cost of a debug log.
+    if [ -n "${BENCH_VIRSH_LOGS:-}" ]; then
+        export SANDBOX_LOG_LEVEL=1 SANDBOX_LIBVIRTD_CONF_EXTRA='log_filters="1:util.command 1:qemu.qemu_process 4:*"'
+    fi
     # BROKER: the hook, and the wrapper as default emulator. NONE: a libvirtd with neither.
     # FLOOR: /bin/true as its only qemu hook, the real QEMU as default emulator.
     SANDBOX_BINDS="$TEST_DIR/run:/run/rma-broker $TEST_DIR/libexec:$libexec/rma-broker" \
         virsh_side BROKER "$TEST_DIR/hook/50-rma-broker" "$TEST_DIR/emulators"
     virsh_side NONE "" ""
     virsh_side FLOOR "$TEST_DIR/floor/50-true" ""
-    virsh_xml rma-bench-rma 7b1c2d3e-0000-4000-8000-00000000000a "$WRAPPER" opt-in >"$TEST_DIR/rma.xml"
-    virsh_xml rma-bench-default 7b1c2d3e-0000-4000-8000-00000000000c - >"$TEST_DIR/default.xml"
-    virsh_xml rma-bench-plain 7b1c2d3e-0000-4000-8000-00000000000b - >"$TEST_DIR/plain.xml"
-    virsh_xml rma-bench-floor 7b1c2d3e-0000-4000-8000-00000000000d - >"$TEST_DIR/floor.xml"
+    virsh_xml rma-bench-rma$R 7b1c2d3e-0000-4000-8000-00000000000a "$WRAPPER" opt-in >"$TEST_DIR/rma.xml"
+    virsh_xml rma-bench-default$R 7b1c2d3e-0000-4000-8000-00000000000c - >"$TEST_DIR/default.xml"
+    virsh_xml rma-bench-plain$R 7b1c2d3e-0000-4000-8000-00000000000b - >"$TEST_DIR/plain.xml"
+    virsh_xml rma-bench-floor$R 7b1c2d3e-0000-4000-8000-00000000000d - >"$TEST_DIR/floor.xml"
     on BROKER sandbox_virsh define "$TEST_DIR/rma.xml" >/dev/null
     on BROKER sandbox_virsh define "$TEST_DIR/default.xml" >/dev/null
     on NONE sandbox_virsh define "$TEST_DIR/plain.xml" >/dev/null
     on FLOOR sandbox_virsh define "$TEST_DIR/floor.xml" >/dev/null
     for i in $(seq "$par"); do
-        virsh_xml "rma-bench-rma-$i" "7b1c2d3e-0000-4000-8000-0000000001$(printf '%02d' "$i")" "$WRAPPER" opt-in \
+        virsh_xml "rma-bench-rma-$i$R" "7b1c2d3e-0000-4000-8000-0000000001$(printf '%02d' "$i")" "$WRAPPER" opt-in \
             >"$TEST_DIR/rma-$i.xml"
-        virsh_xml "rma-bench-plain-$i" "7b1c2d3e-0000-4000-8000-0000000002$(printf '%02d' "$i")" - \
+        virsh_xml "rma-bench-plain-$i$R" "7b1c2d3e-0000-4000-8000-0000000002$(printf '%02d' "$i")" - \
             >"$TEST_DIR/plain-$i.xml"
-        virsh_xml "rma-bench-floor-$i" "7b1c2d3e-0000-4000-8000-0000000003$(printf '%02d' "$i")" - \
+        virsh_xml "rma-bench-floor-$i$R" "7b1c2d3e-0000-4000-8000-0000000003$(printf '%02d' "$i")" - \
             >"$TEST_DIR/floor-$i.xml"
         on BROKER sandbox_virsh define "$TEST_DIR/rma-$i.xml" >/dev/null
         on NONE sandbox_virsh define "$TEST_DIR/plain-$i.xml" >/dev/null
@@ -521,21 +532,22 @@ print(o["libexecdir"] if o["libexecdir"].startswith("/") else o["prefix"] + "/" 
     done
     echo "  load average at the start (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)"
     # Warm-up: capabilities probed, caches filled.
-    for d in BROKER:rma-bench-rma BROKER:rma-bench-default NONE:rma-bench-plain FLOOR:rma-bench-floor; do
+    for d in BROKER:rma-bench-rma$R BROKER:rma-bench-default$R NONE:rma-bench-plain$R FLOOR:rma-bench-floor$R; do
         start_ms "${d%%:*}" "${d#*:}" >/dev/null && destroy_all "${d%%:*}" "${d#*:}"
     done
     # A new order each round: a start never always follows the same side's destroy (whose
     # clean-up, a QEMU's exit and a region's refill, goes on after virsh returns).
     for i in $(seq "$runs"); do
-        for d in $(printf '%s\n' BROKER:rma-bench-rma NONE:rma-bench-plain BROKER:rma-bench-default \
-                   FLOOR:rma-bench-floor | shuf); do
-            echo "${d#*:} $(start_ms "${d%%:*}" "${d#*:}")" >>"$TEST_DIR/virsh.times"
+        for d in $(printf '%s\n' BROKER:rma-bench-rma$R NONE:rma-bench-plain$R BROKER:rma-bench-default$R \
+                   FLOOR:rma-bench-floor$R | shuf); do
+            n=${d#*:}
+            echo "${n%"$R"} $(start_ms "${d%%:*}" "$n")" >>"$TEST_DIR/virsh.times"
             destroy_all "${d%%:*}" "${d#*:}"
         done
     done
     local rmas=() plains=() floors=()
     for i in $(seq "$par"); do
-        rmas+=("rma-bench-rma-$i"); plains+=("rma-bench-plain-$i"); floors+=("rma-bench-floor-$i")
+        rmas+=("rma-bench-rma-$i$R"); plains+=("rma-bench-plain-$i$R"); floors+=("rma-bench-floor-$i$R")
     done
     for i in $(seq "${BENCH_VIRSH_PARALLEL_RUNS:-5}"); do
         for d in $(printf '%s\n' rma plain floor | shuf); do
@@ -553,6 +565,10 @@ print(o["libexecdir"] if o["libexecdir"].startswith("/") else o["prefix"] + "/" 
         done
     done
     echo "  load average at the end (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)"
+    if [ -n "${BENCH_VIRSH_LOGS:-}" ]; then
+        mkdir -p "$BENCH_VIRSH_LOGS"
+        for d in BROKER NONE FLOOR; do on "$d" sh -c 'cp "$SANDBOX/log/libvirtd.log" "$0"' "$BENCH_VIRSH_LOGS/$d.log"; done
+    fi
     on BROKER sandbox_stop
     on NONE sandbox_stop
     on FLOOR sandbox_stop

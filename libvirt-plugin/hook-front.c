@@ -3,7 +3,7 @@
  * libvirt runs every qemu hook at each step of a domain's life (prepare, start, started,
  * stopped, release, ...); the hook acts on three of them (hook-ops.h). This front, plain
  * libc, exits 0 at once for the others, before any library the full hook needs
- * (glib, json-glib, libsystemd, ...) is loaded, and execs the full hook (hook.c) for the
+ * (glib, libsystemd, ...) is loaded, and execs the full hook (hook.c) for the
  * three, with argv and environment untouched. At prepare, run at every start, it reads
  * the domain XML first and exits 0 alone when it can prove the full hook would do
  * nothing (hook-prepare.h); otherwise the full hook gets that XML, byte for byte, as its

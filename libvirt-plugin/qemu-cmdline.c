@@ -14,6 +14,8 @@ static const char *const node0_ids[] = { "ram-node0", "ppc_spapr.ram", "pc.ram" 
 
 #define MIB ((uint64_t) 1 << 20)
 
+G_DEFINE_QUARK(qemu-cmdline-error-quark, qemu_cmdline_error)
+
 /* A QEMU size: a number with an optional suffix k, M, G, T; bare means MiB, as -m
  * reads it. */
 static int parse_size(const char *s, uint64_t *ret) {
@@ -80,10 +82,9 @@ static char *pc_dimm_json(unsigned slot) {
 }
 
 char **qemu_cmdline_lay_out_rma(char *const *argv, int fd, uint64_t region_size, char **summary, GError **error) {
-        g_autoptr(JsonParser) parser = NULL;
         g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
         g_autofree char *new_m = NULL;
-        JsonObject *node0 = NULL;
+        g_autoptr(QemuObject) node0 = NULL;
         size_t node0_at = 0, m_at = 0, n = g_strv_length((char **) argv);
         uint64_t node0_size, rest;
         MemOpt m = {};
@@ -93,26 +94,24 @@ char **qemu_cmdline_lay_out_rma(char *const *argv, int fd, uint64_t region_size,
                         m_at = i + 1;
                 if (node0)
                         continue;
-                g_autoptr(JsonParser) p = NULL;
-                JsonObject *obj = qemu_backend_at(argv, i, &p);
+                g_autoptr(QemuObject) obj = qemu_backend_at(argv, i);
                 /* ram-node0 comes first in node0_ids: a machine with cells has no whole-RAM backend. */
                 for (size_t k = 0; obj && k < G_N_ELEMENTS(node0_ids); k++)
                         if (strcmp(qemu_backend_id(obj), node0_ids[k]) == 0) {
-                                node0 = obj;
+                                node0 = g_steal_pointer(&obj);
                                 node0_at = i + 1;
-                                parser = g_steal_pointer(&p);
                                 break;
                         }
         }
         if (!node0) {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                g_set_error(error, QEMU_CMDLINE_ERROR, QEMU_CMDLINE_ERROR_NO_NODE0,
                             "the QEMU command line has no memory backend for guest RAM node 0 (ram-node0, or "
                             "ppc_spapr.ram without NUMA cells); is this a pseries machine libvirt started?");
                 return NULL;
         }
         node0_size = qemu_backend_size(node0);
         if (node0_size < region_size) {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                g_set_error(error, QEMU_CMDLINE_ERROR, QEMU_CMDLINE_ERROR_INVALID,
                             "guest RAM node 0 is %" PRIu64 " MiB, smaller than the RMA of %" PRIu64 " MiB: give the "
                             "domain at least %" PRIu64 " MiB of memory (in NUMA cell 0, if it has cells)",
                             node0_size / MIB, region_size / MIB, region_size / MIB);
@@ -120,7 +119,7 @@ char **qemu_cmdline_lay_out_rma(char *const *argv, int fd, uint64_t region_size,
         }
         rest = node0_size - region_size;
         if (rest && (!m_at || parse_m(argv[m_at], &m) < 0 || m.size < rest)) {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                g_set_error(error, QEMU_CMDLINE_ERROR, QEMU_CMDLINE_ERROR_INVALID,
                             "cannot read the guest's memory size from -m '%s'", m_at ? argv[m_at] : "");
                 return NULL;
         }

@@ -9,6 +9,14 @@
 /* Id of the pc-dimm (and its backend) that carries the rest of node 0's RAM. */
 #define QEMU_RMA_REST_ID "rma-rest-node0"
 
+/* The errors of qemu_cmdline_lay_out_rma(). */
+#define QEMU_CMDLINE_ERROR (qemu_cmdline_error_quark())
+GQuark qemu_cmdline_error_quark(void);
+typedef enum {
+        QEMU_CMDLINE_ERROR_NO_NODE0,  /* no backend for guest RAM node 0 */
+        QEMU_CMDLINE_ERROR_INVALID,   /* node 0 too small, or -m unreadable */
+} QemuCmdlineError;
+
 /* Return a new argv where:
  * - the backend of guest RAM node 0 ("ram-node0", or without NUMA cells the machine's
  *   whole-RAM backend "ppc_spapr.ram"/"pc.ram") is memory-backend-file on

@@ -3,7 +3,7 @@
  *
  * Plain libc: libvirt runs it for every ppc64 domain it starts once it is the default
  * emulator, and nearly all of them pass straight through, so it decides before any
- * library the claim needs (glib, json-glib, libsystemd, ...) is loaded. It execs the real
+ * library the claim needs (glib, libsystemd, ...) is loaded. It execs the real
  * QEMU with exactly the arguments libvirt gave for a capability probe (no -uuid) and, as
  * the default emulator, for a domain with nothing at its record's path (the hook opted it
  * out, domain-record.h); those are the full wrapper's own pass-through decisions, made

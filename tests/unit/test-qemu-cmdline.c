@@ -168,14 +168,14 @@ static void test_refusals(void) {
 
         out = qemu_cmdline_lay_out_rma(small, 3, 2 * MIB256, NULL, &e1);
         g_assert_null(out);
-        g_assert_error(e1, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+        g_assert_error(e1, QEMU_CMDLINE_ERROR, QEMU_CMDLINE_ERROR_INVALID);
         g_assert_nonnull(strstr(e1->message, "give the domain at least 512 MiB of memory"));
         out = qemu_cmdline_lay_out_rma(no_backend, 3, MIB256, NULL, &e2);
         g_assert_null(out);
-        g_assert_error(e2, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+        g_assert_error(e2, QEMU_CMDLINE_ERROR, QEMU_CMDLINE_ERROR_NO_NODE0);
         out = qemu_cmdline_lay_out_rma(bad_m, 3, MIB256, NULL, &e3);
         g_assert_null(out);
-        g_assert_error(e3, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+        g_assert_error(e3, QEMU_CMDLINE_ERROR, QEMU_CMDLINE_ERROR_INVALID);
 }
 
 int main(int argc, char *argv[]) {
