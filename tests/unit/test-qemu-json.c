@@ -10,8 +10,8 @@ static const char *const valid[] = {
         "{}",
         " { \"a\" : 1 } \n",
         "{\"qom-type\":\"memory-backend-ram\",\"id\":\"ppc_spapr.ram\",\"size\":1073741824}",
-        "{\"qom-type\":\"memory-backend-memfd\",\"id\":\"ram-node0\",\"hugetlb\":true,\"hugetlbsize\":2097152,"
-        "\"prealloc\":true,\"size\":536870912,\"host-nodes\":[0, 1],\"policy\":\"bind\",\"x\":null,\"y\":-1.5e3}",
+        ("{\"qom-type\":\"memory-backend-memfd\",\"id\":\"ram-node0\",\"hugetlb\":true,\"hugetlbsize\":2097152,"
+         "\"prealloc\":true,\"size\":536870912,\"host-nodes\":[0, 1],\"policy\":\"bind\",\"x\":null,\"y\":-1.5e3}"),
         "{\"mem-path\":\"/dev/hugepages/libvirt/qemu/1-d\\\\ \\\"q\\\" \\u00e9 \\ud83d\\ude00 \\/x\\n\",\"n\":{\"a\":[{}]}}",
         "{\"s\":\"caf\xc3\xa9\",\"z\":0,\"neg\":-0}",
 };
