@@ -26,12 +26,8 @@ struct RestorePlan {
         ProcIndex *procs;           /* who holds what, read from /proc once, when first asked */
         GHashTable *checked;        /* pid -> CheckedProcess: a QEMU with many leases is checked once */
         GHashTable *named;          /* slot -> GArray of holder indexes of memfds named for it (census) */
-        /* The recorded region of one slot, reopened by its handle for recorded_region_lives():
-         * the fd or the error, for old_region_get() to take instead of asking again. */
-        bool reopened;
+        int reopened_fd;            /* the slot's recorded region, reopened by its handle for a check */
         unsigned reopened_slot;
-        int reopened_r;
-        int reopened_fd;
         /* What restore_apply() puts things back into (borrowed, during the call only). */
         Broker *broker;
         Recycler *recycler;
@@ -192,11 +188,6 @@ static const ProcHolder *find_holder(RestorePlan *p, uint64_t dev, uint64_t ino,
         return ino == 0 ? NULL : proc_index_find(procs(p), dev, ino, pid);
 }
 
-static void forget_reopened(RestorePlan *p) {
-        p->reopened = false;
-        p->reopened_fd = safe_close(p->reopened_fd);
-}
-
 typedef enum OldRegion {
         OLD_REGION_HELD,      /* *ret_fd: a reference to it, from the fd store or by its handle */
         OLD_REGION_GONE,      /* proven gone: no process, no mapping, no fd in flight holds it */
@@ -220,10 +211,9 @@ static OldRegion old_region_get(RestorePlan *p, unsigned i, uint64_t dev, uint64
         }
         if (ino == 0)
                 return OLD_REGION_GONE;   /* no region was left to anyone */
-        if (p->reopened && p->reopened_slot == i) {
-                p->reopened = false;
-                r = p->reopened_r;
-                *ret_fd = TAKE_FD(p->reopened_fd);
+        if (p->reopened_fd >= 0 && p->reopened_slot == i) {
+                *ret_fd = TAKE_FD(p->reopened_fd);   /* recorded_region_lives() opened it */
+                r = 0;
         } else
                 r = backend_reopen_region(p->broker->backend, handle, ret_fd);
         if (r >= 0) {
@@ -735,11 +725,11 @@ static bool recorded_region_lives(RestorePlan *p, unsigned i, const RegistryReco
                 return false;
         if (stored >= 0 && same_inode(stored, rec->region_dev, rec->region_ino))
                 return true;
-        forget_reopened(p);
-        p->reopened = true;   /* old_region_get() takes the answer: one reopen per slot */
-        p->reopened_slot = i;
-        p->reopened_r = backend_reopen_region(p->broker->backend, &rec->region_handle, &p->reopened_fd);
-        return p->reopened_r >= 0 && same_inode(p->reopened_fd, rec->region_dev, rec->region_ino);
+        p->reopened_fd = safe_close(p->reopened_fd);
+        if (backend_reopen_region(p->broker->backend, &rec->region_handle, &p->reopened_fd) < 0)
+                return false;
+        p->reopened_slot = i;   /* old_region_get() takes it: one reopen per slot */
+        return same_inode(p->reopened_fd, rec->region_dev, rec->region_ino);
 }
 
 /* A held-back slot with a live region of its own that its record does not know (a stale
@@ -857,7 +847,7 @@ static bool restore_slot(RestorePlan *p, Slot *s, const RegistryRecord *rec, uns
 
         /* A slot without a record waits for the rebuild, which may prove its lease. */
         if (held_back && rec && !recorded_region_lives(p, s->index, rec) && restore_from_census(p, s, rec)) {
-                forget_reopened(p);
+                p->reopened_fd = safe_close(p->reopened_fd);
                 return false;
         }
         if (rec && rec->state == SLOT_LEASED && held_back) {
@@ -881,7 +871,7 @@ static bool restore_slot(RestorePlan *p, Slot *s, const RegistryRecord *rec, uns
                                                   rec->reserved_by, rec->expires_monotonic) >= 0)
                         (*reservations)++;
         }
-        forget_reopened(p);   /* not taken: the slot needed no reopen after all */
+        p->reopened_fd = safe_close(p->reopened_fd);   /* not taken: the slot needed no reopen after all */
         return lease;
 }
 
