@@ -26,8 +26,6 @@ struct RestorePlan {
         ProcIndex *procs;           /* who holds what, read from /proc once, when first asked */
         GHashTable *checked;        /* pid -> CheckedProcess: a QEMU with many leases is checked once */
         GHashTable *named;          /* slot -> GArray of holder indexes of memfds named for it (census) */
-        int reopened_fd;            /* the slot's recorded region, reopened by its handle for a check */
-        unsigned reopened_slot;
         /* What restore_apply() puts things back into (borrowed, during the call only). */
         Broker *broker;
         Recycler *recycler;
@@ -39,7 +37,6 @@ int restore_plan_new(const BrokerConfig *config, FdStore *store, RestorePlan **r
 
         p->store = store;
         p->config = config;
-        p->reopened_fd = -EBADF;
         (void) registry_load(config->runtime_dir, &p->registry);
         if (p->registry->newer_version) {
                 int r = log_error_errno(EPROTONOSUPPORT, "Lease registry: %s. Refusing to start, so that the leases "
@@ -69,7 +66,6 @@ RestorePlan *restore_plan_free(RestorePlan *p) {
         proc_index_free(p->procs);
         g_clear_pointer(&p->checked, g_hash_table_destroy);
         g_clear_pointer(&p->named, g_hash_table_destroy);
-        safe_close(p->reopened_fd);
         g_free(p);
         return NULL;
 }
@@ -148,18 +144,17 @@ static bool hold_back(unsigned i, void *userdata) {
 
         if (fd_store_has_region(p->store, i))
                 return true;
+        /* Whatever the registry says (it may be a backup restored over it), a live region
+         * of the slot's keeps it from getting a second one. */
+        if (p->registry->present && !p->registry->other_boot && census_suspects(p, i, r))
+                return true;
         /* A free region outlives the broker only where it went on (its record is stale):
          * its handle says, also of an fd in flight that no /proc shows. */
         if (r && r->state == SLOT_FREE && r->region_handle.len > 0)
                 return true;
         if (p->rebuild && !r)
                 return true;   /* unknown: maybe a lease that the processes will tell */
-        if (r && (r->state == SLOT_LEASED || r->state == SLOT_HELD_ELSEWHERE))
-                return true;
-        /* Whatever the registry says (it may be a backup restored over it), a live region
-         * of the slot's keeps it from getting a second one. Asked last: a slot held back
-         * for another reason meets the census in restore_slot(), where it may need none. */
-        return p->registry->present && !p->registry->other_boot && census_suspects(p, i, r);
+        return r && (r->state == SLOT_LEASED || r->state == SLOT_HELD_ELSEWHERE);
 }
 
 BrokerTakeover restore_plan_takeover(RestorePlan *p) {
@@ -211,11 +206,7 @@ static OldRegion old_region_get(RestorePlan *p, unsigned i, uint64_t dev, uint64
         }
         if (ino == 0)
                 return OLD_REGION_GONE;   /* no region was left to anyone */
-        if (p->reopened_fd >= 0 && p->reopened_slot == i) {
-                *ret_fd = TAKE_FD(p->reopened_fd);   /* recorded_region_lives() opened it */
-                r = 0;
-        } else
-                r = backend_reopen_region(p->broker->backend, handle, ret_fd);
+        r = backend_reopen_region(p->broker->backend, handle, ret_fd);
         if (r >= 0) {
                 *ret_how = "region reopened by its kernel handle";
                 if (fstat(*ret_fd, &st) == 0 && (uint64_t) st.st_dev == dev && (uint64_t) st.st_ino == ino)
@@ -711,27 +702,6 @@ static int census_region(RestorePlan *p, const Slot *s, const RegistryRecord *re
         return -ENOENT;
 }
 
-/* A leased or held-elsewhere record whose region still lives (the fd store's copy, or its
- * kernel handle reopens that very inode): the census could find nothing more for the slot.
- * The broker gives a slot a new region only on proof that its old one is gone, so while
- * the recorded region lives no later one was made, and every earlier one was proven gone,
- * also when the record is a restored backup. The recorded region itself is then
- * re-adopted or watched. Not for a free or reserved record: there the question is whether
- * its region left the broker, which the census answers. */
-static bool recorded_region_lives(RestorePlan *p, unsigned i, const RegistryRecord *rec) {
-        int stored = fd_store_peek_region(p->store, i);
-
-        if ((rec->state != SLOT_LEASED && rec->state != SLOT_HELD_ELSEWHERE) || rec->region_ino == 0)
-                return false;
-        if (stored >= 0 && same_inode(stored, rec->region_dev, rec->region_ino))
-                return true;
-        p->reopened_fd = safe_close(p->reopened_fd);
-        if (backend_reopen_region(p->broker->backend, &rec->region_handle, &p->reopened_fd) < 0)
-                return false;
-        p->reopened_slot = i;   /* old_region_get() takes it: one reopen per slot */
-        return same_inode(p->reopened_fd, rec->region_dev, rec->region_ino);
-}
-
 /* A held-back slot with a live region of its own that its record does not know (a stale
  * registry: a backup restored over it) keeps that region's slot held-elsewhere, never a
  * fresh region beside it. The record is not used. */
@@ -846,10 +816,8 @@ static bool restore_slot(RestorePlan *p, Slot *s, const RegistryRecord *rec, uns
         bool held_back = unsettled(p, s), lease = false;
 
         /* A slot without a record waits for the rebuild, which may prove its lease. */
-        if (held_back && rec && !recorded_region_lives(p, s->index, rec) && restore_from_census(p, s, rec)) {
-                p->reopened_fd = safe_close(p->reopened_fd);
+        if (held_back && rec && restore_from_census(p, s, rec))
                 return false;
-        }
         if (rec && rec->state == SLOT_LEASED && held_back) {
                 restore_lease(p, s, rec);
                 lease = true;
@@ -871,7 +839,6 @@ static bool restore_slot(RestorePlan *p, Slot *s, const RegistryRecord *rec, uns
                                                   rec->reserved_by, rec->expires_monotonic) >= 0)
                         (*reservations)++;
         }
-        p->reopened_fd = safe_close(p->reopened_fd);   /* not taken: the slot needed no reopen after all */
         return lease;
 }
 
