@@ -90,6 +90,10 @@ check_match "the wrapper kept libvirt's backend for the rest: memfd with huge pa
 smaps=$(awk '/memfd:memory-backend-memfd/ {found = 1} found && /^KernelPageSize:/ {print; exit}' "/proc/$qemu/smaps")
 check_match "QEMU maps the rest with 2 MiB pages (/proc/$qemu/smaps)" "KernelPageSize: +2048 kB" "$smaps"
 sandbox_virsh destroy "$DOM_HP" >/dev/null
+# Stopped while that lease is still ending, the broker can leave a record that the next
+# one cannot prove gone for a hugetlb region (no handle, no fd store here): its slot would
+# be pinned (by design), and Count=auto below is not about that.
+wait_until 10 prop_is FreeRmas 1
 check "broker exits cleanly" stop_broker
 
 # Count=auto: as many regions as the free huge pages hold now.
@@ -97,7 +101,8 @@ wait_until 10 test "$(free_pages)" -ge $((RMA_MIB / 2))
 want=$(($(free_pages) * 2 / RMA_MIB))
 start_broker --config="$TEST_DIR/broker.conf" --backend=hugetlb --count=auto --size=${RMA_MIB}M --qemu-users=libvirt-qemu
 check_eq "Count=auto takes what the free pages hold ($want regions)" "$want" "$(prop TotalRmas)"
-check "all of them free" wait_until 10 prop_is FreeRmas "$want"
+check "all of them free" wait_until 10 prop_is FreeRmas "$want" ||
+    diag "$(busctl --system call org.rmabroker.Broker1 /org/rmabroker/Broker1 org.rmabroker.Broker1 ListRmas 2>&1; tail -25 "$TEST_DIR/broker.log")"
 check_match "and says so" "Count=auto: the free huge pages of 2 MiB hold $want regions of 256 MiB" "$(cat "$TEST_DIR/broker.log")"
 check "broker exits cleanly" stop_broker
 tap_done
